@@ -1,0 +1,17 @@
+/**
+ * `npm test`: finds the browser and the WebGPU driver the tests need, then runs vitest once.
+ * GPU tests never skip: a missing driver or browser is an error that says what to install.
+ * Extra arguments go to vitest (e.g. `npm test -- src/engine`).
+ */
+import { spawnSync } from 'node:child_process';
+import { dawnEnv, findChrome } from './gpu-env.js';
+
+let env: NodeJS.ProcessEnv;
+try {
+  env = dawnEnv({ ...process.env, CHROME_PATH: findChrome() });
+} catch (e) {
+  console.error(`npm test: ${(e as Error).message}`);
+  process.exit(1);
+}
+const r = spawnSync('npx', ['vitest', 'run', ...process.argv.slice(2)], { stdio: 'inherit', env });
+process.exit(r.status ?? 1);
