@@ -13,7 +13,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { CHROMIUM_WEBGPU_FLAGS, findChrome } from '../scripts/gpu-env.js';
 
@@ -45,6 +45,8 @@ export async function openBrowser(): Promise<TestBrowser> {
     headless: true,
     args: CHROMIUM_WEBGPU_FLAGS,
   });
+  // Chromium asks every origin for /favicon.ico; answer it so that 404s in `errors` are real ones.
+  await context.route('**/favicon.ico', (route) => route.fulfill({ status: 204, body: '' }));
   const errors: string[] = [];
   return {
     url,
