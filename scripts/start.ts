@@ -1,9 +1,15 @@
 /**
- * `npm start`: serves the lab with Vite on 127.0.0.1 and prints the URL to open in Chrome.
+ * `npm start`: starts the search proxy (proxy/, config from env vars) and serves the lab with Vite on
+ * 127.0.0.1; the page learns the proxy's URL as `import.meta.env.VITE_PROXY_URL`.
  */
 import { createServer } from 'vite';
+import { configFromEnv } from '../proxy/config.js';
+import { startProxy } from '../proxy/server.js';
 
+const proxy = await startProxy(configFromEnv());
+process.env.VITE_PROXY_URL = proxy.url;
 const server = await createServer({ configFile: new URL('../vite.config.ts', import.meta.url).pathname });
 await server.listen();
 server.printUrls();
+console.log(`  Search proxy: ${proxy.url}`);
 console.log('Open the URL above in Chrome (WebGPU). Ctrl+C stops the lab.');

@@ -37,3 +37,53 @@ export interface SearchCorpus {
   pages: CorpusPage[];
   images: CorpusImage[];
 }
+
+/** Parses JSON Lines (one JSON value per non-blank line). @throws Error naming the 1-based line. */
+export function parseJsonl<T>(text: string, what = 'jsonl'): T[] {
+  const out: T[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      out.push(JSON.parse(line) as T);
+    } catch (e) {
+      throw new Error(`${what} line ${i + 1}: ${(e as Error).message}`);
+    }
+  });
+  return out;
+}
+
+/** The folder form of a corpus: file path (relative to the folder) -> bytes. */
+export function corpusToFiles(corpus: SearchCorpus): Map<string, Uint8Array> {
+  const enc = new TextEncoder();
+  const files = new Map<string, Uint8Array>();
+  files.set('pages.jsonl', enc.encode(corpus.pages.map((p) => JSON.stringify(p) + '\n').join('')));
+  const metas = corpus.images.map(({ png: _png, ...meta }) => JSON.stringify(meta) + '\n');
+  files.set('images.jsonl', enc.encode(metas.join('')));
+  for (const im of corpus.images) files.set(im.file, im.png);
+  return files;
+}
+
+/**
+ * Loads a corpus folder through `read(path)` (relative paths), so the same code reads from disk
+ * (Node) or over HTTP (a worker). @throws Error naming the file that is missing or malformed.
+ */
+export async function loadCorpus(read: (path: string) => Promise<Uint8Array>): Promise<SearchCorpus> {
+  const dec = new TextDecoder();
+  const pages = parseJsonl<CorpusPage>(dec.decode(await read('pages.jsonl')), 'pages.jsonl');
+  const metas = parseJsonl<CorpusImageMeta>(dec.decode(await read('images.jsonl')), 'images.jsonl');
+  const images: CorpusImage[] = [];
+  for (const meta of metas) {
+    if (meta.file.includes('..') || meta.file.startsWith('/')) throw new Error(`images.jsonl: unsafe file path ${meta.file}`);
+    images.push({ ...meta, png: await read(meta.file) });
+  }
+  return { pages, images };
+}
+
+/** Loads a corpus served over HTTP at `baseUrl` (ending in '/'), e.g. from a worker. */
+export function loadCorpusFromUrl(baseUrl: string, fetchFn: typeof fetch = fetch): Promise<SearchCorpus> {
+  return loadCorpus(async (path) => {
+    const res = await fetchFn(new URL(path, baseUrl));
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+    return new Uint8Array(await res.arrayBuffer());
+  });
+}

@@ -1,0 +1,204 @@
+/**
+ * The MMSearch-R1 tool protocol on the client side (paper section 3.1, public code
+ * `vllm_rollout_spmd` multi-turn rollout; notes "Conversation protocol"): parse an assistant turn,
+ * apply the per-trajectory search limits, run the tool and render the `<information>` user turn.
+ */
+import type { ImageQuery, ImageSearchResult, SearchTools, TextSearchResult } from './types.js';
+import { DEFAULT_K } from './types.js';
+
+/** What an assistant turn asks for. `none` = no action tag closes the turn (malformed or cut off). */
+export type ToolCall =
+  | { kind: 'image_search' }
+  | { kind: 'text_search'; query: string }
+  | { kind: 'answer'; answer: string }
+  | { kind: 'none' };
+
+const IMAGE_SEARCH_AT_END = /<search>\s*<img>\s*<\/search>$/;
+
+/**
+ * Parses one assistant turn. A tag counts only when it closes the turn (after trailing whitespace
+ * is trimmed), as the reference regexes are anchored with `$`. For `<text_search>` and `<answer>`
+ * the last opening tag wins, so `<text_search>a</text_search> <text_search>b</text_search>` is "b".
+ * An empty text query is `none`.
+ */
+export function parseToolCall(turn: string): ToolCall {
+  const t = turn.trim();
+  if (IMAGE_SEARCH_AT_END.test(t)) return { kind: 'image_search' };
+  for (const tag of ['text_search', 'answer'] as const) {
+    const close = `</${tag}>`;
+    if (!t.endsWith(close)) continue;
+    const open = t.lastIndexOf(`<${tag}>`);
+    if (open < 0) return { kind: 'none' };
+    const inner = t.slice(open + tag.length + 2, t.length - close.length).trim();
+    if (tag === 'answer') return { kind: 'answer', answer: inner };
+    return inner ? { kind: 'text_search', query: inner } : { kind: 'none' };
+  }
+  return { kind: 'none' };
+}
+
+/** Per-trajectory limits (paper: 3 assistant turns, image search once, text search twice). */
+export interface SearchLimits {
+  maxTurns: number;
+  imageSearch: number;
+  textSearch: number;
+}
+
+export const DEFAULT_LIMITS: SearchLimits = { maxTurns: 3, imageSearch: 1, textSearch: 2 };
+
+/**
+ * Counts the searches of one trajectory and decides whether a requested search runs. A search
+ * asked for in the last allowed turn, or beyond its limit, is not executed: the trajectory ends.
+ */
+export class SearchBudget {
+  imageSearches = 0;
+  textSearches = 0;
+
+  constructor(readonly limits: SearchLimits = DEFAULT_LIMITS) {}
+
+  /**
+   * `execute` when the call is a search allowed at assistant turn `turnIndex` (0-based), counting
+   * it; `end` otherwise (answers, malformed turns, refused searches all end the trajectory).
+   */
+  decide(call: ToolCall, turnIndex: number): 'execute' | 'end' {
+    if (call.kind !== 'image_search' && call.kind !== 'text_search') return 'end';
+    if (turnIndex >= this.limits.maxTurns - 1) return 'end';
+    if (call.kind === 'image_search') {
+      if (this.imageSearches >= this.limits.imageSearch) return 'end';
+      this.imageSearches++;
+    } else {
+      if (this.textSearches >= this.limits.textSearch) return 'end';
+      this.textSearches++;
+    }
+    return 'execute';
+  }
+}
+
+/** Follow-up instruction after image search (paper: identify the entity, then search text or answer). */
+export const AFTER_IMAGE_SEARCH_PROMPT =
+  'First, extract the visual entity the image shows from the searched results. Then reason inside ' +
+  '<reason> and </reason>. If you need more facts, call text search with <text_search>QUERY</text_search>; ' +
+  'otherwise give a short, definitive answer inside <answer> and </answer>.';
+
+/** Follow-up instruction after text search (paper: answer, or say it cannot). */
+export const AFTER_TEXT_SEARCH_PROMPT =
+  'Reason inside <reason> and </reason> about the searched results, then give a short, definitive ' +
+  'answer inside <answer> and </answer>. If the results do not tell you, say inside <answer> and ' +
+  '</answer> that you are unable to answer.';
+
+/** Marks where a thumbnail goes in {@link InformationTurn.text}. */
+export const IMAGE_PLACEHOLDER = '<image>';
+
+/** A piece of the rendered user turn: text, or an image given by URL (usually a data: URL). */
+export type TurnPart = { type: 'text'; text: string } | { type: 'image'; url: string };
+
+/** The user turn inserted after a tool call (all of it has loss mask 0). */
+export interface InformationTurn {
+  /** Text and thumbnails in order. */
+  parts: TurnPart[];
+  /** The parts as one string, each image as {@link IMAGE_PLACEHOLDER}. */
+  text: string;
+  /** The thumbnails in order (empty for text search and for text-only rendering). */
+  images: string[];
+  /** True when the tool failed and the turn carries the error string in place of results. */
+  error: boolean;
+}
+
+function turnFrom(parts: TurnPart[], error: boolean): InformationTurn {
+  const text = parts.map((p) => (p.type === 'text' ? p.text : IMAGE_PLACEHOLDER)).join('');
+  const images = parts.flatMap((p) => (p.type === 'image' ? [p.url] : []));
+  return { parts, text, images, error };
+}
+
+/**
+ * `Searched results: <information>[Image Search Results] ...</information>` + question + follow-up.
+ * Each result is `i. <thumbnail> Title: ...`; with `withImages` false the thumbnails are left out
+ * (for models that take no images in tool results).
+ */
+export function renderImageResults(results: ImageSearchResult[], question: string, withImages = true): InformationTurn {
+  const parts: TurnPart[] = [
+    {
+      type: 'text',
+      text:
+        'Searched results: <information>[Image Search Results] The web pages below contain images similar ' +
+        'to the image in the question; each gives a thumbnail and the page title.\n',
+    },
+  ];
+  results.forEach((r, i) => {
+    parts.push({ type: 'text', text: `${i + 1}. ` });
+    if (withImages) parts.push({ type: 'image', url: r.thumbnail }, { type: 'text', text: ' ' });
+    parts.push({ type: 'text', text: `Title: ${r.title}\n` });
+  });
+  if (results.length === 0) parts.push({ type: 'text', text: 'No results.\n' });
+  parts.push({ type: 'text', text: `</information>\nOriginal user's question: ${question}\n${AFTER_IMAGE_SEARCH_PROMPT}` });
+  return turnFrom(parts, false);
+}
+
+/** `Searched results: <information>[Text Search Results] 1. (url) summary ...</information>` + question + follow-up. */
+export function renderTextResults(results: TextSearchResult[], question: string): InformationTurn {
+  const lines = results.map((r, i) => `${i + 1}. (${r.url}) ${r.summary}\n`).join('') || 'No results.\n';
+  const text =
+    'Searched results: <information>[Text Search Results] Summaries of the most relevant web pages, ' +
+    `most relevant first:\n${lines}</information>\nOriginal user's question: ${question}\n${AFTER_TEXT_SEARCH_PROMPT}`;
+  return turnFrom([{ type: 'text', text }], false);
+}
+
+/**
+ * The turn that replaces results when a tool call fails (the reference code returns an error
+ * string to the model rather than stopping the rollout).
+ */
+export function renderToolError(kind: 'image_search' | 'text_search', message: string): InformationTurn {
+  const label = kind === 'image_search' ? 'Image Search Results' : 'Text Search Results';
+  const text =
+    `[${label}] There is an error encountered in performing search: ${message}. ` +
+    'Please reason with your own capability and answer the question inside <answer> and </answer>.';
+  return turnFrom([{ type: 'text', text }], true);
+}
+
+/** Tool-use counters for training metrics (search ratio, searches per trajectory, failures). */
+export interface ToolMetrics {
+  imageSearches: number;
+  textSearches: number;
+  imageSearchFailures: number;
+  textSearchFailures: number;
+}
+
+export function emptyToolMetrics(): ToolMetrics {
+  return { imageSearches: 0, textSearches: 0, imageSearchFailures: 0, textSearchFailures: 0 };
+}
+
+/** Options of {@link runToolCall}. */
+export interface RunToolOptions {
+  /** Results per call; default 5. */
+  k?: number;
+  /** Put thumbnails into the image-search turn; default true. */
+  withImages?: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs an executed search call and renders the next user turn. Never throws for a tool failure:
+ * the model gets {@link renderToolError} and `metrics.*Failures` is incremented, so one failed
+ * search never kills a training step.
+ */
+export async function runToolCall(
+  tools: SearchTools,
+  call: Extract<ToolCall, { kind: 'image_search' | 'text_search' }>,
+  ctx: { question: string; image: ImageQuery },
+  metrics: ToolMetrics,
+  opts: RunToolOptions = {},
+): Promise<InformationTurn> {
+  const k = opts.k ?? DEFAULT_K;
+  try {
+    if (call.kind === 'image_search') {
+      metrics.imageSearches++;
+      const results = await tools.imageSearch(ctx.image, k, opts.signal);
+      return renderImageResults(results, ctx.question, opts.withImages ?? true);
+    }
+    metrics.textSearches++;
+    return renderTextResults(await tools.textSearch(call.query, k, opts.signal), ctx.question);
+  } catch (e) {
+    if (call.kind === 'image_search') metrics.imageSearchFailures++;
+    else metrics.textSearchFailures++;
+    return renderToolError(call.kind, e instanceof Error ? e.message : String(e));
+  }
+}
