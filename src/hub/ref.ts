@@ -1,0 +1,61 @@
+/**
+ * Hugging Face hub references and resolve URLs.
+ *
+ * `hf:ORG/NAME@REVISION` (revision defaults to `main`) names a model repository at a branch, tag or
+ * commit. A file of it is fetched from `{endpoint}/{ORG}/{NAME}/resolve/{REVISION}/{FILE}`, the hub's
+ * file download scheme (huggingface_hub `hf_hub_url`: the revision is percent-encoded as one path
+ * segment, so `refs/pr/1` becomes `refs%2Fpr%2F1`; each segment of the file path is encoded).
+ * The endpoint is configurable so an offline lab can point at a local mirror.
+ */
+
+/** The public hub. */
+export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
+
+/** A parsed `hf:` reference. */
+export interface HfRef {
+  /** `ORG/NAME` */
+  repo: string;
+  /** Branch, tag or commit; `main` when the reference has none. */
+  revision: string;
+}
+
+// Hub repo names: letters, digits, '-', '_', '.', not starting or ending with '-' or '.', no '--' or '..'.
+const PART = /^(?![-.])(?!.*(--|\.\.))[A-Za-z0-9_.-]{1,96}(?<![-.])$/;
+
+/**
+ * Parses `hf:ORG/NAME` or `hf:ORG/NAME@REVISION`.
+ * @throws Error naming the reference when the prefix, the ORG/NAME form or the revision is invalid.
+ */
+export function parseHfRef(ref: string): HfRef {
+  if (!ref.startsWith('hf:')) throw new Error(`"${ref}" is not a hub reference: expected hf:ORG/NAME[@REVISION]`);
+  const body = ref.slice(3);
+  const at = body.indexOf('@');
+  const repo = at < 0 ? body : body.slice(0, at);
+  const revision = at < 0 ? 'main' : body.slice(at + 1);
+  const parts = repo.split('/');
+  if (parts.length !== 2 || !parts.every((p) => PART.test(p))) {
+    throw new Error(`"${ref}": repository must be ORG/NAME (letters, digits, '-', '_', '.')`);
+  }
+  if (revision === '' || /[\s@]/.test(revision) || revision.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    throw new Error(`"${ref}": invalid revision "${revision}"`);
+  }
+  return { repo, revision };
+}
+
+/** Formats a reference back to `hf:ORG/NAME@REVISION`. */
+export function formatHfRef(ref: HfRef): string {
+  return `hf:${ref.repo}@${ref.revision}`;
+}
+
+/**
+ * URL of `file` (a path inside the repo, e.g. `model.safetensors` or `onnx/model.onnx`) at `ref`.
+ * @param endpoint base URL without trailing slash requirement, default https://huggingface.co
+ * @throws Error for an empty, absolute or `..`-containing file path.
+ */
+export function resolveUrl(ref: HfRef | string, file: string, endpoint = DEFAULT_HUB_ENDPOINT): string {
+  const r = typeof ref === 'string' ? parseHfRef(ref) : ref;
+  const segs = file.split('/');
+  if (file === '' || segs.some((s) => s === '' || s === '.' || s === '..')) throw new Error(`invalid file path "${file}" in ${r.repo}`);
+  const base = endpoint.replace(/\/+$/, '');
+  return `${base}/${r.repo}/resolve/${encodeURIComponent(r.revision)}/${segs.map(encodeURIComponent).join('/')}`;
+}
