@@ -135,3 +135,11 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason); }, { once: true });
   });
 }
+
+/**
+ * The proxy URL `npm start` hands the page (`VITE_PROXY_URL`, set by scripts/start.ts), or
+ * undefined when the lab runs with no proxy (then use the in-worker local engine).
+ */
+export function configuredProxyUrl(): string | undefined {
+  return import.meta.env?.VITE_PROXY_URL || undefined;
+}
