@@ -71,7 +71,7 @@ describe('local backend endpoints', () => {
 
     const form = new FormData();
     form.append('k', '1');
-    form.append('image', new Blob([png(TEST_IMAGES.e3)], { type: 'image/png' }), 'q.png');
+    form.append('image', new Blob([png(TEST_IMAGES.e3) as Uint8Array<ArrayBuffer>], { type: 'image/png' }), 'q.png');
     const mp = await fetch(proxy.url + '/api/search/image', { method: 'POST', body: form });
     expect(mp.status).toBe(200);
     expect((await mp.json()).results.map((r: { title: string }) => r.title)).toEqual(['Amber Bridge photograph']);
@@ -138,7 +138,7 @@ describe('request validation: 4xx JSON naming the field', () => {
     expect(broken.status).toBe(400);
     expect((await broken.json()).field).toBe('body');
     const form = new FormData();
-    form.append('picture', new Blob([png(TEST_IMAGES.e1)]), 'a.png');
+    form.append('picture', new Blob([png(TEST_IMAGES.e1) as Uint8Array<ArrayBuffer>]), 'a.png');
     const wrong = await fetch(proxy.url + '/api/search/image', { method: 'POST', body: form });
     expect(wrong.status).toBe(400);
     expect((await wrong.json()).field).toBe('picture');
