@@ -1,0 +1,316 @@
+/**
+ * The WebGPU backend: each Backend kernel of ../backend.ts as one or a few WGSL dispatches
+ * (kernels.ts) recorded through the GpuContext. The same code runs on the browser's navigator.gpu
+ * (page or worker) and on Dawn in Node.
+ */
+import type { AdamWParams, AttentionParams, Backend, BinaryOp, BinaryParams, CopyParams, MatmulParams, ReduceOp, Storage, UnaryOp } from '../backend.js';
+import { f16Bits, f16FromBits, storageBytes, type DType } from '../dtype.js';
+import { GpuContext, Uniform, type GpuBuffer } from './context.js';
+import * as K from './kernels.js';
+
+class GpuStorage implements Storage {
+  refs = 1;
+  constructor(
+    readonly backend: WebGPUBackend,
+    readonly dtype: DType,
+    readonly size: number,
+    readonly gpu: GpuBuffer,
+  ) {}
+}
+
+const buf = (s: Storage) => (s as GpuStorage).gpu.buffer;
+const groups = (n: number, per = K.WG) => Math.ceil(n / per);
+
+export class WebGPUBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  readonly ctx: GpuContext;
+  /** Small buffers bound where a kernel's optional input is absent (two: one read-only, one read-write slot). */
+  private dummy: GpuStorage;
+  private dummyRW: GpuStorage;
+
+  /** @param description the adapter's name, shown in benchmarks and the lab's setup view. */
+  constructor(device: GPUDevice, readonly description = 'WebGPU') {
+    this.ctx = new GpuContext(device);
+    this.dummy = this.alloc(4, 'u32', 'placeholder') as GpuStorage;
+    this.dummyRW = this.alloc(4, 'u32', 'placeholder') as GpuStorage;
+  }
+
+  private out(size: number, dtype: DType, label: string): GpuStorage {
+    return this.alloc(size, dtype, label) as GpuStorage;
+  }
+
+  alloc(size: number, dtype: DType, name = 'tensor'): Storage {
+    const bytes = storageBytes(size, dtype);
+    return new GpuStorage(this, dtype, size, this.ctx.acquire(bytes, `${name} (${size} × ${dtype})`));
+  }
+
+  upload(data: Float32Array | Float64Array | Int32Array | Uint32Array, dtype: DType, name = 'upload'): Storage {
+    const s = this.out(data.length, dtype, name);
+    let bytes: ArrayBufferView;
+    if (dtype === 'f16') {
+      const words = new Uint32Array(Math.ceil(data.length / 2));
+      for (let i = 0; i < data.length; i++) words[i >> 1] |= f16Bits(data[i]) << (16 * (i & 1));
+      bytes = words;
+    } else if (dtype === 'f32') bytes = data instanceof Float32Array ? data : Float32Array.from(data);
+    else if (dtype === 'i32') bytes = data instanceof Int32Array ? data : Int32Array.from(data);
+    else bytes = data instanceof Uint32Array ? data : Uint32Array.from(data);
+    if (bytes.byteLength) this.ctx.write(s.gpu.buffer, bytes);
+    return s;
+  }
+
+  async read(s: Storage): Promise<Float32Array | Int32Array | Uint32Array> {
+    const raw = await this.ctx.read(buf(s), storageBytes(s.size, s.dtype));
+    if (s.dtype === 'i32') return new Int32Array(raw);
+    if (s.dtype === 'u32') return new Uint32Array(raw);
+    if (s.dtype === 'f32') return new Float32Array(raw);
+    const words = new Uint32Array(raw);
+    const out = new Float32Array(s.size);
+    for (let i = 0; i < s.size; i++) out[i] = f16FromBits((words[i >> 1] >>> (16 * (i & 1))) & 0xffff);
+    return out;
+  }
+
+  free(s: Storage): void {
+    this.ctx.release((s as GpuStorage).gpu);
+  }
+  flush(): void {
+    this.ctx.flush();
+  }
+  memory() {
+    return { liveBytes: this.ctx.live, peakBytes: this.ctx.peak, pooledBytes: this.ctx.pooled };
+  }
+  resetPeak(): void {
+    this.ctx.peak = this.ctx.live;
+  }
+  counters() {
+    return { dispatches: this.ctx.dispatches, submits: this.ctx.submits };
+  }
+
+  private requireF32(op: string, ...xs: Storage[]): void {
+    for (const x of xs) if (x.dtype !== 'f32') throw new Error(`${op} on the GPU needs f32 inputs, got ${x.dtype}: cast() f16 storage to f32 first`);
+  }
+
+  fill(size: number, value: number, dtype: DType): Storage {
+    const s = this.out(size, dtype, 'fill');
+    let bits: number;
+    if (dtype === 'f16') bits = f16Bits(value) * 0x10001;
+    else if (dtype === 'f32') bits = new Uint32Array(new Float32Array([value]).buffer)[0];
+    else bits = dtype === 'i32' ? value | 0 : value >>> 0;
+    const words = Math.ceil(storageBytes(size, dtype) / 4);
+    this.ctx.dispatch(K.fillKernel, new Uniform().u32(words).u32(bits).bytes(), [s.gpu.buffer], groups(words));
+    return s;
+  }
+
+  cast(x: Storage, to: DType): Storage {
+    const s = this.out(x.size, to, `cast to ${to}`);
+    const n = to === 'f16' ? Math.ceil(x.size / 2) : x.size;
+    this.ctx.dispatch(K.castKernel(x.dtype, to), new Uniform().u32(x.size).bytes(), [buf(x), s.gpu.buffer], groups(n));
+    return s;
+  }
+
+  unary(op: UnaryOp, x: Storage): Storage {
+    this.requireF32(op, x);
+    const s = this.out(x.size, 'f32', op);
+    this.ctx.dispatch(K.unaryKernel(op), new Uniform().u32(x.size).bytes(), [buf(x), s.gpu.buffer], groups(x.size));
+    return s;
+  }
+
+  unaryGrad(op: UnaryOp, x: Storage, y: Storage, dy: Storage): Storage {
+    const s = this.out(x.size, 'f32', `${op} grad`);
+    this.ctx.dispatch(K.unaryGradKernel(op), new Uniform().u32(x.size).bytes(), [buf(x), buf(y), buf(dy), s.gpu.buffer], groups(x.size));
+    return s;
+  }
+
+  binary(op: BinaryOp, a: Storage, b: Storage, p: BinaryParams): Storage {
+    this.requireF32(op, a, b);
+    const n = p.shape.reduce((x, y) => x * y, 1);
+    const s = this.out(n, 'f32', op);
+    const u = new Uniform().arr8(p.shape).arr8(p.aStrides).arr8(p.bStrides).u32(p.shape.length).u32(n);
+    this.ctx.dispatch(K.binaryKernel(op), u.bytes(), [buf(a), buf(b), s.gpu.buffer], groups(n));
+    return s;
+  }
+
+  affine(x: Storage, a: number, b: number): Storage {
+    this.requireF32('affine', x);
+    const s = this.out(x.size, 'f32', 'affine');
+    this.ctx.dispatch(K.affineKernel, new Uniform().u32(x.size).f32(a).f32(b).f32(0).u32(0).bytes(), [buf(x), s.gpu.buffer], groups(x.size));
+    return s;
+  }
+
+  pow(x: Storage, e: number): Storage {
+    this.requireF32('pow', x);
+    const s = this.out(x.size, 'f32', 'pow');
+    this.ctx.dispatch(K.affineKernel, new Uniform().u32(x.size).f32(1).f32(0).f32(e).u32(1).bytes(), [buf(x), s.gpu.buffer], groups(x.size));
+    return s;
+  }
+
+  reduce(op: ReduceOp, x: Storage, outer: number, n: number, inner: number): Storage {
+    this.requireF32(op, x);
+    const s = this.out(outer * inner, 'f32', `reduce ${op}`);
+    const rowwise = inner === 1;
+    this.ctx.dispatch(K.reduceKernel(op, rowwise), new Uniform().u32(outer).u32(n).u32(inner).bytes(), [buf(x), s.gpu.buffer], rowwise ? outer : groups(outer * inner));
+    return s;
+  }
+
+  copy(x: Storage, p: CopyParams, dst?: Storage): Storage {
+    if (x.dtype === 'f16') throw new Error('strided copies of f16 storage are not supported: cast() to f32 first');
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    const s = (dst as GpuStorage | undefined) ?? this.out(n, x.dtype, 'copy');
+    const u = new Uniform().arr8(p.shape).arr8(p.srcStrides).arr8(p.dstStrides).u32(p.shape.length).u32(n).u32(p.srcOffset).u32(p.dstOffset);
+    this.ctx.dispatch(K.copyKernel, u.bytes(), [buf(x), s.gpu.buffer], groups(n));
+    return s;
+  }
+
+  matmul(a: Storage, b: Storage, p: MatmulParams, c?: Storage): Storage {
+    this.requireF32('matmul', a, b);
+    const s = (c as GpuStorage | undefined) ?? this.out(p.batch * p.m * p.n + (p.cOffset ?? 0), 'f32', `matmul output [${p.batch}, ${p.m}, ${p.n}]`);
+    const u = new Uniform()
+      .u32(p.m).u32(p.n).u32(p.k).u32(+p.transA).u32(+p.transB).u32(p.aBatchStride).u32(p.bBatchStride)
+      .u32(p.aOffset ?? 0).u32(p.bOffset ?? 0).u32(p.cOffset ?? 0).u32(+!!p.accumulate);
+    this.ctx.dispatch(K.matmulKernel, u.bytes(), [buf(a), buf(b), s.gpu.buffer], [Math.ceil(p.n / 64), Math.ceil(p.m / 64), p.batch]);
+    return s;
+  }
+
+  gather(x: Storage, ids: Storage, outer: number, dim: number, inner: number): Storage {
+    if (x.dtype === 'f16') throw new Error('gather of f16 storage is not supported: cast() to f32 first');
+    const n = ids.size;
+    const s = this.out(outer * n * inner, x.dtype, 'gather');
+    this.ctx.dispatch(K.gatherKernel, new Uniform().u32(outer).u32(dim).u32(inner).u32(n).bytes(), [buf(x), buf(ids), s.gpu.buffer], groups(outer * n * inner));
+    return s;
+  }
+
+  scatterAdd(dy: Storage, ids: Storage, outer: number, dim: number, inner: number): Storage {
+    const s = this.fill(outer * dim * inner, 0, 'f32') as GpuStorage;
+    this.ctx.dispatch(K.scatterAddKernel, new Uniform().u32(outer).u32(dim).u32(inner).u32(ids.size).bytes(), [buf(dy), buf(ids), s.gpu.buffer], groups(outer * inner));
+    return s;
+  }
+
+  softmax(x: Storage, rows: number, n: number, mask?: Storage): Storage {
+    this.requireF32('softmax', x);
+    const s = this.out(rows * n, 'f32', 'softmax');
+    this.ctx.dispatch(K.softmaxKernel, new Uniform().u32(rows).u32(n).u32(+!!mask).bytes(), [buf(x), buf(mask ?? this.dummy), s.gpu.buffer], rows);
+    return s;
+  }
+
+  softmaxGrad(y: Storage, dy: Storage, rows: number, n: number): Storage {
+    const s = this.out(rows * n, 'f32', 'softmax grad');
+    this.ctx.dispatch(K.softmaxGradKernel, new Uniform().u32(rows).u32(n).bytes(), [buf(y), buf(dy), s.gpu.buffer], rows);
+    return s;
+  }
+
+  rmsnorm(x: Storage, w: Storage, rows: number, n: number, eps: number) {
+    this.requireF32('rmsnorm', x, w);
+    const y = this.out(rows * n, 'f32', 'rmsnorm'), rstd = this.out(rows, 'f32', 'rmsnorm rstd');
+    this.ctx.dispatch(K.normKernel(false), new Uniform().u32(rows).u32(n).f32(eps).bytes(), [buf(x), buf(w), y.gpu.buffer, rstd.gpu.buffer], rows);
+    return { y, rstd };
+  }
+
+  rmsnormGrad(x: Storage, w: Storage, rstd: Storage, dy: Storage, rows: number, n: number) {
+    const dx = this.out(rows * n, 'f32', 'rmsnorm dx'), dw = this.out(n, 'f32', 'rmsnorm dw');
+    const u = new Uniform().u32(rows).u32(n).bytes();
+    this.ctx.dispatch(K.normGradKernel(false), u, [buf(x), buf(w), buf(rstd), buf(dy), dx.gpu.buffer], rows);
+    this.ctx.dispatch(K.normParamGradKernel(false), u, [buf(x), buf(rstd), buf(dy), dw.gpu.buffer], groups(n));
+    return { dx, dw };
+  }
+
+  layernorm(x: Storage, w: Storage, b: Storage, rows: number, n: number, eps: number) {
+    this.requireF32('layernorm', x, w, b);
+    const y = this.out(rows * n, 'f32', 'layernorm'), stats = this.out(rows * 2, 'f32', 'layernorm stats');
+    this.ctx.dispatch(K.normKernel(true), new Uniform().u32(rows).u32(n).f32(eps).bytes(), [buf(x), buf(w), buf(b), y.gpu.buffer, stats.gpu.buffer], rows);
+    // mean and rstd are interleaved in one buffer; expose them as the interface's two storages.
+    const mean = this.copy(stats, { shape: [rows], srcStrides: [2], srcOffset: 0, dstStrides: [1], dstOffset: 0 });
+    const rstd = this.copy(stats, { shape: [rows], srcStrides: [2], srcOffset: 1, dstStrides: [1], dstOffset: 0 });
+    this.free(stats);
+    return { y, mean, rstd };
+  }
+
+  layernormGrad(x: Storage, w: Storage, mean: Storage, rstd: Storage, dy: Storage, rows: number, n: number) {
+    const stats = this.out(rows * 2, 'f32', 'layernorm stats');
+    this.copy(mean, { shape: [rows], srcStrides: [1], srcOffset: 0, dstStrides: [2], dstOffset: 0 }, stats);
+    this.copy(rstd, { shape: [rows], srcStrides: [1], srcOffset: 0, dstStrides: [2], dstOffset: 1 }, stats);
+    const dx = this.out(rows * n, 'f32', 'layernorm dx'), dw = this.out(n, 'f32', 'layernorm dw'), db = this.out(n, 'f32', 'layernorm db');
+    const u = new Uniform().u32(rows).u32(n).bytes();
+    this.ctx.dispatch(K.normGradKernel(true), u, [buf(x), buf(w), stats.gpu.buffer, buf(dy), dx.gpu.buffer], rows);
+    this.ctx.dispatch(K.normParamGradKernel(true), u, [buf(x), stats.gpu.buffer, buf(dy), dw.gpu.buffer, db.gpu.buffer], groups(n));
+    this.free(stats);
+    return { dx, dw, db };
+  }
+
+  rope(x: Storage, pos: Storage, table: Storage, b: number, t: number, h: number, d: number, inverse: boolean): Storage {
+    this.requireF32('rope', x, table);
+    const s = this.out(x.size, 'f32', 'rope');
+    const u = new Uniform().u32(b).u32(t).u32(h).u32(d).u32(table.size / d).f32(inverse ? -1 : 1).bytes();
+    this.ctx.dispatch(K.ropeKernel, u, [buf(x), buf(pos), buf(table), s.gpu.buffer], groups((b * t * h * d) / 2));
+    return s;
+  }
+
+  private attnUniform(p: AttentionParams, hasMask: boolean): ArrayBuffer {
+    return new Uniform().u32(p.batch).u32(p.t).u32(p.s).u32(p.sMax).u32(p.hq).u32(p.hkv).f32(p.scale).u32(+p.causal).u32(p.qOffset).u32(+hasMask).bytes();
+  }
+
+  attention(q: Storage, k: Storage, v: Storage, keyMask: Storage | undefined, p: AttentionParams) {
+    this.requireF32('attention', q, k, v);
+    const rows = p.batch * p.t * p.hq;
+    const o = this.out(rows * p.d, 'f32', 'attention output'), lse = this.out(rows, 'f32', 'attention lse');
+    this.ctx.dispatch(K.attentionKernel(p.d), this.attnUniform(p, !!keyMask), [buf(q), buf(k), buf(v), buf(keyMask ?? this.dummy), o.gpu.buffer, lse.gpu.buffer], groups(rows, 64));
+    return { o, lse };
+  }
+
+  attentionGrad(q: Storage, k: Storage, v: Storage, o: Storage, lse: Storage, dO: Storage, keyMask: Storage | undefined, p: AttentionParams) {
+    const rows = p.batch * p.t * p.hq;
+    const rowStats = this.out(rows * 2, 'f32', 'attention row stats');
+    this.ctx.dispatch(K.attentionDeltaKernel(p.d), new Uniform().u32(rows).bytes(), [buf(o), buf(dO), buf(lse), rowStats.gpu.buffer], groups(rows));
+    const u = this.attnUniform(p, !!keyMask);
+    const mask = buf(keyMask ?? this.dummy);
+    const dq = this.out(q.size, 'f32', 'attention dq'), dk = this.out(k.size, 'f32', 'attention dk'), dv = this.out(v.size, 'f32', 'attention dv');
+    this.ctx.dispatch(K.attentionDqKernel(p.d), u, [buf(q), buf(k), buf(v), buf(dO), rowStats.gpu.buffer, mask, dq.gpu.buffer], groups(rows, 64));
+    this.ctx.dispatch(K.attentionDkvKernel(p.d), u, [buf(q), buf(k), buf(v), buf(dO), rowStats.gpu.buffer, mask, dk.gpu.buffer, dv.gpu.buffer], groups(p.batch * p.sMax * p.hkv, 64));
+    this.free(rowStats);
+    return { dq, dk, dv };
+  }
+
+  logprobChunk(logits: Storage, targets: Storage, stats: Storage, n: number, vc: number, v0: number, temperature: number): void {
+    this.ctx.dispatch(K.logprobChunkKernel, new Uniform().u32(n).u32(vc).u32(v0).f32(1 / temperature).bytes(), [buf(logits), buf(targets), buf(stats)], n);
+  }
+
+  logprobFinish(stats: Storage, n: number): Storage {
+    const s = this.out(n * 2, 'f32', 'logprob output');
+    this.ctx.dispatch(K.logprobFinishKernel, new Uniform().u32(n).bytes(), [buf(stats), s.gpu.buffer], groups(n));
+    return s;
+  }
+
+  logprobChunkGrad(logits: Storage, targets: Storage, out: Storage, stats: Storage, dlogp: Storage, dent: Storage, n: number, vc: number, v0: number, temperature: number): Storage {
+    const s = this.out(n * vc, 'f32', 'logprob chunk grad');
+    const u = new Uniform().u32(n).u32(vc).u32(v0).f32(1 / temperature).bytes();
+    this.ctx.dispatch(K.logprobGradKernel, u, [buf(logits), buf(targets), buf(out), buf(stats), buf(dlogp), buf(dent), s.gpu.buffer], groups(n * vc));
+    return s;
+  }
+
+  patchify(x: Storage, b: number, c: number, h: number, w: number, p: number, inverse: boolean): Storage {
+    this.requireF32('patchify', x);
+    const s = this.out(x.size, 'f32', 'patchify');
+    this.ctx.dispatch(K.patchifyKernel, new Uniform().u32(b).u32(c).u32(h).u32(w).u32(p).u32(+inverse).bytes(), [buf(x), s.gpu.buffer], groups(x.size));
+    return s;
+  }
+
+  sumSquares(x: Storage, partial: Storage, slot: number): void {
+    this.ctx.dispatch(K.sumSquaresKernel, new Uniform().u32(x.size).u32(slot).bytes(), [buf(x), buf(partial)], 1);
+  }
+
+  clipCoef(partial: Storage, k: number, maxNorm: number, out: Storage): void {
+    this.ctx.dispatch(K.clipCoefKernel, new Uniform().u32(k).f32(maxNorm).bytes(), [buf(partial), buf(out)], 1);
+  }
+
+  adamw(p: Storage, g: Storage, m: Storage, v: Storage, h: AdamWParams, coef?: Storage): void {
+    const u = new Uniform()
+      .u32(p.size).f32(h.lr).f32(h.beta1).f32(h.beta2).f32(h.eps).f32(h.weightDecay)
+      .f32(1 - h.beta1 ** h.step).f32(1 - h.beta2 ** h.step).u32(+!!coef);
+    this.ctx.dispatch(K.adamwKernel, u.bytes(), [buf(p), buf(g), buf(m), buf(v), buf(coef ?? this.dummy)], groups(p.size));
+  }
+
+  sgd(p: Storage, g: Storage, b: Storage | undefined, lr: number, momentum: number, weightDecay: number, coef?: Storage): void {
+    const u = new Uniform().u32(p.size).f32(lr).f32(momentum).f32(weightDecay).u32(+!!coef).u32(+!!b);
+    this.ctx.dispatch(K.sgdKernel, u.bytes(), [buf(p), buf(g), buf(b ?? this.dummyRW), buf(coef ?? this.dummy)], groups(p.size));
+  }
+}
+
+
