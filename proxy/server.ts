@@ -43,6 +43,8 @@ export interface Proxy {
   fetcher: SafeFetcher;
   /** Base URL once listening, e.g. http://127.0.0.1:8787 */
   url: string;
+  /** Adds an allowed CORS origin (e.g. the dev server's, known only once it listens). */
+  allowOrigin(origin: string): void;
   close(): Promise<void>;
 }
 
@@ -210,6 +212,7 @@ export async function createProxy(input: ProxyConfigInput = {}, deps: ProxyDeps 
 
   const proxy: Proxy = {
     app, config, cache, fetcher, url: '',
+    allowOrigin: (origin) => void origins.add(origin),
     close: () => app.close(),
   };
   return proxy;

@@ -10,6 +10,8 @@ const proxy = await startProxy(configFromEnv());
 process.env.VITE_PROXY_URL = proxy.url;
 const server = await createServer({ configFile: new URL('../vite.config.ts', import.meta.url).pathname });
 await server.listen();
+// Vite may move to another port when 5173 is taken: allow whatever origin it got.
+for (const url of server.resolvedUrls?.local ?? []) proxy.allowOrigin(new URL(url).origin);
 server.printUrls();
 console.log(`  Search proxy: ${proxy.url}`);
 console.log('Open the URL above in Chrome (WebGPU). Ctrl+C stops the lab.');
