@@ -1,0 +1,415 @@
+/**
+ * FVQA-mini: a generated FactualVQA world small enough for a ~1M-parameter policy (issue 5).
+ * From one seed it produces the entities, question rows in the FVQA schema for train / test /
+ * held-out splits, warm-start (SFT) trajectories in the MMSearch-R1 tool protocol, and the search
+ * corpus (format of src/search/corpus.ts) that the `local` search backend serves.
+ *
+ * Question kinds and FVQA `category` labels:
+ *   visual           colour / shape / number of marks, answerable from pixels        search_free
+ *   familiar_fact    name or fact of a familiar (head) entity, in the warm-start data search_free
+ *   unfamiliar_name  name of an unfamiliar (tail) entity: needs image search           search_required
+ *   unfamiliar_fact  fact of a tail entity: image search, then text search on the name search_required
+ */
+import type { CorpusImage, CorpusPage, SearchCorpus } from '../search/corpus.js';
+import { decodeImage } from './image.js';
+import {
+  IMAGE_SEARCH_ACTION, SEARCH_TOP_K, answerAction, assistantTurn, firstUserTurn, formatImageSearchResults,
+  formatTextSearchResults, textSearchAction, toolResultTurn,
+} from './protocol.js';
+import { IMAGE_SIZE, pooledRgb, renderLookPng } from './render.js';
+import { Rng } from './rng.js';
+import type { Category, ChatMessage, FvqaImage, FvqaRow, ProgressCallback, QuestionKind } from './types.js';
+import {
+  DEFAULT_WORLD, DIETS, DISCOVERERS, REGIONS, generateEntities, MIN_YEAR, MAX_YEAR, type Entity, type WorldConfig,
+} from './world.js';
+
+/** Generator settings; every size is configurable, defaults keep CPU tests to about a second. */
+export interface FvqaMiniConfig extends WorldConfig {
+  /** Image side in pixels (default 64). */
+  imageSize: number;
+  /** Train question instances per (entity, fact) for non-held-out entities (default 2). */
+  trainSamplesPerFact: number;
+  /** Train visual questions per non-held-out entity (default 1). */
+  trainVisualPerEntity: number;
+  /** Test rows (default 160), drawn from non-held-out entities. */
+  testSize: number;
+  /** Share of test rows about familiar entities; the rest are about unfamiliar ones (default 0.5). */
+  testFamiliarShare: number;
+  /** Share of familiar/visual warm-start pairs that also get a needless image-search trajectory (default 0.25). */
+  needlessSearchShare: number;
+  /** Share of unfamiliar warm-start pairs that also get a (wrong) answer without search (default 0.25). */
+  guessWithoutSearchShare: number;
+  /** Distractor pages in the corpus: regions, naturalists, foods (default 24, at most 34). */
+  distractorPages: number;
+}
+
+export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
+  ...DEFAULT_WORLD,
+  imageSize: IMAGE_SIZE,
+  trainSamplesPerFact: 2,
+  trainVisualPerEntity: 1,
+  testSize: 160,
+  testFamiliarShare: 0.5,
+  needlessSearchShare: 0.25,
+  guessWithoutSearchShare: 0.25,
+  distractorPages: 24,
+};
+
+export const FACT_ATTRIBUTES = ['name', 'region', 'year', 'discoverer', 'diet'] as const;
+export const VISUAL_ATTRIBUTES = ['colour', 'shape', 'marks'] as const;
+export type Attribute = (typeof FACT_ATTRIBUTES)[number] | (typeof VISUAL_ATTRIBUTES)[number];
+
+const TEMPLATES: Record<Attribute, readonly string[]> = {
+  colour: ['What colour is the body of this creature?', "Which colour is this creature's body?"],
+  shape: ["What shape is this creature's body?", 'Which shape does this creature have?'],
+  marks: ['How many dark marks are below this creature?', 'How many marks does this creature have?'],
+  name: ['What is the name of this creature?', 'What is this creature called?'],
+  region: ['Which region is this creature native to?', 'Where does this creature live in the wild?'],
+  year: ['In which year was this creature discovered?', 'When was this creature first discovered?'],
+  discoverer: ['Who discovered this creature?', 'Which naturalist discovered this creature?'],
+  diet: ['What does this creature eat?', 'What is the main food of this creature?'],
+};
+
+/** Words used in text-search queries and reasoning for each fact. */
+const FACT_PHRASE: Record<(typeof FACT_ATTRIBUTES)[number], string> = {
+  name: 'name',
+  region: 'native region',
+  year: 'year of discovery',
+  discoverer: 'discoverer',
+  diet: 'diet',
+};
+
+const NUMBER_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
+
+/** Ground truth and candidate answers (FVQA `reward_model`) for an attribute of an entity. */
+export function answersFor(e: Entity, attribute: Attribute): { ground_truth: string; candidate_answers: string[] } {
+  const f = e.facts;
+  switch (attribute) {
+    case 'colour':
+      return { ground_truth: e.look.colour, candidate_answers: e.look.colour === 'grey' ? ['grey', 'gray'] : [e.look.colour] };
+    case 'shape':
+      return { ground_truth: e.look.shape, candidate_answers: [e.look.shape] };
+    case 'marks':
+      return { ground_truth: String(e.look.marks), candidate_answers: [String(e.look.marks), NUMBER_WORDS[e.look.marks]] };
+    case 'name':
+      return { ground_truth: f.name, candidate_answers: [f.name] };
+    case 'region':
+      return { ground_truth: f.region, candidate_answers: [f.region, `the ${f.region}`] };
+    case 'year':
+      return { ground_truth: String(f.year), candidate_answers: [String(f.year)] };
+    case 'discoverer':
+      return { ground_truth: f.discoverer, candidate_answers: [f.discoverer, f.discoverer.split(' ').slice(-1)[0]] };
+    case 'diet':
+      return { ground_truth: f.diet, candidate_answers: [f.diet] };
+  }
+}
+
+/** Kind of a question about `attribute` of `e`, and its FVQA category. */
+export function kindOf(e: Entity, attribute: Attribute): { kind: QuestionKind; category: Category } {
+  if ((VISUAL_ATTRIBUTES as readonly string[]).includes(attribute)) return { kind: 'visual', category: 'search_free' };
+  if (e.familiarity === 'familiar') return { kind: 'familiar_fact', category: 'search_free' };
+  return { kind: attribute === 'name' ? 'unfamiliar_name' : 'unfamiliar_fact', category: 'search_required' };
+}
+
+/** The sentence of an entity's corpus page that states `attribute`, e.g. "Zorblax feeds on moss". */
+function factSentence(e: Entity, attribute: (typeof FACT_ATTRIBUTES)[number]): string {
+  const f = e.facts;
+  switch (attribute) {
+    case 'name':
+      return `${f.name} is a ${e.look.colour} ${e.look.shape} creature with a ${e.look.pattern} pattern and ${e.look.marks} dark marks`;
+    case 'region':
+      return `${f.name} is native to the ${f.region}`;
+    case 'year':
+      return `${f.name} was discovered in ${f.year}`;
+    case 'discoverer':
+      return `${f.name} was discovered by the naturalist ${f.discoverer}`;
+    case 'diet':
+      return `${f.name} feeds on ${f.diet}`;
+  }
+}
+
+/** URL of an entity's page; stable identifier, never fetched. */
+export const pageUrl = (title: string) => `https://fvqa-mini.example/wiki/${encodeURIComponent(title.replace(/ /g, '_'))}`;
+
+/** Builds the corpus: one page and one image per entity (held-out ones included), plus distractor pages. */
+export function buildCorpus(entities: readonly Entity[], config: FvqaMiniConfig): SearchCorpus {
+  const pages: CorpusPage[] = entities.map((e) => ({
+    id: `page-${e.id}`,
+    title: e.facts.name,
+    url: pageUrl(e.facts.name),
+    text: FACT_ATTRIBUTES.map((a) => factSentence(e, a)).join('. ') + '.',
+  }));
+  const distractors: { title: string; text: string }[] = [
+    ...REGIONS.map((r) => ({
+      title: r,
+      text: `The ${r} is a region of the FVQA-mini world. Naturalists have surveyed the ${r} for many years. Travel to the ${r} is easiest in spring`,
+    })),
+    ...DISCOVERERS.map((d) => ({
+      title: d,
+      text: `${d} was a naturalist of the FVQA-mini world. ${d} kept detailed field notebooks. ${d} wrote letters about travel and weather`,
+    })),
+    ...DIETS.map((d) => ({
+      title: `${d[0].toUpperCase()}${d.slice(1)} (food)`,
+      text: `Many creatures of the FVQA-mini world eat ${d}. Supplies of ${d} change with the seasons`,
+    })),
+  ];
+  const rng = new Rng(config.seed, 'distractors');
+  for (const [i, d] of rng.shuffle(distractors).slice(0, config.distractorPages).entries()) {
+    pages.push({ id: `page-d${String(i).padStart(3, '0')}`, title: d.title, url: pageUrl(d.title), text: `${d.text}.` });
+  }
+  const images: CorpusImage[] = entities.map((e) => ({
+    id: `img-${e.id}`,
+    title: e.facts.name,
+    url: pageUrl(e.facts.name),
+    file: `images/${e.id}.png`,
+    pageId: `page-${e.id}`,
+    png: renderLookPng(e.look, null, config.imageSize),
+  }));
+  return { pages, images };
+}
+
+/** 16x16 pooled RGB descriptor of PNG bytes, for ranking corpus images in warm-start image searches. */
+const pooled = (png: Uint8Array) => pooledRgb(decodeImage(png), 16);
+
+/** One generated question instance before it becomes rows. */
+interface Instance {
+  entity: Entity;
+  attribute: Attribute;
+  question: string;
+  image: Uint8Array;
+  kind: QuestionKind;
+  category: Category;
+}
+
+/** Everything FVQA-mini generates. Splits are FVQA rows; `sft` rows hold whole trajectories in `prompt`. */
+export interface FvqaMini {
+  config: FvqaMiniConfig;
+  entities: Entity[];
+  splits: { train: FvqaRow[]; test: FvqaRow[]; heldout: FvqaRow[]; sft: FvqaRow[] };
+  corpus: SearchCorpus;
+}
+
+/** Split names in output order. */
+export const SPLITS = ['train', 'test', 'heldout', 'sft'] as const;
+export type SplitName = (typeof SPLITS)[number];
+
+function makeInstance(e: Entity, attribute: Attribute, stream: string, config: FvqaMiniConfig): Instance {
+  const rng = new Rng(config.seed, `question:${stream}`);
+  return {
+    entity: e,
+    attribute,
+    question: rng.pick(TEMPLATES[attribute]),
+    image: renderLookPng(e.look, { seed: config.seed, stream: `image:${stream}` }, config.imageSize),
+    ...kindOf(e, attribute),
+  };
+}
+
+function toRow(inst: Instance, split: SplitName, index: number, prompt: ChatMessage[], images: FvqaImage[]): FvqaRow {
+  return {
+    data_id: `fvqa_mini_${split}_${index}`,
+    data_source: `fvqa_mini/${split}`,
+    prompt,
+    images,
+    reward_model: { ...answersFor(inst.entity, inst.attribute), style: 'rule' },
+    category: inst.category,
+    image_urls: null,
+    extra_info: {
+      split,
+      index,
+      question: inst.question,
+      question_kind: inst.kind,
+      entity_id: inst.entity.id,
+      attribute: inst.attribute,
+    },
+  };
+}
+
+/** A question row: a single user turn (instructions, `<image>`, question) and the question image. */
+function questionRow(inst: Instance, split: SplitName, index: number): FvqaRow {
+  return toRow(inst, split, index, [{ role: 'user', content: firstUserTurn(inst.question) }], [{ bytes: inst.image, path: null }]);
+}
+
+/** Simulated search tools over the corpus, used to write the warm-start trajectories. */
+class CorpusSearch {
+  private readonly descriptors: Float32Array[];
+  constructor(private readonly corpus: SearchCorpus) {
+    this.descriptors = corpus.images.map((im) => pooled(im.png));
+  }
+
+  /** Top-k corpus images by L2 distance of pooled pixels; ties by id. */
+  image(png: Uint8Array, k = SEARCH_TOP_K): CorpusImage[] {
+    const q = pooled(png);
+    const scored = this.corpus.images.map((im, i) => {
+      let d = 0;
+      const v = this.descriptors[i];
+      for (let j = 0; j < q.length; j++) d += (q[j] - v[j]) ** 2;
+      return { im, d };
+    });
+    scored.sort((a, b) => a.d - b.d || (a.im.id < b.im.id ? -1 : 1));
+    return scored.slice(0, k).map((s) => s.im);
+  }
+
+  /** Top-k pages by query-term hits (title hits count triple); the page text is the summary (<= 5 sentences). */
+  text(query: string, k = SEARCH_TOP_K): CorpusPage[] {
+    const terms = query.toLowerCase().split(/[^a-z0-9]+/).filter((t) => t.length > 2);
+    const scored = this.corpus.pages.map((p) => {
+      const title = p.title.toLowerCase().split(/[^a-z0-9]+/);
+      const text = p.text.toLowerCase().split(/[^a-z0-9]+/);
+      const score = terms.reduce((s, t) => s + 3 * +title.includes(t) + +text.includes(t), 0);
+      return { p, score };
+    });
+    scored.sort((a, b) => b.score - a.score || (a.p.id < b.p.id ? -1 : 1));
+    return scored.slice(0, k).map((s) => s.p);
+  }
+}
+
+type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess';
+
+/** Builds one warm-start trajectory (user/assistant turns, images in placeholder order). */
+function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, entities: readonly Entity[], rng: Rng): {
+  prompt: ChatMessage[];
+  images: FvqaImage[];
+} {
+  const e = inst.entity;
+  const name = e.facts.name;
+  const truth = answersFor(e, inst.attribute).ground_truth;
+  const prompt: ChatMessage[] = [{ role: 'user', content: firstUserTurn(inst.question) }];
+  const images: FvqaImage[] = [{ bytes: inst.image, path: null }];
+  const say = (content: string) => prompt.push({ role: 'assistant', content });
+  const visual = inst.kind === 'visual';
+  const known = visual ? `The question is about what the image shows: the answer is ${truth}.` : knownFact(e, inst.attribute);
+
+  if (behaviour === 'direct') {
+    say(assistantTurn(visual ? known : `I recognise this creature: it is ${name}. ${known}`, answerAction(truth)));
+    return { prompt, images };
+  }
+  if (behaviour === 'guess') {
+    const wrong = wrongAnswer(e, inst.attribute, entities, rng);
+    say(assistantTurn(`I think I recognise this creature, and I believe the answer is ${wrong}.`, answerAction(wrong)));
+    return { prompt, images };
+  }
+  // needless_search and search_chain both start with an image search.
+  say(assistantTurn('I am not sure which creature this is, so I search with the image.', IMAGE_SEARCH_ACTION));
+  const hits = search.image(inst.image);
+  prompt.push({ role: 'user', content: toolResultTurn('image_search', formatImageSearchResults(hits), inst.question) });
+  for (const h of hits) images.push({ bytes: h.png, path: null });
+  const seen = `The most similar result is titled ${name}, so this creature is ${name}.`;
+  if (behaviour === 'needless_search' || inst.attribute === 'name' || visual) {
+    say(assistantTurn(visual ? `${seen} ${known}` : inst.attribute === 'name' ? seen : `${seen} ${known}`, answerAction(truth)));
+    return { prompt, images };
+  }
+  const attr = inst.attribute as (typeof FACT_ATTRIBUTES)[number];
+  const query = `${name} ${FACT_PHRASE[attr]}`;
+  say(assistantTurn(`${seen} I do not know its ${FACT_PHRASE[attr]}, so I search for it.`, textSearchAction(query)));
+  const pages = search.text(query);
+  const results = formatTextSearchResults(pages.map((p) => ({ url: p.url, summary: p.text })));
+  prompt.push({ role: 'user', content: toolResultTurn('text_search', results, inst.question) });
+  say(assistantTurn(`The page about ${name} says: ${factSentence(e, attr)}.`, answerAction(truth)));
+  return { prompt, images };
+}
+
+function knownFact(e: Entity, attribute: Attribute): string {
+  return attribute === 'name' ? `Its name is ${e.facts.name}.` : `I know that ${factSentence(e, attribute as (typeof FACT_ATTRIBUTES)[number])}.`;
+}
+
+/** A plausible wrong answer from the same vocabulary (a hallucination, for the guess trajectories). */
+function wrongAnswer(e: Entity, attribute: Attribute, entities: readonly Entity[], rng: Rng): string {
+  const truth = answersFor(e, attribute).ground_truth;
+  const pool: readonly string[] =
+    attribute === 'name' ? entities.filter((o) => o.familiarity === 'familiar').map((o) => o.facts.name)
+      : attribute === 'region' ? REGIONS
+        : attribute === 'discoverer' ? DISCOVERERS
+          : attribute === 'diet' ? DIETS
+            : attribute === 'year' ? Array.from({ length: MAX_YEAR - MIN_YEAR + 1 }, (_, i) => String(MIN_YEAR + i))
+              : [];
+  const options = pool.filter((x) => x !== truth);
+  if (options.length === 0) throw new Error(`no wrong answer available for ${attribute}`);
+  return rng.pick(options);
+}
+
+/**
+ * Generates FVQA-mini deterministically: same config, same rows, same image bytes.
+ * Splits: train (all non-held-out entities: every fact x `trainSamplesPerFact`, plus visual questions),
+ * test (`testSize` rows, `testFamiliarShare` of them about familiar entities, fresh image samples and
+ * instances disjoint from train), heldout (held-out entities: every fact and visual attribute), and sft
+ * (warm-start trajectories on train entities with their own image samples).
+ * @param onProgress called after each phase and every 64 rows.
+ * @throws Error when the configuration is impossible (too many entities, test larger than its pool).
+ */
+export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProgress?: ProgressCallback): FvqaMini {
+  const config: FvqaMiniConfig = { ...DEFAULT_FVQA_MINI, ...overrides };
+  const entities = generateEntities(config);
+  onProgress?.({ phase: 'entities', done: entities.length, total: entities.length, unit: 'entities' });
+  const corpus = buildCorpus(entities, config);
+  onProgress?.({ phase: 'corpus', done: corpus.images.length, total: corpus.images.length, unit: 'images' });
+  const search = new CorpusSearch(corpus);
+  const inWorld = entities.filter((e) => e.familiarity !== 'held_out');
+  const heldOut = entities.filter((e) => e.familiarity === 'held_out');
+  let made = 0;
+  const tick = (phase: string) => {
+    if (++made % 64 === 0) onProgress?.({ phase, done: made, total: null, unit: 'rows' });
+  };
+
+  const train: FvqaRow[] = [];
+  const vrng = new Rng(config.seed, 'train-visual');
+  for (const e of inWorld) {
+    for (const a of FACT_ATTRIBUTES) {
+      for (let k = 0; k < config.trainSamplesPerFact; k++) {
+        train.push(questionRow(makeInstance(e, a, `train:${e.id}:${a}:${k}`, config), 'train', train.length));
+        tick('train');
+      }
+    }
+    for (const a of vrng.shuffle(VISUAL_ATTRIBUTES).slice(0, config.trainVisualPerEntity)) {
+      train.push(questionRow(makeInstance(e, a, `train:${e.id}:${a}:0`, config), 'train', train.length));
+      tick('train');
+    }
+  }
+
+  const trng = new Rng(config.seed, 'test');
+  const attrs: Attribute[] = [...FACT_ATTRIBUTES, ...VISUAL_ATTRIBUTES];
+  const pool = (fam: boolean) =>
+    trng.shuffle(inWorld.filter((e) => (e.familiarity === 'familiar') === fam).flatMap((e) => attrs.map((a) => [e, a] as const)));
+  const nFamiliar = Math.round(config.testSize * config.testFamiliarShare);
+  const famPool = pool(true);
+  const unfPool = pool(false);
+  if (nFamiliar > famPool.length || config.testSize - nFamiliar > unfPool.length) {
+    throw new Error(`testSize ${config.testSize} exceeds the ${famPool.length} familiar / ${unfPool.length} unfamiliar test questions available`);
+  }
+  const test: FvqaRow[] = [];
+  for (const [e, a] of [...famPool.slice(0, nFamiliar), ...unfPool.slice(0, config.testSize - nFamiliar)]) {
+    test.push(questionRow(makeInstance(e, a, `test:${e.id}:${a}`, config), 'test', test.length));
+    tick('test');
+  }
+
+  const heldout: FvqaRow[] = [];
+  for (const e of heldOut) {
+    for (const a of attrs) {
+      heldout.push(questionRow(makeInstance(e, a, `heldout:${e.id}:${a}`, config), 'heldout', heldout.length));
+      tick('heldout');
+    }
+  }
+
+  // Warm-start: every familiar fact and every visual attribute answered directly at least once, every
+  // unfamiliar fact by a correct search chain; extras make the policy's search rate middling.
+  const sft: FvqaRow[] = [];
+  const srng = new Rng(config.seed, 'sft');
+  const add = (inst: Instance, b: Behaviour) => {
+    const t = trajectory(inst, b, search, entities, srng);
+    sft.push(toRow(inst, 'sft', sft.length, t.prompt, t.images));
+    tick('sft');
+  };
+  for (const e of inWorld) {
+    for (const a of attrs) {
+      const inst = makeInstance(e, a, `sft:${e.id}:${a}`, config);
+      if (inst.category === 'search_free') {
+        add(inst, 'direct');
+        if (srng.next() < config.needlessSearchShare) add(makeInstance(e, a, `sft:${e.id}:${a}:extra`, config), 'needless_search');
+      } else {
+        add(inst, 'search_chain');
+        if (srng.next() < config.guessWithoutSearchShare) add(makeInstance(e, a, `sft:${e.id}:${a}:extra`, config), 'guess');
+      }
+    }
+  }
+  onProgress?.({ phase: 'done', done: made, total: made, unit: 'rows' });
+  return { config, entities, splits: { train, test, heldout, sft }, corpus };
+}
