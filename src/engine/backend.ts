@@ -91,8 +91,12 @@ export interface Backend {
 
   upload(data: Float32Array | Float64Array | Int32Array | Uint32Array, dtype: DType, name?: string): Storage;
   alloc(size: number, dtype: DType, name?: string): Storage;
-  /** Reads a storage back; f16 widens to f32. Resolves after all queued work has finished. */
-  read(s: Storage): Promise<Float32Array | Int32Array | Uint32Array>;
+  /**
+   * Reads a storage back; f16 widens to f32. Resolves after all queued work has finished.
+   * `exact` asks for the backend's full precision (Float64Array on the CPU backend, so that CPU
+   * checkpoints and optimizer state round-trip bit for bit).
+   */
+  read(s: Storage, exact?: boolean): Promise<Float32Array | Float64Array | Int32Array | Uint32Array>;
   free(s: Storage): void;
   /** Submits queued work (no-op on CPU). */
   flush(): void;

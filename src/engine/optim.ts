@@ -55,8 +55,8 @@ export interface AdamWOptions {
 /** Serializable optimizer state for checkpoints: step count and per-parameter moment tensors. */
 export interface OptimizerState {
   step: number;
-  /** Per parameter (same order as given), its state tensors (host copies). */
-  slots: Float32Array[][];
+  /** Per parameter (same order as given), its state tensors (host copies; Float64Array on the CPU backend). */
+  slots: (Float32Array | Float64Array)[][];
 }
 
 /**
@@ -120,7 +120,7 @@ export class AdamW {
     const slots: Float32Array[][] = [];
     for (const p of this.params()) {
       const m = this.m.get(p), v = this.v.get(p);
-      slots.push(m && v ? [(await p.backend.read(m)) as Float32Array, (await p.backend.read(v)) as Float32Array] : []);
+      slots.push(m && v ? [(await p.backend.read(m, true)) as Float32Array, (await p.backend.read(v, true)) as Float32Array] : []);
     }
     return { step: this.stepCount, slots };
   }

@@ -85,7 +85,7 @@ export class Tensor {
   /** Reads the values back (waits for queued GPU work). f16 widens to Float32Array. */
   async data(): Promise<Float32Array | Int32Array | Uint32Array> {
     this.assertAlive();
-    return this.backend.read(this.storage);
+    return this.backend.read(this.storage) as Promise<Float32Array | Int32Array | Uint32Array>;
   }
 
   /** Reads a one-element tensor as a number. @throws when the tensor has more than one element. */

@@ -129,9 +129,10 @@ export class CpuBackend implements Backend {
   alloc(size: number, dtype: DType): Storage {
     return this.out(size, dtype);
   }
-  async read(s: Storage): Promise<Float32Array | Int32Array | Uint32Array> {
+  async read(s: Storage, exact = false): Promise<Float32Array | Float64Array | Int32Array | Uint32Array> {
     const a = d(s);
-    return a instanceof Float64Array ? Float32Array.from(a) : a.slice();
+    if (a instanceof Float64Array) return exact ? a.slice() : Float32Array.from(a);
+    return a.slice();
   }
   /** Synchronous float64 read, for finite-difference checks. */
   readF64(s: Storage): Float64Array {

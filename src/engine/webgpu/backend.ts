@@ -58,7 +58,7 @@ export class WebGPUBackend implements Backend {
     return s;
   }
 
-  async read(s: Storage): Promise<Float32Array | Int32Array | Uint32Array> {
+  async read(s: Storage, _exact?: boolean): Promise<Float32Array | Int32Array | Uint32Array> {
     const raw = await this.ctx.read(buf(s), storageBytes(s.size, s.dtype));
     if (s.dtype === 'i32') return new Int32Array(raw);
     if (s.dtype === 'u32') return new Uint32Array(raw);
@@ -302,7 +302,7 @@ export class WebGPUBackend implements Backend {
 
   adamw(p: Storage, g: Storage, m: Storage, v: Storage, h: AdamWParams, coef?: Storage): void {
     const u = new Uniform()
-      .u32(p.size).f32(h.lr).f32(h.beta1).f32(h.beta2).f32(h.eps).f32(h.weightDecay)
+      .u32(p.size).f32(h.lr).f32(h.beta1).f32(h.beta2).f32(1 - h.beta1).f32(1 - h.beta2).f32(h.eps).f32(1 - h.lr * h.weightDecay)
       .f32(1 - h.beta1 ** h.step).f32(1 - h.beta2 ** h.step).u32(+!!coef);
     this.ctx.dispatch(K.adamwKernel, u.bytes(), [buf(p), buf(g), buf(m), buf(v), buf(coef ?? this.dummy)], groups(p.size));
   }

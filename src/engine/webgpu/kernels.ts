@@ -811,7 +811,7 @@ struct U { k: u32, maxNorm: f32 }
 }`;
 
 export const adamwKernel = /* wgsl */ `
-struct U { n: u32, lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, bc1: f32, bc2: f32, hasCoef: u32 }
+struct U { n: u32, lr: f32, b1: f32, b2: f32, omb1: f32, omb2: f32, eps: f32, decay: f32, bc1: f32, bc2: f32, hasCoef: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read_write> p: array<f32>;
 @group(0) @binding(2) var<storage, read> g: array<f32>;
@@ -823,11 +823,12 @@ struct U { n: u32, lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, bc1: f32, bc2: 
   if (i >= u.n) { return; }
   var gi = g[i];
   if (u.hasCoef == 1u) { gi = gi * coef[1]; }
-  let mi = u.b1 * m[i] + (1.0 - u.b1) * gi;
-  let vi = u.b2 * v[i] + (1.0 - u.b2) * gi * gi;
+  // 1 - beta and the bias corrections arrive precomputed in float64: 1 - 0.999 in f32 loses 4 digits.
+  let mi = u.b1 * m[i] + u.omb1 * gi;
+  let vi = u.b2 * v[i] + u.omb2 * gi * gi;
   m[i] = mi;
   v[i] = vi;
-  p[i] = p[i] * (1.0 - u.lr * u.wd) - u.lr * (mi / u.bc1) / (sqrt(vi / u.bc2) + u.eps);
+  p[i] = p[i] * u.decay - u.lr * (mi / u.bc1) / (sqrt(vi / u.bc2) + u.eps);
 }`;
 
 export const sgdKernel = /* wgsl */ `
