@@ -44,7 +44,7 @@ export interface DownloadOptions {
   retries?: number;
   /** Wait before retry n (1-based) is n * retryDelayMs; default 250 ms. */
   retryDelayMs?: number;
-  /** Bytes buffered before each cache append; default 4 MiB. */
+  /** Size in bytes of each cache append (the last one of a response may be smaller); default 4 MiB. */
   chunkBytes?: number;
 }
 
@@ -176,14 +176,21 @@ export async function downloadFile(url: string, opts: DownloadOptions): Promise<
 
     const pending: Uint8Array[] = [];
     let pendingBytes = 0;
-    const flush = async () => {
-      if (pendingBytes === 0) return;
+    // Appends pending bytes as chunks of exactly chunkBytes; with `all`, the remainder too.
+    const flush = async (all: boolean) => {
+      if (pendingBytes === 0 || (!all && pendingBytes < chunkBytes)) return;
       const buf = new Uint8Array(pendingBytes);
       let at = 0;
       for (const p of pending) buf.set(p, (at += p.byteLength) - p.byteLength);
+      let cut = 0;
+      for (; buf.byteLength - cut >= chunkBytes; cut += chunkBytes) await cache.append(key, buf.subarray(cut, cut + chunkBytes));
+      if (all && cut < buf.byteLength) {
+        await cache.append(key, buf.subarray(cut));
+        cut = buf.byteLength;
+      }
       pending.length = 0;
-      pendingBytes = 0;
-      await cache.append(key, buf);
+      pendingBytes = buf.byteLength - cut;
+      if (pendingBytes > 0) pending.push(buf.subarray(cut));
     };
     try {
       const reader = res.body!.getReader();
@@ -207,14 +214,14 @@ export async function downloadFile(url: string, opts: DownloadOptions): Promise<
         offset += bytes.byteLength;
         received += bytes.byteLength;
         failures = 0;
-        if (pendingBytes >= chunkBytes) await flush();
+        await flush(false);
         report(offset, remote.size, rate(), false, false);
       }
-      await flush();
+      await flush(true);
     } catch (e) {
       if (e instanceof HubIntegrityError) throw e;
       // Keep what arrived before the connection dropped, then resume after it.
-      await flush();
+      await flush(true);
       await fail(e);
       continue;
     }

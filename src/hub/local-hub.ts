@@ -105,12 +105,12 @@ export async function startLocalHub(root: string, opts: LocalHubOptions = {}): P
     stream.on('data', (chunk) => {
       const buf = chunk as Buffer;
       if (cut !== undefined && log.sent + buf.length >= cut) {
-        res.write(buf.subarray(0, cut - log.sent));
-        log.sent = cut;
         stream.destroy();
-        // Destroy after the bytes are flushed, so the client sees a body cut mid-way.
-        res.once('drain', () => res.destroy());
-        setTimeout(() => res.destroy(), 20);
+        // Close the socket a moment after the partial body is written (destroySoon = end, then
+        // destroy): the client then holds exactly `cut` bytes, not a reset it could retry by itself
+        // or bytes still in flight that it would drop.
+        res.write(buf.subarray(0, cut - log.sent), () => setTimeout(() => res.socket?.destroySoon(), 100));
+        log.sent = cut;
         return;
       }
       log.sent += buf.length;
