@@ -100,6 +100,8 @@ export interface Backend {
   free(s: Storage): void;
   /** Submits queued work (no-op on CPU). */
   flush(): void;
+  /** Submits queued work and resolves when the device has finished it (for timing). */
+  sync(): Promise<void>;
   memory(): { liveBytes: number; peakBytes: number; pooledBytes: number };
   resetPeak(): void;
 

@@ -9,30 +9,17 @@ import type { Backend } from './backend.js';
 import { CpuBackend } from './cpu/backend.js';
 import * as E from './index.js';
 import { closeness, gpuBackend } from './testing.js';
+import { layerShapes, llamaLayer } from '../../bench/llama-layer.js';
 import type { WebGPUBackend } from './webgpu/backend.js';
 
 const cfg = { vocab: 23, d: 16, layers: 2, heads: 4, kvHeads: 2, ffn: 24, b: 2, t: 6, theta: 10000, eps: 1e-5 };
 const headDim = cfg.d / cfg.heads;
+const layerCfg = { hidden: cfg.d, heads: cfg.heads, kvHeads: cfg.kvHeads, ffn: cfg.ffn, eps: cfg.eps };
 
 /** Parameter shapes by Hugging Face name. */
 function shapes(): [string, number[]][] {
-  const out: [string, number[]][] = [['model.embed_tokens.weight', [cfg.vocab, cfg.d]]];
-  for (let l = 0; l < cfg.layers; l++) {
-    const p = `model.layers.${l}.`;
-    out.push(
-      [p + 'input_layernorm.weight', [cfg.d]],
-      [p + 'self_attn.q_proj.weight', [cfg.heads * headDim, cfg.d]],
-      [p + 'self_attn.k_proj.weight', [cfg.kvHeads * headDim, cfg.d]],
-      [p + 'self_attn.v_proj.weight', [cfg.kvHeads * headDim, cfg.d]],
-      [p + 'self_attn.o_proj.weight', [cfg.d, cfg.heads * headDim]],
-      [p + 'post_attention_layernorm.weight', [cfg.d]],
-      [p + 'mlp.gate_proj.weight', [cfg.ffn, cfg.d]],
-      [p + 'mlp.up_proj.weight', [cfg.ffn, cfg.d]],
-      [p + 'mlp.down_proj.weight', [cfg.d, cfg.ffn]],
-    );
-  }
-  out.push(['model.norm.weight', [cfg.d]]);
-  return out;
+  const layers = Array.from({ length: cfg.layers }, (_, l) => layerShapes(layerCfg, l)).flat();
+  return [['model.embed_tokens.weight', [cfg.vocab, cfg.d]], ...layers, ['model.norm.weight', [cfg.d]]];
 }
 
 function initValues(): Map<string, Float64Array> {
@@ -58,19 +45,7 @@ function loss(be: Backend, params: Map<string, E.Tensor>): E.Tensor {
   const posT = E.fromArray(be, positions, [cfg.b, cfg.t], 'i32');
   const table = E.ropeTable(be, cfg.theta, headDim, 16);
   let h = E.embedding(P('model.embed_tokens.weight'), idT); // [B, T, D]
-  const lin = (x: E.Tensor, w: string) => E.matmul(x, P(w), { transB: true });
-  for (let l = 0; l < cfg.layers; l++) {
-    const p = `model.layers.${l}.`;
-    const x = E.rmsNorm(h, P(p + 'input_layernorm.weight'), cfg.eps);
-    const q = E.rope(lin(x, p + 'self_attn.q_proj.weight').reshape([cfg.b, cfg.t, cfg.heads, headDim]), posT, table);
-    const k = E.rope(lin(x, p + 'self_attn.k_proj.weight').reshape([cfg.b, cfg.t, cfg.kvHeads, headDim]), posT, table);
-    const v = lin(x, p + 'self_attn.v_proj.weight').reshape([cfg.b, cfg.t, cfg.kvHeads, headDim]);
-    const a = E.attention(q, k, v, { causal: true, keyMask: maskT }).reshape([cfg.b, cfg.t, cfg.d]);
-    h = E.add(h, lin(a, p + 'self_attn.o_proj.weight'));
-    const y = E.rmsNorm(h, P(p + 'post_attention_layernorm.weight'), cfg.eps);
-    const mlp = E.mul(E.silu(lin(y, p + 'mlp.gate_proj.weight')), lin(y, p + 'mlp.up_proj.weight'));
-    h = E.add(h, lin(mlp, p + 'mlp.down_proj.weight'));
-  }
+  for (let l = 0; l < cfg.layers; l++) h = llamaLayer(layerCfg, l, P, h, posT, maskT, table);
   h = E.rmsNorm(h, P('model.norm.weight'), cfg.eps);
   const { logprobs } = E.tokenLogprobs(h.reshape([cfg.b * cfg.t, cfg.d]), P('model.embed_tokens.weight'), E.fromArray(be, targets, [cfg.b * cfg.t], 'i32'), { chunkSize: 8 });
   const w = E.fromArray(be, mask.map((m) => -m / mask.reduce((a, b) => a + b)), [cfg.b * cfg.t]);

@@ -142,6 +142,7 @@ export class CpuBackend implements Backend {
     this.live -= storageBytes(s.size, s.dtype);
   }
   flush(): void {}
+  async sync(): Promise<void> {}
   memory() {
     return { liveBytes: this.live, peakBytes: this.peak, pooledBytes: 0 };
   }

@@ -75,6 +75,11 @@ export class WebGPUBackend implements Backend {
   flush(): void {
     this.ctx.flush();
   }
+  async sync(): Promise<void> {
+    this.ctx.flush();
+    await this.ctx.device.queue.onSubmittedWorkDone();
+    this.ctx.check();
+  }
   memory() {
     return { liveBytes: this.ctx.live, peakBytes: this.ctx.peak, pooledBytes: this.ctx.pooled };
   }

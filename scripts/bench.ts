@@ -1,0 +1,57 @@
+/**
+ * `npm run bench -- --suite engine [--json] [--quick] [--runs N]`: runs benchmark suites on Dawn in
+ * Node (WebGPU; SwiftShader on machines without a GPU) and prints a table, or JSON lines with --json.
+ * Later suites (model, peers in Chromium) join here.
+ */
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { dawnEnv } from './gpu-env.js';
+
+const { values } = parseArgs({
+  options: {
+    suite: { type: 'string', default: 'engine' },
+    json: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string', default: '5' },
+    child: { type: 'boolean', default: false },
+  },
+});
+
+const SUITES = ['engine'];
+if (!SUITES.includes(values.suite!)) {
+  console.error(`npm run bench: unknown suite "${values.suite}"; available: ${SUITES.join(', ')}`);
+  process.exit(2);
+}
+
+if (!values.child) {
+  // Dawn reads the Vulkan driver location at process start: re-run this script with it set.
+  let env: NodeJS.ProcessEnv;
+  try {
+    env = dawnEnv();
+  } catch (e) {
+    console.error(`npm run bench: ${(e as Error).message}`);
+    process.exit(1);
+  }
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1), '--child'], { stdio: 'inherit', env });
+  process.exit(r.status ?? 1);
+}
+
+const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
+const { WebGPUBackend } = await import('../src/engine/index.js');
+const { engineSuite } = await import('../bench/engine.js');
+type Row = Awaited<ReturnType<typeof engineSuite>>[number];
+
+const { device, adapterName } = await requestNodeDevice();
+const be = new WebGPUBackend(device, adapterName);
+const fmt = (v: number | undefined, digits = 1) => (v === undefined ? '' : v.toFixed(digits));
+const mib = (b?: number) => (b === undefined ? '' : (b / 2 ** 20).toFixed(1));
+if (!values.json) {
+  console.log(`adapter: ${adapterName}`);
+  console.log('| benchmark | ms | GFLOP/s | tokens/s | dispatches | submits | peak MiB |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+}
+const log = (r: Row) =>
+  console.log(values.json ? JSON.stringify(r) : `| ${r.name} | ${fmt(r.ms, 2)} | ${fmt(r.gflops)} | ${fmt(r.tokensPerS, 0)} | ${fmt(r.dispatches, 0)} | ${fmt(r.submits, 0)} | ${mib(r.peakBytes)} |`);
+await engineSuite(be, { quick: values.quick, runs: Number(values.runs), log });
+device.destroy();
+process.exit(0);
