@@ -174,16 +174,12 @@ function topLevel(schema: SchemaElement[]): Map<string, SchemaElement> {
 }
 
 /**
- * Streams the rows of an FVQA parquet file, validated and converted, in batches.
- * @param file an AsyncBuffer: `asyncBufferFromFile` (Node), a Blob/File wrapper, or `rangeBufferFromUrl`.
- * @param onRows receives each batch and the 0-based index of its first row; awaited (back-pressure).
+ * Streams the rows of an FVQA parquet file, validated and converted, one batch at a time; only the
+ * footer and the current window of rows are in memory.
+ * @param file an AsyncBuffer: `asyncBufferFromFile` (Node), `bufferFromBytes`, or `rangeBufferFromUrl`.
  * @throws DatasetFormatError naming row and field for bad rows, or the row range for truncated data.
  */
-export async function readFvqaParquet(
-  file: AsyncBuffer,
-  onRows: (rows: FvqaRow[], firstRow: number) => Promise<void> | void,
-  opts: ReadOptions = {},
-): Promise<FvqaFileInfo> {
+export async function* fvqaParquetBatches(file: AsyncBuffer, opts: ReadOptions = {}): AsyncGenerator<FvqaRow[], FvqaFileInfo> {
   const info = await inspectFvqaParquet(file);
   const batchRows = opts.batchRows ?? 64;
   const wanted = info.columns.filter((c) => ['prompt', 'images', 'reward_model', 'data_source', 'image_urls', 'data_id', 'category', 'extra_info'].includes(c));
@@ -199,13 +195,28 @@ export async function readFvqaParquet(
         throw new DatasetFormatError(s, null, `cannot read rows ${s}-${e - 1}: file truncated or corrupt (${(err as Error).message})`);
       }
       if (records.length !== e - s) throw new DatasetFormatError(s, null, `expected ${e - s} rows, read ${records.length}: file truncated`);
-      const rows = records.map((rec, k) => recordToRow(rec, s + k, { idPrefix: opts.idPrefix ?? 'row', decodeImages: opts.decodeImages }));
-      await onRows(rows, s);
+      yield records.map((rec, k) => recordToRow(rec, s + k, { idPrefix: opts.idPrefix ?? 'row', decodeImages: opts.decodeImages }));
       opts.onProgress?.({ phase: 'import', done: e, total: info.rows, unit: 'rows' });
     }
     start = rgEnd;
   }
   return info;
+}
+
+/** Callback form of `fvqaParquetBatches`: `onRows(batch, firstRow)` is awaited for each batch. */
+export async function readFvqaParquet(
+  file: AsyncBuffer,
+  onRows: (rows: FvqaRow[], firstRow: number) => Promise<void> | void,
+  opts: ReadOptions = {},
+): Promise<FvqaFileInfo> {
+  const it = fvqaParquetBatches(file, opts);
+  let first = 0;
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return r.value;
+    await onRows(r.value, first);
+    first += r.value.length;
+  }
 }
 
 /** An AsyncBuffer over an in-memory byte array. */
