@@ -12,7 +12,7 @@ import type { Tensor } from './tensor.js';
 import { backward, scope } from './tensor.js';
 import * as E from './index.js';
 import { closeness, finiteDiff, gpuBackend, makeInputs, toTensors, weightedLoss, type InputSpec } from './testing.js';
-import type { WebGPUBackend } from './webgpu/backend.js';
+import { WebGPUBackend } from './webgpu/backend.js';
 
 interface Case {
   name: string;
@@ -82,9 +82,12 @@ const cases: Case[] = [
 ];
 
 let gpu: WebGPUBackend;
+/** The same device with the other matmul kernel, so that both kernels stay tested on any adapter. */
+let gpuAlt: WebGPUBackend;
 const cpu = new CpuBackend();
 beforeAll(async () => {
   gpu = await gpuBackend();
+  gpuAlt = new WebGPUBackend(gpu.ctx.device, gpu.description, { matmul: gpu.matmulKernel === 'vec4' ? 'tiled' : 'vec4' });
 });
 
 interface Run {
@@ -130,9 +133,10 @@ describe.each(cases)('$name', (c) => {
     expect(checked).toBeGreaterThan(0);
   });
 
-  test('WebGPU forward and backward match the CPU reference', async () => {
+  const kernels = /matmul|tokenLogprobs/.test(c.name) ? ['default', 'alternative'] : ['default'];
+  test.each(kernels)('WebGPU forward and backward match the CPU reference (%s matmul kernel)', async (which) => {
     const ref = await run(cpu, c, values);
-    const got = await run(gpu, c, values);
+    const got = await run(which === 'default' ? gpu : gpuAlt, c, values);
     ref.out.forEach((r, k) => {
       const { ratio, at } = closeness(got.out[k], r, atol, rtol);
       expect(ratio, `output ${k} element ${at}: gpu ${got.out[k][at]} vs cpu ${r[at]}`).toBeLessThanOrEqual(1);

@@ -28,9 +28,16 @@ export class WebGPUBackend implements Backend {
   private dummy: GpuStorage;
   private dummyRW: GpuStorage;
 
-  /** @param description the adapter's name, shown in benchmarks and the lab's setup view. */
-  constructor(device: GPUDevice, readonly description = 'WebGPU') {
+  /** Which matmul kernel runs: register-blocked vec4 for CPU-like adapters, workgroup-tiled otherwise. */
+  readonly matmulKernel: 'tiled' | 'vec4';
+
+  /**
+   * @param description the adapter's name, shown in benchmarks and the lab's setup view
+   * @param opts.matmul force a matmul kernel (tests exercise both); default picks by adapter
+   */
+  constructor(device: GPUDevice, readonly description = 'WebGPU', opts: { matmul?: 'tiled' | 'vec4' } = {}) {
     this.ctx = new GpuContext(device);
+    this.matmulKernel = opts.matmul ?? (/swiftshader|llvmpipe|lavapipe|software/i.test(description) ? 'vec4' : 'tiled');
     this.dummy = this.alloc(4, 'u32', 'placeholder') as GpuStorage;
     this.dummyRW = this.alloc(4, 'u32', 'placeholder') as GpuStorage;
   }
@@ -168,11 +175,40 @@ export class WebGPUBackend implements Backend {
   matmul(a: Storage, b: Storage, p: MatmulParams, c?: Storage): Storage {
     this.requireF32('matmul', a, b);
     const s = (c as GpuStorage | undefined) ?? this.out(p.batch * p.m * p.n + (p.cOffset ?? 0), 'f32', `matmul output [${p.batch}, ${p.m}, ${p.n}]`);
-    const u = new Uniform()
-      .u32(p.m).u32(p.n).u32(p.k).u32(+p.transA).u32(+p.transB).u32(p.aBatchStride).u32(p.bBatchStride)
-      .u32(p.aOffset ?? 0).u32(p.bOffset ?? 0).u32(p.cOffset ?? 0).u32(+!!p.accumulate);
-    this.ctx.dispatch(K.matmulKernel, u.bytes(), [buf(a), buf(b), s.gpu.buffer], [Math.ceil(p.n / 64), Math.ceil(p.m / 64), p.batch]);
+    if (this.matmulKernel === 'vec4') this.matmulVec4(a, b, p, s);
+    else {
+      const u = new Uniform()
+        .u32(p.m).u32(p.n).u32(p.k).u32(+p.transA).u32(+p.transB).u32(p.aBatchStride).u32(p.bBatchStride)
+        .u32(p.aOffset ?? 0).u32(p.bOffset ?? 0).u32(p.cOffset ?? 0).u32(+!!p.accumulate);
+      this.ctx.dispatch(K.matmulKernel, u.bytes(), [buf(a), buf(b), s.gpu.buffer], [Math.ceil(p.n / 64), Math.ceil(p.m / 64), p.batch]);
+    }
     return s;
+  }
+
+  /**
+   * The vec4 kernel needs both operands as rows along K with K a multiple of 4 ("NT" layout,
+   * vec4-aligned). Operands in another layout are first packed by a strided copy (zero-padding K):
+   * O(size) work against the O(M·N·K) product.
+   */
+  private matmulVec4(a: Storage, b: Storage, p: MatmulParams, out: GpuStorage): void {
+    const k4 = Math.ceil(p.k / 4);
+    const pack = (x: Storage, rows: number, trans: boolean, batchStride: number, offset: number): { s: Storage; bs: number; temp: boolean } => {
+      const batch = batchStride ? p.batch : 1;
+      const aligned = !trans && p.k % 4 === 0 && offset % 4 === 0 && batchStride % 4 === 0;
+      if (aligned) return { s: x, bs: batchStride / 4, temp: false };
+      // Packed [batch, rows, 4·k4]: element (r, kk) read from x at offset + b·batchStride + (trans ? kk·rows + r : r·K + kk).
+      const dst = k4 * 4 === p.k ? this.out(batch * rows * k4 * 4, 'f32', 'matmul packed operand') : (this.fill(batch * rows * k4 * 4, 0, 'f32') as GpuStorage);
+      this.copy(x, { shape: [batch, rows, p.k], srcStrides: [batchStride, trans ? 1 : p.k, trans ? rows : 1], srcOffset: offset, dstStrides: [rows * k4 * 4, k4 * 4, 1], dstOffset: 0 }, dst);
+      return { s: dst, bs: batchStride ? rows * k4 : 0, temp: true };
+    };
+    // B is wanted as [N, K]: that is its stored layout when transB, the transposed one otherwise.
+    const A = pack(a, p.m, p.transA, p.aBatchStride, p.aOffset ?? 0);
+    const B = pack(b, p.n, !p.transB, p.bBatchStride, p.bOffset ?? 0);
+    const aOff = A.temp ? 0 : (p.aOffset ?? 0) / 4, bOff = B.temp ? 0 : (p.bOffset ?? 0) / 4;
+    const u = new Uniform().u32(p.m).u32(p.n).u32(k4).u32(A.bs).u32(B.bs).u32(aOff).u32(bOff).u32(p.cOffset ?? 0).u32(+!!p.accumulate);
+    this.ctx.dispatch(K.matmulVec4Kernel, u.bytes(), [buf(A.s), buf(B.s), out.gpu.buffer], [Math.ceil(p.n / 4 / 64), Math.ceil(p.m / 8), p.batch]);
+    if (A.temp) this.free(A.s);
+    if (B.temp) this.free(B.s);
   }
 
   gather(x: Storage, ids: Storage, outer: number, dim: number, inner: number): Storage {

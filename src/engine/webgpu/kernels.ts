@@ -851,3 +851,37 @@ struct U { n: u32, lr: f32, momentum: f32, wd: f32, hasCoef: u32, hasBuf: u32 }
   }
   p[i] = p[i] - u.lr * gi;
 }`;
+
+/**
+ * Register-blocked matmul for CPU-like adapters (SwiftShader): C = A·Bᵀ with A [M, K] and B [N, K]
+ * both contiguous along K (K a multiple of 4, read as vec4), no workgroup memory and no barriers,
+ * which software rasterizers execute slowly. Each thread computes 8 rows × 4 columns.
+ * Measured on SwiftShader (2 cores): about 3 GFLOP/s against 0.3 for the tiled kernel.
+ */
+export const matmulVec4Kernel = (() => {
+  const R = 8;
+  const rows = [...Array(R).keys()];
+  const cols = [0, 1, 2, 3];
+  return /* wgsl */ `
+struct U { m: u32, n: u32, k4: u32, aBS: u32, bBS: u32, aOff: u32, bOff: u32, cOff: u32, accumulate: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let r0 = g.y * ${R}u;
+  let c0 = g.x * 4u;
+  if (r0 >= u.m || c0 >= u.n) { return; }
+  let aBase = u.aOff + g.z * u.aBS;
+  let bBase = u.bOff + g.z * u.bBS;
+  ${rows.map((r) => `let ar${r} = aBase + min(r0 + ${r}u, u.m - 1u) * u.k4;`).join('\n  ')}
+  ${cols.map((q) => `let bc${q} = bBase + min(c0 + ${q}u, u.n - 1u) * u.k4;`).join('\n  ')}
+  ${rows.map((r) => `var acc${r} = vec4<f32>(0.0);`).join(' ')}
+  for (var k = 0u; k < u.k4; k = k + 1u) {
+    ${cols.map((q) => `let b${q} = b[bc${q} + k];`).join(' ')}
+    ${rows.map((r) => `{ let av = a[ar${r} + k]; acc${r} = acc${r} + vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3)); }`).join('\n    ')}
+  }
+  let cBase = u.cOff + g.z * u.m * u.n;
+  ${rows.map((r) => `if (r0 + ${r}u < u.m) { ${cols.map((q) => `if (c0 + ${q}u < u.n) { let i = cBase + (r0 + ${r}u) * u.n + c0 + ${q}u; var v = acc${r}[${q}]; if (u.accumulate == 1u) { v = v + c[i]; } c[i] = v; }`).join(' ')} }`).join('\n  ')}
+}`;
+})();
