@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
@@ -7,15 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateFvqaMini, SPLITS, type FvqaMini } from './fvqa-mini.js';
 import { decodeImage } from './image.js';
 import { bufferFromBytes, fvqaSchema, rangeBufferFromUrl, readFvqaParquet, writeFvqaParquet } from './parquet.js';
+import { FIXTURE, fixtureBytes } from './testing.js';
 import { DatasetFormatError, type FvqaRow } from './types.js';
-
-export const FIXTURE = '/work/shared/fixtures/fvqa/mini_data.pq';
-
-/** The authors' 5-row sample; a missing file is a failure that says where it should be, never a skip. */
-export function fixtureBytes(): Uint8Array {
-  if (!existsSync(FIXTURE)) throw new Error(`FVQA fixture missing: expected ${FIXTURE} (5 real rows written by pyarrow)`);
-  return new Uint8Array(readFileSync(FIXTURE));
-}
 
 async function toParquet(rows: FvqaRow[], rowGroupRows?: number): Promise<Uint8Array> {
   const w = new ByteWriter();

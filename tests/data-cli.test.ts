@@ -1,0 +1,72 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { FIXTURE, fixtureBytes } from '../src/data/testing.js';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..');
+let tmp: string;
+const cli = (...args: string[]) => run('npx', ['tsx', 'scripts/dataset.ts', ...args], { cwd: root, maxBuffer: 1 << 26 });
+const files = (dir: string): Map<string, Buffer> => {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string, rel: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p, `${rel}${n}/`);
+      else out.set(rel + n, readFileSync(p));
+    }
+  };
+  walk(dir, '');
+  return out;
+};
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'mmsearch-cli-'));
+  fixtureBytes();
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+test('generate writes the same bytes twice for one seed, other bytes for another', async () => {
+  const small = ['--entities', '30', '--held-out', '4', '--test-size', '20'];
+  await cli('generate', 'fvqa-mini', '--seed', '1', '--out', join(tmp, 'a'), ...small);
+  const { stdout, stderr } = await cli('generate', 'fvqa-mini', '--seed', '1', '--out', join(tmp, 'b'), ...small);
+  await cli('generate', 'fvqa-mini', '--seed', '2', '--out', join(tmp, 'c'), ...small);
+  const [a, b, c] = ['a', 'b', 'c'].map((d) => files(join(tmp, d)));
+  expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+  for (const [k, v] of a) expect(v.equals(b.get(k)!), k).toBe(true);
+  expect(a.get('train.parquet')!.equals(c.get('train.parquet')!)).toBe(false);
+  expect([...a.keys()]).toEqual(expect.arrayContaining(['train.parquet', 'test.parquet', 'heldout.parquet', 'sft.parquet', 'corpus/pages.jsonl', 'corpus/images.jsonl', 'world.json']));
+  expect([...a.keys()].filter((k) => k.startsWith('corpus/images/')).length).toBe(30);
+  expect(JSON.parse(stdout).splits.test.rows).toBe(20);
+  expect(stderr).toMatch(/write train\.parquet: \d+\/\d+ rows/);
+});
+
+test('import, list, export and inspect through the CLI; bad files exit 1 naming row and field', async () => {
+  const store = join(tmp, 'store');
+  const { stdout } = await cli('import', FIXTURE, '--store', store);
+  expect(JSON.parse(stdout)).toMatchObject({ name: 'mini_data', rows: 5, categories: { none: 5 } });
+  const listed = JSON.parse((await cli('list', '--store', store)).stdout);
+  expect(listed.map((d: { name: string }) => d.name)).toEqual(['mini_data']);
+  const out = join(tmp, 'back.parquet');
+  await cli('export', 'mini_data', '--format', 'parquet', '--out', out, '--store', store);
+  const report = JSON.parse((await cli('inspect', out, '--json')).stdout);
+  expect(report).toMatchObject({ rows: 5, valid_rows: 5, images: { total: 5, decodable: 5 }, errors: [] });
+  const original = JSON.parse((await cli('inspect', FIXTURE, '--json')).stdout);
+  expect(report.first_rows).toEqual(original.first_rows);
+  await cli('export', 'fvqa-mini-test', '--format', 'parquet', '--out', join(tmp, 'gen.parquet'), '--seed', '3');
+  const gen = JSON.parse((await cli('inspect', join(tmp, 'gen.parquet'), '--json')).stdout);
+  expect(gen.rows).toBe(160);
+  expect(gen.categories.search_free + gen.categories.search_required).toBe(160);
+
+  const truncated = join(tmp, 'cut.parquet');
+  writeFileSync(truncated, fixtureBytes().subarray(0, 1000));
+  const bad = await cli('import', truncated, '--store', store).then(() => null, (e: { code: number; stderr: string }) => e);
+  expect(bad?.code).toBe(1);
+  expect(bad?.stderr).toMatch(/truncated/);
+  expect(JSON.parse((await cli('list', '--store', store)).stdout).map((d: { name: string }) => d.name)).toEqual(['mini_data']);
+  const missing = await cli('export', 'nope', '--format', 'parquet', '--out', join(tmp, 'x.parquet'), '--store', store).then(() => null, (e: { stderr: string }) => e);
+  expect(missing?.stderr).toMatch(/no dataset "nope".*mini_data/);
+});
