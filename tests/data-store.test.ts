@@ -36,6 +36,13 @@ test('IndexedDB v1 database is migrated; a newer one is refused', async () => {
   expect(r.newer).toMatch(/StoreError: .*newer schema/);
 });
 
+test('a parquet File imports into IndexedDB in the browser, in batches with progress', async () => {
+  const page = await b.page('/tests/pages/data-store.html');
+  const r = await page.evaluate(() => (window as unknown as Win).runBlobImport());
+  expect(r).toEqual({ rows: 40, same: true, progress: [8, 16, 24, 32, 40] });
+  expect(b.errors).toEqual([]);
+});
+
 test('the generator gives the same bytes in Chromium as in Node', async () => {
   const page = await b.page('/tests/pages/data-store.html');
   const config = { seed: 7, entities: 30, heldOutEntities: 4, testSize: 20 };

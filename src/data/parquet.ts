@@ -227,6 +227,11 @@ export function bufferFromBytes(bytes: Uint8Array): AsyncBuffer {
   };
 }
 
+/** An AsyncBuffer over a Blob or File (browser file picker): slices are read on demand, not the whole file. */
+export function bufferFromBlob(blob: Blob): AsyncBuffer {
+  return { byteLength: blob.size, slice: (s: number, e?: number) => blob.slice(s, e).arrayBuffer() };
+}
+
 /**
  * An AsyncBuffer that reads a remote file with HTTP Range requests, so only the footer and the
  * requested row windows are fetched (the hub's 1.5 GB fvqa_train.parquet streams in slices).
