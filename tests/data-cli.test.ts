@@ -56,7 +56,7 @@ test('import, list, export and inspect through the CLI; bad files exit 1 naming 
   expect(report).toMatchObject({ rows: 5, valid_rows: 5, images: { total: 5, decodable: 5 }, errors: [] });
   const original = JSON.parse((await cli('inspect', FIXTURE, '--json')).stdout);
   expect(report.first_rows).toEqual(original.first_rows);
-  await cli('export', 'fvqa-mini-test', '--format', 'parquet', '--out', join(tmp, 'gen.parquet'), '--seed', '3');
+  await cli('export', 'fvqa-mini-test', '--format', 'parquet', '--out', join(tmp, 'gen.parquet'), '--seed', '3', '--store', store);
   const gen = JSON.parse((await cli('inspect', join(tmp, 'gen.parquet'), '--json')).stdout);
   expect(gen.rows).toBe(160);
   expect(gen.categories.search_free + gen.categories.search_required).toBe(160);
