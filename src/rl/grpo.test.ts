@@ -174,7 +174,7 @@ function randomCase(seed: number, b = 4, t = 5) {
   const old = logp.map((r) => r.map((v) => v + 0.4 * (rng.next() - 0.5)));
   const ref = logp.map((r) => r.map((v) => v + 0.6 * (rng.next() - 0.5)));
   // Ragged completions: row i has t - i generated tokens, and one tool-result token (mask 0) inside.
-  const mask = rows(() => 1).map((r, i) => r.map((_, j) => (j < t - (i % t) && j !== 1 ? 1 : 0)));
+  const mask = rows(() => 1).map((r, i) => r.map((_, j): number => (j < t - (i % t) && j !== 1 ? 1 : 0)));
   const entropy = rows(() => 3 * rng.next());
   const adv = Array.from({ length: b }, () => rng.normal());
   return { logp, old, ref, mask, entropy, adv };
