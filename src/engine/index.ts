@@ -14,7 +14,7 @@ export * from './ops/elementwise.js';
 export * from './ops/reduce.js';
 export * from './ops/matmul.js';
 export * from './ops/nn.js';
-export { broadcastTo, permute, transpose, narrow, concat, indexSelect, patchify, cast, clone } from './ops/shape.js';
+export { broadcastTo, permute, transpose, narrow, concat, indexSelect, patchify, cast, clone, writeSlice } from './ops/shape.js';
 export * from './optim.js';
 
 import { CpuBackend } from './cpu/backend.js';

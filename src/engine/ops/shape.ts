@@ -5,7 +5,7 @@
  */
 import type { CopyParams } from '../backend.js';
 import { contiguousStrides, numel, type DType } from '../dtype.js';
-import { record, Tensor } from '../tensor.js';
+import { isGradEnabled, record, Tensor } from '../tensor.js';
 
 /** Wraps a fresh storage as a tensor. */
 export const wrap = (storage: Tensor['storage'], shape: readonly number[]) => new Tensor(storage, shape);
@@ -175,4 +175,21 @@ export function clone(x: Tensor): Tensor {
   const out = wrap(x.backend.copy(x.storage, { shape: [...x.shape], srcStrides: s, srcOffset: 0, dstStrides: s, dstOffset: 0 }), x.shape);
   record('clone', [x], [out], ([g]) => [g]);
   return out;
+}
+
+/**
+ * Writes src into dst along `axis` starting at `start`, in place (e.g. new keys into a KV cache).
+ * Not recorded for autograd: dst is a buffer, not a function of src.
+ * @throws when shapes disagree outside `axis`, the region overflows, or src requires grad while recording
+ */
+export function writeSlice(dst: Tensor, src: Tensor, axis: number, start: number): void {
+  dst.assertAlive();
+  src.assertAlive();
+  const a = checkAxis(dst, axis, 'writeSlice');
+  if (src.rank !== dst.rank || src.shape.some((d, i) => i !== a && d !== dst.shape[i]) || src.dtype !== dst.dtype)
+    throw new Error(`writeSlice: ${src.describe()} does not fit ${dst.describe()} outside axis ${a}`);
+  if (start < 0 || start + src.shape[a] > dst.shape[a]) throw new Error(`writeSlice: [${start}, ${start + src.shape[a]}) overflows axis ${a} of ${dst.describe()}`);
+  if (src.requiresGrad && isGradEnabled()) throw new Error(`writeSlice: ${src.describe()} requires grad; caches are written under noGrad()`);
+  const ds = contiguousStrides(dst.shape);
+  dst.backend.copy(src.storage, { shape: [...src.shape], srcStrides: contiguousStrides(src.shape), srcOffset: 0, dstStrides: ds, dstOffset: start * ds[a] }, dst.storage);
 }

@@ -1,0 +1,157 @@
+/**
+ * Idefics3ForConditionalGeneration (SmolVLM-256M/500M-Instruct), and the lab's built-in tiny-vlm,
+ * which is the same architecture at a few million parameters:
+ *   pixels [N, 3, H, W] -> SigLIP vision transformer (Conv2d patch embedding as patchify + matmul,
+ *   learned absolute position embeddings, pre-LayerNorm encoder layers, post_layernorm)
+ *   -> pixel-shuffle connector (scale_factor², bias-free linear projection)
+ *   -> image features replace the `<image>` token embeddings, in order -> Llama text decoder -> lm_head.
+ * Parameter names are transformers' (`model.vision_model...`, `model.connector...`,
+ * `model.text_model...`, `lm_head`). Image splitting is not used: one global image per `<image>` run.
+ */
+import * as E from '../engine/index.js';
+import { initWeight, KVCache, LayerNorm, Linear, PixelShuffleConnector, VisionEncoderLayer, type Init } from '../nn/layers.js';
+import { Module, ModuleList } from '../nn/module.js';
+import { headDim, imageSeqLen, type TextConfig, type VisionConfig, type VLMConfig } from './config.js';
+import { attentionContext, checkBatch, initFor, LlamaModel, type CausalModel, type TokenBatch } from './llama.js';
+
+/** Conv2d(num_channels, hidden, kernel=stride=patch) as patchify + x·Wᵀ + b; weight [hidden, C, p, p]. */
+class PatchEmbedding extends Module {
+  constructor(readonly channels: number, readonly hidden: number, readonly patch: number, init: Init) {
+    super();
+    this.param('weight', initWeight(init, [hidden, channels, patch, patch]));
+    this.param('bias', E.zeros(init.backend, [hidden]));
+  }
+  /** pixels [N, C, H, W] -> [N, patches, hidden] */
+  forward(pixels: E.Tensor): E.Tensor {
+    const w = this.getParameter('weight').reshape([this.hidden, this.channels * this.patch * this.patch]);
+    return E.add(E.matmul(E.patchify(pixels, this.patch), w, { transB: true }), this.getParameter('bias'));
+  }
+}
+
+/** SiglipVisionEmbeddings: patch_embedding + position_embedding (one learned vector per patch). */
+class VisionEmbeddings extends Module {
+  readonly patch_embedding: PatchEmbedding;
+  readonly position_embedding: PositionTable;
+  constructor(v: VisionConfig, init: Init) {
+    super();
+    this.patch_embedding = this.child('patch_embedding', new PatchEmbedding(v.num_channels, v.hidden_size, v.patch_size, init));
+    this.position_embedding = this.child('position_embedding', new PositionTable((v.image_size / v.patch_size) ** 2, v.hidden_size, init));
+  }
+  forward(pixels: E.Tensor): E.Tensor {
+    return E.add(this.patch_embedding.forward(pixels), this.position_embedding.getParameter('weight'));
+  }
+}
+
+class PositionTable extends Module {
+  constructor(n: number, dim: number, init: Init) {
+    super();
+    this.param('weight', initWeight(init, [n, dim]));
+  }
+}
+
+class VisionEncoder extends Module {
+  readonly layers: ModuleList<VisionEncoderLayer>;
+  constructor(v: VisionConfig, init: Init) {
+    super();
+    const cfg = { hidden: v.hidden_size, heads: v.num_attention_heads, intermediate: v.intermediate_size, layerNormEps: v.layer_norm_eps };
+    this.layers = this.child('layers', new ModuleList(Array.from({ length: v.num_hidden_layers }, () => new VisionEncoderLayer(cfg, init))));
+  }
+}
+
+/** Idefics3VisionTransformer: embeddings, encoder, post_layernorm. pixels [N, C, H, W] -> [N, patches, hidden]. */
+export class VisionTransformer extends Module {
+  readonly embeddings: VisionEmbeddings;
+  readonly encoder: VisionEncoder;
+  readonly post_layernorm: LayerNorm;
+  constructor(readonly v: VisionConfig, init: Init) {
+    super();
+    this.embeddings = this.child('embeddings', new VisionEmbeddings(v, init));
+    this.encoder = this.child('encoder', new VisionEncoder(v, init));
+    this.post_layernorm = this.child('post_layernorm', new LayerNorm(v.hidden_size, v.layer_norm_eps, init));
+  }
+  forward(pixels: E.Tensor): E.Tensor {
+    const [, c, h, w] = pixels.shape;
+    if (c !== this.v.num_channels || h !== this.v.image_size || w !== this.v.image_size)
+      throw new Error(`vision_model: expected pixel_values [N, ${this.v.num_channels}, ${this.v.image_size}, ${this.v.image_size}], got [${pixels.shape.join(', ')}]`);
+    let x = this.embeddings.forward(pixels);
+    for (const layer of this.encoder.layers.items) x = layer.forward(x);
+    return this.post_layernorm.forward(x);
+  }
+}
+
+/** Idefics3Model: vision_model, connector, text_model. */
+class Idefics3Model extends Module {
+  readonly vision_model: VisionTransformer;
+  readonly connector: PixelShuffleConnector;
+  readonly text_model: LlamaModel;
+  constructor(c: VLMConfig, init: Init, visionInit: Init) {
+    super();
+    this.vision_model = this.child('vision_model', new VisionTransformer(c.vision, visionInit));
+    this.connector = this.child('connector', new PixelShuffleConnector(c.vision.hidden_size, c.scale_factor, c.text.hidden_size, init));
+    this.text_model = this.child('text_model', new LlamaModel(c.text, init));
+  }
+}
+
+export class Idefics3ForConditionalGeneration extends Module implements CausalModel {
+  readonly model: Idefics3Model;
+  readonly lm_head?: Linear;
+  readonly text: TextConfig;
+  readonly ropeTable: E.Tensor;
+  /** Image tokens each image contributes: (image_size/patch_size)² / scale_factor². */
+  readonly imageSeqLen: number;
+
+  /** Fresh weights from `seed`, or zeros with `empty` (to be overwritten by loadWeights). */
+  constructor(readonly config: VLMConfig, readonly backend: E.Backend, seed = 0, empty = false) {
+    super();
+    this.text = config.text;
+    const init = { ...initFor(backend, seed, config.text.initializer_range), empty };
+    this.model = this.child('model', new Idefics3Model(config, init, { ...init, std: config.vision.initializer_range }));
+    if (!config.text.tie_word_embeddings) this.lm_head = this.child('lm_head', new Linear(config.text.hidden_size, config.text.vocab_size, false, init));
+    this.ropeTable = E.ropeTable(backend, config.text.rope_theta, headDim(config.text), config.text.max_position_embeddings).keep();
+    this.imageSeqLen = imageSeqLen(config);
+  }
+
+  /** Image features [N·imageSeqLen, text hidden] of pixel_values [N, 3, H, W]. */
+  imageFeatures(pixels: E.Tensor): E.Tensor {
+    const f = this.model.connector.forward(this.model.vision_model.forward(pixels));
+    return f.reshape([f.shape[0] * f.shape[1], f.shape[2]]);
+  }
+
+  /**
+   * Final hidden states [B, T, D]. `images` [N, 3, H, W] are the pixel_values of the `<image>` runs in
+   * the batch, in row-major order of their tokens; their features replace the `<image>` token embeddings.
+   * @throws when the number of `<image>` tokens differs from N·imageSeqLen
+   */
+  forward(batch: TokenBatch, cache?: KVCache, images?: E.Tensor): E.Tensor {
+    checkBatch(batch, this.text.vocab_size);
+    const ctx = attentionContext(this.backend, batch, this.ropeTable, cache);
+    const n = batch.batch * batch.length;
+    const ids = E.fromArray(this.backend, batch.ids, [n], 'i32');
+    let h = this.model.text_model.embed_tokens.forward(ids); // [B·T, D]
+    const imageRows: number[] = [];
+    batch.ids.forEach((id, i) => id === this.config.image_token_id && (!batch.mask || batch.mask[i]) && imageRows.push(i));
+    const expected = images ? images.shape[0] * this.imageSeqLen : 0;
+    if (imageRows.length !== expected)
+      throw new Error(`the batch has ${imageRows.length} <image> tokens but ${images ? images.shape[0] : 0} image(s) give ${expected} features (${this.imageSeqLen} per image)`);
+    if (images) {
+      // Rows of [embeddings; features] picked so that each <image> row takes the next feature row.
+      const index = Int32Array.from({ length: n }, (_, i) => i);
+      imageRows.forEach((row, j) => (index[row] = n + j));
+      h = E.indexSelect(E.concat([h, this.imageFeatures(images)], 0), 0, E.fromArray(this.backend, index, [n], 'i32'));
+    }
+    return this.model.text_model.forwardEmbeds(h.reshape([batch.batch, batch.length, this.text.hidden_size]), ctx);
+  }
+
+  lmHeadWeight(): E.Tensor {
+    return this.lm_head ? this.lm_head.weight : this.model.text_model.embed_tokens.weight;
+  }
+
+  makeCache(batch: number, maxLength: number): KVCache {
+    return this.model.text_model.makeCache(batch, maxLength);
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.ropeTable.dispose();
+  }
+}
