@@ -17,7 +17,7 @@ const { values } = parseArgs({
   },
 });
 
-const SUITES = ['engine'];
+const SUITES = ['engine', 'model'];
 if (!SUITES.includes(values.suite!)) {
   console.error(`npm run bench: unknown suite "${values.suite}"; available: ${SUITES.join(', ')}`);
   process.exit(2);
@@ -39,6 +39,7 @@ if (!values.child) {
 const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
 const { WebGPUBackend } = await import('../src/engine/index.js');
 const { engineSuite } = await import('../bench/engine.js');
+const { modelSuite } = await import('../bench/model.js');
 type Row = Awaited<ReturnType<typeof engineSuite>>[number];
 
 const { device, adapterName } = await requestNodeDevice();
@@ -52,6 +53,11 @@ if (!values.json) {
 }
 const log = (r: Row) =>
   console.log(values.json ? JSON.stringify(r) : `| ${r.name} | ${fmt(r.ms, 2)} | ${fmt(r.gflops)} | ${fmt(r.tokensPerS, 0)} | ${fmt(r.dispatches, 0)} | ${fmt(r.submits, 0)} | ${mib(r.peakBytes)} |`);
-await engineSuite(be, { quick: values.quick, runs: Number(values.runs), log });
+if (values.suite === 'engine') await engineSuite(be, { quick: values.quick, runs: Number(values.runs), log });
+else {
+  const { readFileSync } = await import('node:fs');
+  const tiny = JSON.parse(readFileSync(new URL('../models/tiny-vlm/config.json', import.meta.url), 'utf8'));
+  await modelSuite(be, tiny, { quick: values.quick, log });
+}
 device.destroy();
 process.exit(0);
