@@ -72,6 +72,8 @@ const cases: Case[] = [
   { name: 'embedding', inputs: [f(11, 6), { shape: [2, 7], kind: 'int', max: 11 }], fn: ([w, i]) => E.embedding(w, i) },
   { name: 'attention causal GQA + padding mask', inputs: [f(2, 5, 4, 8), f(2, 5, 2, 8), f(2, 5, 2, 8), { shape: [2, 5], kind: 'mask' }], fn: ([q, k, v, m]) => E.attention(q, k, v, { causal: true, keyMask: m }) },
   { name: 'attention full, MHA', inputs: [f(1, 7, 3, 12), f(1, 7, 3, 12), f(1, 7, 3, 12)], fn: ([q, k, v]) => E.attention(q, k, v) },
+  { name: 'attention causal GQA 3, head_dim 64 + padding mask', inputs: [f(1, 6, 3, 64), f(1, 6, 1, 64), f(1, 6, 1, 64), { shape: [1, 6], kind: 'mask' }], fn: ([q, k, v, m]) => E.attention(q, k, v, { causal: true, keyMask: m }) },
+  { name: 'attention head_dim 6 (scalar kernels)', inputs: [f(1, 5, 2, 6), f(1, 5, 2, 6), f(1, 5, 2, 6)], fn: ([q, k, v]) => E.attention(q, k, v, { causal: true }) },
   { name: 'attention causal, T < S (cached prefix)', inputs: [f(2, 3, 2, 4), f(2, 6, 1, 4), f(2, 6, 1, 4)], fn: ([q, k, v]) => E.attention(q, k, v, { causal: true }) },
   {
     name: 'tokenLogprobs (3 chunks, temperature 0.7)',
@@ -82,12 +84,12 @@ const cases: Case[] = [
 ];
 
 let gpu: WebGPUBackend;
-/** The same device with the other matmul kernel, so that both kernels stay tested on any adapter. */
+/** The same device with the other kernel family (software / gpu), so that both stay tested on any adapter. */
 let gpuAlt: WebGPUBackend;
 const cpu = new CpuBackend();
 beforeAll(async () => {
   gpu = await gpuBackend();
-  gpuAlt = new WebGPUBackend(gpu.ctx.device, gpu.description, { matmul: gpu.matmulKernel === 'vec4' ? 'tiled' : 'vec4' });
+  gpuAlt = new WebGPUBackend(gpu.ctx.device, gpu.description, { kernels: gpu.kernels === 'software' ? 'gpu' : 'software' });
 });
 
 interface Run {
@@ -133,8 +135,7 @@ describe.each(cases)('$name', (c) => {
     expect(checked).toBeGreaterThan(0);
   });
 
-  const kernels = /matmul|tokenLogprobs/.test(c.name) ? ['default', 'alternative'] : ['default'];
-  test.each(kernels)('WebGPU forward and backward match the CPU reference (%s matmul kernel)', async (which) => {
+  test.each(['default', 'alternative'])('WebGPU forward and backward match the CPU reference (%s kernel family)', async (which) => {
     const ref = await run(cpu, c, values);
     const got = await run(which === 'default' ? gpu : gpuAlt, c, values);
     ref.out.forEach((r, k) => {

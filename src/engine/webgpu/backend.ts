@@ -28,16 +28,24 @@ export class WebGPUBackend implements Backend {
   private dummy: GpuStorage;
   private dummyRW: GpuStorage;
 
-  /** Which matmul kernel runs: register-blocked vec4 for CPU-like adapters, workgroup-tiled otherwise. */
+  /**
+   * Which kernel family runs: 'software' for CPU-like adapters (SwiftShader and kin), whose kernels
+   * avoid workgroup memory, barriers and dynamically indexed private arrays and read vec4; 'gpu'
+   * (workgroup-tiled, workgroup reductions) otherwise.
+   */
+  readonly kernels: 'software' | 'gpu';
+  /** Which matmul kernel runs: register-blocked vec4 for software adapters, workgroup-tiled otherwise. */
   readonly matmulKernel: 'tiled' | 'vec4';
 
   /**
    * @param description the adapter's name, shown in benchmarks and the lab's setup view
-   * @param opts.matmul force a matmul kernel (tests exercise both); default picks by adapter
+   * @param opts.kernels force a kernel family (tests exercise both); default picks by adapter
+   * @param opts.matmul force a matmul kernel; default follows the family
    */
-  constructor(device: GPUDevice, readonly description = 'WebGPU', opts: { matmul?: 'tiled' | 'vec4' } = {}) {
+  constructor(device: GPUDevice, readonly description = 'WebGPU', opts: { kernels?: 'software' | 'gpu'; matmul?: 'tiled' | 'vec4' } = {}) {
     this.ctx = new GpuContext(device);
-    this.matmulKernel = opts.matmul ?? (/swiftshader|llvmpipe|lavapipe|software/i.test(description) ? 'vec4' : 'tiled');
+    this.kernels = opts.kernels ?? (/swiftshader|llvmpipe|lavapipe|software/i.test(description) ? 'software' : 'gpu');
+    this.matmulKernel = opts.matmul ?? (this.kernels === 'software' ? 'vec4' : 'tiled');
     this.dummy = this.alloc(4, 'u32', 'placeholder') as GpuStorage;
     this.dummyRW = this.alloc(4, 'u32', 'placeholder') as GpuStorage;
   }
@@ -284,6 +292,11 @@ export class WebGPUBackend implements Backend {
     return s;
   }
 
+  /** vec4 attention kernels: software adapters, head_dim a multiple of 4 (every supported model). */
+  private attnVec4(p: AttentionParams): boolean {
+    return this.kernels === 'software' && p.d % 4 === 0;
+  }
+
   private attnUniform(p: AttentionParams, hasMask: boolean): ArrayBuffer {
     return new Uniform().u32(p.batch).u32(p.t).u32(p.s).u32(p.sMax).u32(p.hq).u32(p.hkv).f32(p.scale).u32(+p.causal).u32(p.qOffset).u32(+hasMask).bytes();
   }
@@ -292,19 +305,22 @@ export class WebGPUBackend implements Backend {
     this.requireF32('attention', q, k, v);
     const rows = p.batch * p.t * p.hq;
     const o = this.out(rows * p.d, 'f32', 'attention output'), lse = this.out(rows, 'f32', 'attention lse');
-    this.ctx.dispatch(K.attentionKernel(p.d), this.attnUniform(p, !!keyMask), [buf(q), buf(k), buf(v), buf(keyMask ?? this.dummy), o.gpu.buffer, lse.gpu.buffer], groups(rows, 64));
+    const kernel = this.attnVec4(p) ? K.attentionVec4Kernel(p.d) : K.attentionKernel(p.d);
+    this.ctx.dispatch(kernel, this.attnUniform(p, !!keyMask), [buf(q), buf(k), buf(v), buf(keyMask ?? this.dummy), o.gpu.buffer, lse.gpu.buffer], groups(rows, 64));
     return { o, lse };
   }
 
   attentionGrad(q: Storage, k: Storage, v: Storage, o: Storage, lse: Storage, dO: Storage, keyMask: Storage | undefined, p: AttentionParams) {
     const rows = p.batch * p.t * p.hq;
     const rowStats = this.out(rows * 2, 'f32', 'attention row stats');
-    this.ctx.dispatch(K.attentionDeltaKernel(p.d), new Uniform().u32(rows).bytes(), [buf(o), buf(dO), buf(lse), rowStats.gpu.buffer], groups(rows));
+    const vec4 = this.attnVec4(p);
+    const delta = vec4 ? K.attentionDeltaVec4Kernel(p.d) : K.attentionDeltaKernel(p.d);
+    this.ctx.dispatch(delta, new Uniform().u32(rows).bytes(), [buf(o), buf(dO), buf(lse), rowStats.gpu.buffer], groups(rows, vec4 ? 64 : K.WG));
     const u = this.attnUniform(p, !!keyMask);
     const mask = buf(keyMask ?? this.dummy);
     const dq = this.out(q.size, 'f32', 'attention dq'), dk = this.out(k.size, 'f32', 'attention dk'), dv = this.out(v.size, 'f32', 'attention dv');
-    this.ctx.dispatch(K.attentionDqKernel(p.d), u, [buf(q), buf(k), buf(v), buf(dO), rowStats.gpu.buffer, mask, dq.gpu.buffer], groups(rows, 64));
-    this.ctx.dispatch(K.attentionDkvKernel(p.d), u, [buf(q), buf(k), buf(v), buf(dO), rowStats.gpu.buffer, mask, dk.gpu.buffer, dv.gpu.buffer], groups(p.batch * p.sMax * p.hkv, 64));
+    this.ctx.dispatch(vec4 ? K.attentionDqVec4Kernel(p.d) : K.attentionDqKernel(p.d), u, [buf(q), buf(k), buf(v), buf(dO), rowStats.gpu.buffer, mask, dq.gpu.buffer], groups(rows, 64));
+    this.ctx.dispatch(vec4 ? K.attentionDkvVec4Kernel(p.d) : K.attentionDkvKernel(p.d), u, [buf(q), buf(k), buf(v), buf(dO), rowStats.gpu.buffer, mask, dk.gpu.buffer, dv.gpu.buffer], groups(p.batch * p.sMax * p.hkv, 64));
     this.free(rowStats);
     return { dq, dk, dv };
   }

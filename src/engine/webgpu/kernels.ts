@@ -885,3 +885,173 @@ struct U { m: u32, n: u32, k4: u32, aBS: u32, bBS: u32, aOff: u32, bOff: u32, cO
   ${rows.map((r) => `if (r0 + ${r}u < u.m) { ${cols.map((q) => `if (c0 + ${q}u < u.n) { let i = cBase + (r0 + ${r}u) * u.n + c0 + ${q}u; var v = acc${r}[${q}]; if (u.accumulate == 1u) { v = v + c[i]; } c[i] = v; }`).join(' ')} }`).join('\n  ')}
 }`;
 })();
+
+const range = (n: number) => [...Array(n).keys()];
+/** `Σ_j dot(x_j, y_j)` over head_dim/4 vec4 pairs, as four independent partial sums (shorter dependency chains). */
+const dot4 = (n: number, x: (j: number) => string, y: (j: number) => string) => {
+  const parts = range(Math.min(4, n)).map((p) => range(n).filter((j) => j % 4 === p).map((j) => `dot(${x(j)}, ${y(j)})`).join(' + '));
+  return parts.map((s) => `(${s})`).join(' + ');
+};
+const ATTN_VEC4_MAIN = `@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32)`;
+/** Keys [0, sEnd) a query row at t may see (causal limit; the padding mask is checked per key). */
+const ATTN_SEND = `var sEnd = u.s;
+  if (u.causal == 1u) { sEnd = min(sEnd, t + u.qOffset + 1u); }`;
+
+/**
+ * Attention forward for software adapters (SwiftShader), head_dim a multiple of 4: as
+ * attentionKernel (one thread per (b, t, h) row, online softmax) with q, k, v, o read as vec4 and
+ * the row held in head_dim/4 vec4 registers instead of dynamically indexed private arrays, no
+ * workgroup memory, and the causal limit as the loop bound.
+ */
+export function attentionVec4Kernel(d: number): string {
+  const J = range(d / 4);
+  return /* wgsl */ `
+${ATTN_U}
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> mask: array<u32>;
+@group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+${ATTN_VEC4_MAIN} {
+  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (i >= u.batch * u.t * u.hq) { return; }
+  let h = i % u.hq;
+  let t = (i / u.hq) % u.t;
+  let b = i / (u.hq * u.t);
+  let kh = h / (u.hq / u.hkv);
+  let qb = i * ${d / 4}u;
+  ${J.map((j) => `let q${j} = q[qb + ${j}u] * u.scale;`).join(' ')}
+  ${J.map((j) => `var a${j} = vec4<f32>(0.0);`).join(' ')}
+  var m = ${NEG_INF};
+  var l = 0.0;
+  ${ATTN_SEND}
+  for (var s = 0u; s < sEnd; s = s + 1u) {
+    if (u.hasMask == 1u && mask[b * u.sMax + s] == 0u) { continue; }
+    let kb = ((b * u.sMax + s) * u.hkv + kh) * ${d / 4}u;
+    let sc = ${dot4(d / 4, (j) => `q${j}`, (j) => `k[kb + ${j}u]`)};
+    let mn = max(m, sc);
+    let corr = exp(m - mn);
+    let p = exp(sc - mn);
+    l = l * corr + p;
+    ${J.map((j) => `a${j} = fma(vec4<f32>(p), v[kb + ${j}u], a${j} * corr);`).join('\n    ')}
+    m = mn;
+  }
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  ${J.map((j) => `o[qb + ${j}u] = a${j} * inv;`).join(' ')}
+  lse[i] = select(3.0e38, m + log(l), l > 0.0);
+}`;
+}
+
+/** attentionDeltaKernel for software adapters: vec4 rows (head_dim a multiple of 4), 64 threads. */
+export function attentionDeltaVec4Kernel(d: number): string {
+  const J = range(d / 4);
+  return /* wgsl */ `
+struct U { rows: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> o: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> dO: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> lse: array<f32>;
+@group(0) @binding(4) var<storage, read_write> rs: array<f32>;
+${ATTN_VEC4_MAIN} {
+  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (i >= u.rows) { return; }
+  let b = i * ${d / 4}u;
+  rs[2u * i] = lse[i];
+  rs[2u * i + 1u] = ${dot4(d / 4, (j) => `o[b + ${j}u]`, (j) => `dO[b + ${j}u]`)};
+}`;
+}
+
+/** dq for software adapters (head_dim a multiple of 4): attentionDqKernel with vec4 registers. */
+export function attentionDqVec4Kernel(d: number): string {
+  const J = range(d / 4);
+  return /* wgsl */ `
+${ATTN_U}
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> dO: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> rs: array<f32>;
+@group(0) @binding(6) var<storage, read> mask: array<u32>;
+@group(0) @binding(7) var<storage, read_write> dq: array<vec4<f32>>;
+${ATTN_VEC4_MAIN} {
+  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (i >= u.batch * u.t * u.hq) { return; }
+  let h = i % u.hq;
+  let t = (i / u.hq) % u.t;
+  let b = i / (u.hq * u.t);
+  let kh = h / (u.hq / u.hkv);
+  let qb = i * ${d / 4}u;
+  let lse = rs[2u * i];
+  let delta = rs[2u * i + 1u];
+  ${J.map((j) => `let q${j} = q[qb + ${j}u] * u.scale;`).join(' ')}
+  ${J.map((j) => `let g${j} = dO[qb + ${j}u];`).join(' ')}
+  ${J.map((j) => `var a${j} = vec4<f32>(0.0);`).join(' ')}
+  ${ATTN_SEND}
+  for (var s = 0u; s < sEnd; s = s + 1u) {
+    if (u.hasMask == 1u && mask[b * u.sMax + s] == 0u) { continue; }
+    let kb = ((b * u.sMax + s) * u.hkv + kh) * ${d / 4}u;
+    ${J.map((j) => `let k${j} = k[kb + ${j}u];`).join(' ')}
+    let sc = ${dot4(d / 4, (j) => `q${j}`, (j) => `k${j}`)};
+    let dp = ${dot4(d / 4, (j) => `g${j}`, (j) => `v[kb + ${j}u]`)};
+    let ds = vec4<f32>(exp(sc - lse) * (dp - delta) * u.scale);
+    ${J.map((j) => `a${j} = fma(ds, k${j}, a${j});`).join(' ')}
+  }
+  ${J.map((j) => `dq[qb + ${j}u] = a${j};`).join(' ')}
+}`;
+}
+
+/**
+ * dk, dv for software adapters (head_dim a multiple of 4): one thread per (b, s, kv head) as
+ * attentionDkvKernel, with vec4 registers; rows before the causal limit are skipped by the loop
+ * bound and a masked key is skipped whole.
+ */
+export function attentionDkvVec4Kernel(d: number): string {
+  const J = range(d / 4);
+  return /* wgsl */ `
+${ATTN_U}
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> dO: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> rs: array<f32>;
+@group(0) @binding(6) var<storage, read> mask: array<u32>;
+@group(0) @binding(7) var<storage, read_write> dk: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> dv: array<vec4<f32>>;
+${ATTN_VEC4_MAIN} {
+  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (i >= u.batch * u.sMax * u.hkv) { return; }
+  let kh = i % u.hkv;
+  let s = (i / u.hkv) % u.sMax;
+  let b = i / (u.hkv * u.sMax);
+  let kb = i * ${d / 4}u;
+  ${J.map((j) => `let k${j} = k[kb + ${j}u] * u.scale;`).join(' ')}
+  ${J.map((j) => `let v${j} = v[kb + ${j}u];`).join(' ')}
+  ${J.map((j) => `var ak${j} = vec4<f32>(0.0);`).join(' ')}
+  ${J.map((j) => `var av${j} = vec4<f32>(0.0);`).join(' ')}
+  let group = u.hq / u.hkv;
+  var t0 = 0u;
+  if (u.causal == 1u && s > u.qOffset) { t0 = s - u.qOffset; }
+  var tEnd = u.t;
+  if (s >= u.s || (u.hasMask == 1u && mask[b * u.sMax + s] == 0u)) { tEnd = 0u; }
+  for (var t = t0; t < tEnd; t = t + 1u) {
+    for (var g = 0u; g < group; g = g + 1u) {
+      let r = (b * u.t + t) * u.hq + kh * group + g;
+      let qb = r * ${d / 4}u;
+      ${J.map((j) => `let q${j} = q[qb + ${j}u];`).join(' ')}
+      ${J.map((j) => `let g${j} = dO[qb + ${j}u];`).join(' ')}
+      let sc = ${dot4(d / 4, (j) => `q${j}`, (j) => `k${j}`)};
+      let dp = ${dot4(d / 4, (j) => `g${j}`, (j) => `v${j}`)};
+      let p = exp(sc - rs[2u * r]);
+      let pv = vec4<f32>(p);
+      let ds = vec4<f32>(p * (dp - rs[2u * r + 1u]) * u.scale);
+      ${J.map((j) => `av${j} = fma(pv, g${j}, av${j});`).join(' ')}
+      ${J.map((j) => `ak${j} = fma(ds, q${j}, ak${j});`).join(' ')}
+    }
+  }
+  ${J.map((j) => `dk[kb + ${j}u] = ak${j}; dv[kb + ${j}u] = av${j};`).join(' ')}
+}`;
+}
