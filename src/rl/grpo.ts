@@ -110,9 +110,9 @@ export function computeAdvantages(
   };
 }
 
-/** TRL `loss_type` values implemented here (TRL's default is 'dapo'). */
-export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
-export const LOSS_TYPES: readonly LossType[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo'];
+/** TRL `loss_type` values implemented here (TRL's default is 'dapo'; cispo / sapo / luspo / vespo are not). */
+export const LOSS_TYPES = ['grpo', 'bnpo', 'dr_grpo', 'dapo'] as const;
+export type LossType = (typeof LOSS_TYPES)[number];
 
 /** Loss settings (TRL GRPOConfig names). */
 export interface GRPOLossOptions {
