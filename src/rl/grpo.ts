@@ -30,7 +30,11 @@ import {
 /** TRL `scale_rewards`: divide by the group std ('group', default), the batch std ('batch'), or not ('none' = Dr. GRPO). */
 export type ScaleRewards = 'group' | 'batch' | 'none';
 
-/** TRL's eps in A = (R - mean) / (std + eps) (a literal 1e-4 in grpo_trainer.py; veRL uses 1e-6). */
+/**
+ * TRL's eps in A = (R - mean) / (std + eps) (a literal 1e-4 in grpo_trainer.py). veRL's
+ * `compute_grpo_outcome_advantage` (as forked in MMSearch-R1's core_algos.py) uses 1e-6, also with
+ * the unbiased torch.std.
+ */
 export const ADVANTAGE_EPS = 1e-4;
 
 /** Output of {@link computeAdvantages}; arrays are per rollout [N] unless said otherwise. */
