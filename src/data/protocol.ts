@@ -92,11 +92,12 @@ export interface TextHitText {
 
 /**
  * Text of image-search results; each hit contributes one `<image>` placeholder (its thumbnail, loss
- * mask 0) followed by its title, best first (format of the authors' image_search tool).
+ * mask 0) followed by its title, best first (format of the authors' image_search tool). Without
+ * images (models that take none in tool results) only the titles are listed.
  */
-export function formatImageSearchResults(hits: readonly ImageHitText[]): string {
+export function formatImageSearchResults(hits: readonly ImageHitText[], withImages = true): string {
   if (hits.length === 0) return '[Image Search Results] No results were found for the image.';
-  const lines = hits.map((h, i) => `${i + 1}. image: ${IMAGE_PLACEHOLDER}\ntitle: ${h.title}`);
+  const lines = hits.map((h, i) => (withImages ? `${i + 1}. image: ${IMAGE_PLACEHOLDER}\ntitle: ${h.title}` : `${i + 1}. title: ${h.title}`));
   return '[Image Search Results] Pages whose main image resembles the image of the question, most relevant first:\n' +
     lines.join('\n');
 }

@@ -3,7 +3,10 @@
  * `vllm_rollout_spmd` multi-turn rollout; notes "Conversation protocol"): parse an assistant turn,
  * apply the per-trajectory search limits, run the tool and render the `<information>` user turn.
  */
+import { formatImageSearchResults, formatTextSearchResults, IMAGE_PLACEHOLDER, toolResultTurn } from '../data/protocol.js';
 import type { ImageQuery, ImageSearchResult, SearchTools, TextSearchResult } from './types.js';
+
+export { IMAGE_PLACEHOLDER };
 import { DEFAULT_K } from './types.js';
 
 /** What an assistant turn asks for. `none` = no action tag closes the turn (malformed or cut off). */
@@ -73,21 +76,6 @@ export class SearchBudget {
   }
 }
 
-/** Follow-up instruction after image search (paper: identify the entity, then search text or answer). */
-export const AFTER_IMAGE_SEARCH_PROMPT =
-  'First, extract the visual entity the image shows from the searched results. Then reason inside ' +
-  '<reason> and </reason>. If you need more facts, call text search with <text_search>QUERY</text_search>; ' +
-  'otherwise give a short, definitive answer inside <answer> and </answer>.';
-
-/** Follow-up instruction after text search (paper: answer, or say it cannot). */
-export const AFTER_TEXT_SEARCH_PROMPT =
-  'Reason inside <reason> and </reason> about the searched results, then give a short, definitive ' +
-  'answer inside <answer> and </answer>. If the results do not tell you, say inside <answer> and ' +
-  '</answer> that you are unable to answer.';
-
-/** Marks where a thumbnail goes in {@link InformationTurn.text}. */
-export const IMAGE_PLACEHOLDER = '<image>';
-
 /** A piece of the rendered user turn: text, or an image given by URL (usually a data: URL). */
 export type TurnPart = { type: 'text'; text: string } | { type: 'image'; url: string };
 
@@ -110,36 +98,26 @@ function turnFrom(parts: TurnPart[], error: boolean): InformationTurn {
 }
 
 /**
- * `Searched results: <information>[Image Search Results] ...</information>` + question + follow-up.
- * Each result is `i. <thumbnail> Title: ...`; with `withImages` false the thumbnails are left out
- * (for models that take no images in tool results).
+ * The user turn after an image search: `Searched results: <information>...</information>`, the
+ * question and the follow-up instruction, in the wording of src/data/protocol.ts (the one source of
+ * protocol text, so that warm-start trajectories and rollouts see identical turns). Each result is a
+ * thumbnail (an `<image>`, inserted as an image) and its page title; with `withImages` false the
+ * thumbnails are left out (for models that take no images in tool results).
  */
 export function renderImageResults(results: ImageSearchResult[], question: string, withImages = true): InformationTurn {
-  const parts: TurnPart[] = [
-    {
-      type: 'text',
-      text:
-        'Searched results: <information>[Image Search Results] The web pages below contain images similar ' +
-        'to the image in the question; each gives a thumbnail and the page title.\n',
-    },
-  ];
-  results.forEach((r, i) => {
-    parts.push({ type: 'text', text: `${i + 1}. ` });
-    if (withImages) parts.push({ type: 'image', url: r.thumbnail }, { type: 'text', text: ' ' });
-    parts.push({ type: 'text', text: `Title: ${r.title}\n` });
+  const text = toolResultTurn('image_search', formatImageSearchResults(results, withImages), question);
+  const chunks = text.split(IMAGE_PLACEHOLDER);
+  const parts: TurnPart[] = [];
+  chunks.forEach((chunk, i) => {
+    if (i > 0) parts.push({ type: 'image', url: results[i - 1].thumbnail });
+    if (chunk) parts.push({ type: 'text', text: chunk });
   });
-  if (results.length === 0) parts.push({ type: 'text', text: 'No results.\n' });
-  parts.push({ type: 'text', text: `</information>\nOriginal user's question: ${question}\n${AFTER_IMAGE_SEARCH_PROMPT}` });
   return turnFrom(parts, false);
 }
 
-/** `Searched results: <information>[Text Search Results] 1. (url) summary ...</information>` + question + follow-up. */
+/** The user turn after a text search: `(link) summary` entries, the question, the follow-up instruction. */
 export function renderTextResults(results: TextSearchResult[], question: string): InformationTurn {
-  const lines = results.map((r, i) => `${i + 1}. (${r.url}) ${r.summary}\n`).join('') || 'No results.\n';
-  const text =
-    'Searched results: <information>[Text Search Results] Summaries of the most relevant web pages, ' +
-    `most relevant first:\n${lines}</information>\nOriginal user's question: ${question}\n${AFTER_TEXT_SEARCH_PROMPT}`;
-  return turnFrom([{ type: 'text', text }], false);
+  return turnFrom([{ type: 'text', text: toolResultTurn('text_search', formatTextSearchResults(results), question) }], false);
 }
 
 /**

@@ -164,14 +164,17 @@ describe('rendering the <information> turn', () => {
     const t = renderImageResults([{ title: 'A', url: 'u1', thumbnail: 'data:1' }, { title: 'B', url: 'u2', thumbnail: 'data:2' }], 'Who?');
     expect(t.images).toEqual(['data:1', 'data:2']);
     expect(t.text.startsWith('Searched results: <information>[Image Search Results]')).toBe(true);
-    expect(t.text).toContain(`1. ${IMAGE_PLACEHOLDER} Title: A\n2. ${IMAGE_PLACEHOLDER} Title: B\n</information>\nOriginal user's question: Who?\n`);
+    expect(t.text).toContain(`1. image: ${IMAGE_PLACEHOLDER}\ntitle: A\n2. image: ${IMAGE_PLACEHOLDER}\ntitle: B</information>\nOriginal user's question: Who?\n`);
+    // parts interleave text and the thumbnails exactly where the placeholders are
+    expect(t.parts.filter((p) => p.type === 'image').map((p) => (p as { url: string }).url)).toEqual(['data:1', 'data:2']);
+    expect(t.parts.map((p) => (p.type === 'text' ? p.text : IMAGE_PLACEHOLDER)).join('')).toBe(t.text);
     const textOnly = renderImageResults([{ title: 'A', url: 'u1', thumbnail: 'data:1' }], 'Who?', false);
     expect(textOnly.images).toEqual([]);
-    expect(textOnly.text).toContain('1. Title: A\n');
+    expect(textOnly.text).toContain('1. title: A</information>');
   });
   it('text results: "(link) summary" entries', () => {
     const t = renderTextResults([{ title: 'T', url: 'https://a.test', summary: 'S1. S2.' }], 'When?');
-    expect(t.text).toContain('1. (https://a.test) S1. S2.\n</information>\nOriginal user\'s question: When?\n');
+    expect(t.text).toContain('1. (https://a.test) S1. S2.</information>\nOriginal user\'s question: When?\n');
     expect(t.images).toEqual([]);
     expect(t.error).toBe(false);
   });
@@ -194,7 +197,7 @@ describe('runToolCall', () => {
     const m = emptyToolMetrics();
     const t = await runToolCall(index, { kind: 'image_search' }, { question: 'Which building?', image: { bytes: png(TEST_IMAGES.e2) } }, m, { k: 2 });
     expect(t.images).toHaveLength(2);
-    expect(t.text).toContain('1. <image> Title: Verdant Tower photograph');
+    expect(t.text).toContain('1. image: <image>\ntitle: Verdant Tower photograph');
     expect(m.imageSearches).toBe(1);
   });
 });
