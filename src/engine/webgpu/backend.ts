@@ -167,7 +167,9 @@ export class WebGPUBackend implements Backend {
     this.requireF32(op, x);
     const s = this.out(outer * inner, 'f32', `reduce ${op}`);
     const rowwise = inner === 1;
-    this.ctx.dispatch(K.reduceKernel(op, rowwise), new Uniform().u32(outer).u32(n).u32(inner).bytes(), [buf(x), s.gpu.buffer], rowwise ? outer : groups(outer * inner));
+    const u = new Uniform().u32(outer).u32(n).u32(inner).bytes();
+    if (rowwise && this.rowThreads) this.ctx.dispatch(K.reduceRowKernel(op), u, [buf(x), s.gpu.buffer], groups(outer, 64));
+    else this.ctx.dispatch(K.reduceKernel(op, rowwise), u, [buf(x), s.gpu.buffer], rowwise ? outer : groups(outer * inner));
     return s;
   }
 
@@ -236,27 +238,41 @@ export class WebGPUBackend implements Backend {
   softmax(x: Storage, rows: number, n: number, mask?: Storage): Storage {
     this.requireF32('softmax', x);
     const s = this.out(rows * n, 'f32', 'softmax');
-    this.ctx.dispatch(K.softmaxKernel, new Uniform().u32(rows).u32(n).u32(+!!mask).bytes(), [buf(x), buf(mask ?? this.dummy), s.gpu.buffer], rows);
+    this.ctx.dispatch(this.rowThreads ? K.softmaxRowKernel : K.softmaxKernel, new Uniform().u32(rows).u32(n).u32(+!!mask).bytes(), [buf(x), buf(mask ?? this.dummy), s.gpu.buffer], this.rowGroups(rows));
     return s;
   }
 
   softmaxGrad(y: Storage, dy: Storage, rows: number, n: number): Storage {
     const s = this.out(rows * n, 'f32', 'softmax grad');
-    this.ctx.dispatch(K.softmaxGradKernel, new Uniform().u32(rows).u32(n).bytes(), [buf(y), buf(dy), s.gpu.buffer], rows);
+    this.ctx.dispatch(this.rowThreads ? K.softmaxGradRowKernel : K.softmaxGradKernel, new Uniform().u32(rows).u32(n).bytes(), [buf(y), buf(dy), s.gpu.buffer], this.rowGroups(rows));
     return s;
+  }
+
+  /** Row kernels (reduce, softmax, norms): one thread per row on software adapters, one workgroup per row otherwise. */
+  private get rowThreads(): boolean {
+    return this.kernels === 'software';
+  }
+  private rowGroups(rows: number): number {
+    return this.rowThreads ? groups(rows, 64) : rows;
+  }
+  private normKernel(layer: boolean): string {
+    return this.rowThreads ? K.normRowKernel(layer) : K.normKernel(layer);
+  }
+  private normGradKernel(layer: boolean): string {
+    return this.rowThreads ? K.normGradRowKernel(layer) : K.normGradKernel(layer);
   }
 
   rmsnorm(x: Storage, w: Storage, rows: number, n: number, eps: number) {
     this.requireF32('rmsnorm', x, w);
     const y = this.out(rows * n, 'f32', 'rmsnorm'), rstd = this.out(rows, 'f32', 'rmsnorm rstd');
-    this.ctx.dispatch(K.normKernel(false), new Uniform().u32(rows).u32(n).f32(eps).bytes(), [buf(x), buf(w), y.gpu.buffer, rstd.gpu.buffer], rows);
+    this.ctx.dispatch(this.normKernel(false), new Uniform().u32(rows).u32(n).f32(eps).bytes(), [buf(x), buf(w), y.gpu.buffer, rstd.gpu.buffer], this.rowGroups(rows));
     return { y, rstd };
   }
 
   rmsnormGrad(x: Storage, w: Storage, rstd: Storage, dy: Storage, rows: number, n: number) {
     const dx = this.out(rows * n, 'f32', 'rmsnorm dx'), dw = this.out(n, 'f32', 'rmsnorm dw');
     const u = new Uniform().u32(rows).u32(n).bytes();
-    this.ctx.dispatch(K.normGradKernel(false), u, [buf(x), buf(w), buf(rstd), buf(dy), dx.gpu.buffer], rows);
+    this.ctx.dispatch(this.normGradKernel(false), u, [buf(x), buf(w), buf(rstd), buf(dy), dx.gpu.buffer], this.rowGroups(rows));
     this.ctx.dispatch(K.normParamGradKernel(false), u, [buf(x), buf(rstd), buf(dy), dw.gpu.buffer], groups(n));
     return { dx, dw };
   }
@@ -264,7 +280,7 @@ export class WebGPUBackend implements Backend {
   layernorm(x: Storage, w: Storage, b: Storage, rows: number, n: number, eps: number) {
     this.requireF32('layernorm', x, w, b);
     const y = this.out(rows * n, 'f32', 'layernorm'), stats = this.out(rows * 2, 'f32', 'layernorm stats');
-    this.ctx.dispatch(K.normKernel(true), new Uniform().u32(rows).u32(n).f32(eps).bytes(), [buf(x), buf(w), buf(b), y.gpu.buffer, stats.gpu.buffer], rows);
+    this.ctx.dispatch(this.normKernel(true), new Uniform().u32(rows).u32(n).f32(eps).bytes(), [buf(x), buf(w), buf(b), y.gpu.buffer, stats.gpu.buffer], this.rowGroups(rows));
     // mean and rstd are interleaved in one buffer; expose them as the interface's two storages.
     const mean = this.copy(stats, { shape: [rows], srcStrides: [2], srcOffset: 0, dstStrides: [1], dstOffset: 0 });
     const rstd = this.copy(stats, { shape: [rows], srcStrides: [2], srcOffset: 1, dstStrides: [1], dstOffset: 0 });
@@ -278,7 +294,7 @@ export class WebGPUBackend implements Backend {
     this.copy(rstd, { shape: [rows], srcStrides: [1], srcOffset: 0, dstStrides: [2], dstOffset: 1 }, stats);
     const dx = this.out(rows * n, 'f32', 'layernorm dx'), dw = this.out(n, 'f32', 'layernorm dw'), db = this.out(n, 'f32', 'layernorm db');
     const u = new Uniform().u32(rows).u32(n).bytes();
-    this.ctx.dispatch(K.normGradKernel(true), u, [buf(x), buf(w), stats.gpu.buffer, buf(dy), dx.gpu.buffer], rows);
+    this.ctx.dispatch(this.normGradKernel(true), u, [buf(x), buf(w), stats.gpu.buffer, buf(dy), dx.gpu.buffer], this.rowGroups(rows));
     this.ctx.dispatch(K.normParamGradKernel(true), u, [buf(x), stats.gpu.buffer, buf(dy), dw.gpu.buffer, db.gpu.buffer], groups(n));
     this.free(stats);
     return { dx, dw, db };
