@@ -116,3 +116,16 @@ test('schedules: warmup, cosine and sigmoid decay at hand-checked points', () =>
   const k = E.constantSchedule(0.5, 4);
   expect([k(0), k(3), k(4), k(1000)]).toEqual([0.125, 0.5, 0.5, 0.5]);
 });
+
+test('gradients accumulate across backward calls (micro-batches) until zeroGrad', async () => {
+  for (const be of [new CpuBackend(), gpu] as Backend[]) {
+    const w = E.parameter(E.fromArray(be, [1, 2, 3], [3]));
+    const x1 = E.fromArray(be, [1, 0, 2], [3]).keep(), x2 = E.fromArray(be, [0, 5, 1], [3]).keep();
+    E.scope(() => E.sum(E.mul(w, x1)).backward()); // d/dw = x1
+    E.scope(() => E.sum(E.mul(w, x2)).backward()); // += x2
+    expect(Array.from(await w.grad!.data()), be.name).toEqual([1, 5, 3]);
+    E.zeroGrad([w]);
+    expect(w.grad).toBeNull();
+    [w, x1, x2].forEach((t) => t.dispose());
+  }
+});
