@@ -114,10 +114,9 @@ export function expandImageTokens(text: string, imageSeqLen: number): string {
 export function loadTokenizer(tokenizerJson: object, tokenizerConfig: object): LabTokenizer {
   const config = { chat_template: CHAT_TEMPLATE, ...tokenizerConfig, clean_up_tokenization_spaces: false };
   const hf = new PreTrainedTokenizer(tokenizerJson, config);
-  const idOf = (token: string): number | undefined => hf.convert_tokens_to_ids(token) ?? undefined;
   const specialIds = Object.fromEntries(
     Object.entries(SPECIAL_TOKENS).map(([name, token]) => {
-      const id = idOf(token);
+      const id: number | undefined = hf.convert_tokens_to_ids(token);
       if (id === undefined) throw new Error(`tokenizer has no special token ${token} (${name})`);
       return [name, id];
     }),
