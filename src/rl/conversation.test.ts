@@ -1,0 +1,40 @@
+/**
+ * Segment-wise encoding of warm-start trajectories equals the chat template's rendering of the
+ * whole conversation tokenized at once, so SFT and RL see one token layout.
+ */
+import { readFileSync } from 'node:fs';
+import { expect, test } from 'vitest';
+import { generateFvqaMini } from '../data/fvqa-mini.js';
+import { loadTokenizer, TINY_VLM_IMAGE_SEQ_LEN } from '../models/tokenizer.js';
+import { dataUrlBytes, encodeConversation, TurnEncoder } from './conversation.js';
+
+const tok = loadTokenizer(
+  JSON.parse(readFileSync(new URL('../../models/tiny-vlm/tokenizer.json', import.meta.url), 'utf8')),
+  JSON.parse(readFileSync(new URL('../../models/tiny-vlm/tokenizer_config.json', import.meta.url), 'utf8')),
+);
+
+test('segment-wise trajectories equal the whole conversation tokenized with the chat template', () => {
+  const data = generateFvqaMini({ seed: 3 });
+  const enc = new TurnEncoder(tok, TINY_VLM_IMAGE_SEQ_LEN);
+  const rows = data.splits.sft.filter((r) => r.prompt.length >= 4).slice(0, 10).concat(data.splits.sft.filter((r) => r.prompt.length === 2).slice(0, 5));
+  expect(rows.some((r) => r.prompt.length === 6)).toBe(true); // image search -> text search -> answer chains included
+  for (const r of rows) {
+    const e = encodeConversation(enc, r.prompt, r.images.map((i) => i.bytes));
+    const whole = tok.encodeChat(r.prompt, { imageSeqLen: TINY_VLM_IMAGE_SEQ_LEN });
+    // The template closes the last assistant turn with <end_of_utterance>\n, which the rollout inserts later.
+    const tail = tok.encode('<end_of_utterance>\n');
+    expect([...e.tokens, ...tail]).toEqual(whole);
+    const assistantText = tok.decode(e.tokens.filter((_, i) => e.lossMask[i] === 1));
+    expect(assistantText).toBe(r.prompt.filter((m) => m.role === 'assistant').map((m) => ` ${m.content}`).join(''));
+    expect(e.tokens.filter((t) => t === tok.specialIds.image)).toHaveLength(r.images.length * TINY_VLM_IMAGE_SEQ_LEN);
+  }
+});
+
+test('bad conversations and thumbnails are rejected with the reason', () => {
+  const enc = new TurnEncoder(tok, TINY_VLM_IMAGE_SEQ_LEN);
+  expect(() => encodeConversation(enc, [{ role: 'assistant', content: 'x' }], [])).toThrow(/first message must be the user turn/);
+  expect(() => encodeConversation(enc, [{ role: 'user', content: '<image> q' }, { role: 'user', content: 'again' }], [new Uint8Array()])).toThrow(/both user turns/);
+  expect(() => encodeConversation(enc, [{ role: 'user', content: '<image> q' }], [])).toThrow(/1 <image> placeholders but 0 images/);
+  expect(Array.from(dataUrlBytes('data:image/png;base64,AAEC'))).toEqual([0, 1, 2]);
+  expect(() => dataUrlBytes('https://example.com/a.png')).toThrow(/not a base64 data: URL/);
+});
