@@ -64,6 +64,24 @@ export const AFTER_TEXT_SEARCH_INSTRUCTIONS =
   `'${UNABLE_TO_ANSWER}'.\n` +
   'Otherwise give the final answer inside <answer> and </answer>, short and without explanation.';
 
+/**
+ * Short stand-ins for the three instruction texts above, for policies trained from scratch (tiny-vlm):
+ * such a model cannot read instructions, which would only add ~250 constant tokens to every prompt.
+ * Map with {@link compactInstructions}; the structure of every turn is unchanged.
+ */
+export const COMPACT_INSTRUCTIONS: Readonly<Record<string, string>> = {
+  [FIRST_TURN_INSTRUCTIONS]: 'Answer the question; search if needed.',
+  [AFTER_IMAGE_SEARCH_INSTRUCTIONS]: 'Identify the entity; text search or answer.',
+  [AFTER_TEXT_SEARCH_INSTRUCTIONS]: 'Answer from the results.',
+};
+
+/** Replaces each paper instruction text in `content` by its compact stand-in. */
+export function compactInstructions(content: string): string {
+  let out = content;
+  for (const [long, short] of Object.entries(COMPACT_INSTRUCTIONS)) out = out.split(long).join(short);
+  return out;
+}
+
 /** The user turn that opens every trajectory: instructions, image placeholder, question. */
 export function firstUserTurn(question: string): string {
   return `${FIRST_TURN_INSTRUCTIONS}\n${QUESTION_MARKER}${IMAGE_PLACEHOLDER} ${question}`;

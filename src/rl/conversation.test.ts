@@ -38,3 +38,17 @@ test('bad conversations and thumbnails are rejected with the reason', () => {
   expect(Array.from(dataUrlBytes('data:image/png;base64,AAEC'))).toEqual([0, 1, 2]);
   expect(() => dataUrlBytes('https://example.com/a.png')).toThrow(/not a base64 data: URL/);
 });
+
+test('compact instructions shorten every trajectory and keep its structure', () => {
+  const data = generateFvqaMini({ seed: 3 });
+  const full = new TurnEncoder(tok, TINY_VLM_IMAGE_SEQ_LEN);
+  const compact = new TurnEncoder(tok, TINY_VLM_IMAGE_SEQ_LEN, true);
+  const row = data.splits.sft.find((r) => r.prompt.length === 6)!;
+  const a = encodeConversation(full, row.prompt, row.images.map((i) => i.bytes));
+  const b = encodeConversation(compact, row.prompt, row.images.map((i) => i.bytes));
+  expect(b.tokens.length).toBeLessThan(a.tokens.length - 250);
+  // Same assistant tokens, same images, same number of turns.
+  expect(b.tokens.filter((_, i) => b.lossMask[i])).toEqual(a.tokens.filter((_, i) => a.lossMask[i]));
+  expect(b.tokens.filter((t) => t === tok.specialIds.image).length).toBe(a.tokens.filter((t) => t === tok.specialIds.image).length);
+  expect(tok.decode(b.tokens)).not.toContain('Look at the image carefully');
+});

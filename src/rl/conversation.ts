@@ -6,20 +6,30 @@
  * equals the template's rendering of the whole conversation (tested), for tiny-vlm and SmolVLM alike.
  */
 import { decodeImage } from '../data/image.js';
+import { compactInstructions } from '../data/protocol.js';
 import type { ChatMessage, FvqaRow } from '../data/types.js';
 import { pixelValues } from '../models/image.js';
 import { expandImageTokens, SPECIAL_TOKENS, type LabTokenizer } from '../models/tokenizer.js';
 
-/** Encodes the segments of a conversation for a model with `imageSeqLen` tokens per image. */
+/**
+ * Encodes the segments of a conversation for a model with `imageSeqLen` tokens per image. With
+ * `compact`, the paper's instruction texts in user turns are replaced by short stand-ins
+ * (src/data/protocol.ts COMPACT_INSTRUCTIONS), for policies trained from scratch.
+ */
 export class TurnEncoder {
   constructor(
     readonly tok: LabTokenizer,
     readonly imageSeqLen: number,
+    readonly compact = false,
   ) {}
+
+  private user(content: string): string {
+    return this.compact ? compactInstructions(content) : content;
+  }
 
   /** `<|im_start|>User: …<end_of_utterance>\nAssistant:` for the first user turn (images expanded). */
   prompt(userContent: string): number[] {
-    return this.tok.encodeChat([{ role: 'user', content: userContent }], { imageSeqLen: this.imageSeqLen, addGenerationPrompt: true });
+    return this.tok.encodeChat([{ role: 'user', content: this.user(userContent) }], { imageSeqLen: this.imageSeqLen, addGenerationPrompt: true });
   }
 
   /** An assistant turn as the model writes it after `Assistant:` (the template's `: ` space first). */
@@ -30,7 +40,7 @@ export class TurnEncoder {
   /** `<end_of_utterance>\nUser: …<end_of_utterance>\nAssistant:`: closes the assistant turn and inserts a user turn. */
   userTurn(content: string): number[] {
     const role = content.startsWith(SPECIAL_TOKENS.image) ? 'User:' : 'User: ';
-    return this.tok.encode(expandImageTokens(`${SPECIAL_TOKENS.endOfUtterance}\n${role}${content}${SPECIAL_TOKENS.endOfUtterance}\nAssistant:`, this.imageSeqLen));
+    return this.tok.encode(expandImageTokens(`${SPECIAL_TOKENS.endOfUtterance}\n${role}${this.user(content)}${SPECIAL_TOKENS.endOfUtterance}\nAssistant:`, this.imageSeqLen));
   }
 }
 
