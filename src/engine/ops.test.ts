@@ -50,6 +50,11 @@ const cases: Case[] = [
   { name: 'matmul batched', inputs: [f(3, 9, 17), f(3, 17, 11)], fn: ([a, b]) => E.matmul(a, b) },
   { name: 'matmul shared weight (x Wᵀ)', inputs: [f(2, 13, 7), f(5, 7)], fn: ([a, b]) => E.matmul(a, b, { transB: true }) },
   { name: 'matmul shared left, batched transA', inputs: [f(7, 13), f(2, 7, 5)], fn: ([a, b]) => E.matmul(a, b, { transA: true }) },
+  // Dimensions that are multiples of 4: the vec4 kernel reads [K, N] and [K, M] operands without packing.
+  { name: 'matmul aligned (B as [K, N])', inputs: [f(12, 8), f(8, 20)], fn: ([a, b]) => E.matmul(a, b) },
+  { name: 'matmul aligned transA, odd K (A as [K, M])', inputs: [f(7, 12), f(7, 20)], fn: ([a, b]) => E.matmul(a, b, { transA: true }) },
+  { name: 'matmul aligned batched', inputs: [f(2, 12, 8), f(2, 8, 16)], fn: ([a, b]) => E.matmul(a, b) },
+  { name: 'matmul aligned shared weight (x Wᵀ)', inputs: [f(2, 12, 8), f(20, 8)], fn: ([a, b]) => E.matmul(a, b, { transB: true }) },
   { name: 'sum axis 1', inputs: [f(4, 5, 6)], fn: ([x]) => E.sum(x, 1) },
   { name: 'sum all', inputs: [f(4, 300)], fn: ([x]) => E.sum(x) },
   { name: 'mean axes 0,2 keepdim', inputs: [f(4, 5, 6)], fn: ([x]) => E.mean(x, [0, 2], true) },

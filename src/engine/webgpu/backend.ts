@@ -196,27 +196,40 @@ export class WebGPUBackend implements Backend {
   }
 
   /**
-   * The vec4 kernel needs both operands as rows along K with K a multiple of 4 ("NT" layout,
-   * vec4-aligned). Operands in another layout are first packed by a strided copy (zero-padding K):
-   * O(size) work against the O(M·N·K) product.
+   * The vec4 kernel reads A as [M, K] and B as [N, K] or [K, N] (or, with no copy at all, A as
+   * [K, M] with B as [K, N]) with the vec4 axis a multiple of 4 and aligned offsets. Operands in
+   * another layout are first packed into [rows, K] by a strided copy (zero-padding K): O(size) work
+   * against the O(M·N·K) product.
    */
   private matmulVec4(a: Storage, b: Storage, p: MatmulParams, out: GpuStorage): void {
     const k4 = Math.ceil(p.k / 4);
-    const pack = (x: Storage, rows: number, trans: boolean, batchStride: number, offset: number): { s: Storage; bs: number; temp: boolean } => {
+    const aOffset = p.aOffset ?? 0, bOffset = p.bOffset ?? 0;
+    const aligned = (offset: number, batchStride: number) => offset % 4 === 0 && batchStride % 4 === 0;
+    // Stored [K, M] / [K, N], read along M / N.
+    const aT = p.transA && p.m % 4 === 0 && aligned(aOffset, p.aBatchStride);
+    const bT = !p.transB && p.n % 4 === 0 && aligned(bOffset, p.bBatchStride);
+    const pack = (x: Storage, rows: number, trans: boolean, batchStride: number, offset: number): { s: Storage; bs: number; off: number; temp: boolean } => {
       const batch = batchStride ? p.batch : 1;
-      const aligned = !trans && p.k % 4 === 0 && offset % 4 === 0 && batchStride % 4 === 0;
-      if (aligned) return { s: x, bs: batchStride / 4, temp: false };
+      if (!trans && p.k % 4 === 0 && aligned(offset, batchStride)) return { s: x, bs: batchStride / 4, off: offset / 4, temp: false };
       // Packed [batch, rows, 4·k4]: element (r, kk) read from x at offset + b·batchStride + (trans ? kk·rows + r : r·K + kk).
       const dst = k4 * 4 === p.k ? this.out(batch * rows * k4 * 4, 'f32', 'matmul packed operand') : (this.fill(batch * rows * k4 * 4, 0, 'f32') as GpuStorage);
       this.copy(x, { shape: [batch, rows, p.k], srcStrides: [batchStride, trans ? 1 : p.k, trans ? rows : 1], srcOffset: offset, dstStrides: [rows * k4 * 4, k4 * 4, 1], dstOffset: 0 }, dst);
-      return { s: dst, bs: batchStride ? rows * k4 : 0, temp: true };
+      return { s: dst, bs: batchStride ? rows * k4 : 0, off: 0, temp: true };
     };
-    // B is wanted as [N, K]: that is its stored layout when transB, the transposed one otherwise.
-    const A = pack(a, p.m, p.transA, p.aBatchStride, p.aOffset ?? 0);
-    const B = pack(b, p.n, !p.transB, p.bBatchStride, p.bOffset ?? 0);
-    const aOff = A.temp ? 0 : (p.aOffset ?? 0) / 4, bOff = B.temp ? 0 : (p.bOffset ?? 0) / 4;
-    const u = new Uniform().u32(p.m).u32(p.n).u32(k4).u32(A.bs).u32(B.bs).u32(aOff).u32(bOff).u32(p.cOffset ?? 0).u32(+!!p.accumulate);
-    this.ctx.dispatch(K.matmulVec4Kernel, u.bytes(), [buf(A.s), buf(B.s), out.gpu.buffer], [Math.ceil(p.n / 4 / 64), Math.ceil(p.m / 8), p.batch]);
+    const direct = (x: Storage, batchStride: number, offset: number) => ({ s: x, bs: batchStride / 4, off: offset / 4, temp: false });
+    let layout: 'nt' | 'nn' | 'tn', A, B;
+    if (aT && bT) {
+      layout = 'tn';
+      A = direct(a, p.aBatchStride, aOffset);
+      B = direct(b, p.bBatchStride, bOffset);
+    } else {
+      A = pack(a, p.m, p.transA, p.aBatchStride, aOffset);
+      // B [K, N] is read directly when A is unpadded along K; otherwise packed to [N, K].
+      layout = bT && p.k % 4 === 0 ? 'nn' : 'nt';
+      B = layout === 'nn' ? direct(b, p.bBatchStride, bOffset) : pack(b, p.n, !p.transB, p.bBatchStride, bOffset);
+    }
+    const u = new Uniform().u32(p.m).u32(p.n).u32(layout === 'tn' ? p.k : k4).u32(A.bs).u32(B.bs).u32(A.off).u32(B.off).u32(p.cOffset ?? 0).u32(+!!p.accumulate);
+    this.ctx.dispatch(K.matmulVec4Kernel(layout), u.bytes(), [buf(A.s), buf(B.s), out.gpu.buffer], [Math.ceil(p.n / 4 / 64), Math.ceil(p.m / 8), p.batch]);
     if (A.temp) this.free(A.s);
     if (B.temp) this.free(B.s);
   }

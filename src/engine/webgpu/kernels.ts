@@ -853,15 +853,41 @@ struct U { n: u32, lr: f32, momentum: f32, wd: f32, hasCoef: u32, hasBuf: u32 }
 }`;
 
 /**
- * Register-blocked matmul for CPU-like adapters (SwiftShader): C = A·Bᵀ with A [M, K] and B [N, K]
- * both contiguous along K (K a multiple of 4, read as vec4), no workgroup memory and no barriers,
- * which software rasterizers execute slowly. Each thread computes 8 rows × 4 columns.
+ * Register-blocked matmul for CPU-like adapters (SwiftShader): C = op(A)·op(B), each thread 8 rows ×
+ * 4 columns held in vec4 accumulators, no workgroup memory and no barriers, which software
+ * rasterizers execute slowly. Operands are read as vec4 in one of three layouts, so that the
+ * backward products of x·Wᵀ need no transposing copies:
+ * - 'nt': A [M, K] and B [N, K], both contiguous along K (K a multiple of 4);
+ * - 'nn': A [M, K] (K a multiple of 4) and B [K, N] (N a multiple of 4);
+ * - 'tn': A [K, M] (M a multiple of 4) and B [K, N] (N a multiple of 4), any K.
+ * Offsets and batch strides are in vec4 units; k4 is K/4 ('nt', 'nn') or K ('tn').
  * Measured on SwiftShader (2 cores): about 3 GFLOP/s against 0.3 for the tiled kernel.
  */
-export const matmulVec4Kernel = (() => {
+export function matmulVec4Kernel(layout: 'nt' | 'nn' | 'tn'): string {
   const R = 8;
   const rows = [...Array(R).keys()];
   const cols = [0, 1, 2, 3];
+  const comp = 'xyzw';
+  let setup: string, body: string;
+  if (layout === 'tn') {
+    // Rows r0..r0+7 of A are two vec4 of row k of the stored [K, M]; the second clamped at M's end.
+    setup = `let m4 = u.m / 4u; let n4 = u.n / 4u;
+  let a0 = aBase + r0 / 4u; let a1 = aBase + min(r0 / 4u + 1u, m4 - 1u); let bc = bBase + c0 / 4u;`;
+    body = `let lo = a[a0 + k * m4]; let hi = a[a1 + k * m4]; let bv = b[bc + k * n4];
+    ${rows.map((r) => `acc${r} = fma(vec4<f32>(${r < 4 ? 'lo' : 'hi'}.${comp[r % 4]}), bv, acc${r});`).join(' ')}`;
+  } else {
+    setup = rows.map((r) => `let ar${r} = aBase + min(r0 + ${r}u, u.m - 1u) * u.k4;`).join('\n  ');
+    if (layout === 'nt') {
+      setup += '\n  ' + cols.map((q) => `let bc${q} = bBase + min(c0 + ${q}u, u.n - 1u) * u.k4;`).join('\n  ');
+      body = `${cols.map((q) => `let b${q} = b[bc${q} + k];`).join(' ')}
+    ${rows.map((r) => `{ let av = a[ar${r} + k]; acc${r} = acc${r} + vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3)); }`).join('\n    ')}`;
+    } else {
+      // Rows 4k..4k+3 of the stored [K, N] B, columns c0..c0+3.
+      setup += `\n  let n4 = u.n / 4u; let bc = bBase + c0 / 4u;`;
+      body = `${cols.map((q) => `let b${q} = b[bc + (4u * k + ${q}u) * n4];`).join(' ')}
+    ${rows.map((r) => `{ let av = a[ar${r} + k]; acc${r} = fma(vec4<f32>(av.x), b0, fma(vec4<f32>(av.y), b1, fma(vec4<f32>(av.z), b2, fma(vec4<f32>(av.w), b3, acc${r})))); }`).join('\n    ')}`;
+    }
+  }
   return /* wgsl */ `
 struct U { m: u32, n: u32, k4: u32, aBS: u32, bBS: u32, aOff: u32, bOff: u32, cOff: u32, accumulate: u32 }
 @group(0) @binding(0) var<uniform> u: U;
@@ -874,17 +900,15 @@ struct U { m: u32, n: u32, k4: u32, aBS: u32, bBS: u32, aOff: u32, bOff: u32, cO
   if (r0 >= u.m || c0 >= u.n) { return; }
   let aBase = u.aOff + g.z * u.aBS;
   let bBase = u.bOff + g.z * u.bBS;
-  ${rows.map((r) => `let ar${r} = aBase + min(r0 + ${r}u, u.m - 1u) * u.k4;`).join('\n  ')}
-  ${cols.map((q) => `let bc${q} = bBase + min(c0 + ${q}u, u.n - 1u) * u.k4;`).join('\n  ')}
+  ${setup}
   ${rows.map((r) => `var acc${r} = vec4<f32>(0.0);`).join(' ')}
   for (var k = 0u; k < u.k4; k = k + 1u) {
-    ${cols.map((q) => `let b${q} = b[bc${q} + k];`).join(' ')}
-    ${rows.map((r) => `{ let av = a[ar${r} + k]; acc${r} = acc${r} + vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3)); }`).join('\n    ')}
+    ${body}
   }
   let cBase = u.cOff + g.z * u.m * u.n;
   ${rows.map((r) => `if (r0 + ${r}u < u.m) { ${cols.map((q) => `if (c0 + ${q}u < u.n) { let i = cBase + (r0 + ${r}u) * u.n + c0 + ${q}u; var v = acc${r}[${q}]; if (u.accumulate == 1u) { v = v + c[i]; } c[i] = v; }`).join(' ')} }`).join('\n  ')}
 }`;
-})();
+}
 
 const range = (n: number) => [...Array(n).keys()];
 /** `Σ_j dot(x_j, y_j)` over head_dim/4 vec4 pairs, as four independent partial sums (shorter dependency chains). */
