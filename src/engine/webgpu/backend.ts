@@ -20,6 +20,15 @@ class GpuStorage implements Storage {
 
 const buf = (s: Storage) => (s as GpuStorage).gpu.buffer;
 const groups = (n: number, per = K.WG) => Math.ceil(n / per);
+/** Whether strides address `shape` row-major without gaps (flat index = element index); size-1 dims may have any stride. */
+function rowMajor(shape: number[], strides: number[]): boolean {
+  let expect = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (shape[d] !== 1 && strides[d] !== expect) return false;
+    expect *= shape[d];
+  }
+  return true;
+}
 
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
@@ -145,7 +154,7 @@ export class WebGPUBackend implements Backend {
     const n = p.shape.reduce((x, y) => x * y, 1);
     const s = this.out(n, 'f32', op);
     const u = new Uniform().arr8(p.shape).arr8(p.aStrides).arr8(p.bStrides).u32(p.shape.length).u32(n);
-    this.ctx.dispatch(K.binaryKernel(op), u.bytes(), [buf(a), buf(b), s.gpu.buffer], groups(n));
+    this.ctx.dispatch(K.binaryKernel(op, rowMajor(p.shape, p.aStrides) && rowMajor(p.shape, p.bStrides)), u.bytes(), [buf(a), buf(b), s.gpu.buffer], groups(n));
     return s;
   }
 

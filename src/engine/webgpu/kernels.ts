@@ -133,7 +133,11 @@ const STRIDED = (sa: string, sb: string) => /* wgsl */ `
     ib = ib + c * u.${sb}[k / 4u][k % 4u];
   }`;
 
-export function binaryKernel(op: BinaryOp): string {
+/**
+ * `o = a ⊕ b` over a shape with per-operand strides; `contiguous` (both operands row-major over
+ * the output's shape) skips the per-element stride decomposition, which dominates on software adapters.
+ */
+export function binaryKernel(op: BinaryOp, contiguous = false): string {
   return /* wgsl */ `
 struct U { shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2>, rank: u32, n: u32 }
 @group(0) @binding(0) var<uniform> u: U;
@@ -143,7 +147,7 @@ struct U { shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u
 @compute @workgroup_size(${WG}) fn main(${INDEX_1D}) {
   ${I}
   if (i >= u.n) { return; }
-  ${STRIDED('sa', 'sb')}
+  ${contiguous ? 'let ia = i;\n  let ib = i;' : STRIDED('sa', 'sb')}
   let x = a[ia];
   let y = b[ib];
   o[i] = ${BINARY_EXPR[op]};
