@@ -3,7 +3,8 @@
  * compiled once per distinct source (see context.ts). Conventions shared by all kernels:
  * - binding 0 is the kernel's uniform struct; storage buffers follow in the order the backend binds them;
  * - 1-D kernels use 256 threads and a 2-D grid of workgroups (index = (wid.y·nwg.x + wid.x)·256 + lid),
- *   so that more than 65535 workgroups fit; row kernels use one workgroup of 256 threads per row;
+ *   so that more than 65535 workgroups fit; row kernels use one workgroup of 256 threads per row
+ *   (on software adapters one thread per row, see reduceRowKernel);
  * - infinities are never written or compared: "minus infinity" is -3.0e38 (compilers may assume finite math).
  * Indexing arrays in uniforms are array<vec4<u32>, 2> (uniform arrays need a 16-byte stride): up to 8 dims.
  */
