@@ -7,7 +7,7 @@ import type { Backend } from './backend.js';
 import { CpuBackend } from './cpu/backend.js';
 import * as E from './index.js';
 import { gpuBackend } from './testing.js';
-import type { WebGPUBackend } from './webgpu/backend.js';
+import { WebGPUBackend } from './webgpu/backend.js';
 
 let gpu: WebGPUBackend;
 beforeAll(async () => {
@@ -21,9 +21,12 @@ function setGrad(p: E.Tensor, values: number[]): void {
   p.grad = E.fromArray(p.backend, values, p.shape).keep();
 }
 
+// Both WebGPU kernel families (software-adapter and GPU variants), whatever the adapter.
+let gpuAlt: WebGPUBackend;
 const backends = (): [string, () => Backend][] => [
   ['cpu', () => new CpuBackend()],
   ['webgpu', () => gpu],
+  ['webgpu (other kernel family)', () => (gpuAlt ??= new WebGPUBackend(gpu.ctx.device, gpu.description, { kernels: gpu.kernels === 'software' ? 'gpu' : 'software' }))],
 ];
 
 describe.each(backends())('%s', (_name, be) => {

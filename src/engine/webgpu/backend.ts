@@ -364,7 +364,8 @@ export class WebGPUBackend implements Backend {
   }
 
   logprobChunk(logits: Storage, targets: Storage, stats: Storage, n: number, vc: number, v0: number, temperature: number): void {
-    this.ctx.dispatch(K.logprobChunkKernel, new Uniform().u32(n).u32(vc).u32(v0).f32(1 / temperature).bytes(), [buf(logits), buf(targets), buf(stats)], n);
+    const kernel = this.rowThreads ? K.logprobChunkRowKernel : K.logprobChunkKernel;
+    this.ctx.dispatch(kernel, new Uniform().u32(n).u32(vc).u32(v0).f32(1 / temperature).bytes(), [buf(logits), buf(targets), buf(stats)], this.rowGroups(n));
   }
 
   logprobFinish(stats: Storage, n: number): Storage {
@@ -388,7 +389,7 @@ export class WebGPUBackend implements Backend {
   }
 
   sumSquares(x: Storage, partial: Storage, slot: number): void {
-    this.ctx.dispatch(K.sumSquaresKernel, new Uniform().u32(x.size).u32(slot).bytes(), [buf(x), buf(partial)], 1);
+    this.ctx.dispatch(this.rowThreads ? K.sumSquaresSmallKernel : K.sumSquaresKernel, new Uniform().u32(x.size).u32(slot).bytes(), [buf(x), buf(partial)], 1);
   }
 
   clipCoef(partial: Storage, k: number, maxNorm: number, out: Storage): void {

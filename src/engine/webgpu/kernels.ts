@@ -1200,3 +1200,57 @@ ${ROW64}
   }
 }`;
 }
+
+/**
+ * logprobChunkKernel for software adapters: one thread per row with an online softmax over the
+ * chunk (one pass, no barriers). Same bindings and statistics layout.
+ */
+export const logprobChunkRowKernel = /* wgsl */ `
+struct U { n: u32, vc: u32, v0: u32, invT: f32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<i32>;
+@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+${ROW64}
+  if (row >= u.n) { return; }
+  let base = row * u.vc;
+  var m = stats[row * 4u];
+  var s = stats[row * 4u + 1u];
+  var sz = stats[row * 4u + 2u];
+  for (var j = 0u; j < u.vc; j = j + 1u) {
+    let z = logits[base + j] * u.invT;
+    if (z > m) {
+      let c = exp(m - z);
+      s = s * c;
+      sz = sz * c;
+      m = z;
+    }
+    let e = exp(z - m);
+    s = s + e;
+    sz = sz + e * z;
+  }
+  stats[row * 4u] = m;
+  stats[row * 4u + 1u] = s;
+  stats[row * 4u + 2u] = sz;
+  let tg = targets[row] - i32(u.v0);
+  if (tg >= 0 && u32(tg) < u.vc) { stats[row * 4u + 3u] = logits[base + u32(tg)] * u.invT; }
+}`;
+
+/** sumSquaresKernel for software adapters: 64 strided partial sums and a single barrier. */
+export const sumSquaresSmallKernel = /* wgsl */ `
+struct U { n: u32, slot: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> partial: array<f32>;
+var<workgroup> part: array<f32, 64>;
+@compute @workgroup_size(64) fn main(@builtin(local_invocation_index) lid: u32) {
+  var s = 0.0;
+  for (var j = lid; j < u.n; j = j + 64u) { s = fma(x[j], x[j], s); }
+  part[lid] = s;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var t = 0.0;
+    for (var i = 0u; i < 64u; i = i + 1u) { t = t + part[i]; }
+    partial[u.slot] = partial[u.slot] + t;
+  }
+}`;

@@ -1,0 +1,201 @@
+/**
+ * Multi-turn search rollouts (MMSearch-R1 Sec. 3.1; veRL's multi-turn vLLM rollout in the authors'
+ * code): for a batch of prompts, every trajectory is decoded turn by turn through the batched
+ * KV-cache session; a turn ends when its action tag closes it (or at EOS or the turn budget); a search
+ * allowed by the per-trajectory budget runs through the search tools (all trajectories of the batch
+ * at once, concurrently), and its results come back as an inserted user turn (loss mask 0, thumbnails
+ * as images) appended to the live cache; at most `max_turns` assistant turns.
+ */
+import * as E from '../engine/index.js';
+import { IMAGE_PLACEHOLDER, questionFromUserTurn } from '../data/protocol.js';
+import type { FvqaRow } from '../data/types.js';
+import { DecodeSession, type SamplingOptions, type Segment } from '../models/generate.js';
+import type { CausalModel } from '../models/llama.js';
+import type { LabTokenizer } from '../models/tokenizer.js';
+import { emptyToolMetrics, parseToolCall, runToolCall, SearchBudget, type InformationTurn, type SearchLimits, type ToolCall, type ToolMetrics } from '../search/protocol.js';
+import type { SearchTools } from '../search/types.js';
+import { dataUrlBytes, imagePixels, TurnEncoder } from './conversation.js';
+
+/** One sampled trajectory: one flat token sequence with its loss mask and what happened in it. */
+export interface Trajectory {
+  row: FvqaRow;
+  question: string;
+  /** Prompt, assistant turns and inserted user turns, concatenated. */
+  tokens: number[];
+  /** 1 on tokens the policy generated, 0 on inserted ones. */
+  lossMask: number[];
+  /** The sampler's log-probability of each generated token (0 elsewhere); diagnostics only (the loss recomputes). */
+  sampleLogprobs: number[];
+  /** Tokens of the prompt (the completion starts after it). */
+  promptLength: number;
+  /** Images in the order of their `<image>` runs: the question image, then thumbnails (PNG/JPEG bytes). */
+  images: Uint8Array[];
+  /** Assistant turns as decoded text (leading space of the template removed). */
+  turns: string[];
+  /** The action that closed each turn. */
+  calls: ToolCall[];
+  /** The inserted user turns after executed searches. */
+  toolTurns: InformationTurn[];
+  /** True when the completion budget ended the trajectory before an answer. */
+  truncated: boolean;
+}
+
+/** How tools are used: the policy decides (on-demand), never (direct answer), or image search is forced first (RAG workflow). */
+export type SearchMode = 'on_demand' | 'direct' | 'rag';
+
+export interface RolloutOptions {
+  sampling: SamplingOptions;
+  limits: SearchLimits;
+  /** Tokens one assistant turn may generate. */
+  maxTurnTokens: number;
+  /** Tokens of all turns and inserted results together (TRL max_completion_length). */
+  maxCompletionLength: number;
+  resultsPerSearch: number;
+  /** Model image_size (pixels). */
+  imageSize: number;
+  /** Insert thumbnails as images (models that take images in tool results). */
+  withThumbnails: boolean;
+  /** Replace the paper's instruction texts by short stand-ins (see TurnEncoder). */
+  compactInstructions: boolean;
+  mode?: SearchMode;
+}
+
+/** Counters of one rollout batch (for metrics). */
+export interface RolloutStats extends ToolMetrics {
+  /** Wall time, ms: generation (incl. appending inserted turns) and tool calls. */
+  generateMs: number;
+  searchMs: number;
+  generatedTokens: number;
+}
+
+const CLOSING = /(<\/answer>|<\/search>|<\/text_search>)\s*$/;
+/** The scripted first turn of the RAG workflow (inserted, not generated). */
+export const RAG_FIRST_TURN = '<reason>Search the image first.</reason><search><img></search>';
+
+/**
+ * Samples one trajectory per row (repeat rows G times for GRPO groups) with the model's KV-cache
+ * session and the search tools. Tool failures become error turns (counted), never exceptions.
+ * @throws when a prompt does not fit the model's position table or an image cannot be decoded
+ */
+export async function rollout(model: CausalModel, tok: LabTokenizer, rows: readonly FvqaRow[], tools: SearchTools, o: RolloutOptions): Promise<{ trajectories: Trajectory[]; stats: RolloutStats }> {
+  const mode = o.mode ?? 'on_demand';
+  const imageSeqLen = 'imageSeqLen' in model ? (model as unknown as { imageSeqLen: number }).imageSeqLen : 0;
+  const enc = new TurnEncoder(tok, imageSeqLen, o.compactInstructions);
+  const B = rows.length;
+  const stats: RolloutStats = { ...emptyToolMetrics(), generateMs: 0, searchMs: 0, generatedTokens: 0 };
+  const trajs: Trajectory[] = rows.map((row) => {
+    const first = row.prompt[0].content;
+    const tokens = enc.prompt(first);
+    // The first user turn's images only (a warm-start row also lists its thumbnails).
+    const promptImages = row.images.slice(0, first.split(IMAGE_PLACEHOLDER).length - 1).map((i) => i.bytes);
+    return {
+      row, question: row.extra_info?.question ?? questionFromUserTurn(first),
+      tokens, lossMask: tokens.map(() => 0), sampleLogprobs: tokens.map(() => 0), promptLength: tokens.length,
+      images: promptImages, turns: [], calls: [], toolTurns: [], truncated: false,
+    };
+  });
+  const promptMax = Math.max(...trajs.map((t) => t.tokens.length));
+  const session = new DecodeSession(model, B, promptMax + o.maxCompletionLength + 8);
+  const be = model.backend;
+  const pixels = (imgs: Uint8Array[]) => E.fromArray(be, concatF32(imgs.map((b) => imagePixels(b, o.imageSize))), [imgs.length, 3, o.imageSize, o.imageSize]).keep();
+  const owned: E.Tensor[] = [];
+  const segment = (ids: number[], imgs: Uint8Array[]): Segment => {
+    if (!imgs.length) return { ids };
+    const t = pixels(imgs);
+    owned.push(t);
+    return { ids, images: t };
+  };
+  const completion = (t: Trajectory) => t.tokens.length - t.promptLength;
+  const budgets = rows.map(() => new SearchBudget(o.limits));
+  const active = rows.map(() => true);
+  const eos = tok.specialIds.endOfUtterance;
+  try {
+    let t0 = performance.now();
+    await session.append(trajs.map((t) => segment(t.tokens, imageSeqLen ? t.images : [])));
+    const pending: (ToolCall | null)[] = rows.map(() => null);
+    for (let turn = 0; turn < o.limits.maxTurns && active.some(Boolean); turn++) {
+      if (mode === 'rag' && turn === 0) {
+        // RAG workflow: the image search is inserted, not chosen by the policy.
+        for (const [r, t] of trajs.entries()) {
+          const ids = enc.assistant(RAG_FIRST_TURN);
+          t.tokens.push(...ids);
+          t.lossMask.push(...ids.map(() => 0));
+          t.sampleLogprobs.push(...ids.map(() => 0));
+          t.turns.push(RAG_FIRST_TURN);
+          const call = parseToolCall(RAG_FIRST_TURN);
+          t.calls.push(call);
+          pending[r] = budgets[r].decide(call, turn) === 'execute' ? call : null;
+        }
+      } else {
+        const turnBudget = trajs.map((t) => Math.min(o.maxTurnTokens, o.maxCompletionLength - completion(t)));
+        const gen = await session.generate({
+          maxNewTokens: Math.max(1, ...turnBudget.filter((_, r) => active[r])),
+          sampling: o.sampling,
+          active,
+          eosTokenIds: [eos],
+          stop: (r, toks) => toks.length >= turnBudget[r] || CLOSING.test(tok.decode(toks.slice(-4))),
+        });
+        for (const [r, t] of trajs.entries()) {
+          if (!active[r]) continue;
+          const toks = gen.tokens[r];
+          t.tokens.push(...toks);
+          t.lossMask.push(...toks.map(() => 1));
+          t.sampleLogprobs.push(...gen.logprobs[r]);
+          stats.generatedTokens += toks.length;
+          const text = tok.decode(toks.filter((id) => id !== eos)).replace(/^ /, '');
+          t.turns.push(text);
+          const call = parseToolCall(text);
+          t.calls.push(call);
+          const closed = CLOSING.test(text);
+          if (!closed && completion(t) >= o.maxCompletionLength) t.truncated = true;
+          pending[r] = mode !== 'direct' && closed && budgets[r].decide(call, turn) === 'execute' ? call : null;
+          if (!pending[r]) active[r] = false;
+        }
+      }
+      stats.generateMs += performance.now() - t0;
+      if (!pending.some(Boolean)) break;
+
+      t0 = performance.now();
+      const results = await Promise.all(
+        trajs.map((t, r) => {
+          const call = pending[r];
+          if (!call || (call.kind !== 'image_search' && call.kind !== 'text_search')) return null;
+          return runToolCall(tools, call, { question: t.question, image: { bytes: t.images[0] } }, stats, { k: o.resultsPerSearch, withImages: o.withThumbnails && imageSeqLen > 0 });
+        }),
+      );
+      stats.searchMs += performance.now() - t0;
+      t0 = performance.now();
+      const segs = results.map((info, r) => {
+        if (!info) return null;
+        const t = trajs[r];
+        const ids = enc.userTurn(info.text);
+        if (completion(t) + ids.length + 1 > o.maxCompletionLength) {
+          t.truncated = true;
+          active[r] = false;
+          return null;
+        }
+        const thumbs = info.images.map(dataUrlBytes);
+        t.tokens.push(...ids);
+        t.lossMask.push(...ids.map(() => 0));
+        t.sampleLogprobs.push(...ids.map(() => 0));
+        t.images.push(...thumbs);
+        t.toolTurns.push(info);
+        return segment(ids, thumbs);
+      });
+      pending.fill(null);
+      if (segs.some(Boolean)) await session.append(segs);
+    }
+    stats.generateMs += performance.now() - t0;
+  } finally {
+    session.dispose();
+    owned.forEach((t) => t.dispose());
+  }
+  return { trajectories: trajs, stats };
+}
+
+function concatF32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) (out.set(p, at), (at += p.length));
+  return out;
+}
