@@ -1,0 +1,95 @@
+/**
+ * End to end on a micro VLM with the real tokenizer and the local search engine: SFT memorises two
+ * warm-start trajectories (a direct answer and an image search -> answer chain); greedy rollouts
+ * then replay them through the multi-turn machinery: the search call closes a turn, the local engine
+ * runs it, its results come back as inserted tokens (loss mask 0), and the model answers; the
+ * trajectory's tokens equal the encoded warm-start conversation.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import * as E from '../engine/index.js';
+import { gpuBackend } from '../engine/testing.js';
+import type { WebGPUBackend } from '../engine/webgpu/backend.js';
+import { generateFvqaMini } from '../data/fvqa-mini.js';
+import { createModel } from '../models/checkpoint.js';
+import { parseConfig } from '../models/config.js';
+import { loadTokenizer } from '../models/tokenizer.js';
+import { LocalSearchIndex } from '../search/local-index.js';
+import { DEFAULT_LIMITS } from '../search/protocol.js';
+import { encodeConversation, TurnEncoder } from './conversation.js';
+import { rollout } from './rollout.js';
+import { packBatch, sftStep } from './steps.js';
+
+const tok = loadTokenizer(
+  JSON.parse(readFileSync(new URL('../../models/tiny-vlm/tokenizer.json', import.meta.url), 'utf8')),
+  JSON.parse(readFileSync(new URL('../../models/tiny-vlm/tokenizer_config.json', import.meta.url), 'utf8')),
+);
+const tinyRaw = JSON.parse(readFileSync(new URL('../../models/tiny-vlm/config.json', import.meta.url), 'utf8'));
+const microRaw = {
+  ...tinyRaw,
+  vision_config: { ...tinyRaw.vision_config, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2 },
+  text_config: { ...tinyRaw.text_config, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2 },
+};
+
+let gpu: WebGPUBackend;
+beforeAll(async () => {
+  gpu = await gpuBackend();
+});
+afterAll(() => gpu?.ctx.device.destroy());
+
+test('packBatch aligns next-token targets with the loss mask', () => {
+  const p = packBatch([{ tokens: [5, 6, 7], lossMask: [0, 1, 1], images: [] }, { tokens: [8, 9], lossMask: [0, 1], images: [] }], 2, 64);
+  expect(Array.from(p.batch.ids)).toEqual([5, 6, 7, 8, 9, 2]);
+  expect(Array.from(p.batch.mask!)).toEqual([1, 1, 1, 1, 1, 0]);
+  expect(Array.from(p.targets)).toEqual([6, 7, 2, 9, 2, 2]);
+  expect(Array.from(p.completionMask)).toEqual([1, 1, 0, 1, 0, 0]);
+});
+
+test('SFT memorises two trajectories; greedy multi-turn rollouts with the local search engine replay them', async () => {
+  const data = generateFvqaMini({ seed: 2 });
+  const index = await LocalSearchIndex.build(data.corpus);
+  const sft = data.splits.sft;
+  // A direct answer, and an image-search chain whose first result is the right entity in the local engine too.
+  const direct = sft.find((r) => r.prompt.length === 2 && r.extra_info?.question_kind === 'familiar_fact')!;
+  const chain = sft.find((r) => r.prompt.length === 4 && r.extra_info?.question_kind === 'unfamiliar_name')!;
+  const enc = new TurnEncoder(tok, 16, true);
+  // Re-render the chain's tool turn with the local engine's actual results (as training does).
+  const hits = await index.imageSearch({ bytes: chain.images[0].bytes }, 2);
+  const { renderImageResults } = await import('../search/protocol.js');
+  const info = renderImageResults(hits, chain.extra_info!.question);
+  const { dataUrlBytes } = await import('./conversation.js');
+  const chainMsgs = [chain.prompt[0], chain.prompt[1], { role: 'user' as const, content: info.text }, chain.prompt[3]];
+  const convs = [
+    encodeConversation(enc, direct.prompt, direct.images.map((i) => i.bytes)),
+    encodeConversation(enc, chainMsgs, [chain.images[0].bytes, ...info.images.map(dataUrlBytes)]),
+  ];
+  const model = createModel(parseConfig(microRaw), gpu, 1);
+  const params = model.parameters();
+  const opt = new E.AdamW(params, { lr: 3e-3, weightDecay: 0 });
+  let first = NaN, last = NaN;
+  for (let step = 0; step < 150; step++) {
+    const r = await sftStep(model, convs, { optimizer: opt, params, maxGradNorm: 1, lr: 3e-3, microBatch: 2, padId: tok.specialIds.imEnd, imageSize: 64 });
+    if (step === 0) first = r.loss;
+    last = r.loss;
+    if (r.loss < 0.01) break;
+  }
+  expect(last).toBeLessThan(first / 20);
+
+  const { trajectories, stats } = await rollout(model, tok, [direct, chain], index, {
+    sampling: { temperature: 0, rng: new E.Rng(0) }, limits: DEFAULT_LIMITS, maxTurnTokens: 64, maxCompletionLength: 600,
+    resultsPerSearch: 2, imageSize: 64, withThumbnails: true, compactInstructions: true,
+  });
+  const [d, c] = trajectories;
+  expect(d.calls.map((x) => x.kind)).toEqual(['answer']);
+  expect(c.calls.map((x) => x.kind)).toEqual(['image_search', 'answer']);
+  expect(stats.imageSearches).toBe(1);
+  expect(c.toolTurns).toHaveLength(1);
+  expect(c.images).toHaveLength(1 + hits.length);
+  // The replayed trajectories are token for token the warm-start conversations.
+  expect(d.tokens).toEqual(convs[0].tokens);
+  expect(c.tokens).toEqual(convs[1].tokens);
+  expect(c.lossMask).toEqual(convs[1].lossMask);
+  expect(c.turns[1]).toBe(chain.prompt[3].content);
+  opt.dispose();
+  model.dispose();
+}, 600_000);

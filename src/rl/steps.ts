@@ -1,0 +1,213 @@
+/**
+ * The training steps on the engine: token batches from trajectories, per-token log-probs from the
+ * training forward (fp32, log_softmax(logits / temperature); TRL `_get_per_token_logps`), the SFT
+ * cross-entropy step, and the GRPO update over one generation batch (micro-batches, gradient
+ * accumulation, num_iterations with stored old log-probs, reference KL, grad-norm clipping, AdamW;
+ * TRL GRPOTrainer `_compute_loss` / `training_step`). Non-finite losses or gradients skip the step.
+ */
+import * as E from '../engine/index.js';
+import type { CausalModel, TokenBatch } from '../models/llama.js';
+import { imagePixels } from './conversation.js';
+import { grpoLoss, readMetrics, type GRPOLossMetricName, type LossType } from './grpo.js';
+
+/** A sequence to train on: tokens, loss mask (1 = predict this token), images in `<image>` order. */
+export interface TrainSequence {
+  tokens: readonly number[];
+  lossMask: readonly number[];
+  images: readonly Uint8Array[];
+}
+
+/** Right-padded batch of sequences with next-token targets and the mask of trained positions. */
+export interface PackedBatch {
+  batch: TokenBatch;
+  /** [B·T] next token at each position (pad at the end). */
+  targets: Int32Array;
+  /** [B·T] 1 where position t predicts a loss-masked token t+1. */
+  completionMask: Float32Array;
+  /** [N, 3, S, S] pixel values of the batch's images in row-major token order, or undefined. */
+  pixels?: Float32Array;
+  numImages: number;
+}
+
+/**
+ * Packs sequences right-padded to the longest. Position t predicts token t+1, so the completion
+ * mask at t is the loss mask of token t+1 (TRL's completion_mask aligned with shifted logits).
+ */
+export function packBatch(seqs: readonly TrainSequence[], padId: number, imageSize: number): PackedBatch {
+  const B = seqs.length;
+  const T = Math.max(...seqs.map((s) => s.tokens.length));
+  const ids = new Int32Array(B * T).fill(padId);
+  const mask = new Int32Array(B * T);
+  const targets = new Int32Array(B * T).fill(padId);
+  const completionMask = new Float32Array(B * T);
+  const images: Float32Array[] = [];
+  seqs.forEach((s, b) => {
+    if (s.tokens.length !== s.lossMask.length) throw new Error(`sequence ${b}: ${s.tokens.length} tokens but ${s.lossMask.length} mask entries`);
+    for (let t = 0; t < s.tokens.length; t++) {
+      ids[b * T + t] = s.tokens[t];
+      mask[b * T + t] = 1;
+      if (t + 1 < s.tokens.length) {
+        targets[b * T + t] = s.tokens[t + 1];
+        completionMask[b * T + t] = s.lossMask[t + 1];
+      }
+    }
+    for (const img of s.images) images.push(imagePixels(img, imageSize));
+  });
+  let pixels: Float32Array | undefined;
+  if (images.length) {
+    pixels = new Float32Array(images.length * images[0].length);
+    images.forEach((p, i) => pixels!.set(p, i * p.length));
+  }
+  return { batch: { ids, batch: B, length: T, mask }, targets, completionMask, pixels, numImages: images.length };
+}
+
+/**
+ * Per-token log-probs [B, T] of the targets and entropies [B, T] from a training forward.
+ * Differentiable when grad is enabled.
+ */
+export function sequenceLogprobs(model: CausalModel, p: PackedBatch, temperature: number, imageSize: number): { logprobs: E.Tensor; entropy: E.Tensor } {
+  const be = model.backend;
+  const images = p.pixels ? E.fromArray(be, p.pixels, [p.numImages, 3, imageSize, imageSize]) : undefined;
+  const h = model.forward(p.batch, undefined, images);
+  const { batch: B, length: T } = p.batch;
+  const r = E.tokenLogprobs(h.reshape([B * T, model.text.hidden_size]), model.lmHeadWeight(), E.fromArray(be, p.targets, [B * T], 'i32'), { temperature });
+  return { logprobs: r.logprobs.reshape([B, T]), entropy: r.entropy.reshape([B, T]) };
+}
+
+/** Splits `items` into consecutive chunks of at most `size`. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export interface OptimizerStep {
+  optimizer: E.AdamW;
+  params: E.Tensor[];
+  /** 0 disables clipping (the norm is still measured). */
+  maxGradNorm: number;
+  lr: number;
+}
+
+/**
+ * Clips and applies the accumulated gradients, unless the gradient norm is not finite (then the
+ * gradients are dropped and the step is skipped). Returns the pre-clip norm and whether it stepped.
+ */
+export async function applyGradients(o: OptimizerStep): Promise<{ gradNorm: number; stepped: boolean }> {
+  const clip = E.clipGradNorm(o.params, o.maxGradNorm > 0 ? o.maxGradNorm : Number.MAX_VALUE);
+  const gradNorm = (await clip.data())[0];
+  const stepped = Number.isFinite(gradNorm);
+  if (stepped) o.optimizer.step(clip, o.lr);
+  clip.dispose();
+  E.zeroGrad(o.params);
+  return { gradNorm, stepped };
+}
+
+/**
+ * One SFT optimizer step: mean next-token cross-entropy over loss-masked tokens of all sequences
+ * (micro-batches of `microBatch` sequences accumulate). Returns the loss (nats per token).
+ */
+export async function sftStep(model: CausalModel, seqs: readonly TrainSequence[], o: OptimizerStep & { microBatch: number; padId: number; imageSize: number }): Promise<{ loss: number; tokens: number; gradNorm: number; stepped: boolean }> {
+  const total = seqs.reduce((n, s) => n + s.lossMask.slice(1).reduce((a, b) => a + b, 0), 0);
+  if (total === 0) throw new Error('sftStep: no loss-masked tokens in the batch');
+  let loss = 0;
+  for (const mb of chunks(seqs, o.microBatch)) {
+    const p = packBatch(mb, o.padId, o.imageSize);
+    const l = await E.scope(async () => {
+      const { logprobs } = sequenceLogprobs(model, p, 1, o.imageSize);
+      const m = E.fromArray(model.backend, p.completionMask, logprobs.shape);
+      const nll = E.mulScalar(E.sum(E.mul(logprobs, m)), -1 / total);
+      nll.backward();
+      return nll.item();
+    });
+    loss += l;
+  }
+  if (!Number.isFinite(loss)) {
+    E.zeroGrad(o.params);
+    return { loss, tokens: total, gradNorm: NaN, stepped: false };
+  }
+  return { loss, tokens: total, ...(await applyGradients(o)) };
+}
+
+export interface GRPOUpdateOptions {
+  loss_type: LossType;
+  beta: number;
+  epsilon: number;
+  epsilon_high: number | null;
+  temperature: number;
+  max_completion_length: number;
+  num_iterations: number;
+  /** Rollouts per micro-batch (per_device_train_batch_size). */
+  microBatch: number;
+  gradient_accumulation_steps: number;
+  padId: number;
+  imageSize: number;
+  /** Reference model (frozen copy, or the same model with adapters disabled via `withReference`). */
+  withReference?: <T>(fn: () => Promise<T>) => Promise<T>;
+  ref?: CausalModel;
+}
+
+export type GRPOStepMetrics = Partial<Record<GRPOLossMetricName | 'loss' | 'grad_norm', number>> & { skipped_steps: number; optimizer_steps: number };
+
+/**
+ * The GRPO update over one generation batch: `steps_per_generation` micro-batches of `microBatch`
+ * rollouts, an optimizer step every gradient_accumulation_steps micro-batches, repeated
+ * num_iterations times. Old log-probs are stored (no grad) before the first update when the policy
+ * moves within the batch (num_iterations > 1 or several optimizer steps per batch), else the ratio
+ * is 1 (TRL). dapo normalises by the generation batch's loss-masked tokens (`num_items_in_batch`).
+ */
+export async function grpoUpdate(model: CausalModel, seqs: readonly TrainSequence[], advantages: ArrayLike<number>, o: GRPOUpdateOptions & OptimizerStep): Promise<GRPOStepMetrics> {
+  const micro = chunks(seqs.map((s, i) => ({ s, i })), o.microBatch);
+  const packed = micro.map((mb) => packBatch(mb.map((x) => x.s), o.padId, o.imageSize));
+  const numItems = packed.reduce((n, p) => n + p.completionMask.reduce((a, b) => a + b, 0), 0);
+  const offPolicy = o.num_iterations > 1 || micro.length > o.gradient_accumulation_steps;
+  const be = model.backend;
+  const logpsOf = async (m: CausalModel, p: PackedBatch) => {
+    const t = E.noGrad(() => E.scope(() => sequenceLogprobs(m, p, o.temperature, o.imageSize).logprobs.keep()));
+    const d = (await t.data()) as Float32Array;
+    t.dispose();
+    return d;
+  };
+  const old = offPolicy ? await Promise.all(packed.map((p) => logpsOf(model, p))) : undefined;
+  let refLogps: Float32Array[] | undefined;
+  if (o.beta !== 0) {
+    if (o.ref) refLogps = await Promise.all(packed.map((p) => logpsOf(o.ref!, p)));
+    else if (o.withReference) refLogps = await o.withReference(() => Promise.all(packed.map((p) => logpsOf(model, p))));
+    else throw new Error('grpoUpdate: beta ≠ 0 needs a reference model');
+  }
+  const sums: Record<string, number> = {};
+  let count = 0, skipped = 0, steps = 0;
+  for (let it = 0; it < o.num_iterations; it++) {
+    for (let k = 0; k < packed.length; k++) {
+      const p = packed[k];
+      const shape = [p.batch.batch, p.batch.length];
+      const m = await E.scope(async () => {
+        const { logprobs, entropy } = sequenceLogprobs(model, p, o.temperature, o.imageSize);
+        const out = grpoLoss(
+          {
+            per_token_logps: logprobs,
+            old_per_token_logps: old && E.fromArray(be, old[k], shape),
+            ref_per_token_logps: refLogps && E.fromArray(be, refLogps[k], shape),
+            advantages: micro[k].map((x) => advantages[x.i]),
+            completion_mask: E.fromArray(be, p.completionMask, shape),
+            entropies: entropy,
+          },
+          { loss_type: o.loss_type, beta: o.beta, epsilon: o.epsilon, epsilon_high: o.epsilon_high, max_completion_length: o.max_completion_length, num_items_in_batch: numItems, gradient_accumulation_steps: o.gradient_accumulation_steps },
+        );
+        out.loss.backward();
+        return { loss: await out.policy_loss.item(), ...(await readMetrics(out.metrics)) };
+      });
+      for (const [key, v] of Object.entries(m)) sums[key] = (sums[key] ?? 0) + (v as number);
+      count++;
+      if ((k + 1) % o.gradient_accumulation_steps === 0 || k === packed.length - 1) {
+        const r = await applyGradients(o);
+        sums.grad_norm = (sums.grad_norm ?? 0) + r.gradNorm;
+        steps++;
+        if (!r.stepped) skipped++;
+      }
+    }
+  }
+  const out: GRPOStepMetrics = { skipped_steps: skipped, optimizer_steps: steps };
+  for (const [key, v] of Object.entries(sums)) (out as Record<string, number>)[key] = v / (key === 'grad_norm' ? steps : count);
+  return out;
+}
