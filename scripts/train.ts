@@ -1,3 +1,97 @@
-/** `npm run train`: named now so the command stays stable; the trainer arrives with issue 6 (GRPO). */
-console.error('npm run train: not available yet: the GRPO trainer and evaluation land with issue 6.');
-process.exit(2);
+/**
+ * `npm run train -- --recipe fvqa-mini [--steps N] [--out DIR] [--json] [--runtime node|cpu]`
+ * Runs a recipe headless: warm-start SFT -> GRPO -> evaluation, with checkpoints, metrics.jsonl and
+ * the evaluation table in DIR (default runs/<recipe>). Rerunning with the same DIR resumes from the
+ * last checkpoint. `--steps N` stops after N GRPO steps in this invocation (rerun to continue).
+ * Runtimes: `node` = WebGPU through Dawn (SwiftShader on machines without a GPU), `cpu` = the float64
+ * reference backend (slow; bit-exact resume). `chromium` (the lab's trainer worker) arrives with the lab UI.
+ */
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { dawnEnv } from './gpu-env.js';
+
+const { values } = parseArgs({
+  options: {
+    recipe: { type: 'string' },
+    steps: { type: 'string' },
+    out: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    runtime: { type: 'string', default: 'node' },
+    child: { type: 'boolean', default: false },
+  },
+});
+const fail = (msg: string): never => {
+  console.error(`npm run train: ${msg}`);
+  process.exit(2);
+};
+if (!values.recipe) fail('--recipe NAME|FILE is required (e.g. --recipe fvqa-mini)');
+if (!['node', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node (WebGPU via Dawn) or cpu; chromium arrives with the lab UI`);
+
+if (values.runtime === 'node' && !values.child) {
+  let env: NodeJS.ProcessEnv;
+  try {
+    env = dawnEnv();
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1), '--child'], { stdio: 'inherit', env: env! });
+  process.exit(r.status ?? 1);
+}
+
+const root = resolve(new URL('..', import.meta.url).pathname);
+const recipePath = existsSync(values.recipe!) ? values.recipe! : join(root, 'recipes', `${values.recipe}.json`);
+if (!existsSync(recipePath)) fail(`recipe ${values.recipe} not found (looked at ${values.recipe} and ${recipePath})`);
+const { loadRecipe } = await import('../src/rl/recipe.js');
+const { Trainer } = await import('../src/rl/trainer.js');
+const { FsCheckpointStore } = await import('../src/rl/fs-store.js');
+const E = await import('../src/engine/index.js');
+
+let recipe;
+try {
+  recipe = loadRecipe(readFileSync(recipePath, 'utf8'), recipePath);
+} catch (e) {
+  fail((e as Error).message);
+}
+const out = resolve(values.out ?? join(root, 'runs', recipe!.name));
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'recipe.json'), readFileSync(recipePath));
+
+let backend: import('../src/engine/index.js').Backend;
+if (values.runtime === 'cpu') backend = new E.CpuBackend();
+else {
+  const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
+  const { device, adapterName } = await requestNodeDevice();
+  backend = new E.WebGPUBackend(device, adapterName);
+}
+if (!values.json) console.log(`recipe ${recipe!.name} on ${backend.description}; output in ${out}`);
+
+const fmt = (s: number | null) => (s === null || !Number.isFinite(s) ? '?' : s > 90 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
+const trainer = new Trainer(recipe!, {
+  backend,
+  readFile: async (p) => new Uint8Array(readFileSync(join(root, p))),
+  store: new FsCheckpointStore(out),
+  onEvent: (e) => {
+    if (e.type === 'rollouts') return;
+    if (e.type === 'metrics') appendFileSync(join(out, 'metrics.jsonl'), JSON.stringify({ phase: e.phase, step: e.step, ...e.metrics }) + '\n');
+    if (values.json) console.log(JSON.stringify(e));
+    else if (e.type === 'progress') process.stdout.write(`\r[${e.phase}] ${e.done}/${e.total}  ETA ${fmt(e.etaSeconds)}    ${e.done === e.total ? '\n' : ''}`);
+    else if (e.type === 'log') console.log(`\n${e.message}`);
+    else if (e.type === 'metrics' && e.phase === 'grpo')
+      console.log(`\n[grpo ${e.step}] reward ${e.metrics.reward?.toFixed(3)} acc ${e.metrics['rewards/accuracy/mean']?.toFixed(3)} format ${e.metrics['rewards/format/mean']?.toFixed(3)} search ${e.metrics.search_ratio?.toFixed(3)}`);
+  },
+});
+try {
+  await trainer.setup();
+  await trainer.run({ maxGrpoSteps: values.steps ? Number(values.steps) : undefined });
+} catch (e) {
+  console.error(`\nnpm run train: ${(e as Error).message}`);
+  process.exit(1);
+}
+if (trainer.evalResult) {
+  writeFileSync(join(out, 'eval.md'), trainer.evalResult.table + '\n');
+  if (!values.json) console.log(`\n${trainer.evalResult.table}`);
+}
+if (!values.json) console.log(`\nphase ${trainer.state.phase}: SFT steps ${trainer.state.sftStep}, GRPO steps ${trainer.state.grpoStep}`);
+process.exit(0);

@@ -15,9 +15,23 @@ export type PolicyModel = (LlamaForCausalLM | Idefics3ForConditionalGeneration) 
 
 /** A model of the config's architecture with fresh (seeded) weights, or zeros with `empty`. */
 export function createModel(config: ModelConfig, backend: E.Backend, seed = 0, empty = false): PolicyModel {
-  return config.architecture === 'Idefics3ForConditionalGeneration'
-    ? new Idefics3ForConditionalGeneration(config, backend, seed, empty)
-    : new LlamaForCausalLM(config, backend, seed, empty);
+  const model =
+    config.architecture === 'Idefics3ForConditionalGeneration'
+      ? new Idefics3ForConditionalGeneration(config, backend, seed, empty)
+      : new LlamaForCausalLM(config, backend, seed, empty);
+  // Full dotted names, so that engine errors and optimizer state name the parameter.
+  for (const [name, p] of model.namedParameters()) p.name = name;
+  return model;
+}
+
+/**
+ * A floating-point tensor's values at full precision: F64 as Float64Array (the CPU backend's
+ * checkpoints, so that a resumed run is bit for bit the uninterrupted one), others as Float32Array.
+ */
+export async function readTensorExact(source: TensorSource, name: string): Promise<Float32Array | Float64Array> {
+  const raw = await source.read(name);
+  if (raw.dtype === 'F64') return new Float64Array(raw.data.slice().buffer);
+  return source.readF32(name);
 }
 
 /** Every parameter by full name with the module that owns it and its local name. */
@@ -48,7 +62,7 @@ export async function loadWeights(model: Module, source: TensorSource, onProgres
   for (const [name, { tensor }] of slots) source.expectTensor(name, tensor.shape);
   let bytes = 0;
   for (const [i, [name, { owner, local, tensor }]] of slots.entries()) {
-    const values = await source.readF32(name);
+    const values = await readTensorExact(source, name);
     owner.setParameter(local, E.fromArray(tensor.backend, values, tensor.shape, 'f32', name));
     bytes += values.byteLength;
     onProgress?.(i + 1, slots.length);
@@ -119,6 +133,7 @@ export function applyLora(model: PolicyModel, cfg: LoraConfig, seed = 0): string
     }
   }
   if (!adapted.length) throw new Error(`LoRA target_modules "${cfg.target_modules}" matches no Linear module of ${model.constructor.name}`);
+  for (const [name, p] of model.namedParameters()) p.name = name;
   return adapted;
 }
 

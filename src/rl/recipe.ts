@@ -1,0 +1,82 @@
+/**
+ * A training recipe: one JSON file naming the model, the data, the search backend, the warm-start
+ * SFT, the GRPO configuration (TRL GRPOConfig names, src/rl/config.ts) and the evaluation. Validated
+ * with zod: unknown or out-of-range fields are rejected with the field named (`sft.epochs: ...`).
+ */
+import { z } from 'zod';
+import { ConfigError, formatIssues, GRPOConfigSchema } from './config.js';
+
+const int = () => z.number().int();
+
+export const LoraSchema = z.strictObject({
+  r: int().min(1).max(1024).describe('LoRA rank.'),
+  lora_alpha: z.number().positive().describe('Scaling numerator: the update is scaled by lora_alpha / r (PEFT).'),
+  lora_dropout: z.number().min(0).lt(1).default(0).describe('Dropout on the adapter input during training.'),
+  target_modules: z.string().min(1).describe('Regex over full module names (PEFT semantics), e.g. .*(q_proj|v_proj).'),
+});
+
+export const RecipeSchema = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().default(''),
+  seed: int().min(0).default(1).describe('Seed of model initialisation, sampling and shuffling.'),
+  model: z.strictObject({
+    source: z.string().min(1).describe('A folder with config.json and tokenizer files (e.g. models/tiny-vlm) or hf:ORG/NAME@REVISION.'),
+    init: z.enum(['scratch', 'pretrained']).default('pretrained').describe('scratch: fresh weights from the config (tiny-vlm); pretrained: load model.safetensors.'),
+    lora: LoraSchema.nullable().default(null).describe('Train a LoRA adapter instead of every weight (the reference policy is the adapter disabled).'),
+    compact_instructions: z.boolean().default(false).describe('Replace the paper\'s instruction texts by short stand-ins (models trained from scratch cannot read them).'),
+  }),
+  data: z.strictObject({
+    source: z.enum(['fvqa-mini', 'parquet']).default('fvqa-mini'),
+    fvqa_mini: z.record(z.string(), z.number()).default({}).describe('Generator settings (src/data/fvqa-mini.ts FvqaMiniConfig), e.g. {"seed": 1, "entities": 100}.'),
+    train: z.string().optional().describe('parquet: train file or URL (FVQA schema).'),
+    test: z.string().optional().describe('parquet: test file or URL.'),
+  }),
+  search: z.strictObject({
+    backend: z.enum(['local', 'proxy']).default('local').describe('local: the in-process index over the corpus; proxy: the search proxy at proxy_url.'),
+    proxy_url: z.string().default('http://127.0.0.1:8787'),
+    summary_sentences: int().min(1).max(10).default(5).describe('Sentences per text-search summary (local backend; paper: up to 5).'),
+  }).prefault({}),
+  sft: z.strictObject({
+    epochs: z.number().positive().default(1).describe('Passes over the warm-start trajectories.'),
+    learning_rate: z.number().positive().max(1).default(1e-3),
+    batch_size: int().min(1).default(16).describe('Trajectories per optimizer step.'),
+    micro_batch_size: int().min(1).default(8).describe('Trajectories per forward/backward (sorted by length to limit padding).'),
+    warmup_ratio: z.number().min(0).max(1).default(0.05),
+    weight_decay: z.number().min(0).max(1).default(0.01),
+    max_grad_norm: z.number().min(0).default(1),
+  }).nullable().default(null).describe('Warm-start SFT before GRPO (null skips it).'),
+  grpo: GRPOConfigSchema.prefault({}),
+  rollout: z.strictObject({
+    max_turn_tokens: int().min(1).default(64).describe('Tokens one assistant turn may generate.'),
+  }).prefault({}),
+  eval: z.strictObject({
+    split: z.string().default('test'),
+    max_rows: int().min(1).nullable().default(null).describe('Evaluate on the first N rows (null: all).'),
+    modes: z.array(z.enum(['direct', 'rag', 'on_demand'])).min(1).default(['direct', 'rag', 'on_demand']),
+    batch_size: int().min(1).default(32),
+  }).prefault({}),
+  checkpoint_steps: int().min(1).default(10).describe('GRPO steps (and SFT optimizer steps) between checkpoints.'),
+});
+
+export type Recipe = z.output<typeof RecipeSchema>;
+
+/**
+ * Validates a recipe object and fills in defaults.
+ * @throws ConfigError naming every unknown or invalid field by its path
+ */
+export function parseRecipe(value: unknown, where = 'recipe'): Recipe {
+  const r = RecipeSchema.safeParse(value, { reportInput: true });
+  if (!r.success) throw new ConfigError(formatIssues(r.error), where);
+  return r.data;
+}
+
+/** Parses recipe JSON text. @throws ConfigError for invalid JSON or fields */
+export function loadRecipe(json: string, where = 'recipe'): Recipe {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (e) {
+    throw new ConfigError([{ path: '', message: `invalid JSON: ${(e as Error).message}` }], where);
+  }
+  return parseRecipe(value, where);
+}

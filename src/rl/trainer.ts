@@ -1,0 +1,405 @@
+/**
+ * The lab's training run: build the policy, the data and the search tools from a recipe, then
+ * warm-start SFT -> GRPO -> evaluation, with checkpoints (model, optimizer, RNG, step) that make an
+ * interrupted run resume where it stopped. Environment-specific parts (files, checkpoint storage)
+ * come in through TrainerEnv, so the same class runs in Node (Dawn or CPU) and in a web worker.
+ */
+import * as E from '../engine/index.js';
+import { generateFvqaMini, type FvqaMini } from '../data/fvqa-mini.js';
+import type { FvqaRow } from '../data/types.js';
+import { openSafetensorsBuffer, serializeSafetensors, type TensorToWrite } from '../io/safetensors.js';
+import { applyLora, createModel, loadWeights, readTensorExact, setAdapterEnabled, type PolicyModel } from '../models/checkpoint.js';
+import { parseConfig } from '../models/config.js';
+import { loadTokenizer, type LabTokenizer } from '../models/tokenizer.js';
+import { LocalSearchIndex } from '../search/local-index.js';
+import { parseToolCall, runToolCall, emptyToolMetrics } from '../search/protocol.js';
+import type { SearchTools } from '../search/types.js';
+import { searchLimits, resolveGenerationBatch } from './config.js';
+import { dataUrlBytes, encodeConversation, TurnEncoder, type EncodedConversation } from './conversation.js';
+import { evaluate, table1, type EvalRecord, type ModeSummary } from './evaluate.js';
+import { computeAdvantages } from './grpo.js';
+import type { Recipe } from './recipe.js';
+import { computeScore } from './reward.js';
+import { rollout, type RolloutOptions, type Trajectory } from './rollout.js';
+import { grpoUpdate, sftStep } from './steps.js';
+
+/** Where a run keeps its checkpoint: every save replaces all files at once. */
+export interface CheckpointStore {
+  load(): Promise<Map<string, Uint8Array> | null>;
+  save(files: Map<string, Uint8Array>): Promise<void>;
+}
+
+export type TrainEvent =
+  | { type: 'progress'; phase: Phase; done: number; total: number; etaSeconds: number | null }
+  | { type: 'metrics'; phase: Phase; step: number; metrics: Record<string, number> }
+  | { type: 'rollouts'; step: number; trajectories: Trajectory[]; rewards: number[]; advantages: number[] }
+  | { type: 'log'; message: string };
+
+export type Phase = 'sft' | 'grpo' | 'eval' | 'done';
+
+export interface TrainerEnv {
+  backend: E.Backend;
+  /** Reads a file of the lab (e.g. `models/tiny-vlm/config.json`): Node fs or fetch. */
+  readFile(path: string): Promise<Uint8Array>;
+  store: CheckpointStore;
+  /** Search tools for the proxy backend (the local backend is built in-process). */
+  proxyTools?: SearchTools;
+  onEvent?: (e: TrainEvent) => void;
+}
+
+interface TrainerState {
+  phase: Phase;
+  sftStep: number;
+  grpoStep: number;
+  rng: number[];
+  /** Steps whose loss or gradient was not finite, in a row (training stops at 5). */
+  badSteps: number;
+}
+
+const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v, null, 2) + '\n');
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/**
+ * Re-runs the searches of a warm-start conversation through the lab's own tools and renders their
+ * results exactly as rollouts will, so SFT trains the turns RL later sees (the generator's tool turns
+ * are replaced). Returns null when a search fails.
+ */
+export async function replayWarmStart(row: FvqaRow, tools: SearchTools, k: number): Promise<{ messages: FvqaRow['prompt']; images: Uint8Array[] } | null> {
+  const messages = [row.prompt[0]];
+  const question = row.extra_info?.question ?? '';
+  const images = [row.images[0].bytes];
+  const metrics = emptyToolMetrics();
+  for (let i = 1; i < row.prompt.length; i++) {
+    const m = row.prompt[i];
+    if (m.role === 'assistant') {
+      messages.push(m);
+      const call = parseToolCall(m.content);
+      if (call.kind === 'image_search' || call.kind === 'text_search') {
+        const info = await runToolCall(tools, call, { question, image: { bytes: row.images[0].bytes } }, metrics, { k });
+        if (info.error) return null;
+        messages.push({ role: 'user', content: info.text });
+        images.push(...info.images.map(dataUrlBytes));
+      }
+    }
+  }
+  return { messages, images };
+}
+
+export class Trainer {
+  model!: PolicyModel;
+  tok!: LabTokenizer;
+  data!: FvqaMini;
+  tools!: SearchTools;
+  state: TrainerState;
+  private rng: E.Rng;
+  private imageSize = 0;
+  private optimizer: E.AdamW | null = null;
+  evalResult: { summaries: ModeSummary[]; records: EvalRecord[]; table: string } | null = null;
+
+  constructor(readonly recipe: Recipe, readonly env: TrainerEnv) {
+    this.rng = new E.Rng(recipe.seed);
+    this.state = { phase: recipe.sft ? 'sft' : 'grpo', sftStep: 0, grpoStep: 0, rng: this.rng.state(), badSteps: 0 };
+  }
+
+  private emit(e: TrainEvent): void {
+    this.env.onEvent?.(e);
+  }
+
+  /** Builds tokenizer, model, data and tools; resumes from the store's checkpoint when there is one. */
+  async setup(): Promise<void> {
+    const r = this.recipe;
+    if (r.model.source.startsWith('hf:')) throw new Error(`model.source ${r.model.source}: hub models are loaded in the lab (src/models/hub.ts); the CLI trains local folders such as models/tiny-vlm`);
+    const read = async (f: string) => text(await this.env.readFile(`${r.model.source}/${f}`));
+    this.tok = loadTokenizer(JSON.parse(await read('tokenizer.json')), JSON.parse(await read('tokenizer_config.json')));
+    const config = parseConfig(JSON.parse(await read('config.json')), `${r.model.source}/config.json`);
+    if (config.architecture !== 'Idefics3ForConditionalGeneration') throw new Error(`${r.model.source}: the FVQA recipes need a vision-language model (Idefics3ForConditionalGeneration)`);
+    this.imageSize = config.vision.image_size;
+    this.model = createModel(config, this.env.backend, r.seed, r.model.init === 'pretrained');
+    if (r.model.init === 'pretrained') {
+      const weights = await openSafetensorsBuffer(await this.env.readFile(`${r.model.source}/model.safetensors`), 'model.safetensors');
+      await loadWeights(this.model, weights);
+    }
+    if (r.model.lora) applyLora(this.model, r.model.lora, r.seed);
+    if (r.data.source !== 'fvqa-mini') throw new Error('data.source parquet: import the files with `npm run dataset -- import` and train in the lab (CLI support arrives with issue 7)');
+    this.data = generateFvqaMini({ seed: r.seed, ...r.data.fvqa_mini });
+    this.tools = r.search.backend === 'local' ? await LocalSearchIndex.build(this.data.corpus, { summarySentences: r.search.summary_sentences }) : this.requireProxy();
+    const ckpt = await this.env.store.load();
+    if (ckpt) await this.restore(ckpt);
+  }
+
+  private requireProxy(): SearchTools {
+    if (!this.env.proxyTools) throw new Error('search.backend proxy: no proxy client was given');
+    return this.env.proxyTools;
+  }
+
+  /** Trainable parameters in a fixed order (the optimizer's and its checkpoint's). */
+  private trainable(): E.Tensor[] {
+    return this.model.parameters().filter((p) => p.requiresGrad);
+  }
+  private trainableNames(): string[] {
+    return this.model.namedParameters().filter(([, p]) => p.requiresGrad).map(([n]) => n);
+  }
+
+  private rolloutOptions(sampling: RolloutOptions['sampling']): Omit<RolloutOptions, 'mode'> {
+    const g = this.recipe.grpo;
+    return {
+      sampling, limits: searchLimits(g), maxTurnTokens: this.recipe.rollout.max_turn_tokens, maxCompletionLength: g.max_completion_length,
+      resultsPerSearch: g.search.results_per_search, imageSize: this.imageSize, withThumbnails: true, compactInstructions: this.recipe.model.compact_instructions,
+    };
+  }
+
+  /** Runs the remaining phases. `maxGrpoSteps` caps GRPO steps in this call (CI's few-step run). */
+  async run(opts: { maxGrpoSteps?: number; signal?: AbortSignal } = {}): Promise<void> {
+    if (this.state.phase === 'sft') await this.runSft(opts.signal);
+    if (this.state.phase === 'grpo') await this.runGrpo(opts.maxGrpoSteps, opts.signal);
+    if (this.state.phase === 'eval') await this.runEval();
+  }
+
+  private async warmStartConversations(): Promise<EncodedConversation[]> {
+    const enc = new TurnEncoder(this.tok, 'imageSeqLen' in this.model ? this.model.imageSeqLen : 0, this.recipe.model.compact_instructions);
+    const out: EncodedConversation[] = [];
+    let dropped = 0;
+    for (const row of this.data.splits.sft) {
+      const replay = await replayWarmStart(row, this.tools, this.recipe.grpo.search.results_per_search);
+      if (!replay) dropped++;
+      else out.push(encodeConversation(enc, replay.messages, replay.images));
+    }
+    if (dropped) this.emit({ type: 'log', message: `warm start: ${dropped} trajectories dropped (a search failed)` });
+    return out;
+  }
+
+  private async runSft(signal?: AbortSignal): Promise<void> {
+    const s = this.recipe.sft!;
+    const convs = await this.warmStartConversations();
+    const stepsPerEpoch = Math.ceil(convs.length / s.batch_size);
+    const total = Math.ceil(stepsPerEpoch * s.epochs);
+    const params = this.trainable();
+    this.optimizer ??= new E.AdamW(params, { lr: s.learning_rate, weightDecay: s.weight_decay });
+    const schedule = E.cosineSchedule(s.learning_rate, Math.round(s.warmup_ratio * total), total, 0.1);
+    const t0 = performance.now();
+    const startStep = this.state.sftStep;
+    while (this.state.sftStep < total) {
+      if (signal?.aborted) return;
+      const step = this.state.sftStep;
+      const epoch = Math.floor(step / stepsPerEpoch);
+      // The order of an epoch depends only on (seed, epoch): resuming mid-epoch sees the same batches.
+      const order = shuffled(convs.length, new E.Rng(this.recipe.seed * 7919 + epoch));
+      const ids = order.slice((step % stepsPerEpoch) * s.batch_size, (step % stepsPerEpoch + 1) * s.batch_size);
+      const batch = ids.map((i) => convs[i]).sort((a, b) => a.tokens.length - b.tokens.length);
+      const ts = performance.now();
+      const r = await sftStep(this.model, batch, { optimizer: this.optimizer, params, maxGradNorm: s.max_grad_norm, lr: schedule(step), microBatch: s.micro_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize });
+      this.trackBadSteps(r.stepped, `SFT step ${step}`);
+      this.state.sftStep++;
+      const sec = (performance.now() - ts) / 1000;
+      this.emit({ type: 'metrics', phase: 'sft', step, metrics: { loss: r.loss, grad_norm: r.gradNorm, learning_rate: schedule(step), tokens_per_second: batch.reduce((n, c) => n + c.tokens.length, 0) / sec, epoch: step / stepsPerEpoch, 'memory/peak_bytes': this.env.backend.memory().peakBytes } });
+      this.emitProgress('sft', this.state.sftStep, total, startStep, t0);
+      if (this.state.sftStep % this.recipe.checkpoint_steps === 0) await this.save();
+    }
+    this.state.phase = 'grpo';
+    this.optimizer?.dispose();
+    this.optimizer = null;
+    await this.save();
+  }
+
+  private grpoTotalSteps(): number {
+    const g = this.recipe.grpo;
+    if (g.max_steps > 0) return g.max_steps;
+    const { generation_batch_size } = resolveGenerationBatch(g);
+    return Math.ceil((g.num_train_epochs * this.data.splits.train.length * g.num_generations) / generation_batch_size);
+  }
+
+  private async runGrpo(maxSteps?: number, signal?: AbortSignal): Promise<void> {
+    const g = this.recipe.grpo;
+    const total = this.grpoTotalSteps();
+    const { generation_batch_size } = resolveGenerationBatch(g);
+    const promptsPerStep = generation_batch_size / g.num_generations;
+    const params = this.trainable();
+    this.optimizer ??= new E.AdamW(params, { lr: g.learning_rate, betas: [g.adam_beta1, g.adam_beta2], eps: g.adam_epsilon, weightDecay: g.weight_decay });
+    const warmup = g.warmup_steps || Math.round(g.warmup_ratio * total);
+    const schedule = g.lr_scheduler_type === 'cosine' ? E.cosineSchedule(g.learning_rate, warmup, total)
+      : g.lr_scheduler_type === 'linear' ? (s: number) => (s < warmup ? (g.learning_rate * (s + 1)) / warmup : g.learning_rate * Math.max(0, (total - s) / Math.max(1, total - warmup)))
+        : E.constantSchedule(g.learning_rate, g.lr_scheduler_type === 'constant_with_warmup' ? warmup : 0);
+    const ref = g.beta !== 0 && !this.recipe.model.lora ? this.frozenCopy() : undefined;
+    const train = this.data.splits.train;
+    const t0 = performance.now();
+    const startStep = this.state.grpoStep;
+    let ran = 0;
+    try {
+      while (this.state.grpoStep < total && (maxSteps === undefined || ran < maxSteps)) {
+        if (signal?.aborted) return;
+        const step = this.state.grpoStep;
+        const perEpoch = Math.floor(train.length / promptsPerStep);
+        const order = shuffled(train.length, new E.Rng(this.recipe.seed * 104729 + Math.floor(step / perEpoch)));
+        const prompts = order.slice((step % perEpoch) * promptsPerStep, (step % perEpoch + 1) * promptsPerStep).map((i) => train[i]);
+        const rows = prompts.flatMap((p) => Array<FvqaRow>(g.num_generations).fill(p));
+        this.rng.setState(this.state.rng);
+        const tr = performance.now();
+        const { trajectories, stats } = await rollout(this.model, this.tok, rows, this.tools, { ...this.rolloutOptions({ temperature: g.temperature, topK: g.top_k, topP: g.top_p, rng: this.rng }), mode: 'on_demand' });
+        this.state.rng = this.rng.state();
+        const rolloutMs = performance.now() - tr;
+        const scores = trajectories.map((t) => computeScore(t.turns.length ? t.turns : [''], t.row.reward_model, g.reward));
+        const adv = computeAdvantages(scores.map((s) => s.reward), g.num_generations, g.scale_rewards);
+        this.emit({ type: 'rollouts', step, trajectories, rewards: scores.map((s) => s.reward), advantages: Array.from(adv.advantages) });
+        const tt = performance.now();
+        const seqs = trajectories.map((t) => ({ tokens: t.tokens, lossMask: g.mask_truncated_completions && t.truncated ? t.lossMask.map(() => 0) : t.lossMask, images: t.images }));
+        const m = await grpoUpdate(this.model, seqs, adv.advantages, {
+          loss_type: g.loss_type, beta: g.beta, epsilon: g.epsilon, epsilon_high: g.epsilon_high, temperature: g.temperature,
+          max_completion_length: g.max_completion_length, num_iterations: g.num_iterations, microBatch: g.per_device_train_batch_size,
+          gradient_accumulation_steps: g.gradient_accumulation_steps, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize,
+          ref, withReference: (fn) => this.withAdapterDisabled(fn),
+          optimizer: this.optimizer, params, maxGradNorm: g.max_grad_norm, lr: schedule(step),
+        });
+        const trainMs = performance.now() - tt;
+        this.trackBadSteps(m.skipped_steps === 0, `GRPO step ${step}`);
+        this.state.grpoStep++;
+        ran++;
+        this.emit({ type: 'metrics', phase: 'grpo', step, metrics: this.grpoMetrics(trajectories, scores, adv.metrics, m, stats, rolloutMs, trainMs, schedule(step)) });
+        this.emitProgress('grpo', this.state.grpoStep, total, startStep, t0);
+        if (this.state.grpoStep % this.recipe.checkpoint_steps === 0) await this.save();
+      }
+      if (this.state.grpoStep >= total) this.state.phase = 'eval';
+      await this.save();
+    } finally {
+      ref?.dispose();
+    }
+  }
+
+  private grpoMetrics(
+    trajs: Trajectory[], scores: ReturnType<typeof computeScore>[], advMetrics: Record<string, number>, m: Record<string, number>,
+    stats: Awaited<ReturnType<typeof rollout>>['stats'], rolloutMs: number, trainMs: number, lr: number,
+  ): Record<string, number> {
+    const n = trajs.length;
+    const mean = (f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i)).reduce((a, b) => a + b, 0) / n;
+    const searched = (i: number) => +(trajs[i].toolTurns.length > 0);
+    const byCat = (cat: string) => {
+      const idx = trajs.map((t, i) => (t.row.category === cat ? i : -1)).filter((i) => i >= 0);
+      return idx.length ? idx.reduce((a, i) => a + searched(i), 0) / idx.length : NaN;
+    };
+    const lengths = trajs.map((t) => t.tokens.length - t.promptLength);
+    return {
+      ...advMetrics,
+      ...m,
+      'rewards/accuracy/mean': mean((i) => scores[i].accuracy),
+      'rewards/format/mean': mean((i) => scores[i].format),
+      search_ratio: mean(searched),
+      'search_ratio/search_free': byCat('search_free'),
+      'search_ratio/search_required': byCat('search_required'),
+      'tools/image_search_per_traj': stats.imageSearches / n,
+      'tools/text_search_per_traj': stats.textSearches / n,
+      'tools/failures': stats.imageSearchFailures + stats.textSearchFailures,
+      'completions/mean_length': lengths.reduce((a, b) => a + b, 0) / n,
+      'completions/clipped_ratio': mean((i) => +trajs[i].truncated),
+      learning_rate: lr,
+      'time/rollout_s': (rolloutMs - stats.searchMs) / 1000,
+      'time/search_s': stats.searchMs / 1000,
+      'time/train_s': trainMs / 1000,
+      tokens_per_second: trajs.reduce((a, t) => a + t.tokens.length, 0) / ((rolloutMs + trainMs) / 1000),
+      'memory/peak_bytes': this.env.backend.memory().peakBytes,
+    };
+  }
+
+  private async withAdapterDisabled<T>(fn: () => Promise<T>): Promise<T> {
+    setAdapterEnabled(this.model, false);
+    try {
+      return await fn();
+    } finally {
+      setAdapterEnabled(this.model, true);
+    }
+  }
+
+  /** A frozen copy of the policy (the reference for the KL term when every weight trains). */
+  private frozenCopy(): PolicyModel {
+    const copy = createModel(this.model.config as Parameters<typeof createModel>[0], this.env.backend, 0, true);
+    const src = new Map(this.model.namedParameters());
+    for (const [prefix, mod] of copy.namedModules())
+      for (const [local] of mod.namedParameters().filter(([n]) => !n.includes('.'))) {
+        const full = prefix ? `${prefix}.${local}` : local;
+        mod.setParameter(local, E.noGrad(() => E.clone(src.get(full)!)).keep());
+      }
+    for (const p of copy.parameters()) p.requiresGrad = false;
+    return copy;
+  }
+
+  private trackBadSteps(ok: boolean, what: string): void {
+    this.state.badSteps = ok ? 0 : this.state.badSteps + 1;
+    if (!ok) this.emit({ type: 'log', message: `${what}: loss or gradient not finite, step skipped` });
+    if (this.state.badSteps >= 5) throw new Error(`${what}: 5 steps in a row had a non-finite loss or gradient; training stopped, the last good checkpoint is kept`);
+  }
+
+  private emitProgress(phase: Phase, done: number, total: number, start: number, t0: number): void {
+    const rate = (done - start) / ((performance.now() - t0) / 1000);
+    this.emit({ type: 'progress', phase, done, total, etaSeconds: rate > 0 ? (total - done) / rate : null });
+  }
+
+  private async runEval(): Promise<void> {
+    const e = this.recipe.eval;
+    const split = this.data.splits[e.split as keyof FvqaMini['splits']];
+    if (!split) throw new Error(`eval.split ${e.split}: FVQA-mini has train, test, heldout and sft`);
+    const rows = e.max_rows ? split.slice(0, e.max_rows) : split;
+    const r = await evaluate(this.model, this.tok, rows, this.tools, e.modes, { ...this.rolloutOptions({ temperature: 0, rng: new E.Rng(0) }), batchSize: e.batch_size }, (done, total) =>
+      this.emit({ type: 'progress', phase: 'eval', done, total, etaSeconds: null }),
+    );
+    this.evalResult = { ...r, table: table1(r.summaries) };
+    this.state.phase = 'done';
+    await this.save();
+  }
+
+  /** Writes the checkpoint: weights at full precision, optimizer state, trainer state, eval results. */
+  async save(): Promise<void> {
+    const files = new Map<string, Uint8Array>();
+    const exact = this.env.backend.name === 'cpu';
+    const weights = new Map<string, TensorToWrite>();
+    for (const [name, p] of this.model.namedParameters()) {
+      const d = await this.env.backend.read(p.storage, true);
+      weights.set(name, { dtype: exact ? 'F64' : 'F32', shape: p.shape, data: d as Float32Array });
+    }
+    files.set('model.safetensors', serializeSafetensors(weights, { format: 'pt' }));
+    if (this.optimizer) {
+      const st = await this.optimizer.state();
+      const names = this.trainableNames();
+      const slots = new Map<string, TensorToWrite>();
+      st.slots.forEach((s, i) => s.forEach((arr, j) => slots.set(`${names[i]}.${j ? 'exp_avg_sq' : 'exp_avg'}`, { dtype: arr instanceof Float64Array ? 'F64' : 'F32', shape: [arr.length], data: arr })));
+      files.set('optimizer.safetensors', serializeSafetensors(slots, { step: String(st.step) }));
+    }
+    files.set('trainer_state.json', json({ ...this.state, recipe: this.recipe.name }));
+    files.set('config.json', json(this.model.config.raw));
+    if (this.evalResult) {
+      files.set('eval.json', json({ summaries: this.evalResult.summaries, records: this.evalResult.records }));
+      files.set('eval.md', new TextEncoder().encode(this.evalResult.table + '\n'));
+    }
+    await this.env.store.save(files);
+  }
+
+  private async restore(files: Map<string, Uint8Array>): Promise<void> {
+    const st = JSON.parse(text(files.get('trainer_state.json')!)) as TrainerState & { recipe: string };
+    if (st.recipe !== this.recipe.name) throw new Error(`the checkpoint belongs to recipe "${st.recipe}", not "${this.recipe.name}": use another output folder`);
+    await loadWeights(this.model, await openSafetensorsBuffer(files.get('model.safetensors')!, 'checkpoint model.safetensors'));
+    this.state = { ...st };
+    this.rng.setState(st.rng);
+    const opt = files.get('optimizer.safetensors');
+    if (opt && (st.phase === 'sft' || st.phase === 'grpo')) {
+      const src = await openSafetensorsBuffer(opt, 'checkpoint optimizer.safetensors');
+      const params = this.trainable();
+      const g = this.recipe.grpo, s = this.recipe.sft;
+      this.optimizer = st.phase === 'sft' && s ? new E.AdamW(params, { lr: s.learning_rate, weightDecay: s.weight_decay }) : new E.AdamW(params, { lr: g.learning_rate, betas: [g.adam_beta1, g.adam_beta2], eps: g.adam_epsilon, weightDecay: g.weight_decay });
+      const slots = await Promise.all(this.trainableNames().map(async (n) => (src.has(`${n}.exp_avg`) ? [await readExact(src, `${n}.exp_avg`), await readExact(src, `${n}.exp_avg_sq`)] : [])));
+      this.optimizer.loadState({ step: Number(src.metadata?.step ?? 0), slots });
+    }
+    this.emit({ type: 'log', message: `resumed at ${st.phase}, SFT step ${st.sftStep}, GRPO step ${st.grpoStep}` });
+  }
+}
+
+async function readExact(src: Awaited<ReturnType<typeof openSafetensorsBuffer>>, name: string): Promise<Float32Array | Float64Array> {
+  return (await readTensorExact(src, name)) as Float32Array | Float64Array;
+}
+
+/** A permutation of 0..n-1 from the generator (Fisher-Yates). */
+export function shuffled(n: number, rng: E.Rng): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
