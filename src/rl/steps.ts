@@ -157,7 +157,9 @@ export type GRPOStepMetrics = Partial<Record<GRPOLossMetricName | 'loss' | 'grad
  * is 1 (TRL). dapo normalises by the generation batch's loss-masked tokens (`num_items_in_batch`).
  */
 export async function grpoUpdate(model: CausalModel, seqs: readonly TrainSequence[], advantages: ArrayLike<number>, o: GRPOUpdateOptions & OptimizerStep): Promise<GRPOStepMetrics> {
-  const micro = chunks(seqs.map((s, i) => ({ s, i })), o.microBatch);
+  // Micro-batches of similar lengths (less padding); each keeps its rollouts' indices for the advantages.
+  const byLength = seqs.map((s, i) => ({ s, i })).sort((a, b) => a.s.tokens.length - b.s.tokens.length);
+  const micro = chunks(byLength, o.microBatch);
   const packed = micro.map((mb) => packBatch(mb.map((x) => x.s), o.padId, o.imageSize));
   const numItems = packed.reduce((n, p) => n + p.completionMask.reduce((a, b) => a + b, 0), 0);
   const offPolicy = o.num_iterations > 1 || micro.length > o.gradient_accumulation_steps;

@@ -185,6 +185,7 @@ export class Trainer {
       // The order of an epoch depends only on (seed, epoch): resuming mid-epoch sees the same batches.
       const order = shuffled(convs.length, new E.Rng(this.recipe.seed * 7919 + epoch));
       const ids = order.slice((step % stepsPerEpoch) * s.batch_size, (step % stepsPerEpoch + 1) * s.batch_size);
+      // Sorted by length so that each micro-batch pads little.
       const batch = ids.map((i) => convs[i]).sort((a, b) => a.tokens.length - b.tokens.length);
       const ts = performance.now();
       const r = await sftStep(this.model, batch, { optimizer: this.optimizer, params, maxGradNorm: s.max_grad_norm, lr: schedule(step), microBatch: s.micro_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize });
