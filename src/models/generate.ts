@@ -17,15 +17,22 @@ export interface SamplingOptions {
   topK?: number;
   /** Keep the smallest set of tokens whose probability reaches top_p (1 or undefined = all). */
   topP?: number;
+  /** Token ids never sampled (transformers `suppress_tokens`), e.g. `<image>`, which only inserted images may carry. */
+  suppressTokens?: readonly number[];
   rng: E.Rng;
 }
 
 /**
  * Samples one token from logits [V]. Returns the token and its log-probability under
  * log_softmax(logits / temperature) of the full vocabulary (the quantity the training forward
- * recomputes; greedy uses temperature 1 for it). Top-k and top-p restrict the draw, not the log-prob.
+ * recomputes; greedy uses temperature 1 for it). Top-k and top-p restrict the draw, not the log-prob;
+ * suppressed tokens are removed from the distribution (their probability is 0).
  */
 export function sampleToken(logits: Float32Array, o: SamplingOptions): { token: number; logprob: number } {
+  if (o.suppressTokens?.length) {
+    logits = logits.slice();
+    for (const id of o.suppressTokens) logits[id] = -Infinity;
+  }
   const t = o.temperature > 0 ? o.temperature : 1;
   let max = -Infinity;
   for (const v of logits) max = Math.max(max, v / t);

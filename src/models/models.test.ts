@@ -232,3 +232,18 @@ test('pixel shuffle matches Idefics3Connector.pixel_shuffle index by index', asy
   for (let h2 = 0; h2 < side / s; h2++) for (let w2 = 0; w2 < side / s; w2++) for (let e2 = 0; e2 < c * s * s; e2++) expected.push(r2(w2, h2, e2));
   expect(got).toEqual(expected);
 });
+
+test('sampling: suppressed tokens are never drawn; top-k keeps the k best; greedy is the argmax', async () => {
+  const { sampleToken } = await import('./generate.js');
+  const logits = Float32Array.from([2, 5, 1, 4.9]);
+  const rng = new E.Rng(3);
+  for (let i = 0; i < 200; i++) {
+    expect(sampleToken(logits, { temperature: 1, suppressTokens: [1], rng }).token).not.toBe(1);
+    expect([1, 3]).toContain(sampleToken(logits, { temperature: 1, topK: 2, rng }).token);
+  }
+  const g = sampleToken(logits, { temperature: 0, rng });
+  expect(g.token).toBe(1);
+  // log-prob under log_softmax of the full vocabulary (temperature 1 for greedy)
+  const z = Math.log([2, 5, 1, 4.9].reduce((a, v) => a + Math.exp(v), 0));
+  expect(g.logprob).toBeCloseTo(5 - z, 5);
+});

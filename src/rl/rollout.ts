@@ -109,6 +109,9 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
   const budgets = rows.map(() => new SearchBudget(o.limits));
   const active = rows.map(() => true);
   const eos = tok.specialIds.endOfUtterance;
+  // Image tokens only come with inserted images, and the template's own specials never start a turn's text.
+  const { image, fakeTokenAroundImage, globalImg, imStart, imEnd } = tok.specialIds;
+  const sampling = { ...o.sampling, suppressTokens: [image, fakeTokenAroundImage, globalImg, imStart, imEnd] };
   try {
     let t0 = performance.now();
     await session.append(trajs.map((t) => segment(t.tokens, imageSeqLen ? t.images : [])));
@@ -130,7 +133,7 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
         const turnBudget = trajs.map((t) => Math.min(o.maxTurnTokens, o.maxCompletionLength - completion(t)));
         const gen = await session.generate({
           maxNewTokens: Math.max(1, ...turnBudget.filter((_, r) => active[r])),
-          sampling: o.sampling,
+          sampling,
           active,
           eosTokenIds: [eos],
           stop: (r, toks) => toks.length >= turnBudget[r] || CLOSING.test(tok.decode(toks.slice(-4))),

@@ -375,7 +375,8 @@ export class Trainer {
     const st = JSON.parse(text(files.get('trainer_state.json')!)) as TrainerState & { recipe: string };
     if (st.recipe !== this.recipe.name) throw new Error(`the checkpoint belongs to recipe "${st.recipe}", not "${this.recipe.name}": use another output folder`);
     await loadWeights(this.model, await openSafetensorsBuffer(files.get('model.safetensors')!, 'checkpoint model.safetensors'));
-    this.state = { ...st };
+    const { recipe: _, ...state } = st;
+    this.state = state;
     this.rng.setState(st.rng);
     const opt = files.get('optimizer.safetensors');
     if (opt && (st.phase === 'sft' || st.phase === 'grpo')) {
