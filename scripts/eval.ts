@@ -1,3 +1,78 @@
-/** `npm run eval`: named now so the command stays stable; the trainer arrives with issue 6 (GRPO). */
-console.error('npm run eval: not available yet: the GRPO trainer and evaluation land with issue 6.');
-process.exit(2);
+/**
+ * `npm run eval -- --checkpoint DIR [--split test] [--max-rows N] [--json] [--runtime node|cpu]`
+ * Evaluates a run's checkpoint (DIR as written by `npm run train`: recipe.json + checkpoint/) in the
+ * three modes of MMSearch-R1's Table 1 (direct answer, RAG workflow, on-demand search), greedy.
+ * Prints the table (or the summaries as JSON) and writes eval-<split>.json (per-question
+ * transcripts) and eval-<split>.md to DIR.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { dawnEnv } from './gpu-env.js';
+
+const { values } = parseArgs({
+  options: {
+    checkpoint: { type: 'string' },
+    split: { type: 'string', default: 'test' },
+    'max-rows': { type: 'string' },
+    json: { type: 'boolean', default: false },
+    runtime: { type: 'string', default: 'node' },
+    child: { type: 'boolean', default: false },
+  },
+});
+const fail = (msg: string): never => {
+  console.error(`npm run eval: ${msg}`);
+  process.exit(2);
+};
+if (!values.checkpoint) fail('--checkpoint DIR is required (a folder written by npm run train)');
+const dir = resolve(values.checkpoint!);
+if (!existsSync(join(dir, 'recipe.json')) || !existsSync(join(dir, 'checkpoint'))) fail(`${dir} has no recipe.json and checkpoint/ (is it a run folder of npm run train?)`);
+if (!['node', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node or cpu`);
+if (values.runtime === 'node' && !values.child) {
+  let env: NodeJS.ProcessEnv;
+  try {
+    env = dawnEnv();
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  process.exit(spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1), '--child'], { stdio: 'inherit', env: env! }).status ?? 1);
+}
+
+const root = resolve(new URL('..', import.meta.url).pathname);
+const { loadRecipe } = await import('../src/rl/recipe.js');
+const { Trainer } = await import('../src/rl/trainer.js');
+const E = await import('../src/engine/index.js');
+const base = loadRecipe(readFileSync(join(dir, 'recipe.json'), 'utf8'), join(dir, 'recipe.json'));
+const recipe = { ...base, eval: { ...base.eval, split: values.split!, max_rows: values['max-rows'] ? Number(values['max-rows']) : base.eval.max_rows } };
+let backend: import('../src/engine/index.js').Backend;
+if (values.runtime === 'cpu') backend = new E.CpuBackend();
+else {
+  const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
+  const { device, adapterName } = await requestNodeDevice();
+  backend = new E.WebGPUBackend(device, adapterName);
+}
+// Read-only: the run's checkpoint is loaded but never overwritten.
+const { FsCheckpointStore } = await import('../src/rl/fs-store.js');
+const source = new FsCheckpointStore(dir);
+const trainer = new Trainer(recipe, {
+  backend,
+  readFile: async (p) => new Uint8Array(readFileSync(join(root, p))),
+  store: { load: () => source.load(), save: async () => {} },
+  onEvent: (e) => {
+    if (!values.json && e.type === 'progress') process.stdout.write(`\r[eval ${values.split}] ${e.done}/${e.total}   `);
+  },
+});
+try {
+  await trainer.setup();
+  trainer.state.phase = 'eval';
+  await trainer.run();
+} catch (e) {
+  console.error(`\nnpm run eval: ${(e as Error).message}`);
+  process.exit(1);
+}
+const r = trainer.evalResult!;
+writeFileSync(join(dir, `eval-${values.split}.json`), JSON.stringify({ summaries: r.summaries, records: r.records }, null, 2) + '\n');
+writeFileSync(join(dir, `eval-${values.split}.md`), r.table + '\n');
+console.log(values.json ? JSON.stringify(r.summaries) : `\n${r.table}`);
+process.exit(0);
