@@ -3,9 +3,8 @@
  * Node (WebGPU; SwiftShader on machines without a GPU) and prints a table, or JSON lines with --json.
  * Later suites (model, peers in Chromium) join here.
  */
-import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { dawnEnv } from './gpu-env.js';
+import { createRuntimeBackend, runWithDawnEnv } from './runtime.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,27 +22,18 @@ if (!SUITES.includes(values.suite!)) {
   process.exit(2);
 }
 
-if (!values.child) {
-  // Dawn reads the Vulkan driver location at process start: re-run this script with it set.
-  let env: NodeJS.ProcessEnv;
-  try {
-    env = dawnEnv();
-  } catch (e) {
-    console.error(`npm run bench: ${(e as Error).message}`);
-    process.exit(1);
-  }
-  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1), '--child'], { stdio: 'inherit', env });
-  process.exit(r.status ?? 1);
-}
+// Dawn reads the Vulkan driver location at process start: re-run this script with it set.
+runWithDawnEnv(values.child!, (m) => {
+  console.error(`npm run bench: ${m}`);
+  process.exit(1);
+});
 
-const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
-const { WebGPUBackend } = await import('../src/engine/index.js');
 const { engineSuite } = await import('../bench/engine.js');
 const { modelSuite } = await import('../bench/model.js');
 type Row = Awaited<ReturnType<typeof engineSuite>>[number];
 
-const { device, adapterName } = await requestNodeDevice();
-const be = new WebGPUBackend(device, adapterName);
+const be = await createRuntimeBackend('node');
+const adapterName = be.description;
 const fmt = (v: number | undefined, digits = 1) => (v === undefined ? '' : v.toFixed(digits));
 const mib = (b?: number) => (b === undefined ? '' : (b / 2 ** 20).toFixed(1));
 if (!values.json) {
@@ -59,5 +49,4 @@ else {
   const tiny = JSON.parse(readFileSync(new URL('../models/tiny-vlm/config.json', import.meta.url), 'utf8'));
   await modelSuite(be, tiny, { quick: values.quick, log });
 }
-device.destroy();
 process.exit(0);

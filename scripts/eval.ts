@@ -5,11 +5,10 @@
  * Prints the table (or the summaries as JSON) and writes eval-<split>.json (per-question
  * transcripts) and eval-<split>.md to DIR.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dawnEnv } from './gpu-env.js';
+import { createRuntimeBackend, runWithDawnEnv } from './runtime.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,15 +28,7 @@ if (!values.checkpoint) fail('--checkpoint DIR is required (a folder written by 
 const dir = resolve(values.checkpoint!);
 if (!existsSync(join(dir, 'recipe.json')) || !existsSync(join(dir, 'checkpoint'))) fail(`${dir} has no recipe.json and checkpoint/ (is it a run folder of npm run train?)`);
 if (!['node', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node or cpu`);
-if (values.runtime === 'node' && !values.child) {
-  let env: NodeJS.ProcessEnv;
-  try {
-    env = dawnEnv();
-  } catch (e) {
-    fail((e as Error).message);
-  }
-  process.exit(spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1), '--child'], { stdio: 'inherit', env: env! }).status ?? 1);
-}
+if (values.runtime === 'node') runWithDawnEnv(values.child!, fail);
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const { loadRecipe } = await import('../src/rl/recipe.js');
@@ -45,13 +36,7 @@ const { Trainer } = await import('../src/rl/trainer.js');
 const E = await import('../src/engine/index.js');
 const base = loadRecipe(readFileSync(join(dir, 'recipe.json'), 'utf8'), join(dir, 'recipe.json'));
 const recipe = { ...base, eval: { ...base.eval, split: values.split!, max_rows: values['max-rows'] ? Number(values['max-rows']) : base.eval.max_rows } };
-let backend: import('../src/engine/index.js').Backend;
-if (values.runtime === 'cpu') backend = new E.CpuBackend();
-else {
-  const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
-  const { device, adapterName } = await requestNodeDevice();
-  backend = new E.WebGPUBackend(device, adapterName);
-}
+const backend = await createRuntimeBackend(values.runtime!);
 // Read-only: the run's checkpoint is loaded but never overwritten.
 const { FsCheckpointStore } = await import('../src/rl/fs-store.js');
 const source = new FsCheckpointStore(dir);

@@ -6,11 +6,10 @@
  * Runtimes: `node` = WebGPU through Dawn (SwiftShader on machines without a GPU), `cpu` = the float64
  * reference backend (slow; bit-exact resume). `chromium` (the lab's trainer worker) arrives with the lab UI.
  */
-import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dawnEnv } from './gpu-env.js';
+import { createRuntimeBackend, runWithDawnEnv } from './runtime.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,16 +28,7 @@ const fail = (msg: string): never => {
 if (!values.recipe) fail('--recipe NAME|FILE is required (e.g. --recipe fvqa-mini)');
 if (!['node', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node (WebGPU via Dawn) or cpu; chromium arrives with the lab UI`);
 
-if (values.runtime === 'node' && !values.child) {
-  let env: NodeJS.ProcessEnv;
-  try {
-    env = dawnEnv();
-  } catch (e) {
-    fail((e as Error).message);
-  }
-  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1), '--child'], { stdio: 'inherit', env: env! });
-  process.exit(r.status ?? 1);
-}
+if (values.runtime === 'node') runWithDawnEnv(values.child!, fail);
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const recipePath = existsSync(values.recipe!) ? values.recipe! : join(root, 'recipes', `${values.recipe}.json`);
@@ -58,13 +48,7 @@ const out = resolve(values.out ?? join(root, 'runs', recipe!.name));
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'recipe.json'), readFileSync(recipePath));
 
-let backend: import('../src/engine/index.js').Backend;
-if (values.runtime === 'cpu') backend = new E.CpuBackend();
-else {
-  const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
-  const { device, adapterName } = await requestNodeDevice();
-  backend = new E.WebGPUBackend(device, adapterName);
-}
+const backend = await createRuntimeBackend(values.runtime!);
 if (!values.json) console.log(`recipe ${recipe!.name} on ${backend.description}; output in ${out}`);
 
 const fmt = (s: number | null) => (s === null || !Number.isFinite(s) ? '?' : s > 90 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);

@@ -98,10 +98,10 @@ describe('helpers', () => {
   });
 });
 
-describe('recipes/grpo/mmsearch-r1-paper.json', () => {
+describe('recipes/smolvlm-256m-lora.json (GRPO section)', () => {
   test("validates, carries the paper's settings, and round-trips", () => {
-    const text = readFileSync(new URL('../../recipes/grpo/mmsearch-r1-paper.json', import.meta.url), 'utf8');
-    const c = loadGRPOConfig(text);
+    const text = readFileSync(new URL('../../recipes/smolvlm-256m-lora.json', import.meta.url), 'utf8');
+    const c = loadGRPOConfig(JSON.stringify(JSON.parse(text).grpo));
     expect(c).toMatchObject({ learning_rate: 2e-6, beta: 0.001, num_generations: 8, max_steps: 50 });
     // 512 prompts · 8 rollouts per generation batch; 128 prompts · 8 = 64 · 16 rollouts per optimizer step.
     expect(resolveGenerationBatch(c).generation_batch_size).toBe(512 * 8);

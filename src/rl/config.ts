@@ -141,9 +141,28 @@ export function formatIssues(error: z.ZodError, prefix: readonly (string | numbe
  * @throws ConfigError naming every unknown or invalid field
  */
 export function parseGRPOConfig(value: unknown, where = 'recipe'): GRPOConfig {
-  const r = GRPOConfigSchema.safeParse(value, { reportInput: true });
+  return parseWith(GRPOConfigSchema, value, where);
+}
+
+/**
+ * Validates `value` against a zod schema, defaults filled in.
+ * @throws ConfigError naming every unknown or invalid field by its path
+ */
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  const r = schema.safeParse(value, { reportInput: true });
   if (!r.success) throw new ConfigError(formatIssues(r.error), where);
   return r.data;
+}
+
+/** Parses JSON text, then validates it with `parse`. @throws ConfigError for invalid JSON or fields */
+export function parseJsonWith<T>(json: string, parse: (value: unknown, where: string) => T, where: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (e) {
+    throw new ConfigError([{ path: '', message: `invalid JSON: ${(e as Error).message}` }], where);
+  }
+  return parse(value, where);
 }
 
 /**
@@ -151,13 +170,7 @@ export function parseGRPOConfig(value: unknown, where = 'recipe'): GRPOConfig {
  * @throws ConfigError for invalid JSON or an invalid configuration
  */
 export function loadGRPOConfig(json: string, where = 'recipe'): GRPOConfig {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch (e) {
-    throw new ConfigError([{ path: '', message: `invalid JSON: ${(e as Error).message}` }], where);
-  }
-  return parseGRPOConfig(value, where);
+  return parseJsonWith(json, parseGRPOConfig, where);
 }
 
 /**

@@ -4,7 +4,7 @@
  * with zod: unknown or out-of-range fields are rejected with the field named (`sft.epochs: ...`).
  */
 import { z } from 'zod';
-import { ConfigError, formatIssues, GRPOConfigSchema } from './config.js';
+import { GRPOConfigSchema, parseJsonWith, parseWith } from './config.js';
 
 const int = () => z.number().int();
 
@@ -65,18 +65,10 @@ export type Recipe = z.output<typeof RecipeSchema>;
  * @throws ConfigError naming every unknown or invalid field by its path
  */
 export function parseRecipe(value: unknown, where = 'recipe'): Recipe {
-  const r = RecipeSchema.safeParse(value, { reportInput: true });
-  if (!r.success) throw new ConfigError(formatIssues(r.error), where);
-  return r.data;
+  return parseWith(RecipeSchema, value, where);
 }
 
 /** Parses recipe JSON text. @throws ConfigError for invalid JSON or fields */
 export function loadRecipe(json: string, where = 'recipe'): Recipe {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch (e) {
-    throw new ConfigError([{ path: '', message: `invalid JSON: ${(e as Error).message}` }], where);
-  }
-  return parseRecipe(value, where);
+  return parseJsonWith(json, parseRecipe, where);
 }

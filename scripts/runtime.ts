@@ -1,0 +1,33 @@
+/**
+ * The WebGPU runtime of the command-line tools: Dawn (the `webgpu` package) reads the Vulkan driver
+ * location at process start, so a tool re-runs itself once with the environment of gpu-env.ts, then
+ * creates its backend: WebGPU on Dawn (`node`) or the float64 CPU reference (`cpu`).
+ */
+import { spawnSync } from 'node:child_process';
+import type { Backend } from '../src/engine/index.js';
+import { dawnEnv } from './gpu-env.js';
+
+/**
+ * In the parent process (no `--child` flag), re-runs this script with `--child` and the Dawn
+ * environment and exits with its status; in the child, returns. `fail` reports a missing driver.
+ */
+export function runWithDawnEnv(isChild: boolean, fail: (message: string) => never): void {
+  if (isChild) return;
+  let env: NodeJS.ProcessEnv;
+  try {
+    env = dawnEnv();
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1), '--child'], { stdio: 'inherit', env });
+  process.exit(r.status ?? 1);
+}
+
+/** The backend for `--runtime node|cpu`. */
+export async function createRuntimeBackend(runtime: string): Promise<Backend> {
+  const E = await import('../src/engine/index.js');
+  if (runtime === 'cpu') return new E.CpuBackend();
+  const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
+  const { device, adapterName } = await requestNodeDevice();
+  return new E.WebGPUBackend(device, adapterName);
+}

@@ -1,0 +1,42 @@
+/** Every recipe in recipes/ validates; bad recipes are rejected with the field named. */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test } from 'vitest';
+import { ConfigError } from './config.js';
+import { loadRecipe, parseRecipe } from './recipe.js';
+
+const dir = new URL('../../recipes/', import.meta.url).pathname;
+
+test('the shipped recipes validate', () => {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  expect(files).toEqual(expect.arrayContaining(['fvqa-mini.json', 'fvqa-mini-no-search-penalty.json']));
+  for (const f of files) {
+    const r = loadRecipe(readFileSync(join(dir, f), 'utf8'), f);
+    expect(r.name).toBe(f.replace(/\.json$/, ''));
+  }
+  const main = loadRecipe(readFileSync(join(dir, 'fvqa-mini.json'), 'utf8'));
+  const ablation = loadRecipe(readFileSync(join(dir, 'fvqa-mini-no-search-penalty.json'), 'utf8'));
+  // The ablation differs from the main recipe only in its name, description and the search penalty.
+  expect({ ...ablation, name: main.name, description: main.description, grpo: { ...ablation.grpo, reward: main.grpo.reward } }).toEqual(main);
+  expect(ablation.grpo.reward.search_penalty).toBe(0);
+  expect(main.grpo.reward.search_penalty).toBe(0.1);
+});
+
+test('unknown, missing and out-of-range fields are named', () => {
+  const ok = { name: 'x', model: { source: 'models/tiny-vlm' }, data: {} };
+  expect(parseRecipe(ok).grpo.loss_type).toBe('dapo');
+  const err = (v: unknown) => {
+    try {
+      parseRecipe(v, 'r.json');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
+    throw new Error('accepted');
+  };
+  expect(err({ ...ok, extra: 1 })).toMatch(/r\.json: .*extra: unknown field/);
+  expect(err({ ...ok, sft: { epochs: 0 } })).toMatch(/sft\.epochs/);
+  expect(err({ ...ok, grpo: { num_generations: 1 } })).toMatch(/grpo\.num_generations/);
+  expect(err({ ...ok, model: {} })).toMatch(/model\.source/);
+  expect(() => loadRecipe('{', 'r.json')).toThrow(/r\.json: .*invalid JSON/);
+});
