@@ -63,6 +63,7 @@ describe.each(fixtures.map((f) => [f.repo, f] as const))('%s', (_name, fx) => {
     const cpu = new E.CpuBackend();
     const mc = await load(fx, cpu), mg = await load(fx, gpu);
     expect(mg.numParameters()).toBe(fx.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0));
+    expect(mg.parameterBytes()).toBe(4 * mg.numParameters());
     const { batch, images } = batchFor(mg);
     const ref = await logitsOf(mc, batch, images?.(cpu));
     const got = await logitsOf(mg, batch, images?.(gpu));

@@ -3,6 +3,7 @@
  * so that a checkpoint maps onto modules by name (as torch.nn.Module.named_parameters / state_dict).
  */
 import * as E from '../engine/index.js';
+import { storageBytes } from '../engine/dtype.js';
 
 export abstract class Module {
   private readonly _params = new Map<string, E.Tensor>();
@@ -81,6 +82,11 @@ export abstract class Module {
   /** Number of parameters (elements). */
   numParameters(): number {
     return this.parameters().reduce((a, p) => a + p.size, 0);
+  }
+
+  /** Bytes the parameters occupy on the device (f32: 4 per element, f16 storage: 2). */
+  parameterBytes(): number {
+    return this.parameters().reduce((a, p) => a + storageBytes(p.size, p.dtype), 0);
   }
 
   /** Frees every parameter (and its gradient). */
