@@ -1,0 +1,236 @@
+/**
+ * The trainer worker: owns its GPUDevice (or the CPU backend when asked), runs a recipe through the
+ * Trainer (warm-start SFT -> GRPO -> evaluation) with its run stored in IndexedDB (src/ui/runs-store.ts),
+ * and streams progress, metrics and logs to the page, coalesced to at most a few messages a second.
+ * Also generates FVQA-mini into the dataset store. API through comlink: {@link TrainerApi}.
+ */
+import * as Comlink from 'comlink';
+import * as E from '../src/engine/index.js';
+import { SPLITS, type FvqaMiniConfig } from '../src/data/fvqa-mini.js';
+import { parseRecipe, type Recipe } from '../src/rl/recipe.js';
+import { computeScore } from '../src/rl/reward.js';
+import type { Trajectory } from '../src/rl/rollout.js';
+import { Trainer, type TrainEvent } from '../src/rl/trainer.js';
+import { ProxySearchClient } from '../src/search/client.js';
+import { openIdbStore } from '../src/storage/idb-store.js';
+import { batchesOf, type DatasetInfo } from '../src/storage/store.js';
+import { bytesToBase64 } from '../src/search/image.js';
+import { describeAdapter, readLabFile } from '../src/ui/lab-env.js';
+import { openRuns, type MetricRow, type RolloutView, type RunRecord, type RunsDb } from '../src/ui/runs-store.js';
+
+/** Messages from the worker to the page (delivered in batches). */
+export type TrainerUpdate =
+  | Extract<TrainEvent, { type: 'progress' | 'log' }>
+  | { type: 'metrics'; row: MetricRow }
+  | { type: 'rollouts'; step: number }
+  | { type: 'status'; run: RunRecord };
+
+/** Options of {@link TrainerApi.start}. */
+export interface StartOptions {
+  /** Resume this stored run from its checkpoint (its stored recipe is used). */
+  resumeRunId?: string;
+  /** Train on the CPU reference backend (no WebGPU: correct but very slow). */
+  cpu?: boolean;
+  /** The search proxy's URL, for recipes with search.backend "proxy". */
+  proxyUrl?: string;
+}
+
+const FLUSH_MS = 250;
+
+let runs: RunsDb | null = null;
+const db = async () => (runs ??= await openRuns());
+let backend: E.Backend | null = null;
+let current: { trainer: Trainer; run: RunRecord; abort: AbortController; running: Promise<void> | null } | null = null;
+let listener: ((batch: TrainerUpdate[]) => void) | null = null;
+let queue: TrainerUpdate[] = [];
+let metricsToStore: MetricRow[] = [];
+let timer: ReturnType<typeof setTimeout> | null = null;
+
+/** Queues an update; progress events replace the queued one of their phase (coalescing). */
+function send(u: TrainerUpdate): void {
+  if (u.type === 'progress') queue = queue.filter((q) => !(q.type === 'progress' && q.phase === u.phase));
+  queue.push(u);
+  timer ??= setTimeout(flush, FLUSH_MS);
+}
+
+async function flush(): Promise<void> {
+  timer = null;
+  const batch = queue;
+  queue = [];
+  const rows = metricsToStore;
+  metricsToStore = [];
+  await (await db()).appendMetrics(rows);
+  if (batch.length) listener?.(batch);
+}
+
+async function getBackend(cpu: boolean): Promise<E.Backend> {
+  if (cpu) return new E.CpuBackend();
+  if (backend) return backend;
+  const { backend: b, warning } = await E.createBackend();
+  if (warning) throw new Error(`WebGPU is not available in the worker: ${warning} Tick "CPU backend" in Setup to train anyway.`);
+  return (backend = b);
+}
+
+const dataUrl = (bytes: Uint8Array) => `data:image/png;base64,${bytesToBase64(bytes)}`;
+
+/** Decodes one step's trajectories for the inspector. */
+function rolloutViews(trainer: Trainer, e: Extract<TrainEvent, { type: 'rollouts' }>): RolloutView[] {
+  const tok = trainer.tok;
+  const g = trainer.recipe.grpo;
+  const imageId = tok.specialIds.image;
+  return e.trajectories.map((t: Trajectory, i) => {
+    const score = computeScore(t.turns.length ? t.turns : [''], t.row.reward_model, g.reward);
+    const turns: RolloutView['turns'] = [];
+    t.turns.forEach((text, k) => {
+      turns.push({ role: 'assistant', text, call: t.calls[k]?.kind ?? 'none' });
+      const info = t.toolTurns[k];
+      if (info) turns.push({ role: 'tool', parts: info.parts, error: info.error });
+    });
+    const tokens: RolloutView['tokens'] = [];
+    for (let k = t.promptLength; k < t.tokens.length; k++) {
+      const id = t.tokens[k], m = t.lossMask[k];
+      if (id === imageId) {
+        if (tokens.at(-1)?.t !== '[image]') tokens.push({ t: '[image]', m });
+      } else tokens.push({ t: tok.decode([id]), m });
+    }
+    return {
+      group: Math.floor(i / g.num_generations), index: i % g.num_generations, question: t.question, category: t.row.category,
+      groundTruth: t.row.reward_model.ground_truth, image: dataUrl(t.row.images[0].bytes), turns, tokens,
+      reward: e.rewards[i], accuracy: score.accuracy, format: score.format, advantage: e.advantages[i], searched: t.toolTurns.length > 0, truncated: t.truncated,
+    };
+  });
+}
+
+async function setStatus(patch: Partial<RunRecord>): Promise<void> {
+  if (!current) return;
+  const t = current.trainer;
+  current.run = { ...current.run, phase: t.state.phase, sftStep: t.state.sftStep, grpoStep: t.state.grpoStep, ...patch, updatedAt: new Date().toISOString() };
+  await (await db()).putRun(current.run);
+  send({ type: 'status', run: current.run });
+}
+
+/** A clear message for errors a user can act on. */
+function explain(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (/device.*lost|lost.*device/i.test(msg)) return `The GPU device was lost (${msg}). Reload the page and resume the run from its last checkpoint.`;
+  return msg;
+}
+
+/** Runs the remaining phases until done, paused or stopped. */
+function runLoop(): void {
+  const c = current!;
+  c.abort = new AbortController();
+  const signal = c.abort.signal;
+  c.running = (async () => {
+    try {
+      await setStatus({ status: 'running', error: undefined });
+      await c.trainer.run({ signal });
+      if (signal.aborted) {
+        await c.trainer.save();
+        await setStatus({ status: signal.reason === 'stop' ? 'stopped' : 'paused' });
+      } else await setStatus({ status: 'done' });
+    } catch (e) {
+      await setStatus({ status: 'failed', error: explain(e) });
+    } finally {
+      c.running = null;
+      await flush();
+    }
+  })();
+}
+
+const api = {
+  /** The WebGPU adapter this worker sees. */
+  adapter: describeAdapter,
+
+  /** Sets the function that receives batched updates (a Comlink.proxy from the page). */
+  listen(fn: (batch: TrainerUpdate[]) => void): void {
+    listener = fn;
+  },
+
+  /** Generates FVQA-mini and stores its splits as datasets `<prefix>-train`, ... in the dataset store. */
+  async generateDataset(config: Partial<FvqaMiniConfig>, prefix = 'fvqa-mini'): Promise<DatasetInfo[]> {
+    const { generateFvqaMini } = await import('../src/data/fvqa-mini.js');
+    const world = generateFvqaMini(config);
+    const store = await openIdbStore();
+    try {
+      const out: DatasetInfo[] = [];
+      for (const split of SPLITS) out.push(await store.write(`${prefix}-${split}`, batchesOf(world.splits[split]), { source: `fvqa-mini seed ${world.config.seed} ${split}` }));
+      return out;
+    } finally {
+      await store.close();
+    }
+  },
+
+  /**
+   * Starts a new run of `recipe` (or resumes a stored one). Resolves with the run record once the
+   * model, data and tools are built (and the checkpoint restored); training goes on in the background.
+   * @throws ConfigError for an invalid recipe; Error when WebGPU is missing and cpu is not set
+   */
+  async start(recipe: unknown, opts: StartOptions = {}): Promise<RunRecord> {
+    if (current?.running) throw new Error('a run is already in progress: pause or stop it first');
+    const runsDb = await db();
+    const stored = opts.resumeRunId ? await runsDb.getRun(opts.resumeRunId) : undefined;
+    if (opts.resumeRunId && !stored) throw new Error(`run ${opts.resumeRunId} is not in storage`);
+    const r: Recipe = stored ? stored.recipe : parseRecipe(recipe);
+    const now = new Date().toISOString();
+    const run: RunRecord = stored ?? {
+      id: `${r.name}-${now.replace(/[-:T]/g, '').slice(0, 14)}`, recipe: r, createdAt: now, updatedAt: now, status: 'running',
+      phase: r.sft ? 'sft' : 'grpo', sftStep: 0, grpoStep: 0, checkpointBytes: 0, checkpointAt: null,
+    };
+    if (!stored) await runsDb.putRun(run);
+    const b = await getBackend(!!opts.cpu);
+    current?.trainer.model?.dispose();
+    const trainer = new Trainer(r, {
+      backend: b,
+      readFile: (p) => readLabFile(p, runsDb),
+      store: runsDb.checkpointStore(run.id),
+      proxyTools: r.search.backend === 'proxy' ? new ProxySearchClient({ baseUrl: opts.proxyUrl ?? r.search.proxy_url }) : undefined,
+      onEvent: (e) => {
+        if (e.type === 'metrics') {
+          const row = { runId: run.id, phase: e.phase, step: e.step, metrics: e.metrics };
+          metricsToStore.push(row);
+          send({ type: 'metrics', row });
+        } else if (e.type === 'rollouts') {
+          const views = rolloutViews(trainer, e);
+          void runsDb.putRollouts(run.id, e.step, views).then(() => send({ type: 'rollouts', step: e.step }));
+        } else send(e);
+      },
+    });
+    current = { trainer, run, abort: new AbortController(), running: null };
+    try {
+      await trainer.setup();
+    } catch (e) {
+      await setStatus({ status: 'failed', error: explain(e) });
+      await flush();
+      throw new Error(explain(e));
+    }
+    runLoop();
+    return current.run;
+  },
+
+  /** Pauses at the next step boundary and writes a checkpoint. */
+  async pause(): Promise<void> {
+    current?.abort.abort('pause');
+    await current?.running;
+  },
+
+  /** Continues a paused run in this worker. */
+  async resume(): Promise<void> {
+    if (!current || current.running) return;
+    runLoop();
+  },
+
+  /** Stops at the next step boundary, writes a checkpoint and frees the model. */
+  async stop(): Promise<void> {
+    if (!current) return;
+    if (current.running) {
+      current.abort.abort('stop');
+      await current.running;
+    } else await setStatus({ status: 'stopped' });
+    current.trainer.model?.dispose();
+    current = null;
+  },
+};
+
+export type TrainerApi = typeof api;
+Comlink.expose(api);
