@@ -1,0 +1,108 @@
+/**
+ * `npm run export -- <command>`: the lab's runs in the formats of Hugging Face transformers, PEFT
+ * and veRL (issue 9; docs/interop.md).
+ *
+ *   verl --recipe R --out DIR [--model-path P]    train/test parquet, run_mmsearch_r1_grpo.sh, README.md
+ *   model --checkpoint RUN --out OUT [--adapter]  config.json + model.safetensors + tokenizer files + chat template
+ *                                                 (--adapter: PEFT adapter files, base model in OUT/base/)
+ *   golden --checkpoint RUN --out FILE            lab logits and greedy tokens for a fixed prompt (check_hf_compat.py)
+ *   metrics --run RUN --format csv [--out FILE]   metrics.jsonl as CSV (default RUN/metrics.csv)
+ * RUN is a folder written by `npm run train` (recipe.json, checkpoint/, metrics.jsonl). Models are
+ * loaded on the float64 CPU backend (exact; no GPU needed).
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    recipe: { type: 'string' },
+    out: { type: 'string' },
+    'model-path': { type: 'string' },
+    checkpoint: { type: 'string' },
+    adapter: { type: 'boolean', default: false },
+    run: { type: 'string' },
+    format: { type: 'string', default: 'csv' },
+  },
+});
+const root = resolve(new URL('..', import.meta.url).pathname);
+const usage = (): never => {
+  throw new Error('usage: export verl --recipe R --out DIR | model --checkpoint RUN --out OUT [--adapter] | golden --checkpoint RUN --out FILE | metrics --run RUN --format csv [--out FILE]');
+};
+
+const { loadRecipe } = await import('../src/rl/recipe.js');
+
+function recipeFile(nameOrPath: string): string {
+  const path = existsSync(nameOrPath) ? nameOrPath : join(root, 'recipes', `${nameOrPath}.json`);
+  if (!existsSync(path)) throw new Error(`recipe ${nameOrPath} not found (looked at ${nameOrPath} and ${path})`);
+  return path;
+}
+
+/** A run folder's recipe and checkpoint files. */
+function openRun(dir: string) {
+  const ckpt = join(dir, 'checkpoint');
+  if (!existsSync(join(dir, 'recipe.json')) || !existsSync(ckpt)) throw new Error(`${dir} has no recipe.json and checkpoint/ (is it a run folder of npm run train?)`);
+  const recipe = loadRecipe(readFileSync(join(dir, 'recipe.json'), 'utf8'), join(dir, 'recipe.json'));
+  const files = new Map(readdirSync(ckpt).map((f) => [f, new Uint8Array(readFileSync(join(ckpt, f)))]));
+  return { recipe, files };
+}
+
+function tokenizerOf(source: string) {
+  if (source.startsWith('hf:')) throw new Error(`model.source ${source}: the CLI reads tokenizer files from local folders only`);
+  const read = (f: string) => new Uint8Array(readFileSync(join(root, source, f)));
+  return { 'tokenizer.json': read('tokenizer.json'), 'tokenizer_config.json': read('tokenizer_config.json') };
+}
+
+async function verl(): Promise<void> {
+  if (!values.recipe || !values.out) usage();
+  const path = recipeFile(values.recipe!);
+  const { writeVerlExport } = await import('../src/export/node.js');
+  const mapping = await writeVerlExport(loadRecipe(readFileSync(path, 'utf8'), path), resolve(values.out!), values['model-path']);
+  const count = (s: string) => mapping.filter((m) => m.status === s).length;
+  console.log(JSON.stringify({ out: values.out, options: count('override') + count('append'), upstream_only: count('upstream'), no_equivalent: count('none') }));
+}
+
+async function model(): Promise<void> {
+  if (!values.checkpoint || !values.out) usage();
+  const { recipe, files } = openRun(resolve(values.checkpoint!));
+  const E = await import('../src/engine/index.js');
+  const { exportModelFiles } = await import('../src/export/model.js');
+  const { writeFiles } = await import('../src/export/node.js');
+  const out = await exportModelFiles(recipe, files, tokenizerOf(recipe.model.source), new E.CpuBackend(), { adapter: values.adapter });
+  await writeFiles(resolve(values.out!), out);
+  console.log(JSON.stringify({ out: values.out, files: [...out.keys()] }));
+}
+
+async function golden(): Promise<void> {
+  if (!values.checkpoint || !values.out) usage();
+  const { recipe, files } = openRun(resolve(values.checkpoint!));
+  const E = await import('../src/engine/index.js');
+  const { goldenOutput, goldenRow, loadCheckpointModel } = await import('../src/export/model.js');
+  const { loadTokenizer } = await import('../src/models/tokenizer.js');
+  const t = tokenizerOf(recipe.model.source);
+  const dec = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b));
+  const tok = loadTokenizer(dec(t['tokenizer.json']), dec(t['tokenizer_config.json']));
+  const m = await loadCheckpointModel(recipe, files, new E.CpuBackend());
+  const g = await goldenOutput(recipe, m, tok, goldenRow(recipe));
+  m.dispose();
+  writeFileSync(resolve(values.out!), JSON.stringify(g) + '\n');
+  console.log(JSON.stringify({ out: values.out, input_ids: g.input_ids.length, vocab: g.logits_last.length, greedy: g.greedy.tokens.length }));
+}
+
+async function metrics(): Promise<void> {
+  if (!values.run) usage();
+  if (values.format !== 'csv') throw new Error(`--format ${values.format}: only csv (a TensorBoard writer is not available; see docs/interop.md)`);
+  const { writeMetricsCsv } = await import('../src/export/node.js');
+  const out = resolve(values.out ?? join(values.run!, 'metrics.csv'));
+  const rows = await writeMetricsCsv(join(resolve(values.run!), 'metrics.jsonl'), out);
+  console.log(JSON.stringify({ out, rows }));
+}
+
+const commands: Record<string, () => Promise<void>> = { verl, model, golden, metrics };
+try {
+  await (commands[positionals[0] ?? ''] ?? usage)();
+} catch (e) {
+  console.error(`export: ${(e as Error).message}`);
+  process.exit(1);
+}
