@@ -1,10 +1,11 @@
 /**
- * `npm run train -- --recipe fvqa-mini [--steps N] [--out DIR] [--json] [--runtime node|cpu]`
+ * `npm run train -- --recipe fvqa-mini [--steps N] [--out DIR] [--json] [--runtime node|cpu] [--save-rollouts]`
  * Runs a recipe headless: warm-start SFT -> GRPO -> evaluation, with checkpoints, metrics.jsonl and
  * the evaluation table in DIR (default runs/<recipe>). Rerunning with the same DIR resumes from the
  * last checkpoint. `--steps N` stops after N GRPO steps in this invocation (rerun to continue).
  * Runtimes: `node` = WebGPU through Dawn (SwiftShader on machines without a GPU), `cpu` = the float64
- * reference backend (slow; bit-exact resume). `chromium` (the lab's trainer worker) arrives with the lab UI.
+ * reference backend (slow; bit-exact resume). `--save-rollouts` appends every GRPO trajectory (prompt, turns,
+ * tool calls and results, reward components, advantage) to DIR/rollouts.jsonl (src/export/rollouts.ts). `chromium` (the lab's trainer worker) arrives with the lab UI.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     runtime: { type: 'string', default: 'node' },
     child: { type: 'boolean', default: false },
+    'save-rollouts': { type: 'boolean', default: false },
   },
 });
 const fail = (msg: string): never => {
@@ -37,6 +39,7 @@ const { loadRecipe } = await import('../src/rl/recipe.js');
 const { Trainer } = await import('../src/rl/trainer.js');
 const { FsCheckpointStore } = await import('../src/rl/fs-store.js');
 const E = await import('../src/engine/index.js');
+const { rolloutRecords, toJsonl } = await import('../src/export/rollouts.js');
 
 let recipe;
 try {
@@ -57,7 +60,10 @@ const trainer = new Trainer(recipe!, {
   readFile: async (p) => new Uint8Array(readFileSync(join(root, p))),
   store: new FsCheckpointStore(out),
   onEvent: (e) => {
-    if (e.type === 'rollouts') return;
+    if (e.type === 'rollouts') {
+      if (values['save-rollouts']) appendFileSync(join(out, 'rollouts.jsonl'), toJsonl(rolloutRecords(e, recipe!.grpo.reward, recipe!.grpo.num_generations)));
+      return;
+    }
     if (e.type === 'metrics') appendFileSync(join(out, 'metrics.jsonl'), JSON.stringify({ phase: e.phase, step: e.step, ...e.metrics }) + '\n');
     if (values.json) console.log(JSON.stringify(e));
     else if (e.type === 'progress') process.stdout.write(`\r[${e.phase}] ${e.done}/${e.total}  ETA ${fmt(e.etaSeconds)}    ${e.done === e.total ? '\n' : ''}`);
