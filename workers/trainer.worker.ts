@@ -6,7 +6,7 @@
  */
 import * as Comlink from 'comlink';
 import * as E from '../src/engine/index.js';
-import { SPLITS, type FvqaMiniConfig } from '../src/data/fvqa-mini.js';
+import { generateFvqaMini, SPLITS, type FvqaMiniConfig } from '../src/data/fvqa-mini.js';
 import { parseRecipe, type Recipe } from '../src/rl/recipe.js';
 import { computeScore } from '../src/rl/reward.js';
 import type { Trajectory } from '../src/rl/rollout.js';
@@ -149,7 +149,6 @@ const api = {
 
   /** Generates FVQA-mini and stores its splits as datasets `<prefix>-train`, ... in the dataset store. */
   async generateDataset(config: Partial<FvqaMiniConfig>, prefix = 'fvqa-mini'): Promise<DatasetInfo[]> {
-    const { generateFvqaMini } = await import('../src/data/fvqa-mini.js');
     const world = generateFvqaMini(config);
     const store = await openIdbStore();
     try {

@@ -43,7 +43,7 @@ export function quickRecipe(): Recipe {
     description: 'Quick demo: a micro VLM on a 16-entity FVQA-mini world, short SFT, 2 GRPO steps, on-demand evaluation of 8 test rows.',
     model: { ...base.model, source: MICRO_SOURCE },
     data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, heldOutEntities: 2, testSize: 8 } },
-    sft: { ...base.sft, epochs: 1, learning_rate: 0.005, warmup_ratio: 0, batch_size: 16, micro_batch_size: 16 },
+    sft: { ...base.sft, epochs: 3, learning_rate: 0.005, warmup_ratio: 0, batch_size: 16, micro_batch_size: 16 },
     grpo: { ...base.grpo, num_generations: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, max_steps: 2, learning_rate: 0.0005, max_completion_length: 200, search: { ...base.grpo.search, results_per_search: 2 } },
     rollout: { max_turn_tokens: 32 },
     eval: { split: 'test', modes: ['on_demand'], batch_size: 8 },

@@ -1,0 +1,80 @@
+/**
+ * Streaming line charts on uPlot: one chart per metric group, x = step, EMA smoothing (TensorBoard's
+ * debiased form) and a log-scale y axis, PNG export of the canvas.
+ */
+import { h } from 'preact';
+import { useEffect, useMemo, useRef } from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { download } from './lab.js';
+
+const COLOURS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2'];
+
+/** EMA with weight `w` in [0, 1), debiased at the start; NaN/null points are carried through. */
+export function smooth(ys: (number | null)[], w: number): (number | null)[] {
+  if (w <= 0) return ys;
+  let last = 0, n = 0;
+  return ys.map((y) => {
+    if (y === null || !Number.isFinite(y)) return null;
+    last = last * w + (1 - w) * y;
+    n++;
+    return last / (1 - w ** n);
+  });
+}
+
+/** Props of {@link MetricChart}. */
+export interface MetricChartProps {
+  title: string;
+  /** Points per step: `step -> {key: value}`. */
+  points: { step: number; metrics: Record<string, number> }[];
+  keys: string[];
+  /** Legend labels (default the keys). */
+  labels?: string[];
+  smoothing: number;
+  log: boolean;
+  /** Value transform (e.g. bytes -> MiB). */
+  scale?: number;
+}
+
+/** A uPlot line chart that updates in place as points arrive. */
+export function MetricChart(p: MetricChartProps) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const data = useMemo<uPlot.AlignedData>(() => {
+    const pts = p.points.filter((pt) => p.keys.some((k) => k in pt.metrics));
+    const xs = pts.map((pt) => pt.step);
+    const ys = p.keys.map((k) => {
+      const raw = pts.map((pt) => (k in pt.metrics && Number.isFinite(pt.metrics[k]) ? pt.metrics[k] * (p.scale ?? 1) : null));
+      return smooth(raw, p.smoothing).map((v) => (p.log && v !== null && v <= 0 ? null : v));
+    });
+    return [xs, ...ys];
+  }, [p.points, p.points.length, p.keys.join(), p.smoothing, p.log, p.scale]);
+
+  useEffect(() => {
+    const el = box.current!;
+    const u = new uPlot({
+      width: Math.max(240, el.clientWidth), height: 190,
+      scales: { x: { time: false }, y: p.log ? { distr: 3 } : {} },
+      axes: [{ label: 'step', size: 36, labelSize: 16 }, { size: 56 }],
+      legend: { live: true },
+      series: [{ label: 'step' }, ...p.keys.map((k, i) => ({ label: p.labels?.[i] ?? k, stroke: COLOURS[i % COLOURS.length], width: 1.6, points: { size: 5 }, spanGaps: true }))],
+    }, data, el);
+    plot.current = u;
+    const ro = new ResizeObserver(() => u.setSize({ width: Math.max(240, el.clientWidth), height: 190 }));
+    ro.observe(el);
+    return () => (ro.disconnect(), u.destroy(), (plot.current = null));
+  }, [p.keys.join(), p.log]);
+
+  useEffect(() => plot.current?.setData(data), [data]);
+
+  const png = () => plot.current && download(`${p.title.replace(/\W+/g, '_')}.png`, dataUrlToBytes(plot.current.ctx.canvas.toDataURL('image/png')), 'image/png');
+  const points = data[0].length;
+  return h('div', { class: 'card chart', 'data-chart': p.title, 'data-points': points },
+    h('div', { class: 'chart-head' }, h('h3', null, p.title), h('span', { class: 'muted' }, points ? `${points} pts` : 'waiting for data'), h('button', { class: 'link', title: 'Save as PNG', onClick: png }, 'PNG')),
+    h('div', { ref: box, class: 'chart-body' }));
+}
+
+function dataUrlToBytes(url: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(url.slice(url.indexOf(',') + 1));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}

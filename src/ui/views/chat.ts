@@ -1,0 +1,94 @@
+/**
+ * Chat: pick an image from the world's dataset (or upload one), ask a question, and watch the policy
+ * reason, call image or text search, read the results and answer, streamed token by token.
+ */
+import * as Comlink from 'comlink';
+import { h } from 'preact';
+import { useState } from 'preact/hooks';
+import type { ChatEvent, ChatSample, ModelSpec } from '../../../workers/inference.worker.js';
+import type { TurnPart } from '../../search/protocol.js';
+import { useLab, type Lab } from '../lab.js';
+import { ModelPicker } from './evaluate.js';
+import { Card } from './setup.js';
+
+type Bubble = { role: 'assistant'; text: string; call?: string } | { role: 'tool'; parts: TurnPart[]; error: boolean };
+
+const bytesOfDataUrl = (url: string) => Uint8Array.from(atob(url.slice(url.indexOf(',') + 1)), (c) => c.charCodeAt(0));
+
+/** The Chat view. */
+export function ChatView({ lab }: { lab: Lab }) {
+  useLab(lab);
+  const [spec, setSpec] = useState('');
+  const [loaded, setLoaded] = useState('');
+  const [samples, setSamples] = useState<ChatSample[]>([]);
+  const [image, setImage] = useState<string | null>(null);
+  const [question, setQuestion] = useState('');
+  const [expected, setExpected] = useState('');
+  const [temperature, setTemperature] = useState(0);
+  const [maxTurns, setMaxTurns] = useState(3);
+  const [bubbles, setBubbles] = useState<Bubble[]>([]);
+  const [status, setStatus] = useState('');
+  const [useProxy, setUseProxy] = useState(false);
+  const load = async () => {
+    setStatus('loading…');
+    try {
+      const chosen = spec || JSON.stringify({ kind: 'fresh', recipe: lab.recipe });
+      const info = await lab.inference.load(JSON.parse(chosen) as ModelSpec, { cpu: lab.cpu, proxyUrl: useProxy && lab.proxy.reachable ? lab.proxy.url ?? undefined : undefined });
+      setLoaded(`${info.label} · ${(info.parameters / 1e6).toFixed(2)} M parameters · search: ${info.search}`);
+      setSamples(await lab.inference.samples('test', 12));
+      setStatus('');
+    } catch (e) {
+      setStatus(`failed: ${(e as Error).message}`);
+    }
+  };
+  const upload = (e: Event) => {
+    const f = (e.target as HTMLInputElement).files?.[0];
+    if (!f) return;
+    const reader = new FileReader();
+    reader.onload = () => (setImage(reader.result as string), setExpected(''));
+    reader.readAsDataURL(f);
+  };
+  const send = async () => {
+    if (!image || !question) return;
+    setBubbles([]);
+    setStatus('thinking…');
+    const out: Bubble[] = [];
+    const onEvent = (e: ChatEvent) => {
+      if (e.type === 'turn') out.push({ role: 'assistant', text: '' });
+      else if (e.type === 'token') (out.at(-1) as Extract<Bubble, { role: 'assistant' }>).text += e.text;
+      else if (e.type === 'call') (out.filter((b) => b.role === 'assistant').at(-1) as Extract<Bubble, { role: 'assistant' }>).call = e.call;
+      else if (e.type === 'tool') out.push({ role: 'tool', parts: e.parts, error: e.error });
+      else if (e.type === 'done') setStatus(e.answer === null ? 'finished without an <answer>' : `answer: ${e.answer}`);
+      setBubbles([...out]);
+    };
+    try {
+      await lab.inference.chat({ image: bytesOfDataUrl(image), question, temperature, maxTurns }, Comlink.proxy(onEvent));
+    } catch (e) {
+      setStatus(`failed: ${(e as Error).message}`);
+    }
+  };
+  return h('div', { class: 'view chat' },
+    h(Card, { title: 'Model' },
+      h('div', { class: 'row' }, h(ModelPicker, { lab, value: spec, onChange: setSpec, id: 'chat-model' }),
+        h('label', { class: 'check', title: lab.proxy.message }, h('input', { type: 'checkbox', id: 'chat-proxy', disabled: !lab.proxy.reachable, checked: useProxy, onChange: (e: Event) => setUseProxy((e.target as HTMLInputElement).checked) }), ' search through the proxy'),
+        h('button', { class: 'primary', id: 'chat-load', onClick: load }, 'Load')),
+      loaded ? h('p', { class: 'muted', id: 'chat-loaded' }, loaded) : null),
+    h('div', { class: 'chat-layout' },
+      h(Card, { title: 'Image and question' },
+        samples.length ? h('div', { class: 'samples' }, samples.map((s) => h('button', { class: `sample ${image === s.image ? 'chosen' : ''}`, title: `${s.question} (${s.answer})`, onClick: () => (setImage(s.image), setQuestion(s.question), setExpected(s.answer)) }, h('img', { src: s.image, alt: s.question })))) : h('p', { class: 'muted' }, 'Load a model to pick images from its FVQA-mini world.'),
+        h('label', { class: 'button' }, 'Upload an image', h('input', { type: 'file', accept: 'image/png,image/jpeg', hidden: true, onChange: upload })),
+        image ? h('img', { class: 'question-image big', src: image, alt: 'chosen image' }) : null,
+        h('textarea', { id: 'chat-question', rows: 2, placeholder: 'Ask about the image…', value: question, onInput: (e: Event) => setQuestion((e.target as HTMLTextAreaElement).value) }),
+        expected ? h('p', { class: 'muted' }, 'dataset answer: ', h('b', null, expected)) : null,
+        h('div', { class: 'row' },
+          h('label', null, 'temperature ', h('input', { type: 'range', min: 0, max: 1.5, step: 0.1, value: temperature, onInput: (e: Event) => setTemperature(Number((e.target as HTMLInputElement).value)) }), ` ${temperature.toFixed(1)}`),
+          h('label', null, 'max turns ', h('input', { type: 'number', class: 'short', min: 1, max: 3, value: maxTurns, onChange: (e: Event) => setMaxTurns(Number((e.target as HTMLInputElement).value)) })),
+          h('button', { class: 'primary', id: 'chat-send', disabled: !loaded || !image || !question || status === 'thinking…', onClick: send }, 'Ask'))),
+      h(Card, { title: 'Conversation' },
+        h('div', { class: 'transcript', id: 'chat-transcript' },
+          bubbles.map((b) => b.role === 'assistant'
+            ? h('div', { class: 'bubble assistant' }, h('div', { class: 'turn-label' }, 'assistant', b.call ? h('span', { class: `call call-${b.call.split(':')[0]}` }, b.call) : null), h('div', { class: 'turn-text' }, b.text))
+            : h('div', { class: `bubble tool ${b.error ? 'error' : ''}` }, h('div', { class: 'turn-label' }, 'search results'), h('div', { class: 'turn-text' }, b.parts.map((p) => (p.type === 'image' ? h('img', { class: 'thumb', src: p.url, alt: 'result' }) : h('span', null, p.text)))))),
+          !bubbles.length ? h('p', { class: 'muted' }, 'The answer streams here, with every search call and its results.') : null),
+        status ? h('p', { class: 'status', id: 'chat-status' }, status) : null)));
+}

@@ -1,0 +1,120 @@
+/**
+ * The lab in headless Chromium (software WebGPU): Setup with the quick-demo preset and a generated
+ * FVQA-mini; a run (SFT -> 2 GRPO steps -> evaluation) in the trainer worker with live charts; a page
+ * reload mid-run and the resume from the IndexedDB checkpoint; the rollout inspector; the three-mode
+ * evaluation; chat through the in-worker engine and through the running search proxy; Storage listing
+ * and deleting; no console errors. Screenshots of every view go to test-artifacts/.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startProxy, type Proxy } from '../proxy/server.js';
+import { generateFvqaMini } from '../src/data/fvqa-mini.js';
+import { openBrowser, type TestBrowser } from './browser.js';
+
+const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
+let b: TestBrowser;
+let proxy: Proxy;
+let cacheDir: string;
+let page: Page;
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  cacheDir = mkdtempSync(join(tmpdir(), 'mmsearch-lab-proxy-'));
+  // The proxy serves the quick demo's world (the same corpus the in-worker engine indexes).
+  const world = generateFvqaMini({ seed: 1, entities: 16, heldOutEntities: 2, testSize: 8 });
+  proxy = await startProxy({ port: 0, cacheDir }, { corpus: world.corpus });
+  process.env.VITE_PROXY_URL = proxy.url;
+  b = await openBrowser();
+  proxy.allowOrigin(b.url);
+});
+afterAll(async () => {
+  await b?.close();
+  await proxy?.close();
+  delete process.env.VITE_PROXY_URL;
+  rmSync(cacheDir, { recursive: true, force: true });
+});
+
+const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `lab-${name}.png`), fullPage: true });
+const tab = async (id: string) => {
+  await page.click(`[data-tab=${id}]`);
+  await page.waitForSelector(`.view.${id}`);
+};
+const chartPoints = (title: string) => page.locator(`[data-chart="${title}"]`).getAttribute('data-points').then(Number);
+
+test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storage', async () => {
+  page = await b.page('/');
+  await page.setViewportSize({ width: 1400, height: 900 });
+  await page.waitForSelector('#adapter-name', { timeout: 60_000 });
+  await page.waitForSelector('#proxy-status:has-text("proxy at")');
+
+  // Setup: quick preset, a small FVQA-mini in the dataset store.
+  await page.click('#preset-quick');
+  await page.click('#generate-dataset');
+  await page.waitForSelector('#dataset-status:has-text("stored")', { timeout: 60_000 });
+  await shot('setup');
+
+  // Train until the first GRPO step is charted and checkpointed, then reload the page mid-run.
+  await tab('train');
+  await page.click('#start');
+  await page.waitForFunction(() => Number(document.querySelector('[data-chart="SFT loss"]')?.getAttribute('data-points')) >= 2, null, { timeout: 300_000 });
+  await page.waitForFunction(() => Number(document.querySelector('[data-chart="Reward"]')?.getAttribute('data-points')) >= 1, null, { timeout: 300_000 });
+  expect(await chartPoints('Search ratio')).toBeGreaterThanOrEqual(1);
+  await shot('train-running');
+  await page.reload();
+
+  // The reload offers the interrupted run; resuming continues from its checkpoint to the end.
+  await page.waitForSelector('#resume-offer', { timeout: 30_000 });
+  await page.click('#resume-stored');
+  await page.waitForSelector('#train-log:has-text("resumed at grpo")', { timeout: 120_000 });
+  await page.waitForSelector('#run-status:has-text("done")', { timeout: 400_000 });
+  expect(await chartPoints('Reward')).toBe(2);
+  expect(await chartPoints('SFT loss')).toBeGreaterThanOrEqual(2);
+  await shot('train-done');
+
+  // Rollout inspector: groups of 2 trajectories, every assistant turn labelled with its tool call.
+  await tab('rollouts');
+  await page.waitForSelector('.traj', { timeout: 30_000 });
+  expect(await page.locator('.group').first().locator('.traj').count()).toBe(2);
+  const calls = await page.locator('.turn.assistant .call').allTextContents();
+  expect(calls.length).toBeGreaterThan(0);
+  expect(calls.every((c) => ['image_search', 'text_search', 'answer', 'none'].includes(c))).toBe(true);
+  await shot('rollouts');
+
+  // Evaluate the trained checkpoint in the three modes on 4 test rows.
+  await tab('evaluate');
+  const runOption = page.locator('#eval-model option').nth(1);
+  await page.selectOption('#eval-model', (await runOption.getAttribute('value'))!);
+  await page.fill('.evaluate input[type=number]', '4');
+  await page.dispatchEvent('.evaluate input[type=number]', 'change');
+  await page.click('#run-eval');
+  await page.waitForSelector('#table1 tbody tr:nth-child(3)', { timeout: 300_000 });
+  expect(await page.locator('#table1 tbody tr').count()).toBe(3);
+  await shot('evaluate');
+
+  // Chat with the trained checkpoint through the in-worker engine; the RAG-like forced search is not
+  // used here: the policy decides; a search request (if any) is answered with results.
+  await tab('chat');
+  await page.selectOption('#chat-model', (await page.locator('#chat-model option').nth(1).getAttribute('value'))!);
+  await page.click('#chat-load');
+  await page.waitForSelector('#chat-loaded:has-text("in-worker local engine")', { timeout: 60_000 });
+  await page.click('.sample >> nth=0');
+  await page.click('#chat-send');
+  await page.waitForSelector('#chat-status:not(:has-text("thinking"))', { timeout: 120_000 });
+  expect(await page.locator('#chat-transcript .bubble.assistant').count()).toBeGreaterThan(0);
+  await shot('chat');
+
+  // Storage: datasets and the run are listed; a dataset is deleted after confirmation.
+  await tab('storage');
+  await page.waitForSelector('[data-dataset="fvqa-mini-train"]');
+  await page.waitForSelector('#runs-table [data-run]');
+  await shot('storage');
+  await page.click('[data-delete="fvqa-mini-heldout"]');
+  await page.click('[data-confirm="fvqa-mini-heldout"]');
+  await page.waitForSelector('[data-dataset="fvqa-mini-heldout"]', { state: 'detached' });
+  expect(await page.locator('[data-dataset]').count()).toBe(3);
+
+  expect(b.errors).toEqual([]);
+}, 1_200_000);
