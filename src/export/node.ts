@@ -39,7 +39,9 @@ export async function writeVerlExport(recipe: Recipe, dir: string, modelPath = '
     await writeParquetFile(join(dir, files.test), recipe.eval.max_rows ? test.slice(0, recipe.eval.max_rows) : test);
     paths = { modelPath, trainFiles: '$HERE/train.parquet', valFiles: '$HERE/test.parquet' };
   } else {
-    paths = { modelPath, trainFiles: recipe.data.train ?? '${TRAIN_DATA_PATH:?}', valFiles: recipe.data.test ?? '${VAL_DATA_PATH:?}' };
+    // Hub files (hf:ORG/NAME/FILE) are downloaded first: veRL reads local parquet.
+    const local = (f: string | undefined, env: string) => (f && !f.startsWith('hf:') ? f : `\${${env}:?download ${f ?? 'the parquet file'}}`);
+    paths = { modelPath, trainFiles: local(recipe.data.train, 'TRAIN_DATA_PATH'), valFiles: local(recipe.data.test, 'VAL_DATA_PATH') };
   }
   const mapping = verlMapping(recipe, paths);
   await writeFile(join(dir, 'run_mmsearch_r1_grpo.sh'), launchScript(recipe, mapping), { mode: 0o755 });

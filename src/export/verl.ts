@@ -170,7 +170,7 @@ export function verlMapping(recipe: Recipe, paths: VerlPaths): MappingEntry[] {
       ? [
           e('model.lora.r', 'actor_rollout_ref.model.lora_rank', lora.r, 'upstream', `${UPSTREAM} model/hf_model.yaml:43; verl@8e9e737 ppo_trainer.yaml:122`, 'MMSearch-R1 trains every weight'),
           e('model.lora.lora_alpha', 'actor_rollout_ref.model.lora_alpha', lora.lora_alpha, 'upstream', `verl@8e9e737 ppo_trainer.yaml:125`),
-          e('model.lora.target_modules', 'actor_rollout_ref.model.target_modules', lora.target_modules, 'upstream', `verl@8e9e737 ppo_trainer.yaml:129`),
+          e('model.lora.target_modules', 'actor_rollout_ref.model.target_modules', lora.target_modules, 'upstream', `verl@8e9e737 ppo_trainer.yaml:129`, 'veRL documents "all-linear" or a module list; that it hands a regex string to PEFT unchanged is unverified'),
           none('model.lora.lora_dropout', 'no dropout option in veRL\'s LoRA config'),
         ]
       : []),
@@ -254,7 +254,7 @@ export function verlReadme(recipe: Recipe, mapping: MappingEntry[], files: { tra
     '    MMSEARCH_R1_DIR=$PWD/multimodal-search-r1 MODEL_PATH=/path/to/exported/model bash run_mmsearch_r1_grpo.sh',
     '',
     'Option names were read in EvolvingLMMs-Lab/multimodal-search-r1@583c6b4 and volcengine/verl (b178a3c, and 8e9e737, the',
-    'submodule commit MMSearch-R1 pins); the table says where. None is unverified.',
+    'submodule commit MMSearch-R1 pins); the table says where. No option name is unverified; notes say "unverified" where a behaviour is.',
     '',
     '## Recipe fields with no equivalent',
     '',
