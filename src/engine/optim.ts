@@ -206,16 +206,16 @@ export function cosineSchedule(lr: number, warmupSteps: number, totalSteps: numb
 }
 
 /**
- * Sigmoid decay after linear warmup: lr·(minLrRatio + (1 - minLrRatio)·s(t)) for progress t in [0, 1],
- * where s(t) = σ(-k·(t - ½)) rescaled so that s(0) = 1 and s(1) = 0. Near-constant early, halfway at
- * the midpoint, annealing smoothly late. `k` sets steepness (default 10).
+ * MMSearch-R1's sigmoid decay (multimodal-search-r1, mmsearch_r1/utils/torch_functional.py
+ * `get_sigmoid_decay_schedule`, used when `lr_sigmoid_decay_warmup` is set): the factor falls
+ * smoothly from about 1 to `1 - decayRatio`, halfway at `centerSteps`, with steepness
+ * k = 1 / (0.1 · centerSteps):
+ *   lr(step) = lr · ((1 - low) / (1 + exp(k · (step - centerSteps))) + low),  low = 1 - decayRatio.
+ * decayRatio 0 (their default) keeps the rate constant. @throws when centerSteps ≤ 0
  */
-export function sigmoidSchedule(lr: number, warmupSteps: number, totalSteps: number, minLrRatio = 0, k = 10): Schedule {
-  const sig = (x: number) => 1 / (1 + Math.exp(-x));
-  return (step) => {
-    if (step < warmupSteps) return (lr * (step + 1)) / warmupSteps;
-    const t = Math.min(1, (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps));
-    const s = (sig(-k * (t - 0.5)) - sig(-k / 2)) / (sig(k / 2) - sig(-k / 2));
-    return lr * (minLrRatio + (1 - minLrRatio) * s);
-  };
+export function sigmoidDecaySchedule(lr: number, decayRatio: number, centerSteps: number): Schedule {
+  if (!(centerSteps > 0)) throw new Error(`sigmoidDecaySchedule: centerSteps must be > 0, got ${centerSteps}`);
+  const low = 1 - decayRatio;
+  const k = 1 / (0.1 * centerSteps);
+  return (step) => lr * ((1 - low) / (1 + Math.exp(k * (step - centerSteps))) + low);
 }
