@@ -94,17 +94,32 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   expect(await page.locator('#table1 tbody tr').count()).toBe(3);
   await shot('evaluate');
 
-  // Chat with the trained checkpoint through the in-worker engine; the RAG-like forced search is not
-  // used here: the policy decides; a search request (if any) is answered with results.
+  // Chat with the trained checkpoint: the policy's own turns stream in; with "image search first"
+  // the search runs through the in-worker engine, then through the running proxy, and its results
+  // (thumbnails) come back into the conversation.
   await tab('chat');
   await page.selectOption('#chat-model', (await page.locator('#chat-model option').nth(1).getAttribute('value'))!);
   await page.click('#chat-load');
   await page.waitForSelector('#chat-loaded:has-text("in-worker local engine")', { timeout: 60_000 });
   await page.click('.sample >> nth=0');
-  await page.click('#chat-send');
-  await page.waitForSelector('#chat-status:not(:has-text("thinking"))', { timeout: 120_000 });
-  expect(await page.locator('#chat-transcript .bubble.assistant').count()).toBeGreaterThan(0);
+  const ask = async () => {
+    await page.click('#chat-send');
+    await page.waitForSelector('#chat-status:not(:has-text("thinking"))', { timeout: 120_000 });
+    expect(await page.locator('#chat-transcript .bubble.assistant').count()).toBeGreaterThan(0);
+  };
+  await ask();
+  await page.check('#chat-rag');
+  await ask();
+  expect(await page.locator('#chat-transcript .bubble.tool img.thumb').count()).toBe(2);
   await shot('chat');
+  const misses = async () => ((await (await fetch(`${proxy.url}/api/health`)).json()) as { cache: { misses: number } }).cache.misses;
+  const before = await misses();
+  await page.check('#chat-proxy');
+  await page.click('#chat-load');
+  await page.waitForSelector(`#chat-loaded:has-text("proxy ${proxy.url}")`, { timeout: 60_000 });
+  await ask();
+  expect(await page.locator('#chat-transcript .bubble.tool img.thumb').count()).toBe(2);
+  expect(await misses()).toBeGreaterThan(before);
 
   // Storage: datasets and the run are listed; a dataset is deleted after confirmation.
   await tab('storage');

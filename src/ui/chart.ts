@@ -55,7 +55,7 @@ export function MetricChart(p: MetricChartProps) {
     const u = new uPlot({
       width: Math.max(240, el.clientWidth), height: 190,
       scales: { x: { time: false }, y: p.log ? { distr: 3 } : {} },
-      axes: [{ label: 'step', size: 36, labelSize: 16 }, { size: 56 }],
+      axes: [{ label: 'step', size: 36, labelSize: 16, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] }, { size: 56 }],
       legend: { live: true },
       series: [{ label: 'step' }, ...p.keys.map((k, i) => ({ label: p.labels?.[i] ?? k, stroke: COLOURS[i % COLOURS.length], width: 1.6, points: { size: 5 }, spanGaps: true }))],
     }, data, el);

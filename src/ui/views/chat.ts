@@ -29,6 +29,7 @@ export function ChatView({ lab }: { lab: Lab }) {
   const [bubbles, setBubbles] = useState<Bubble[]>([]);
   const [status, setStatus] = useState('');
   const [useProxy, setUseProxy] = useState(false);
+  const [rag, setRag] = useState(false);
   const load = async () => {
     setStatus('loading…');
     try {
@@ -62,7 +63,7 @@ export function ChatView({ lab }: { lab: Lab }) {
       setBubbles([...out]);
     };
     try {
-      await lab.inference.chat({ image: bytesOfDataUrl(image), question, temperature, maxTurns }, Comlink.proxy(onEvent));
+      await lab.inference.chat({ image: bytesOfDataUrl(image), question, temperature, maxTurns, rag }, Comlink.proxy(onEvent));
     } catch (e) {
       setStatus(`failed: ${(e as Error).message}`);
     }
@@ -83,6 +84,7 @@ export function ChatView({ lab }: { lab: Lab }) {
         h('div', { class: 'row' },
           h('label', null, 'temperature ', h('input', { type: 'range', min: 0, max: 1.5, step: 0.1, value: temperature, onInput: (e: Event) => setTemperature(Number((e.target as HTMLInputElement).value)) }), ` ${temperature.toFixed(1)}`),
           h('label', null, 'max turns ', h('input', { type: 'number', class: 'short', min: 1, max: 3, value: maxTurns, onChange: (e: Event) => setMaxTurns(Number((e.target as HTMLInputElement).value)) })),
+          h('label', { class: 'check', title: 'Script the first turn as an image search (the RAG workflow of Table 1), then let the policy continue' }, h('input', { type: 'checkbox', id: 'chat-rag', checked: rag, onChange: (e: Event) => setRag((e.target as HTMLInputElement).checked) }), ' image search first'),
           h('button', { class: 'primary', id: 'chat-send', disabled: !loaded || !image || !question || status === 'thinking…', onClick: send }, 'Ask'))),
       h(Card, { title: 'Conversation' },
         h('div', { class: 'transcript', id: 'chat-transcript' },

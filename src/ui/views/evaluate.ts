@@ -68,6 +68,6 @@ export function EvaluateView({ lab }: { lab: Lab }) {
           cats.flatMap((c) => [h('td', { class: 'num' }, s.byCategory[c]?.accuracy.toFixed(1) ?? ''), h('td', { class: 'num' }, s.byCategory[c]?.searchRatio.toFixed(1) ?? '')])))))),
       h('div', { class: 'bars' }, results.flatMap((r, i) => r.summaries.map((s) => h('div', { class: 'bar-row' },
         h('span', { class: 'bar-label' }, `${i + 1}. ${LABEL[s.mode]}`),
-        h('div', { class: 'hbar' }, h('div', { class: 'acc', style: { width: `${s.accuracy}%` } }, `acc ${s.accuracy.toFixed(0)}%`)),
-        h('div', { class: 'hbar' }, h('div', { class: 'sr', style: { width: `${s.searchRatio}%` } }, `search ${s.searchRatio.toFixed(0)}%`))))))) : null);
+        h('div', { class: 'hbar' }, h('div', { class: 'acc', style: { width: `${s.accuracy}%` } }), h('span', null, `accuracy ${s.accuracy.toFixed(0)}%`)),
+        h('div', { class: 'hbar' }, h('div', { class: 'sr', style: { width: `${s.searchRatio}%` } }), h('span', null, `search ratio ${s.searchRatio.toFixed(0)}%`))))))) : null);
 }
