@@ -90,6 +90,18 @@ test('SFT memorises two trajectories; greedy multi-turn rollouts with the local 
   expect(c.tokens).toEqual(convs[1].tokens);
   expect(c.lossMask).toEqual(convs[1].lossMask);
   expect(c.turns[1]).toBe(chain.prompt[3].content);
+
+  // RAG workflow: the image search is inserted for every row (loss mask 0), then the policy goes on.
+  const rag = await rollout(model, tok, [direct, chain], index, {
+    sampling: { temperature: 0, rng: new E.Rng(0) }, limits: DEFAULT_LIMITS, maxTurnTokens: 64, maxCompletionLength: 600,
+    resultsPerSearch: 2, imageSize: 64, withThumbnails: true, compactInstructions: true, mode: 'rag',
+  });
+  for (const t of rag.trajectories) {
+    expect(t.calls[0].kind).toBe('image_search');
+    expect(t.toolTurns.length).toBeGreaterThanOrEqual(1);
+    const scripted = t.tokens.slice(t.promptLength, t.promptLength + 10);
+    expect(t.lossMask.slice(t.promptLength, t.promptLength + 10)).toEqual(scripted.map(() => 0));
+  }
   opt.dispose();
   model.dispose();
 }, 600_000);

@@ -118,17 +118,18 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
     const pending: (ToolCall | null)[] = rows.map(() => null);
     for (let turn = 0; turn < o.limits.maxTurns && active.some(Boolean); turn++) {
       if (mode === 'rag' && turn === 0) {
-        // RAG workflow: the image search is inserted, not chosen by the policy.
+        // RAG workflow: the image search is inserted (loss mask 0), not chosen by the policy.
+        const ids = enc.assistant(RAG_FIRST_TURN);
+        const call = parseToolCall(RAG_FIRST_TURN);
         for (const [r, t] of trajs.entries()) {
-          const ids = enc.assistant(RAG_FIRST_TURN);
           t.tokens.push(...ids);
           t.lossMask.push(...ids.map(() => 0));
           t.sampleLogprobs.push(...ids.map(() => 0));
           t.turns.push(RAG_FIRST_TURN);
-          const call = parseToolCall(RAG_FIRST_TURN);
           t.calls.push(call);
           pending[r] = budgets[r].decide(call, turn) === 'execute' ? call : null;
         }
+        await session.append(trajs.map(() => ({ ids })));
       } else {
         const turnBudget = trajs.map((t) => Math.min(o.maxTurnTokens, o.maxCompletionLength - completion(t)));
         const gen = await session.generate({
@@ -189,6 +190,11 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
       if (segs.some(Boolean)) await session.append(segs);
     }
     stats.generateMs += performance.now() - t0;
+    // Every token of a trajectory must be what the model saw, in order (cheap; guards the bookkeeping).
+    trajs.forEach((t, r) => {
+      const seen = session.history[r];
+      if (seen.length !== t.tokens.length || seen.some((id, i) => id !== t.tokens[i])) throw new Error(`rollout: trajectory ${r} diverged from its decoding session`);
+    });
   } finally {
     session.dispose();
     owned.forEach((t) => t.dispose());
