@@ -5,8 +5,10 @@
 import { createServer } from 'vite';
 import { configFromEnv } from '../proxy/config.js';
 import { startProxy } from '../proxy/server.js';
+import { defaultCorpus } from './proxy-corpus.js';
 
-const proxy = await startProxy(configFromEnv());
+const config = configFromEnv();
+const proxy = await startProxy(config, { corpus: defaultCorpus(config) });
 process.env.VITE_PROXY_URL = proxy.url;
 const server = await createServer({ configFile: new URL('../vite.config.ts', import.meta.url).pathname });
 await server.listen();
