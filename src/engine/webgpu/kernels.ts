@@ -538,6 +538,19 @@ fn visible(b: u32, t: u32, s: u32) -> bool {
   return u.hasMask == 0u || mask[b * u.sMax + s] != 0u;
 }`;
 
+/** Entry point of the 64-thread 1-D kernels: sets `i`, the invocation's global index. */
+const MAIN64 = `@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 64u + lid;`;
+
+/** Bindings 0-6 shared by the attention backward kernels (q, k, v, dO as `elem` rows; rowstats; key mask). */
+const ATTN_BWD_INPUTS = (elem: string) => `@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> q: array<${elem}>;
+@group(0) @binding(2) var<storage, read> k: array<${elem}>;
+@group(0) @binding(3) var<storage, read> v: array<${elem}>;
+@group(0) @binding(4) var<storage, read> dO: array<${elem}>;
+@group(0) @binding(5) var<storage, read> rs: array<f32>;
+@group(0) @binding(6) var<storage, read> mask: array<u32>;`;
+
 /**
  * Attention forward, one thread per (b, t, h) query row with an online softmax over keys (no score
  * matrix in memory). Writes o and the row's log-sum-exp (3e38 for a row with no visible key).
@@ -553,8 +566,7 @@ ${ATTN_U}
 @group(0) @binding(5) var<storage, read_write> o: array<f32>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 ${ATTN_VISIBLE}
-@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+${MAIN64}
   if (i >= u.batch * u.t * u.hq) { return; }
   let h = i % u.hq;
   let t = (i / u.hq) % u.t;
@@ -607,17 +619,10 @@ struct U { rows: u32 }
 export function attentionDqKernel(d: number): string {
   return /* wgsl */ `
 ${ATTN_U}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> dO: array<f32>;
-@group(0) @binding(5) var<storage, read> rs: array<f32>;
-@group(0) @binding(6) var<storage, read> mask: array<u32>;
+${ATTN_BWD_INPUTS('f32')}
 @group(0) @binding(7) var<storage, read_write> dq: array<f32>;
 ${ATTN_VISIBLE}
-@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+${MAIN64}
   if (i >= u.batch * u.t * u.hq) { return; }
   let h = i % u.hq;
   let t = (i / u.hq) % u.t;
@@ -648,18 +653,11 @@ ${ATTN_VISIBLE}
 export function attentionDkvKernel(d: number): string {
   return /* wgsl */ `
 ${ATTN_U}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> dO: array<f32>;
-@group(0) @binding(5) var<storage, read> rs: array<f32>;
-@group(0) @binding(6) var<storage, read> mask: array<u32>;
+${ATTN_BWD_INPUTS('f32')}
 @group(0) @binding(7) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dv: array<f32>;
 ${ATTN_VISIBLE}
-@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+${MAIN64}
   if (i >= u.batch * u.sMax * u.hkv) { return; }
   let kh = i % u.hkv;
   let s = (i / u.hkv) % u.sMax;
@@ -997,13 +995,7 @@ export function attentionDqVec4Kernel(d: number): string {
   const J = range(d / 4);
   return /* wgsl */ `
 ${ATTN_U}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> dO: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> rs: array<f32>;
-@group(0) @binding(6) var<storage, read> mask: array<u32>;
+${ATTN_BWD_INPUTS('vec4<f32>')}
 @group(0) @binding(7) var<storage, read_write> dq: array<vec4<f32>>;
 ${ATTN_VEC4_MAIN} {
   let i = (wid.y * nwg.x + wid.x) * 64u + lid;
@@ -1041,13 +1033,7 @@ export function attentionDkvVec4Kernel(d: number): string {
   const J = range(d / 4);
   return /* wgsl */ `
 ${ATTN_U}
-@group(0) @binding(0) var<uniform> u: U;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> dO: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> rs: array<f32>;
-@group(0) @binding(6) var<storage, read> mask: array<u32>;
+${ATTN_BWD_INPUTS('vec4<f32>')}
 @group(0) @binding(7) var<storage, read_write> dk: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read_write> dv: array<vec4<f32>>;
 ${ATTN_VEC4_MAIN} {
