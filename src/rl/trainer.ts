@@ -192,7 +192,7 @@ export class Trainer {
       this.trackBadSteps(r.stepped, `SFT step ${step}`);
       this.state.sftStep++;
       const sec = (performance.now() - ts) / 1000;
-      this.emit({ type: 'metrics', phase: 'sft', step, metrics: { loss: r.loss, grad_norm: r.gradNorm, learning_rate: schedule(step), tokens_per_second: batch.reduce((n, c) => n + c.tokens.length, 0) / sec, epoch: step / stepsPerEpoch, 'memory/peak_bytes': this.env.backend.memory().peakBytes } });
+      this.emit({ type: 'metrics', phase: 'sft', step, metrics: { loss: r.loss, grad_norm: r.gradNorm, learning_rate: schedule(step), 'time/step_s': sec, tokens_per_second: batch.reduce((n, c) => n + c.tokens.length, 0) / sec, epoch: step / stepsPerEpoch, 'memory/peak_bytes': this.env.backend.memory().peakBytes } });
       this.emitProgress('sft', this.state.sftStep, total, startStep, t0);
       if (this.state.sftStep % this.recipe.checkpoint_steps === 0) await this.save();
     }
