@@ -39,16 +39,12 @@ function svg(): string {
 
 const svgName = basename(out).replace(/\.md$/, '.svg');
 writeFileSync(join(dirname(out), svgName), svg());
-const eval_ = (() => {
-  try {
-    return readFileSync(join(run, 'eval.md'), 'utf8');
-  } catch {
-    return '(no evaluation yet)\n';
-  }
-})();
+// eval.md from the training run's own evaluation, else eval-test.md from `npm run eval`.
+const evalFile = ['eval.md', 'eval-test.md'].map((f) => join(run, f)).find((f) => existsSync(f));
+const eval_ = evalFile ? readFileSync(evalFile, 'utf8') : '(no evaluation yet)\n';
 const seconds = [...sft, ...grpo].reduce((a, r) => a + (Number(r['time/rollout_s'] ?? 0) + Number(r['time/search_s'] ?? 0) + Number(r['time/train_s'] ?? 0)), 0);
 // Wall time from the run folder: recipe.json is written at the start, metrics/eval at the end.
-const end = existsSync(join(run, 'eval.md')) ? join(run, 'eval.md') : join(run, 'metrics.jsonl');
+const end = evalFile ?? join(run, 'metrics.jsonl');
 const wallMin = (statSync(end).mtimeMs - statSync(join(run, 'recipe.json')).mtimeMs) / 60000;
 const md = `# ${values.title ?? `Run ${basename(run)}`}
 
