@@ -5,7 +5,8 @@
  * last checkpoint. `--steps N` stops after N GRPO steps in this invocation (rerun to continue).
  * Runtimes: `node` = WebGPU through Dawn (SwiftShader on machines without a GPU), `cpu` = the float64
  * reference backend (slow; bit-exact resume). `--save-rollouts` appends every GRPO trajectory (prompt, turns,
- * tool calls and results, reward components, advantage) to DIR/rollouts.jsonl (src/export/rollouts.ts). `chromium` (the lab's trainer worker) arrives with the lab UI.
+ * tool calls and results, reward components, advantage) to DIR/rollouts.jsonl (src/export/rollouts.ts). `--runtime chromium` (the CLI driving the lab's trainer worker in headless Chromium) is not built yet;
+ * the same worker runs in Chrome through `npm start`.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -28,7 +29,7 @@ const fail = (msg: string): never => {
   process.exit(2);
 };
 if (!values.recipe) fail('--recipe NAME|FILE is required (e.g. --recipe fvqa-mini)');
-if (!['node', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node (WebGPU via Dawn) or cpu; chromium arrives with the lab UI`);
+if (!['node', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node (WebGPU via Dawn) or cpu (--runtime chromium is not built yet; the lab runs the same trainer in Chrome via npm start)`);
 
 if (values.runtime === 'node') runWithDawnEnv(values.child!, fail);
 
