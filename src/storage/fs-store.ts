@@ -12,7 +12,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import type { FvqaRow } from '../data/types.js';
 import {
-  DEFAULT_CHUNK_ROWS, STORE_SCHEMA_VERSION, StoreError, StoreQuotaError, checkName, chunked, countCategories, decodeChunk,
+  DEFAULT_CHUNK_ROWS, STORE_SCHEMA_VERSION, StoreError, StoreQuotaError, checkName, chunked, countCategories, recordChunk, decodeChunk,
   emptyCategories, encodeChunk, rebatch, type DatasetInfo, type DatasetStore, type StoredChunk, type WriteOptions,
 } from './store.js';
 
@@ -111,12 +111,7 @@ class FsStore implements DatasetStore {
         }
         await writeFile(join(staging, `${chunkName(info.chunks)}.json`), json);
         await writeFile(join(staging, `${chunkName(info.chunks)}.bin`), c.blob);
-        info.chunks++;
-        info.rows += rows.length;
-        info.bytes += size;
-        info.imageBytes += c.blob.length;
-        countCategories(rows, info.categories);
-        opts.onProgress?.({ phase: 'store', done: info.rows, total: null, unit: 'rows' });
+        recordChunk(info, rows, size, c.blob.length, opts.onProgress);
       }
       await writeFile(join(staging, 'dataset.json'), JSON.stringify(info, null, 1));
       // Commit: move any old copy aside, move the new one in, then drop the old one.

@@ -10,7 +10,7 @@
 import { openDB, type IDBPDatabase, type IDBPTransaction } from 'idb';
 import type { FvqaRow } from '../data/types.js';
 import {
-  DEFAULT_CHUNK_ROWS, STORE_SCHEMA_VERSION, StoreError, StoreQuotaError, checkName, chunked, countCategories, decodeChunk,
+  DEFAULT_CHUNK_ROWS, STORE_SCHEMA_VERSION, StoreError, StoreQuotaError, checkName, chunked, countCategories, recordChunk, decodeChunk,
   emptyCategories, encodeChunk, rebatch, type DatasetInfo, type DatasetStore, type StoredChunk, type WriteOptions,
 } from './store.js';
 
@@ -113,12 +113,7 @@ class IdbStore implements DatasetStore {
         }
         const tx = this.db.transaction('chunks', 'readwrite');
         await Promise.all([tx.store.put(c, [generation, info.chunks]), tx.done]);
-        info.chunks++;
-        info.rows += rows.length;
-        info.bytes += size;
-        info.imageBytes += c.blob.length;
-        countCategories(rows, info.categories);
-        opts.onProgress?.({ phase: 'store', done: info.rows, total: null, unit: 'rows' });
+        recordChunk(info, rows, size, c.blob.length, opts.onProgress);
       }
       const tx = this.db.transaction(['datasets', 'chunks'], 'readwrite');
       const old = (await tx.objectStore('datasets').get(name)) as DatasetRecord | undefined;

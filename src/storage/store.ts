@@ -114,6 +114,22 @@ export function countCategories(rows: readonly { category: Category | null }[], 
   return into;
 }
 
+/**
+ * Adds one stored chunk to a dataset's running totals (rows, bytes, image bytes, categories) and
+ * reports progress: the bookkeeping both store backends share after writing a chunk.
+ */
+export function recordChunk(
+  info: DatasetInfo, rows: readonly { category: Category | null }[], bytes: number, imageBytes: number,
+  onProgress?: (p: { phase: string; done: number; total: null; unit: 'rows' }) => void,
+): void {
+  info.chunks++;
+  info.rows += rows.length;
+  info.bytes += bytes;
+  info.imageBytes += imageBytes;
+  countCategories(rows, info.categories);
+  onProgress?.({ phase: 'store', done: info.rows, total: null, unit: 'rows' });
+}
+
 export function emptyCategories(): DatasetInfo['categories'] {
   return { search_free: 0, search_required: 0, none: 0 };
 }
