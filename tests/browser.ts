@@ -10,12 +10,8 @@
  *   await b.close();                             // afterAll
  * Console errors and page errors are collected in `b.errors` so tests can assert there were none.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
-import { createServer, type ViteDevServer } from 'vite';
-import { CHROMIUM_WEBGPU_FLAGS, findChrome } from '../scripts/gpu-env.js';
+import type { Page } from 'playwright-core';
+import { launchChromium } from '../scripts/chromium/launch.js';
 
 export interface TestBrowser {
   /** Base URL of the dev server, e.g. http://127.0.0.1:40123 */
@@ -29,24 +25,7 @@ export interface TestBrowser {
 
 /** Starts Vite + headless Chromium. @throws Error naming what to install when no browser exists. */
 export async function openBrowser(): Promise<TestBrowser> {
-  const executablePath = findChrome();
-  const server: ViteDevServer = await createServer({
-    configFile: join(import.meta.dirname, '..', 'vite.config.ts'),
-    server: { port: 0, host: '127.0.0.1', strictPort: false, hmr: false },
-    logLevel: 'error',
-  });
-  await server.listen();
-  const addr = server.httpServer?.address();
-  if (!addr || typeof addr === 'string') throw new Error('vite dev server did not report a port');
-  const url = `http://127.0.0.1:${addr.port}`;
-  const userDataDir = mkdtempSync(join(tmpdir(), 'mmsearch-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    args: CHROMIUM_WEBGPU_FLAGS,
-  });
-  // Chromium asks every origin for /favicon.ico; answer it so that 404s in `errors` are real ones.
-  await context.route('**/favicon.ico', (route) => route.fulfill({ status: 204, body: '' }));
+  const { url, context, close } = await launchChromium();
   const errors: string[] = [];
   return {
     url,
@@ -60,10 +39,6 @@ export async function openBrowser(): Promise<TestBrowser> {
       await page.goto(url + path);
       return page;
     },
-    async close() {
-      await context.close();
-      await server.close();
-      rmSync(userDataDir, { recursive: true, force: true });
-    },
+    close,
   };
 }
