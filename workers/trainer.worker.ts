@@ -3,14 +3,18 @@
  * Trainer (warm-start SFT -> GRPO -> evaluation) with its run stored in IndexedDB (src/ui/runs-store.ts),
  * and streams progress, metrics and logs to the page, coalesced to at most a few messages a second.
  * Also generates FVQA-mini into the dataset store. API through comlink: {@link TrainerApi}.
+ * `runHosted` runs a recipe with files, checkpoints and events supplied by the page instead of IndexedDB:
+ * the command line's Chromium runtime (scripts/chromium/) drives this same worker that way.
  */
 import * as Comlink from 'comlink';
 import * as E from '../src/engine/index.js';
 import { generateFvqaMini, SPLITS, type FvqaMiniConfig } from '../src/data/fvqa-mini.js';
 import { parseRecipe, type Recipe } from '../src/rl/recipe.js';
+import { rolloutRecords, type RolloutRecord } from '../src/export/rollouts.js';
+import type { EvalRecord, ModeSummary } from '../src/rl/evaluate.js';
 import { computeScore } from '../src/rl/reward.js';
 import type { Trajectory } from '../src/rl/rollout.js';
-import { Trainer, type TrainEvent } from '../src/rl/trainer.js';
+import { Trainer, type CheckpointStore, type Phase, type TrainEvent } from '../src/rl/trainer.js';
 import { ProxySearchClient } from '../src/search/client.js';
 import { openIdbStore } from '../src/storage/idb-store.js';
 import { batchesOf, type DatasetInfo } from '../src/storage/store.js';
@@ -33,6 +37,36 @@ export interface StartOptions {
   cpu?: boolean;
   /** The search proxy's URL, for recipes with search.backend "proxy". */
   proxyUrl?: string;
+}
+
+/** What the page supplies to {@link TrainerApi.runHosted} (a Comlink.proxy): the run's files, checkpoint and event sink. */
+export interface TrainerHost {
+  /** Reads a file a recipe names, e.g. `models/tiny-vlm/config.json`. @throws Error naming the file when it is missing */
+  readFile(path: string): Promise<Uint8Array>;
+  loadCheckpoint: CheckpointStore['load'];
+  saveCheckpoint: CheckpointStore['save'];
+  onEvent(e: HostedEvent): void;
+}
+
+/** The Trainer's events, with a GRPO step's trajectories as rollouts.jsonl records (src/export/rollouts.ts). */
+export type HostedEvent = Exclude<TrainEvent, { type: 'rollouts' }> | { type: 'rollouts'; step: number; records: RolloutRecord[] };
+
+/** Options of {@link TrainerApi.runHosted}. */
+export interface HostedOptions {
+  /** Stop after this many GRPO steps in this call (the checkpoint is written). */
+  maxGrpoSteps?: number;
+  /** Only evaluate the restored checkpoint (`npm run eval`). */
+  evalOnly?: boolean;
+  /** Send each GRPO step's trajectories as `rollouts` events (else they are not sent). */
+  rolloutRecords?: boolean;
+}
+
+/** Where a hosted run stopped, and its evaluation when it reached one. */
+export interface HostedResult {
+  phase: Phase;
+  sftStep: number;
+  grpoStep: number;
+  eval: { summaries: ModeSummary[]; records: EvalRecord[]; table: string } | null;
 }
 
 const FLUSH_MS = 250;
@@ -205,6 +239,41 @@ const api = {
     }
     runLoop();
     return current.run;
+  },
+
+  /** The backend a run trains on (WebGPU: the adapter's name). @throws Error when the worker has no WebGPU */
+  async backendDescription(): Promise<string> {
+    return (await getBackend(false)).description;
+  },
+
+  /**
+   * Runs `recipe` on WebGPU until it is done (or `maxGrpoSteps` GRPO steps were taken) with the
+   * host's files, checkpoint store and event sink: nothing goes to IndexedDB. Resumes from the host's
+   * checkpoint when there is one. Independent of the lab's run (`start`).
+   * @throws ConfigError for an invalid recipe; Error from the Trainer (missing file, GPU lost, ...)
+   */
+  async runHosted(recipe: unknown, host: TrainerHost, opts: HostedOptions = {}): Promise<HostedResult> {
+    const r = parseRecipe(recipe);
+    const trainer = new Trainer(r, {
+      backend: await getBackend(false),
+      readFile: (p) => host.readFile(p),
+      store: { load: () => host.loadCheckpoint(), save: (files) => host.saveCheckpoint(files) },
+      onEvent: (e) => {
+        if (e.type !== 'rollouts') host.onEvent(e);
+        else if (opts.rolloutRecords) host.onEvent({ type: 'rollouts', step: e.step, records: rolloutRecords(e, r.grpo.reward, r.grpo.num_generations) });
+      },
+    });
+    try {
+      await trainer.setup();
+      if (opts.evalOnly) trainer.state.phase = 'eval';
+      await trainer.run({ maxGrpoSteps: opts.maxGrpoSteps });
+      const { phase, sftStep, grpoStep } = trainer.state;
+      return { phase, sftStep, grpoStep, eval: trainer.evalResult };
+    } catch (e) {
+      throw new Error(explain(e));
+    } finally {
+      trainer.model?.dispose();
+    }
   },
 
   /** Pauses at the next step boundary and writes a checkpoint. */
