@@ -1,17 +1,23 @@
 /**
- * `npm run train -- --recipe fvqa-mini [--steps N] [--out DIR] [--json] [--runtime node|cpu] [--save-rollouts]`
+ * `npm run train -- --recipe fvqa-mini [--steps N] [--out DIR] [--json] [--runtime node|chromium|cpu] [--save-rollouts]`
  * Runs a recipe headless: warm-start SFT -> GRPO -> evaluation, with checkpoints, metrics.jsonl and
- * the evaluation table in DIR (default runs/<recipe>). Rerunning with the same DIR resumes from the
- * last checkpoint. `--steps N` stops after N GRPO steps in this invocation (rerun to continue).
- * Runtimes: `node` = WebGPU through Dawn (SwiftShader on machines without a GPU), `cpu` = the float64
- * reference backend (slow; bit-exact resume). `--save-rollouts` appends every GRPO trajectory (prompt, turns,
- * tool calls and results, reward components, advantage) to DIR/rollouts.jsonl (src/export/rollouts.ts). `--runtime chromium` (the CLI driving the lab's trainer worker in headless Chromium) is not built yet;
- * the same worker runs in Chrome through `npm start`.
+ * the evaluation table (eval.md) in DIR (default runs/<recipe>). Rerunning with the same DIR resumes from the
+ * last checkpoint, with any runtime. `--steps N` stops after N GRPO steps in this invocation (rerun to continue).
+ * `--recipe` is a name in recipes/ or a JSON file; its model.source is a folder (relative to the
+ * repository or absolute) with config.json and the tokenizer files.
+ * Runtimes: `node` = WebGPU through Dawn (SwiftShader on machines without a GPU); `chromium` = the lab's
+ * trainer worker (workers/trainer.worker.ts) in headless Chromium (scripts/chromium/), its files,
+ * checkpoints and events bridged to this process; `cpu` = the float64 reference backend (slow; bit-exact
+ * resume). Output (scripts/train-output.ts) is the same for all three: progress bars on stdout, or one
+ * JSON line per event with --json. `--save-rollouts` appends every GRPO trajectory (prompt, turns, tool
+ * calls and results, reward components, advantage) to DIR/rollouts.jsonl (src/export/rollouts.ts).
+ * Exit status: 0 done or stopped by --steps, 1 the run failed, 2 bad arguments, 130 interrupted.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRuntimeBackend, runWithDawnEnv } from './runtime.js';
+import { trainOutput, type TrainResult } from './train-output.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +35,8 @@ const fail = (msg: string): never => {
   process.exit(2);
 };
 if (!values.recipe) fail('--recipe NAME|FILE is required (e.g. --recipe fvqa-mini)');
-if (!['node', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node (WebGPU via Dawn) or cpu (--runtime chromium is not built yet; the lab runs the same trainer in Chrome via npm start)`);
+if (!['node', 'chromium', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node (WebGPU via Dawn), chromium (the lab's worker in headless Chromium) or cpu`);
+if (values.steps !== undefined && !(Number.isInteger(Number(values.steps)) && Number(values.steps) >= 0)) fail(`--steps ${values.steps}: a whole number of GRPO steps`);
 
 if (values.runtime === 'node') runWithDawnEnv(values.child!, fail);
 
@@ -39,8 +46,7 @@ if (!existsSync(recipePath)) fail(`recipe ${values.recipe} not found (looked at 
 const { loadRecipe } = await import('../src/rl/recipe.js');
 const { Trainer } = await import('../src/rl/trainer.js');
 const { FsCheckpointStore } = await import('../src/rl/fs-store.js');
-const E = await import('../src/engine/index.js');
-const { rolloutRecords, toJsonl } = await import('../src/export/rollouts.js');
+const { rolloutRecords } = await import('../src/export/rollouts.js');
 
 let recipe;
 try {
@@ -48,41 +54,50 @@ try {
 } catch (e) {
   fail((e as Error).message);
 }
-const out = resolve(values.out ?? join(root, 'runs', recipe!.name));
+const r = recipe!;
+const out = resolve(values.out ?? join(root, 'runs', r.name));
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'recipe.json'), readFileSync(recipePath));
 
-const backend = await createRuntimeBackend(values.runtime!);
-if (!values.json) console.log(`recipe ${recipe!.name} on ${backend.description}; output in ${out}`);
+const output = trainOutput(out, { json: values.json!, saveRollouts: values['save-rollouts']! });
+const readFile = async (p: string) => new Uint8Array(readFileSync(resolve(root, p)));
+const store = new FsCheckpointStore(out);
+const maxGrpoSteps = values.steps ? Number(values.steps) : undefined;
 
-const fmt = (s: number | null) => (s === null || !Number.isFinite(s) ? '?' : s > 90 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
-const trainer = new Trainer(recipe!, {
-  backend,
-  readFile: async (p) => new Uint8Array(readFileSync(join(root, p))),
-  store: new FsCheckpointStore(out),
-  onEvent: (e) => {
-    if (e.type === 'rollouts') {
-      if (values['save-rollouts']) appendFileSync(join(out, 'rollouts.jsonl'), toJsonl(rolloutRecords(e, recipe!.grpo.reward, recipe!.grpo.num_generations)));
-      return;
-    }
-    if (e.type === 'metrics') appendFileSync(join(out, 'metrics.jsonl'), JSON.stringify({ phase: e.phase, step: e.step, ...e.metrics }) + '\n');
-    if (values.json) console.log(JSON.stringify(e));
-    else if (e.type === 'progress') process.stdout.write(`\r[${e.phase}] ${e.done}/${e.total}  ETA ${fmt(e.etaSeconds)}    ${e.done === e.total ? '\n' : ''}`);
-    else if (e.type === 'log') console.log(`\n${e.message}`);
-    else if (e.type === 'metrics' && e.phase === 'grpo')
-      console.log(`\n[grpo ${e.step}] reward ${e.metrics.reward?.toFixed(3)} acc ${e.metrics['rewards/accuracy/mean']?.toFixed(3)} format ${e.metrics['rewards/format/mean']?.toFixed(3)} search ${e.metrics.search_ratio?.toFixed(3)}`);
-  },
-});
-try {
+/** Trains in this process (Dawn or the CPU backend). */
+async function trainHere(): Promise<TrainResult> {
+  const backend = await createRuntimeBackend(values.runtime!);
+  output.start(r.name, backend.description);
+  const trainer = new Trainer(r, {
+    backend,
+    readFile,
+    store,
+    onEvent: (e) => (e.type === 'rollouts' ? values['save-rollouts'] && output.rollouts(rolloutRecords(e, r.grpo.reward, r.grpo.num_generations)) : output.event(e)),
+  });
   await trainer.setup();
-  await trainer.run({ maxGrpoSteps: values.steps ? Number(values.steps) : undefined });
+  await trainer.run({ maxGrpoSteps });
+  return { ...trainer.state, evalTable: trainer.evalResult?.table ?? null };
+}
+
+/** Trains in the lab's worker in headless Chromium. */
+async function trainInChromium(): Promise<TrainResult> {
+  const { openChromiumTrainer } = await import('./chromium/runtime.js');
+  const chromium = await openChromiumTrainer('npm run train');
+  try {
+    output.start(r.name, chromium.description);
+    const res = await chromium.run(r, { readFile, store, onEvent: (e) => (e.type === 'rollouts' ? output.rollouts(e.records) : output.event(e)) }, { maxGrpoSteps, rolloutRecords: values['save-rollouts'] });
+    return { phase: res.phase, sftStep: res.sftStep, grpoStep: res.grpoStep, evalTable: res.eval?.table ?? null };
+  } finally {
+    await chromium.close();
+  }
+}
+
+let result: TrainResult;
+try {
+  result = values.runtime === 'chromium' ? await trainInChromium() : await trainHere();
 } catch (e) {
   console.error(`\nnpm run train: ${(e as Error).message}`);
   process.exit(1);
 }
-if (trainer.evalResult) {
-  writeFileSync(join(out, 'eval.md'), trainer.evalResult.table + '\n');
-  if (!values.json) console.log(`\n${trainer.evalResult.table}`);
-}
-if (!values.json) console.log(`\nphase ${trainer.state.phase}: SFT steps ${trainer.state.sftStep}, GRPO steps ${trainer.state.grpoStep}`);
+output.finish(result);
 process.exit(0);
