@@ -64,15 +64,22 @@ export const AFTER_TEXT_SEARCH_INSTRUCTIONS =
   `'${UNABLE_TO_ANSWER}'.\n` +
   'Otherwise give the final answer inside <answer> and </answer>, short and without explanation.';
 
+/** Opening lines of the two tools' result texts (authors' tool output: a header, then the hits). */
+export const IMAGE_RESULTS_HEADER = '[Image Search Results] Pages whose main image resembles the image of the question, most relevant first:';
+export const TEXT_RESULTS_HEADER = '[Text Search Results] Summaries of the most relevant pages for the query, most relevant first:';
+
 /**
- * Short stand-ins for the three instruction texts above, for policies trained from scratch (tiny-vlm):
- * such a model cannot read instructions, which would only add ~250 constant tokens to every prompt.
+ * Short stand-ins for the three instruction texts and the two result headers above, for policies trained from scratch (tiny-vlm):
+ * such a model cannot read instructions, which would only add ~250 constant tokens to every prompt
+ * (and ~40 more per search: the result headers).
  * Map with {@link compactInstructions}; the structure of every turn is unchanged.
  */
 export const COMPACT_INSTRUCTIONS: Readonly<Record<string, string>> = {
   [FIRST_TURN_INSTRUCTIONS]: 'Answer the question; search if needed.',
   [AFTER_IMAGE_SEARCH_INSTRUCTIONS]: 'Identify the entity; text search or answer.',
   [AFTER_TEXT_SEARCH_INSTRUCTIONS]: 'Answer from the results.',
+  [IMAGE_RESULTS_HEADER]: '[Image Search Results]',
+  [TEXT_RESULTS_HEADER]: '[Text Search Results]',
 };
 
 /** Replaces each paper instruction text in `content` by its compact stand-in. */
@@ -116,16 +123,14 @@ export interface TextHitText {
 export function formatImageSearchResults(hits: readonly ImageHitText[], withImages = true): string {
   if (hits.length === 0) return '[Image Search Results] No results were found for the image.';
   const lines = hits.map((h, i) => (withImages ? `${i + 1}. image: ${IMAGE_PLACEHOLDER}\ntitle: ${h.title}` : `${i + 1}. title: ${h.title}`));
-  return '[Image Search Results] Pages whose main image resembles the image of the question, most relevant first:\n' +
-    lines.join('\n');
+  return `${IMAGE_RESULTS_HEADER}\n${lines.join('\n')}`;
 }
 
 /** Text of text-search results: `(link) summary` entries, best first (paper Sec. 3.1). */
 export function formatTextSearchResults(hits: readonly TextHitText[]): string {
   if (hits.length === 0) return '[Text Search Results] No results were found for the query.';
   const lines = hits.map((h, i) => `${i + 1}. (${h.url}) ${h.summary}`);
-  return '[Text Search Results] Summaries of the most relevant pages for the query, most relevant first:\n' +
-    lines.join('\n');
+  return `${TEXT_RESULTS_HEADER}\n${lines.join('\n')}`;
 }
 
 /**

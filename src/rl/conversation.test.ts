@@ -50,5 +50,9 @@ test('compact instructions shorten every trajectory and keep its structure', () 
   // Same assistant tokens, same images, same number of turns.
   expect(b.tokens.filter((_, i) => b.lossMask[i])).toEqual(a.tokens.filter((_, i) => a.lossMask[i]));
   expect(b.tokens.filter((t) => t === tok.specialIds.image).length).toBe(a.tokens.filter((t) => t === tok.specialIds.image).length);
-  expect(tok.decode(b.tokens)).not.toContain('Look at the image carefully');
+  const text = tok.decode(b.tokens);
+  expect(text).not.toContain('Look at the image carefully');
+  // Result headers are shortened too; the hits themselves are kept.
+  expect(text).toContain('<information>[Image Search Results]\n1. image:');
+  expect(text).toContain('<information>[Text Search Results]\n1. (https://');
 });

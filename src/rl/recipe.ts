@@ -41,6 +41,7 @@ export const RecipeSchema = z.strictObject({
     learning_rate: z.number().positive().max(1).default(1e-3),
     batch_size: int().min(1).default(16).describe('Trajectories per optimizer step.'),
     micro_batch_size: int().min(1).default(8).describe('Trajectories per forward/backward (sorted by length to limit padding).'),
+    group_by_length: z.boolean().default(false).describe('Batch trajectories of similar length together (transformers TrainingArguments.group_by_length): far less padding.'),
     warmup_ratio: z.number().min(0).max(1).default(0.05),
     weight_decay: z.number().min(0).max(1).default(0.01),
     max_grad_norm: z.number().min(0).default(1),

@@ -182,11 +182,10 @@ export class Trainer {
       if (signal?.aborted) return;
       const step = this.state.sftStep;
       const epoch = Math.floor(step / stepsPerEpoch);
-      // The order of an epoch depends only on (seed, epoch): resuming mid-epoch sees the same batches.
-      const order = shuffled(convs.length, new E.Rng(this.recipe.seed * 7919 + epoch));
-      const ids = order.slice((step % stepsPerEpoch) * s.batch_size, (step % stepsPerEpoch + 1) * s.batch_size);
+      // The batches of an epoch depend only on (seed, epoch): resuming mid-epoch sees the same ones.
+      const batches = epochBatches(convs.map((c) => c.tokens.length), s.batch_size, s.group_by_length, new E.Rng(this.recipe.seed * 7919 + epoch));
       // Sorted by length so that each micro-batch pads little.
-      const batch = ids.map((i) => convs[i]).sort((a, b) => a.tokens.length - b.tokens.length);
+      const batch = batches[step % stepsPerEpoch].map((i) => convs[i]).sort((a, b) => a.tokens.length - b.tokens.length);
       const ts = performance.now();
       const r = await sftStep(this.model, batch, { optimizer: this.optimizer, params, maxGradNorm: s.max_grad_norm, lr: schedule(step), microBatch: s.micro_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize });
       this.trackBadSteps(r.stepped, `SFT step ${step}`);
@@ -393,6 +392,21 @@ export class Trainer {
 
 async function readExact(src: Awaited<ReturnType<typeof openSafetensorsBuffer>>, name: string): Promise<Float32Array | Float64Array> {
   return (await readTensorExact(src, name)) as Float32Array | Float64Array;
+}
+
+/**
+ * The batches of one SFT epoch: indices 0..lengths.length-1 in a random order, cut into batches of
+ * `batchSize` (the last may be shorter). With `groupByLength`, the shuffled indices are sorted by
+ * length before cutting, so each batch holds sequences of similar length and pads little, and the
+ * batches are then visited in random order (the idea of transformers' `group_by_length` /
+ * LengthGroupedSampler, without its megabatches: our datasets are small).
+ */
+export function epochBatches(lengths: readonly number[], batchSize: number, groupByLength: boolean, rng: E.Rng): number[][] {
+  const order = shuffled(lengths.length, rng);
+  if (groupByLength) order.sort((a, b) => lengths[a] - lengths[b]);
+  const batches: number[][] = [];
+  for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
+  return groupByLength ? shuffled(batches.length, rng).map((i) => batches[i]) : batches;
 }
 
 /** A permutation of 0..n-1 from the generator (Fisher-Yates). */
