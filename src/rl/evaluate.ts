@@ -38,6 +38,23 @@ export interface ModeSummary {
   byCategory: Record<string, { rows: number; accuracy: number; searchRatio: number }>;
 }
 
+/**
+ * The first `n` rows of a split taken round-robin over its question kinds (`extra_info.question_kind`,
+ * else `category`), each kind in split order: a small evaluation sees every kind, where the first
+ * `n` rows of FVQA-mini's test split would all be about familiar entities. All rows when n >= length.
+ */
+export function evalSubset<R extends Pick<FvqaRow, 'category' | 'extra_info'>>(rows: readonly R[], n: number): R[] {
+  if (n >= rows.length) return [...rows];
+  const groups = new Map<string, R[]>();
+  for (const r of rows) {
+    const k = String(r.extra_info?.question_kind ?? r.category ?? '');
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const out: R[] = [];
+  for (let i = 0; out.length < n; i++) for (const g of groups.values()) if (i < g.length && out.length < n) out.push(g[i]);
+  return out;
+}
+
 const pct = (a: number, n: number) => (n ? (100 * a) / n : 0);
 
 /** Summarises records of one mode. */

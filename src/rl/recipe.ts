@@ -52,7 +52,7 @@ export const RecipeSchema = z.strictObject({
   }).prefault({}),
   eval: z.strictObject({
     split: z.string().default('test'),
-    max_rows: int().min(1).nullable().default(null).describe('Evaluate on the first N rows (null: all).'),
+    max_rows: int().min(1).nullable().default(null).describe('Evaluate on N rows taken round-robin over the question kinds (null: all).'),
     modes: z.array(z.enum(['direct', 'rag', 'on_demand'])).min(1).default(['direct', 'rag', 'on_demand']),
     batch_size: int().min(1).default(32),
   }).prefault({}),

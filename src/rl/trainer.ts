@@ -16,7 +16,7 @@ import { parseToolCall, runToolCall, emptyToolMetrics } from '../search/protocol
 import type { SearchTools } from '../search/types.js';
 import { searchLimits, resolveGenerationBatch } from './config.js';
 import { dataUrlBytes, encodeConversation, TurnEncoder, type EncodedConversation } from './conversation.js';
-import { evaluate, table1, type EvalRecord, type ModeSummary } from './evaluate.js';
+import { evalSubset, evaluate, table1, type EvalRecord, type ModeSummary } from './evaluate.js';
 import { computeAdvantages } from './grpo.js';
 import type { Recipe } from './recipe.js';
 import { computeScore } from './reward.js';
@@ -335,7 +335,7 @@ export class Trainer {
     const e = this.recipe.eval;
     const split = this.data.splits[e.split as keyof FvqaMini['splits']];
     if (!split) throw new Error(`eval.split ${e.split}: FVQA-mini has train, test, heldout and sft`);
-    const rows = e.max_rows ? split.slice(0, e.max_rows) : split;
+    const rows = e.max_rows ? evalSubset(split, e.max_rows) : split;
     const r = await evaluate(this.model, this.tok, rows, this.tools, e.modes, { ...this.rolloutOptions({ temperature: 0, rng: new E.Rng(0) }), batchSize: e.batch_size }, (done, total) =>
       this.emit({ type: 'progress', phase: 'eval', done, total, etaSeconds: null }),
     );
