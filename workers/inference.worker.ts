@@ -1,7 +1,9 @@
 /**
  * The inference worker: owns its GPUDevice; loads a policy (a fresh preset model, a stored run's
- * checkpoint, or a hub model), then chats with the tool protocol, streaming tokens, tool calls and
- * results back, or runs the three-mode evaluation. API through comlink: {@link InferenceApi}.
+ * checkpoint with its LoRA adapter, or a hub model), then chats with the tool protocol, streaming
+ * tokens, tool calls and results back, or runs the three-mode evaluation. It also turns a run's
+ * checkpoint into Hugging Face files (a model folder or a PEFT adapter, as one ZIP) and imports such a
+ * folder back as a stored checkpoint. API through comlink: {@link InferenceApi}.
  */
 import * as Comlink from 'comlink';
 import * as E from '../src/engine/index.js';
@@ -9,6 +11,8 @@ import { firstUserTurn } from '../src/data/protocol.js';
 import type { FvqaMini } from '../src/data/fvqa-mini.js';
 import { IdbHubCache } from '../src/hub/idb-cache.js';
 import { openSafetensorsBuffer } from '../src/io/safetensors.js';
+import { exportModelFiles, loadCheckpointModel } from '../src/export/model.js';
+import { readZip, writeZip } from '../src/export/zip.js';
 import { createModel, loadPretrained, type PolicyModel } from '../src/models/checkpoint.js';
 import { parseConfig } from '../src/models/config.js';
 import { DecodeSession, type Segment } from '../src/models/generate.js';
@@ -17,13 +21,13 @@ import { loadTokenizer, type LabTokenizer } from '../src/models/tokenizer.js';
 import { searchLimits } from '../src/rl/config.js';
 import { dataUrlBytes, imagePixels, TurnEncoder } from '../src/rl/conversation.js';
 import { evaluate, table1, type ModeSummary } from '../src/rl/evaluate.js';
-import type { Recipe } from '../src/rl/recipe.js';
+import { parseRecipe, type Recipe } from '../src/rl/recipe.js';
 import { RAG_FIRST_TURN, type SearchMode } from '../src/rl/rollout.js';
 import { emptyToolMetrics, parseToolCall, runToolCall, SearchBudget, type TurnPart } from '../src/search/protocol.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import type { SearchTools } from '../src/search/types.js';
 import { quickRecipe, readLabFile, searchTools, worldOf } from '../src/ui/lab-env.js';
-import { openRuns, type RunsDb } from '../src/ui/runs-store.js';
+import { openRuns, type RunRecord, type RunsDb } from '../src/ui/runs-store.js';
 
 /** Which policy to load. */
 export type ModelSpec = { kind: 'fresh'; recipe?: Recipe } | { kind: 'run'; runId: string } | { kind: 'hub'; ref: string; endpoint?: string };
@@ -66,12 +70,36 @@ function need() {
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
+/** The lab recipe inside an exported model ZIP, so that an import gets the run's world and tokenizer back. */
+export const RECIPE_FILE = 'mmsearch_lab_recipe.json';
+/** Files an imported model keeps; others (README, chat_template.json, ...) are not needed to run it. */
+const IMPORTED_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+
+/**
+ * The files of an import by name: a ZIP's entries (under at most one top folder) or loose files.
+ * @throws for a PEFT adapter (the lab imports full models) and when config.json or model.safetensors is missing
+ */
+async function importedFiles(picked: File[]): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  for (const f of picked) {
+    const bytes = new Uint8Array(await f.arrayBuffer());
+    if (f.name.endsWith('.zip')) readZip(bytes, f.name).forEach((v, k) => files.set(k, v));
+    else files.set(f.name, bytes);
+  }
+  const top = new Set([...files.keys()].map((k) => (k.includes('/') ? k.slice(0, k.indexOf('/') + 1) : '')));
+  const prefix = top.size === 1 ? [...top][0] : '';
+  const out = new Map([...files].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  if (out.has('adapter_config.json')) throw new Error('this is a PEFT adapter: import the full model instead (Storage -> "HF model" of the run), or merge the adapter into its base with PEFT first');
+  for (const need of ['config.json', 'model.safetensors']) if (!out.has(need)) throw new Error(`the import has no ${need}: pick the model's ZIP, or its config.json and model.safetensors (found: ${[...out.keys()].join(', ') || 'nothing'})`);
+  return out;
+}
+
 const api = {
   /**
    * Loads a policy with the tokenizer, world and search tools of its recipe (the quick demo's for
    * hub models). `proxyUrl` routes searches through the proxy instead of the in-worker engine.
    */
-  async load(spec: ModelSpec, opts: { cpu?: boolean; proxyUrl?: string } = {}): Promise<{ label: string; parameters: number; search: string }> {
+  async load(spec: ModelSpec, opts: { cpu?: boolean; proxyUrl?: string } = {}): Promise<{ label: string; parameters: number; search: string; loraModules: number }> {
     runs ??= await openRuns();
     const be = await getBackend(!!opts.cpu);
     let recipe: Recipe, model: PolicyModel, label: string;
@@ -81,8 +109,9 @@ const api = {
       const files = await runs.checkpointFiles(spec.runId);
       if (!files) throw new Error(`run ${spec.runId} has no checkpoint yet`);
       recipe = run.recipe;
-      model = await loadPretrained(JSON.parse(text(files.get('config.json')!)), await openSafetensorsBuffer(files.get('model.safetensors')!, `${spec.runId} model.safetensors`), be);
-      label = `${spec.runId} (${run.phase}, GRPO step ${run.grpoStep})`;
+      // The run's adapter is attached (and used) when its recipe trains LoRA.
+      model = await loadCheckpointModel(recipe, files, be);
+      label = run.importedFrom ? `${spec.runId} (imported)` : `${spec.runId} (${run.phase}, GRPO step ${run.grpoStep})`;
     } else if (spec.kind === 'hub') {
       recipe = quickRecipe();
       model = await loadFromHub(spec.ref, be, { cache: new IdbHubCache(), endpoint: spec.endpoint });
@@ -100,7 +129,53 @@ const api = {
     const { tools, label: searchLabel } = await searchTools(recipe, world, opts.proxyUrl);
     loaded?.model.dispose();
     loaded = { model, tok, recipe, world, tools, label, searchLabel };
-    return { label, parameters: model.parameters().reduce((n, p) => n + p.size, 0), search: searchLabel };
+    const loraModules = model.namedParameters().filter(([n]) => n.endsWith('.lora_A.weight')).length;
+    return { label, parameters: model.parameters().reduce((n, p) => n + p.size, 0), search: searchLabel, loraModules };
+  },
+
+  /**
+   * A run's checkpoint as one ZIP of Hugging Face files: the model folder (config.json,
+   * model.safetensors with any LoRA merged, tokenizer files) or, with `adapter`, the PEFT adapter
+   * with its base model under base/; plus the run's recipe ({@link RECIPE_FILE}).
+   * @throws when the run has no checkpoint, or `adapter` is asked of a run without LoRA
+   */
+  async exportModel(runId: string, opts: { adapter?: boolean; cpu?: boolean } = {}): Promise<Uint8Array> {
+    runs ??= await openRuns();
+    const run = await runs.getRun(runId);
+    const ckpt = await runs.checkpointFiles(runId);
+    if (!run || !ckpt) throw new Error(`run ${runId} has no checkpoint to export`);
+    const src = run.recipe.model.source;
+    const tok = { 'tokenizer.json': await readLabFile(`${src}/tokenizer.json`, runs), 'tokenizer_config.json': await readLabFile(`${src}/tokenizer_config.json`, runs) };
+    const files = await exportModelFiles(run.recipe, ckpt, tok, await getBackend(!!opts.cpu), { adapter: opts.adapter });
+    files.set(RECIPE_FILE, new TextEncoder().encode(JSON.stringify(run.recipe, null, 2) + '\n'));
+    const zip = writeZip(files);
+    return Comlink.transfer(zip, [zip.buffer]);
+  },
+
+  /**
+   * Stores a model folder (a ZIP from {@link exportModel}, or loose config.json + model.safetensors
+   * [+ tokenizer files]) as a finished run whose checkpoint Chat, Evaluate and Setup can use. The
+   * weights are loaded once to check them. The run's recipe is the ZIP's own when it carries one
+   * (world, tokenizer), else `recipe` (the lab's current one); its model is the imported checkpoint.
+   * @throws naming the file or tensor when the folder is incomplete or does not load
+   */
+  async importModel(picked: File[], opts: { recipe: Recipe; cpu?: boolean }): Promise<RunRecord> {
+    runs ??= await openRuns();
+    const all = await importedFiles(picked);
+    const from = picked.map((f) => f.name).join(', ');
+    const base = all.has(RECIPE_FILE) ? parseRecipe(JSON.parse(text(all.get(RECIPE_FILE)!)), `${from}: ${RECIPE_FILE}`) : opts.recipe;
+    const probe = await loadPretrained(JSON.parse(text(all.get('config.json')!)), await openSafetensorsBuffer(all.get('model.safetensors')!, `${from}: model.safetensors`), await getBackend(!!opts.cpu));
+    probe.dispose();
+    if (all.has('tokenizer.json') !== all.has('tokenizer_config.json')) throw new Error(`${from}: give both tokenizer.json and tokenizer_config.json, or neither (the recipe's tokenizer is used then)`);
+    if (all.has('tokenizer.json')) loadTokenizer(JSON.parse(text(all.get('tokenizer.json')!)), JSON.parse(text(all.get('tokenizer_config.json')!)));
+    const now = new Date().toISOString();
+    const stem = (picked[0].name.replace(/\.(zip|json|safetensors)$/, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'model').slice(0, 60);
+    const id = `${stem}-imported-${now.replace(/[-:T]/g, '').slice(0, 14)}`;
+    const recipe = { ...base, model: { ...base.model, source: `runs/${id}`, init: 'pretrained' as const, lora: null } };
+    const run: RunRecord = { id, recipe, createdAt: now, updatedAt: now, status: 'done', phase: 'done', sftStep: 0, grpoStep: 0, checkpointBytes: 0, checkpointAt: null, importedFrom: from };
+    await runs.putRun(run);
+    await runs.checkpointStore(id).save(new Map([...all].filter(([k]) => IMPORTED_FILES.includes(k))));
+    return (await runs.getRun(id))!;
   },
 
   /** Rows of the loaded recipe's world to chat about. */

@@ -138,15 +138,18 @@ function rolloutViews(trainer: Trainer, e: Extract<TrainEvent, { type: 'rollouts
 async function setStatus(patch: Partial<RunRecord>): Promise<void> {
   if (!current) return;
   const t = current.trainer;
-  current.run = { ...current.run, phase: t.state.phase, sftStep: t.state.sftStep, grpoStep: t.state.grpoStep, ...patch, updatedAt: new Date().toISOString() };
-  await (await db()).putRun(current.run);
+  const change = { phase: t.state.phase, sftStep: t.state.sftStep, grpoStep: t.state.grpoStep, ...patch };
+  // Merged into the stored record: checkpoint saves update its checkpointAt and checkpointBytes.
+  current.run = (await (await db()).updateRun(current.run.id, change)) ?? { ...current.run, ...change };
   send({ type: 'status', run: current.run });
 }
+
+const isDeviceLost = (e: unknown) => /device.*lost|lost.*device/i.test(e instanceof Error ? e.message : String(e));
 
 /** A clear message for errors a user can act on. */
 function explain(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
-  if (/device.*lost|lost.*device/i.test(msg)) return `The GPU device was lost (${msg}). Reload the page and resume the run from its last checkpoint.`;
+  if (isDeviceLost(e)) return `The GPU device was lost (${msg}). Resume the run from its last checkpoint.`;
   return msg;
 }
 
@@ -157,14 +160,16 @@ function runLoop(): void {
   const signal = c.abort.signal;
   c.running = (async () => {
     try {
-      await setStatus({ status: 'running', error: undefined });
+      await setStatus({ status: 'running', error: undefined, deviceLost: undefined });
       await c.trainer.run({ signal });
       if (signal.aborted) {
         await c.trainer.save();
         await setStatus({ status: signal.reason === 'stop' ? 'stopped' : 'paused' });
       } else await setStatus({ status: 'done' });
     } catch (e) {
-      await setStatus({ status: 'failed', error: explain(e) });
+      // A lost device cannot be used again: the next start (the resume) requests a new one.
+      if (isDeviceLost(e)) backend = null;
+      await setStatus({ status: 'failed', error: explain(e), deviceLost: isDeviceLost(e) || undefined });
     } finally {
       c.running = null;
       await flush();
@@ -233,10 +238,13 @@ const api = {
     try {
       await trainer.setup();
     } catch (e) {
-      await setStatus({ status: 'failed', error: explain(e) });
+      if (isDeviceLost(e)) backend = null;
+      await setStatus({ status: 'failed', error: explain(e), deviceLost: isDeviceLost(e) || undefined });
       await flush();
       throw new Error(explain(e));
     }
+    // A resumed run re-runs the steps after its checkpoint: their stored metrics go, so charts get one point per step.
+    if (stored) await runsDb.truncateMetrics(run.id, trainer.state);
     runLoop();
     return current.run;
   },

@@ -56,8 +56,9 @@ export const RUN_SOURCE = 'runs/';
 
 /**
  * Reads a lab file for the Trainer and the inference worker: `models/...` files by URL, the micro
- * config from code, `runs/<id>/config.json|model.safetensors` from a run's checkpoint (tokenizer files
- * of a run come from tiny-vlm, the tokenizer every lab recipe trains with).
+ * config from code, `runs/<id>/config.json|model.safetensors` from a run's checkpoint. Tokenizer files
+ * of a run are its checkpoint's own when it has them (an imported model), else tiny-vlm's, the
+ * tokenizer every lab recipe trains with.
  * @throws Error naming the file when it does not exist
  */
 export async function readLabFile(path: string, runs?: RunsDb): Promise<Uint8Array> {
@@ -66,8 +67,8 @@ export async function readLabFile(path: string, runs?: RunsDb): Promise<Uint8Arr
   const run = /^runs\/([^/]+)\/(.+)$/.exec(path);
   if (run) {
     const file = run[2];
-    if (file.startsWith('tokenizer')) return readLabFile(`models/tiny-vlm/${file}`);
     const files = runs && (await runs.checkpointFiles(run[1]));
+    if (file.startsWith('tokenizer') && !files?.has(file)) return readLabFile(`models/tiny-vlm/${file}`);
     const bytes = files?.get(file);
     if (!bytes) throw new Error(`${path}: the run has no checkpoint file ${file}`);
     return bytes;

@@ -128,15 +128,21 @@ export class Lab {
     });
   }
 
-  /** Resumes a stored run from its checkpoint (after a reload or a stop). */
+  /** Resumes a stored run from its checkpoint (after a reload, a stop or a lost device). */
   async resumeStored(run: RunRecord): Promise<void> {
     await this.guard(async () => {
       this.resumable = null;
-      this.metrics = await (await this.runsDb).metrics(run.id);
+      this.metrics = [];
       this.progress = {};
       this.logs = [`resuming ${run.id} from its checkpoint (${run.checkpointAt})`];
       this.recipe = run.recipe;
       this.run = await this.trainer.start(null, { ...this.startOptions(), resumeRunId: run.id });
+      // Read after the start: the worker has dropped the rows of steps it runs again. Rows that
+      // streamed in meanwhile are stored too (the worker stores before it sends), so keep one of each.
+      const stored = await (await this.runsDb).metrics(run.id);
+      const key = (m: MetricRow) => `${m.phase}:${m.step}`;
+      const seen = new Set(stored.map(key));
+      this.metrics = [...stored, ...this.metrics.filter((m) => !seen.has(key(m)))];
     });
   }
 

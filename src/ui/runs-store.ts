@@ -25,8 +25,12 @@ export interface RunRecord {
   sftStep: number;
   grpoStep: number;
   error?: string;
+  /** The run failed because the GPU device was lost: it can resume from its checkpoint on a new device. */
+  deviceLost?: boolean;
   checkpointBytes: number;
   checkpointAt: string | null;
+  /** The file a model was imported from (Storage's "Import a model"); absent for trained runs. */
+  importedFrom?: string;
 }
 
 /** One metrics event of a run. */
@@ -72,6 +76,11 @@ export class RunsQuotaError extends Error {
 const isQuota = (e: unknown) => (e as { name?: string })?.name === 'QuotaExceededError';
 const fileBytes = (files: Iterable<[string, Uint8Array]>) => [...files].reduce((n, [, b]) => n + b.byteLength, 0);
 
+/** Metrics rows as the CLI's metrics.jsonl records: `{phase, step, ...metrics}`. */
+export function metricRecords(rows: readonly MetricRow[]): Record<string, unknown>[] {
+  return rows.map((r) => ({ phase: r.phase, step: r.step, ...r.metrics }));
+}
+
 /** The runs database. Open with {@link openRuns}. */
 export class RunsDb {
   constructor(readonly db: IDBPDatabase<unknown>) {}
@@ -106,6 +115,25 @@ export class RunsDb {
 
   async metrics(runId: string): Promise<MetricRow[]> {
     return (await this.db.getAllFromIndex('metrics', 'runId', runId)) as MetricRow[];
+  }
+
+  /**
+   * Drops the metrics of steps a resumed run will run again: SFT rows from step `sftStep` on, GRPO
+   * rows from `grpoStep` on (the checkpoint's position), so that charts get one point per step.
+   * @returns how many rows were dropped
+   */
+  async truncateMetrics(runId: string, from: { sftStep: number; grpoStep: number }): Promise<number> {
+    const tx = this.db.transaction('metrics', 'readwrite');
+    let dropped = 0;
+    for (let c = await tx.store.index('runId').openCursor(runId); c; c = await c.continue()) {
+      const row = c.value as MetricRow;
+      if ((row.phase === 'sft' && row.step >= from.sftStep) || (row.phase === 'grpo' && row.step >= from.grpoStep)) {
+        await c.delete();
+        dropped++;
+      }
+    }
+    await tx.done;
+    return dropped;
   }
 
   /** A {@link CheckpointStore} for the Trainer: every save replaces the run's files in one transaction. */

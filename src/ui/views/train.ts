@@ -4,10 +4,11 @@
  */
 import { h } from 'preact';
 import { useState } from 'preact/hooks';
+import { metricsToCsv } from '../../export/metrics.js';
 import type { Phase } from '../../rl/trainer.js';
 import { MetricChart } from '../chart.js';
 import { download, formatDuration, useLab, type Lab } from '../lab.js';
-import type { MetricRow } from '../runs-store.js';
+import { metricRecords, type MetricRow } from '../runs-store.js';
 import { Card } from './setup.js';
 
 const GRPO_CHARTS: { title: string; keys: string[]; labels?: string[]; scale?: number }[] = [
@@ -28,12 +29,6 @@ const SFT_CHARTS: typeof GRPO_CHARTS = [
   { title: 'SFT memory peak (MiB)', keys: ['memory/peak_bytes'], scale: 1 / 2 ** 20 },
 ];
 const PHASES: { phase: Phase; label: string }[] = [{ phase: 'sft', label: 'Warm-start SFT' }, { phase: 'grpo', label: 'GRPO' }, { phase: 'eval', label: 'Evaluation' }];
-
-/** Metrics as CSV: phase, step, then one column per metric name. */
-export function metricsCsv(rows: readonly MetricRow[]): string {
-  const keys = [...new Set(rows.flatMap((r) => Object.keys(r.metrics)))].sort();
-  return [['phase', 'step', ...keys].join(','), ...rows.map((r) => [r.phase, r.step, ...keys.map((k) => (k in r.metrics ? r.metrics[k] : ''))].join(','))].join('\n') + '\n';
-}
 
 function Progress({ lab }: { lab: Lab }) {
   const run = lab.run;
@@ -70,13 +65,16 @@ export function TrainView({ lab }: { lab: Lab }) {
         h('button', { id: 'stop', disabled: !(busy || status === 'paused'), onClick: lab.stop }, 'Stop'),
         h('span', { class: 'spacer' }),
         h('span', { class: 'muted' }, lab.cpu ? 'CPU backend (slow)' : 'WebGPU', ' · search: ', lab.recipe.search.backend === 'proxy' ? 'proxy' : 'in-worker local engine')),
-      run?.error ? h('div', { class: 'notice error' }, run.error) : null,
+      run?.error ? h('div', { class: 'notice error', id: 'run-error' }, run.error,
+        run.deviceLost && run.checkpointAt ? h('div', { class: 'row' },
+          h('button', { class: 'primary', id: 'resume-lost', onClick: () => lab.resumeStored(run) }, 'Resume from the last checkpoint'),
+          h('span', { class: 'muted' }, `saved ${new Date(run.checkpointAt).toLocaleTimeString()}; training continues there on a new GPU device`)) : null) : null,
       h(Progress, { lab })),
     h('div', { class: 'toolbar' },
       h('label', null, 'Smoothing ', h('input', { type: 'range', min: 0, max: 0.95, step: 0.05, value: smoothing, onInput: (e: Event) => setSmoothing(Number((e.target as HTMLInputElement).value)) }), ` ${smoothing.toFixed(2)}`),
       h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'log-scale', checked: log, onChange: (e: Event) => setLog((e.target as HTMLInputElement).checked) }), ' log scale'),
       h('span', { class: 'spacer' }),
-      h('button', { id: 'export-csv', disabled: !lab.metrics.length, onClick: () => download(`${run?.id ?? 'run'}-metrics.csv`, metricsCsv(lab.metrics), 'text/csv') }, 'Export CSV'),
+      h('button', { id: 'export-csv', disabled: !lab.metrics.length, onClick: () => download(`${run?.id ?? 'run'}-metrics.csv`, metricsToCsv(metricRecords(lab.metrics)), 'text/csv') }, 'Export CSV'),
       h('button', { disabled: !lab.metrics.length, onClick: () => download(`${run?.id ?? 'run'}-metrics.json`, JSON.stringify(lab.metrics, null, 1), 'application/json') }, 'Export JSON')),
     h('h3', { class: 'section' }, 'GRPO'),
     h('div', { class: 'charts', id: 'grpo-charts' }, GRPO_CHARTS.map((c) => chart(c, grpo))),
