@@ -144,12 +144,23 @@ async function setStatus(patch: Partial<RunRecord>): Promise<void> {
   send({ type: 'status', run: current.run });
 }
 
-const isDeviceLost = (e: unknown) => /device.*lost|lost.*device/i.test(e instanceof Error ? e.message : String(e));
+/**
+ * Whether `e` came with a lost GPU device: the engine says so, or the device reports it lost (an
+ * operation in flight may fail first with another message). Forgets the device then: the next start
+ * (the resume) requests a new one.
+ */
+async function deviceLost(e: unknown): Promise<boolean> {
+  const b = backend;
+  const lost = /device.*lost|lost.*device/i.test(e instanceof Error ? e.message : String(e)) ||
+    (b instanceof E.WebGPUBackend && (await Promise.race([b.ctx.device.lost.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 100))])));
+  if (lost && backend === b) backend = null;
+  return lost;
+}
 
 /** A clear message for errors a user can act on. */
-function explain(e: unknown): string {
+function explain(e: unknown, lost: boolean): string {
   const msg = e instanceof Error ? e.message : String(e);
-  if (isDeviceLost(e)) return `The GPU device was lost (${msg}). Resume the run from its last checkpoint.`;
+  if (lost) return `The GPU device was lost (${msg}). Resume the run from its last checkpoint.`;
   return msg;
 }
 
@@ -167,9 +178,8 @@ function runLoop(): void {
         await setStatus({ status: signal.reason === 'stop' ? 'stopped' : 'paused' });
       } else await setStatus({ status: 'done' });
     } catch (e) {
-      // A lost device cannot be used again: the next start (the resume) requests a new one.
-      if (isDeviceLost(e)) backend = null;
-      await setStatus({ status: 'failed', error: explain(e), deviceLost: isDeviceLost(e) || undefined });
+      const lost = await deviceLost(e);
+      await setStatus({ status: 'failed', error: explain(e, lost), deviceLost: lost || undefined });
     } finally {
       c.running = null;
       await flush();
@@ -238,10 +248,10 @@ const api = {
     try {
       await trainer.setup();
     } catch (e) {
-      if (isDeviceLost(e)) backend = null;
-      await setStatus({ status: 'failed', error: explain(e), deviceLost: isDeviceLost(e) || undefined });
+      const lost = await deviceLost(e);
+      await setStatus({ status: 'failed', error: explain(e, lost), deviceLost: lost || undefined });
       await flush();
-      throw new Error(explain(e));
+      throw new Error(explain(e, lost));
     }
     // A resumed run re-runs the steps after its checkpoint: their stored metrics go, so charts get one point per step.
     if (stored) await runsDb.truncateMetrics(run.id, trainer.state);
@@ -278,7 +288,7 @@ const api = {
       const { phase, sftStep, grpoStep } = trainer.state;
       return { phase, sftStep, grpoStep, eval: trainer.evalResult };
     } catch (e) {
-      throw new Error(explain(e));
+      throw new Error(explain(e, await deviceLost(e)));
     } finally {
       trainer.model?.dispose();
     }
