@@ -129,7 +129,7 @@ test('tokens per prompt and per SFT trajectory are well below their characters, 
   console.log(`tiny-vlm tokenizer, image_seq_len ${TINY_VLM_IMAGE_SEQ_LEN}: prompt`, prompts, 'SFT trajectory', sft);
   expect(sft.meanTokens).toBeLessThan(sft.meanChars / 3);
   expect(prompts.meanTokens).toBeLessThan(prompts.meanChars / 3);
-  expect(sft.maxTokens).toBeLessThanOrEqual(tok.hf.model_max_length);
+  expect(sft.maxTokens).toBeLessThanOrEqual(tok.modelMaxLength);
 });
 
 test('loading fails with the name of a missing special token', () => {

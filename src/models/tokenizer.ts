@@ -1,15 +1,18 @@
 /**
- * Tokenizers of the lab's policies, loaded through `@huggingface/transformers` (`PreTrainedTokenizer`)
- * from the JSON of tokenizer.json and tokenizer_config.json, so the same code runs in the browser and
- * in Node with no hub access: tiny-vlm's own byte-level BPE (models/tiny-vlm/, trained by
- * scripts/train-tokenizer.ts) and SmolVLM-256M/500M-Instruct's.
+ * Tokenizers of the lab's policies, loaded from the JSON of tokenizer.json and tokenizer_config.json
+ * with the two libraries transformers.js builds its `PreTrainedTokenizer` on (`@huggingface/tokenizers`
+ * and `@huggingface/jinja` for the chat template, used the same way), so the same code runs in the
+ * browser and in Node with no hub access, and the lab's bundle does not carry transformers.js with its
+ * ONNX runtime: tiny-vlm's own byte-level BPE (models/tiny-vlm/, trained by scripts/train-tokenizer.ts)
+ * and SmolVLM-256M/500M-Instruct's.
  *
  * Conversations follow SmolVLM's (Idefics3) format: its chat template, rendered by the tokenizer's
  * `apply_chat_template`, then each `<image>` expanded the way SmolVLM's processor does without image
  * splitting (transformers' Idefics3Processor `_prompt_single_image`):
  *   `<fake_token_around_image><global-img>` + `<image>` x image_seq_len + `<fake_token_around_image>`.
  */
-import { PreTrainedTokenizer } from '@huggingface/transformers';
+import { Template } from '@huggingface/jinja';
+import { Tokenizer } from '@huggingface/tokenizers';
 import type { ChatMessage } from '../data/types.js';
 
 /**
@@ -60,8 +63,10 @@ export interface ChatOptions {
 
 /** A loaded tokenizer with the lab's chat conventions. */
 export interface LabTokenizer {
-  /** The transformers.js tokenizer, for anything not wrapped here. */
-  readonly hf: PreTrainedTokenizer;
+  /** The tokenizers.js tokenizer, for anything not wrapped here. */
+  readonly tokenizer: Tokenizer;
+  /** tokenizer_config.json's `model_max_length` (Infinity when absent). */
+  readonly modelMaxLength: number;
   /** Number of ids (model vocabulary and added tokens). */
   readonly vocabSize: number;
   /** Ids of the special tokens (all present in tiny-vlm's and SmolVLM's vocabularies). */
@@ -105,43 +110,67 @@ export function expandImageTokens(text: string, imageSeqLen: number): string {
   return text.split(image).join(`${fake}${globalImg}${image.repeat(imageSeqLen)}${fake}`);
 }
 
+/** tokenizer_config.json fields the chat template sees as variables (transformers' SPECIAL_TOKEN_ATTRIBUTES). */
+const TEMPLATE_TOKENS = ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token'] as const;
+
+/** A special token of the config as text: a string, or an AddedToken object's `content`. */
+function configToken(config: Record<string, unknown>, key: string): string | null {
+  const v = config[key];
+  if (typeof v === 'string') return v || null;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  return null;
+}
+
+/** The chat template of a config: a string, or the `default` of a list of named templates. */
+function chatTemplate(config: Record<string, unknown>): string {
+  const t = config.chat_template;
+  if (typeof t === 'string') return t;
+  const named = Array.isArray(t) ? (t as { name?: unknown; template?: unknown }[]).find((x) => x.name === 'default')?.template : undefined;
+  if (typeof named === 'string') return named;
+  throw new Error('tokenizer_config.json: "chat_template" is neither a string nor a list with a "default" template');
+}
+
 /**
  * Builds a tokenizer from parsed tokenizer.json and tokenizer_config.json (Hugging Face formats). The
- * chat template is the config's `chat_template`, else SmolVLM's ({@link CHAT_TEMPLATE}); spaces are never
- * cleaned up on decode.
- * @throws Error when a special token of {@link SPECIAL_TOKENS} is missing from the vocabulary.
+ * chat template is the config's `chat_template`, else SmolVLM's ({@link CHAT_TEMPLATE}), rendered with
+ * the config's special tokens as variables (as transformers does); spaces are never cleaned up on decode.
+ * @throws Error when a special token of {@link SPECIAL_TOKENS} is missing from the vocabulary, or the
+ *   chat template is not usable.
  */
 export function loadTokenizer(tokenizerJson: object, tokenizerConfig: object): LabTokenizer {
-  const config = { chat_template: CHAT_TEMPLATE, ...tokenizerConfig, clean_up_tokenization_spaces: false };
-  const hf = new PreTrainedTokenizer(tokenizerJson, config);
+  const config: Record<string, unknown> = { chat_template: CHAT_TEMPLATE, ...tokenizerConfig, clean_up_tokenization_spaces: false };
+  const tokenizer = new Tokenizer(tokenizerJson, config);
+  const template = new Template(chatTemplate(config));
+  const templateTokens = Object.fromEntries(TEMPLATE_TOKENS.map((k) => [k, configToken(config, k)]).filter(([, v]) => v));
   const specialIds = Object.fromEntries(
     Object.entries(SPECIAL_TOKENS).map(([name, token]) => {
-      const id: number | undefined = hf.convert_tokens_to_ids(token);
+      const id = tokenizer.token_to_id(token);
       if (id === undefined) throw new Error(`tokenizer has no special token ${token} (${name})`);
       return [name, id];
     }),
   ) as Record<SpecialTokenName, number>;
   const tagIds: Partial<Record<ProtocolTag, number>> = {};
   for (const tag of PROTOCOL_TAGS) {
-    const ids = hf.encode(tag, { add_special_tokens: false });
+    const ids = tokenizer.encode(tag, { add_special_tokens: false }).ids;
     if (ids.length === 1) tagIds[tag] = ids[0];
   }
 
   const renderChat = (messages: readonly ChatMessage[], options: ChatOptions = {}): string => {
     const conversation = messages.map((m) => ({ role: m.role, content: toContentParts(m.content) }));
-    const text = hf.apply_chat_template(conversation, { tokenize: false, add_generation_prompt: options.addGenerationPrompt ?? false });
+    const text = template.render({ messages: conversation, add_generation_prompt: options.addGenerationPrompt ?? false, tools: null, documents: null, ...templateTokens });
     return options.imageSeqLen === undefined ? text : expandImageTokens(text, options.imageSeqLen);
   };
-  const encode = (text: string): number[] => hf.encode(text, { add_special_tokens: false });
+  const encode = (text: string): number[] => tokenizer.encode(text, { add_special_tokens: false }).ids;
   return {
-    hf,
-    vocabSize: hf.get_vocab().size,
+    tokenizer,
+    modelMaxLength: typeof config.model_max_length === 'number' ? config.model_max_length : Infinity,
+    vocabSize: tokenizer.get_vocab().size,
     specialIds,
     tagIds,
     renderChat,
     encodeChat: (messages, options) => encode(renderChat(messages, options)),
     encode,
     decode: (ids, options = {}) =>
-      ids.length === 0 ? '' : hf.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false }),
+      ids.length === 0 ? '' : tokenizer.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false }),
   };
 }

@@ -1,0 +1,24 @@
+/**
+ * The production build of the lab (`vite build`): the page and both workers are emitted, and no ONNX
+ * runtime comes with them (the tokenizer no longer drags transformers.js and its 26 MB WebAssembly into
+ * the bundle; the lab runs its models on its own engine).
+ */
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'vite';
+import { afterAll, expect, test } from 'vitest';
+
+const out = mkdtempSync(join(tmpdir(), 'mmsearch-lab-build-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+test('vite build emits the page and the workers without an ONNX runtime, every file below 1 MiB', async () => {
+  await build({ configFile: join(import.meta.dirname, '..', 'vite.config.ts'), logLevel: 'silent', build: { outDir: out, emptyOutDir: true } });
+  const assets = readdirSync(join(out, 'assets')).map((f) => ({ f, bytes: statSync(join(out, 'assets', f)).size }));
+  const names = assets.map((a) => a.f);
+  expect(names.some((f) => /^index-.*\.js$/.test(f))).toBe(true);
+  expect(names.some((f) => /^trainer\.worker-.*\.js$/.test(f))).toBe(true);
+  expect(names.some((f) => /^inference\.worker-.*\.js$/.test(f))).toBe(true);
+  expect(names.filter((f) => f.endsWith('.wasm') || /ort-|onnx/i.test(f))).toEqual([]);
+  expect(assets.filter((a) => a.bytes > 2 ** 20)).toEqual([]);
+}, 120_000);
