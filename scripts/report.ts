@@ -42,6 +42,9 @@ writeFileSync(join(dirname(out), svgName), svg());
 // eval.md from the training run's own evaluation, else eval-test.md from `npm run eval`.
 const evalFile = ['eval.md', 'eval-test.md'].map((f) => join(run, f)).find((f) => existsSync(f));
 const eval_ = evalFile ? readFileSync(evalFile, 'utf8') : '(no evaluation yet)\n';
+// The warm-start policy's own evaluation (recipe eval.after_sft), kept in the checkpoint.
+const sftEvalFile = join(run, 'checkpoint', 'eval-sft.md');
+const sftEval = existsSync(sftEvalFile) ? `\nThe warm-start (SFT) policy before GRPO, same split and decoding:\n\n${readFileSync(sftEvalFile, 'utf8')}` : '';
 const seconds = [...sft, ...grpo].reduce((a, r) => a + (Number(r['time/rollout_s'] ?? 0) + Number(r['time/search_s'] ?? 0) + Number(r['time/train_s'] ?? 0)), 0);
 // Wall time from the run folder: recipe.json is written at the start, metrics/eval at the end.
 const end = evalFile ?? join(run, 'metrics.jsonl');
@@ -52,7 +55,7 @@ Machine: ${values.machine}. Wall time: ${wallMin.toFixed(0)} min (SFT, GRPO and 
 
 ## Evaluation (held-out test split, greedy)
 
-${eval_}
+${eval_}${sftEval}
 ## GRPO curves
 
 ![curves](${svgName})

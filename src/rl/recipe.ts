@@ -55,6 +55,7 @@ export const RecipeSchema = z.strictObject({
     max_rows: int().min(1).nullable().default(null).describe('Evaluate on N rows taken round-robin over the question kinds (null: all).'),
     modes: z.array(z.enum(['direct', 'rag', 'on_demand'])).min(1).default(['direct', 'rag', 'on_demand']),
     batch_size: int().min(1).default(32),
+    after_sft: z.boolean().default(false).describe('Also evaluate the warm-start policy (on-demand mode) when SFT ends: the "before GRPO" row.'),
   }).prefault({}),
   checkpoint_steps: int().min(1).default(10).describe('GRPO steps (and SFT optimizer steps) between checkpoints.'),
 });

@@ -59,7 +59,8 @@ afterAll(() => {
 });
 
 test('few-step fvqa-mini run: finite metrics, the format rate rises, checkpoints round-trip', async () => {
-  const r = recipe({ sft: { epochs: 3, learning_rate: 0.005, warmup_ratio: 0, batch_size: 16, micro_batch_size: 16 }, grpo: { num_generations: 2, per_device_train_batch_size: 8, gradient_accumulation_steps: 1, max_steps: 2, learning_rate: 0.0005 } });
+  const base = recipe({ sft: { epochs: 3, learning_rate: 0.005, warmup_ratio: 0, batch_size: 16, micro_batch_size: 16 }, grpo: { num_generations: 2, per_device_train_batch_size: 8, gradient_accumulation_steps: 1, max_steps: 2, learning_rate: 0.0005 } });
+  const r: Recipe = { ...base, sft: { ...base.sft!, group_by_length: true }, eval: { ...base.eval, after_sft: true } };
   const metrics: Extract<TrainEvent, { type: 'metrics' }>[] = [];
   const env: TrainerEnv = { backend: gpu, readFile, store: new FsCheckpointStore(tmp()), onEvent: (e) => e.type === 'metrics' && metrics.push(e) };
 
@@ -85,11 +86,14 @@ test('few-step fvqa-mini run: finite metrics, the format rate rises, checkpoints
   expect(sft.at(-1)!.metrics.loss).toBeLessThan(sft[0].metrics.loss);
   expect(formatOf(t)).toBeGreaterThan(formatBefore);
   expect(t.evalResult!.table).toContain('On-demand search (policy)');
+  // eval.after_sft: the warm-start policy's on-demand row, on the same rows.
+  expect(t.sftEvalResult!.summaries.map((x) => [x.mode, x.rows])).toEqual([['on_demand', t.evalResult!.summaries[0].rows]]);
 
   // The checkpoint restores the same weights into a new trainer.
   const again = new Trainer(r, { ...env, onEvent: undefined });
   await again.setup();
   expect(again.state).toEqual(t.state);
+  expect(again.sftEvalResult!.table).toBe(t.sftEvalResult!.table);
   const a = new Map(t.model.namedParameters()), b = again.model.namedParameters();
   for (const [name, p] of b) expect(Array.from(await p.data()), name).toEqual(Array.from(await a.get(name)!.data()));
   t.model.dispose();

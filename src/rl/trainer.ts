@@ -20,7 +20,7 @@ import { evalSubset, evaluate, table1, type EvalRecord, type ModeSummary } from 
 import { computeAdvantages } from './grpo.js';
 import type { Recipe } from './recipe.js';
 import { computeScore } from './reward.js';
-import { rollout, type RolloutOptions, type Trajectory } from './rollout.js';
+import { rollout, type RolloutOptions, type SearchMode, type Trajectory } from './rollout.js';
 import { grpoUpdate, sftStep } from './steps.js';
 
 /** Where a run keeps its checkpoint: every save replaces all files at once. */
@@ -36,6 +36,13 @@ export type TrainEvent =
   | { type: 'log'; message: string };
 
 export type Phase = 'sft' | 'grpo' | 'eval' | 'done';
+
+/** An evaluation: per-mode summaries, per-question records and the Table-1 markdown. */
+export interface EvalResult {
+  summaries: ModeSummary[];
+  records: EvalRecord[];
+  table: string;
+}
 
 export interface TrainerEnv {
   backend: E.Backend;
@@ -94,7 +101,9 @@ export class Trainer {
   private rng: E.Rng;
   private imageSize = 0;
   private optimizer: E.AdamW | null = null;
-  evalResult: { summaries: ModeSummary[]; records: EvalRecord[]; table: string } | null = null;
+  evalResult: EvalResult | null = null;
+  /** The warm-start policy's on-demand evaluation (recipe eval.after_sft): the "before GRPO" row. */
+  sftEvalResult: EvalResult | null = null;
 
   constructor(readonly recipe: Recipe, readonly env: TrainerEnv) {
     this.rng = new E.Rng(recipe.seed);
@@ -194,6 +203,10 @@ export class Trainer {
       this.emit({ type: 'metrics', phase: 'sft', step, metrics: { loss: r.loss, grad_norm: r.gradNorm, learning_rate: schedule(step), 'time/step_s': sec, tokens_per_second: batch.reduce((n, c) => n + c.tokens.length, 0) / sec, epoch: step / stepsPerEpoch, 'memory/peak_bytes': this.env.backend.memory().peakBytes } });
       this.emitProgress('sft', this.state.sftStep, total, startStep, t0);
       if (this.state.sftStep % this.recipe.checkpoint_steps === 0) await this.save();
+    }
+    if (this.recipe.eval.after_sft) {
+      this.sftEvalResult = await this.evaluateSplit(['on_demand']);
+      this.emit({ type: 'log', message: `warm-start policy before GRPO:\n${this.sftEvalResult.table}` });
     }
     this.state.phase = 'grpo';
     this.optimizer?.dispose();
@@ -331,15 +344,20 @@ export class Trainer {
     this.emit({ type: 'progress', phase, done, total, etaSeconds: rate > 0 ? (total - done) / rate : null });
   }
 
-  private async runEval(): Promise<void> {
+  /** Greedy evaluation of the current policy on the recipe's split in `modes`. */
+  private async evaluateSplit(modes: readonly SearchMode[]): Promise<EvalResult> {
     const e = this.recipe.eval;
     const split = this.data.splits[e.split as keyof FvqaMini['splits']];
     if (!split) throw new Error(`eval.split ${e.split}: FVQA-mini has train, test, heldout and sft`);
     const rows = e.max_rows ? evalSubset(split, e.max_rows) : split;
-    const r = await evaluate(this.model, this.tok, rows, this.tools, e.modes, { ...this.rolloutOptions({ temperature: 0, rng: new E.Rng(0) }), batchSize: e.batch_size }, (done, total) =>
+    const r = await evaluate(this.model, this.tok, rows, this.tools, modes, { ...this.rolloutOptions({ temperature: 0, rng: new E.Rng(0) }), batchSize: e.batch_size }, (done, total) =>
       this.emit({ type: 'progress', phase: 'eval', done, total, etaSeconds: null }),
     );
-    this.evalResult = { ...r, table: table1(r.summaries) };
+    return { ...r, table: table1(r.summaries) };
+  }
+
+  private async runEval(): Promise<void> {
+    this.evalResult = await this.evaluateSplit(this.recipe.eval.modes);
     this.state.phase = 'done';
     await this.save();
   }
@@ -363,9 +381,10 @@ export class Trainer {
     }
     files.set('trainer_state.json', json({ ...this.state, recipe: this.recipe.name }));
     files.set('config.json', json(this.model.config.raw));
-    if (this.evalResult) {
-      files.set('eval.json', json({ summaries: this.evalResult.summaries, records: this.evalResult.records }));
-      files.set('eval.md', new TextEncoder().encode(this.evalResult.table + '\n'));
+    for (const [name, r] of [['eval', this.evalResult], ['eval-sft', this.sftEvalResult]] as const) {
+      if (!r) continue;
+      files.set(`${name}.json`, json({ summaries: r.summaries, records: r.records }));
+      files.set(`${name}.md`, new TextEncoder().encode(r.table + '\n'));
     }
     await this.env.store.save(files);
   }
@@ -374,6 +393,11 @@ export class Trainer {
     const st = JSON.parse(text(files.get('trainer_state.json')!)) as TrainerState & { recipe: string };
     if (st.recipe !== this.recipe.name) throw new Error(`the checkpoint belongs to recipe "${st.recipe}", not "${this.recipe.name}": use another output folder`);
     await loadWeights(this.model, await openSafetensorsBuffer(files.get('model.safetensors')!, 'checkpoint model.safetensors'));
+    const sftEval = files.get('eval-sft.json');
+    if (sftEval) {
+      const r = JSON.parse(text(sftEval)) as Omit<EvalResult, 'table'>;
+      this.sftEvalResult = { ...r, table: table1(r.summaries) };
+    }
     const { recipe: _, ...state } = st;
     this.state = state;
     this.rng.setState(st.rng);
