@@ -169,7 +169,8 @@ const api = {
     if (all.has('tokenizer.json') !== all.has('tokenizer_config.json')) throw new Error(`${from}: give both tokenizer.json and tokenizer_config.json, or neither (the recipe's tokenizer is used then)`);
     if (all.has('tokenizer.json')) loadTokenizer(JSON.parse(text(all.get('tokenizer.json')!)), JSON.parse(text(all.get('tokenizer_config.json')!)));
     const now = new Date().toISOString();
-    const stem = (picked[0].name.replace(/\.(zip|json|safetensors)$/, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'model').slice(0, 60);
+    const zip = picked.find((f) => f.name.endsWith('.zip'));
+    const stem = (zip?.name.replace(/\.zip$/, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'model').slice(0, 60);
     const id = `${stem}-imported-${now.replace(/[-:T]/g, '').slice(0, 14)}`;
     const recipe = { ...base, model: { ...base.model, source: `runs/${id}`, init: 'pretrained' as const, lora: null } };
     const run: RunRecord = { id, recipe, createdAt: now, updatedAt: now, status: 'done', phase: 'done', sftStep: 0, grpoStep: 0, checkpointBytes: 0, checkpointAt: null, importedFrom: from };

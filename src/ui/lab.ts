@@ -39,7 +39,7 @@ export class Lab {
   logs: string[] = [];
   /** Last GRPO step with stored rollouts (bumps the inspector). */
   rolloutStep: number | null = null;
-  /** A stored run that was interrupted (tab closed or crashed) and can be resumed. */
+  /** A stored run that was interrupted (tab closed, crashed, or its GPU device lost) and can be resumed. */
   resumable: RunRecord | null = null;
   error: string | null = null;
   readonly trainer: Comlink.Remote<TrainerApi>;
@@ -95,7 +95,7 @@ export class Lab {
 
   private async findResumable(): Promise<void> {
     const runs = await (await this.runsDb).listRuns();
-    this.resumable = runs.find((r) => (r.status === 'running' || r.status === 'paused') && r.checkpointAt) ?? null;
+    this.resumable = runs.find((r) => (r.status === 'running' || r.status === 'paused' || (r.status === 'failed' && r.deviceLost)) && r.checkpointAt) ?? null;
     this.changed();
   }
 
