@@ -245,6 +245,17 @@ describe('FVQA-mini generator', () => {
     for (const p of pages) expect(p.text.split('. ').length).toBeLessThanOrEqual(5);
   });
 
+  test('sftSamplesPerPair adds warm-start instances with new image samples and keeps the first ones', () => {
+    const cfg = { seed: 4, entities: 12, heldOutEntities: 2, testSize: 16 };
+    const one = generateFvqaMini(cfg).splits.sft;
+    const three = generateFvqaMini({ ...cfg, sftSamplesPerPair: 3 }).splits.sft;
+    const key = (r: FvqaRow) => `${r.extra_info!.entity_id}:${r.extra_info!.attribute}`;
+    // Every (entity, attribute) pair of the single-sample world appears three times, the first as before.
+    const pairs = new Set(one.map(key));
+    for (const p of pairs) expect(new Set(three.filter((r) => key(r) === p).map((r) => r.images[0].bytes.join())).size, p).toBeGreaterThanOrEqual(3);
+    expect(three.slice(0, one.length)).toEqual(one);
+  });
+
   test('impossible configurations are refused', () => {
     expect(() => generateFvqaMini({ entities: 1000 })).toThrow(/entities/);
     expect(() => generateFvqaMini({ entities: 20, heldOutEntities: 4, testSize: 500 })).toThrow(/testSize/);

@@ -35,6 +35,8 @@ export interface FvqaMiniConfig extends WorldConfig {
   testSize: number;
   /** Share of test rows about familiar entities; the rest are about unfamiliar ones (default 0.5). */
   testFamiliarShare: number;
+  /** Warm-start instances per (entity, attribute) of the train entities, each with its own image sample and template (default 1). */
+  sftSamplesPerPair: number;
   /** Share of familiar/visual warm-start pairs that also get a needless image-search trajectory (default 0.25). */
   needlessSearchShare: number;
   /** Share of unfamiliar warm-start pairs that also get a (wrong) answer without search (default 0.25). */
@@ -50,6 +52,7 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
   trainVisualPerEntity: 1,
   testSize: 160,
   testFamiliarShare: 0.5,
+  sftSamplesPerPair: 1,
   needlessSearchShare: 0.25,
   guessWithoutSearchShare: 0.25,
   distractorPages: 24,
@@ -398,15 +401,19 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     sft.push(toRow(inst, 'sft', sft.length, t.prompt, t.images));
     tick('sft');
   };
-  for (const e of inWorld) {
-    for (const a of attrs) {
-      const inst = makeInstance(e, a, `sft:${e.id}:${a}`, config);
-      if (inst.category === 'search_free') {
-        add(inst, 'direct');
-        if (srng.next() < config.needlessSearchShare) add(makeInstance(e, a, `sft:${e.id}:${a}:extra`, config), 'needless_search');
-      } else {
-        add(inst, 'search_chain');
-        if (srng.next() < config.guessWithoutSearchShare) add(makeInstance(e, a, `sft:${e.id}:${a}:extra`, config), 'guess');
+  for (let k = 0; k < config.sftSamplesPerPair; k++) {
+    // Sample 0 keeps the stream names of a single-sample world, so that its rows do not change.
+    const tag = k === 0 ? '' : `:${k}`;
+    for (const e of inWorld) {
+      for (const a of attrs) {
+        const inst = makeInstance(e, a, `sft:${e.id}:${a}${tag}`, config);
+        if (inst.category === 'search_free') {
+          add(inst, 'direct');
+          if (srng.next() < config.needlessSearchShare) add(makeInstance(e, a, `sft:${e.id}:${a}${tag}:extra`, config), 'needless_search');
+        } else {
+          add(inst, 'search_chain');
+          if (srng.next() < config.guessWithoutSearchShare) add(makeInstance(e, a, `sft:${e.id}:${a}${tag}:extra`, config), 'guess');
+        }
       }
     }
   }
