@@ -11,9 +11,13 @@
  * resume). Output (scripts/train-output.ts) is the same for all three: progress bars on stdout, or one
  * JSON line per event with --json. `--save-rollouts` appends every GRPO trajectory (prompt, turns, tool
  * calls and results, reward components, advantage) to DIR/rollouts.jsonl (src/export/rollouts.ts).
+ * `--init-from RUN` starts a new DIR from another run's warm-start checkpoint (a run stopped right after
+ * SFT with `--steps 0`), for ablations that share one warm start: the recipes must agree on everything
+ * before GRPO (seed, model, data, search, sft); the checkpoint, its SFT metrics and its before-GRPO
+ * evaluation are copied and relabelled with this recipe's name.
  * Exit status: 0 done or stopped by --steps, 1 the run failed, 2 bad arguments, 130 interrupted.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRuntimeBackend, runWithDawnEnv } from './runtime.js';
@@ -28,6 +32,7 @@ const { values } = parseArgs({
     runtime: { type: 'string', default: 'node' },
     child: { type: 'boolean', default: false },
     'save-rollouts': { type: 'boolean', default: false },
+    'init-from': { type: 'string' },
   },
 });
 const fail = (msg: string): never => {
@@ -57,7 +62,28 @@ try {
 const r = recipe!;
 const out = resolve(values.out ?? join(root, 'runs', r.name));
 mkdirSync(out, { recursive: true });
+if (values['init-from']) initFrom(resolve(values['init-from']));
 writeFileSync(join(out, 'recipe.json'), readFileSync(recipePath));
+
+/** Copies a warm-start checkpoint (see --init-from) into `out` under this recipe's name. */
+function initFrom(src: string): void {
+  const from = join(src, 'checkpoint');
+  if (existsSync(join(out, 'checkpoint'))) fail(`--init-from: ${out} already holds a checkpoint; rerun without --init-from to resume it`);
+  if (!existsSync(join(from, 'trainer_state.json')) || !existsSync(join(src, 'recipe.json'))) fail(`--init-from ${src}: no run there (expected recipe.json and checkpoint/trainer_state.json)`);
+  const state = JSON.parse(readFileSync(join(from, 'trainer_state.json'), 'utf8'));
+  if (state.phase !== 'grpo' || state.grpoStep !== 0) fail(`--init-from ${src}: that run is at phase ${state.phase}, GRPO step ${state.grpoStep}; it must have stopped right after SFT (train it with --steps 0)`);
+  let theirs: typeof r;
+  try {
+    theirs = loadRecipe(readFileSync(join(src, 'recipe.json'), 'utf8'), join(src, 'recipe.json'));
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  for (const k of ['seed', 'model', 'data', 'search', 'sft'] as const)
+    if (JSON.stringify(theirs[k]) !== JSON.stringify(r[k])) fail(`--init-from ${src}: its recipe differs in "${k}", so its warm start is not this recipe's`);
+  cpSync(from, join(out, 'checkpoint'), { recursive: true });
+  writeFileSync(join(out, 'checkpoint', 'trainer_state.json'), JSON.stringify({ ...state, recipe: r.name }, null, 2) + '\n');
+  if (existsSync(join(src, 'metrics.jsonl'))) cpSync(join(src, 'metrics.jsonl'), join(out, 'metrics.jsonl'));
+}
 
 const output = trainOutput(out, { json: values.json!, saveRollouts: values['save-rollouts']! });
 const readFile = async (p: string) => new Uint8Array(readFileSync(resolve(root, p)));

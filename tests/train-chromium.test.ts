@@ -3,7 +3,8 @@
  * WebGPU): a micro VLM (tiny-vlm's tokenizer, a 1-layer config, in a temporary model folder) trains
  * 2 SFT steps and 1 GRPO step, stopped by --steps; a second invocation on the same folder resumes from
  * the checkpoint, takes the last GRPO step and evaluates; `npm run eval --runtime chromium` evaluates
- * the result; a missing model file fails with the file's name and exit status 1.
+ * the result; a missing model file fails with the file's name and exit status 1; `--init-from` starts
+ * an ablation from another run's warm-start checkpoint and refuses runs that do not match.
  */
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -99,3 +100,29 @@ test('a failure in the worker reaches the terminal: message, exit status 1', asy
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/npm run train: .*missing\/tokenizer\.json/);
 }, 300_000);
+
+test('--init-from: an ablation starts from another run\'s warm start (Node runtime); mismatches are refused', async () => {
+  const recipe = JSON.parse(readFileSync(join(tmp, 'recipe.json'), 'utf8'));
+  const warm = join(tmp, 'warm');
+  const sft = await cli('train', '--recipe', join(tmp, 'recipe.json'), '--out', warm, '--runtime', 'node', '--steps', '0');
+  expect(sft.code, sft.stderr).toBe(0);
+  // The ablation differs only after the warm start (the search penalty), as recipes/fvqa-mini-no-search-penalty.json.
+  const ablation = { ...recipe, name: 'cli-ablation-ci', grpo: { ...recipe.grpo, reward: { ...recipe.grpo.reward, search_penalty: 0 } } };
+  writeFileSync(join(tmp, 'ablation.json'), JSON.stringify(ablation));
+  const run = join(tmp, 'ablation');
+  const r = await cli('train', '--recipe', join(tmp, 'ablation.json'), '--out', run, '--runtime', 'node', '--steps', '1', '--init-from', warm);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stdout).toContain('resumed at grpo, SFT step 2, GRPO step 0');
+  // Its metrics hold the shared warm start's SFT steps, then its own GRPO step; the weights it started from are the warm start's.
+  expect(steps(metricsOf(run), 'sft')).toEqual([0, 1]);
+  expect(steps(metricsOf(run), 'grpo')).toEqual([0]);
+  expect(JSON.parse(readFileSync(join(run, 'checkpoint', 'trainer_state.json'), 'utf8'))).toMatchObject({ recipe: 'cli-ablation-ci', phase: 'grpo', grpoStep: 1 });
+
+  writeFileSync(join(tmp, 'other-sft.json'), JSON.stringify({ ...ablation, name: 'other', sft: { ...ablation.sft, learning_rate: 0.001 } }));
+  const differs = await cli('train', '--recipe', join(tmp, 'other-sft.json'), '--out', join(tmp, 'other'), '--runtime', 'node', '--init-from', warm);
+  expect(differs.code).toBe(2);
+  expect(differs.stderr).toContain('its recipe differs in "sft"');
+  const late = await cli('train', '--recipe', join(tmp, 'ablation.json'), '--out', join(tmp, 'late'), '--runtime', 'node', '--init-from', run);
+  expect(late.code).toBe(2);
+  expect(late.stderr).toContain('it must have stopped right after SFT');
+}, 600_000);
