@@ -55,6 +55,9 @@ const cases: Case[] = [
   { name: 'matmul aligned transA, odd K (A as [K, M])', inputs: [f(7, 12), f(7, 20)], fn: ([a, b]) => E.matmul(a, b, { transA: true }) },
   { name: 'matmul aligned batched', inputs: [f(2, 12, 8), f(2, 8, 16)], fn: ([a, b]) => E.matmul(a, b) },
   { name: 'matmul aligned shared weight (x Wᵀ)', inputs: [f(2, 12, 8), f(20, 8)], fn: ([a, b]) => E.matmul(a, b, { transB: true }) },
+  // Several workgroup tiles (32 rows x 64 columns) with ragged edges and a K tail.
+  { name: 'matmul multi-tile shared weight (x Wᵀ)', inputs: [f(2, 41, 37), f(130, 37)], fn: ([a, b]) => E.matmul(a, b, { transB: true }) },
+  { name: 'matmul multi-tile batched transA', inputs: [f(2, 37, 70), f(2, 37, 66)], fn: ([a, b]) => E.matmul(a, b, { transA: true }) },
   { name: 'sum axis 1', inputs: [f(4, 5, 6)], fn: ([x]) => E.sum(x, 1) },
   { name: 'sum all', inputs: [f(4, 300)], fn: ([x]) => E.sum(x) },
   { name: 'mean axes 0,2 keepdim', inputs: [f(4, 5, 6)], fn: ([x]) => E.mean(x, [0, 2], true) },
@@ -91,10 +94,13 @@ const cases: Case[] = [
 let gpu: WebGPUBackend;
 /** The same device with the other kernel family (software / gpu), so that both stay tested on any adapter. */
 let gpuAlt: WebGPUBackend;
+/** Software kernels with the vec4 matmul (the one adapters without 4-lane subgroups use). */
+let gpuVec4: WebGPUBackend;
 const cpu = new CpuBackend();
 beforeAll(async () => {
   gpu = await gpuBackend();
   gpuAlt = new WebGPUBackend(gpu.ctx.device, gpu.description, { kernels: gpu.kernels === 'software' ? 'gpu' : 'software' });
+  gpuVec4 = new WebGPUBackend(gpu.ctx.device, gpu.description, { kernels: 'software', matmul: 'vec4' });
 });
 
 interface Run {
@@ -140,9 +146,10 @@ describe.each(cases)('$name', (c) => {
     expect(checked).toBeGreaterThan(0);
   });
 
-  test.each(['default', 'alternative'])('WebGPU forward and backward match the CPU reference (%s kernel family)', async (which) => {
+  const families = c.name.startsWith('matmul') ? ['default', 'alternative', 'software with vec4 matmul'] : ['default', 'alternative'];
+  test.each(families)('WebGPU forward and backward match the CPU reference (%s kernel family)', async (which) => {
     const ref = await run(cpu, c, values);
-    const got = await run(which === 'default' ? gpu : gpuAlt, c, values);
+    const got = await run(which === 'default' ? gpu : which === 'alternative' ? gpuAlt : gpuVec4, c, values);
     ref.out.forEach((r, k) => {
       const { ratio, at } = closeness(got.out[k], r, atol, rtol);
       expect(ratio, `output ${k} element ${at}: gpu ${got.out[k][at]} vs cpu ${r[at]}`).toBeLessThanOrEqual(1);

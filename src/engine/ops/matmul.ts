@@ -33,6 +33,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   if (aBatch.length && bBatch.length && aBatch.join() !== bBatch.join()) throw new Error(`matmul: batch dims differ in ${describe()}`);
   const batchShape = aBatch.length ? aBatch : bBatch;
   const batch = numel(batchShape);
+  // A shared right operand (x·W over [B, T, K]): one [B·T, K] product instead of B small ones, whose
+  // few rows (one per sequence when decoding) would leave most of each kernel's row block idle.
+  if (aBatch.length && !bBatch.length && !transA && batch > 1) return matmul(a.reshape([batch * m, k]), b, opts).reshape([...batchShape, m, n]);
   const p: MatmulParams = {
     batch, m, n, k, transA, transB,
     aBatchStride: aBatch.length ? m * k : 0,

@@ -19,6 +19,12 @@ class GpuStorage implements Storage {
 }
 
 const buf = (s: Storage) => (s as GpuStorage).gpu.buffer;
+
+/** Whether the device runs WGSL subgroups of exactly 4 lanes (SwiftShader's SIMD width), as matmulSubgroupKernel assumes. */
+function hasSubgroupsOf4(device: GPUDevice): boolean {
+  const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
+  return device.features.has('subgroups') && info?.subgroupMinSize === 4 && info?.subgroupMaxSize === 4;
+}
 const groups = (n: number, per = K.WG) => Math.ceil(n / per);
 /** Whether strides address `shape` row-major without gaps (flat index = element index); size-1 dims may have any stride. */
 function rowMajor(shape: number[], strides: number[]): boolean {
@@ -43,18 +49,22 @@ export class WebGPUBackend implements Backend {
    * (workgroup-tiled, workgroup reductions) otherwise.
    */
   readonly kernels: 'software' | 'gpu';
-  /** Which matmul kernel runs: register-blocked vec4 for software adapters, workgroup-tiled otherwise. */
-  readonly matmulKernel: 'tiled' | 'vec4';
+  /**
+   * Which matmul kernel runs: on software adapters the subgroup kernel where subgroups are 4 lanes
+   * wide (SwiftShader), else the register-blocked vec4 one; workgroup-tiled on GPUs.
+   */
+  readonly matmulKernel: 'tiled' | 'vec4' | 'subgroup';
 
   /**
    * @param description the adapter's name, shown in benchmarks and the lab's setup view
    * @param opts.kernels force a kernel family (tests exercise both); default picks by adapter
    * @param opts.matmul force a matmul kernel; default follows the family
    */
-  constructor(device: GPUDevice, readonly description = 'WebGPU', opts: { kernels?: 'software' | 'gpu'; matmul?: 'tiled' | 'vec4' } = {}) {
+  constructor(device: GPUDevice, readonly description = 'WebGPU', opts: { kernels?: 'software' | 'gpu'; matmul?: 'tiled' | 'vec4' | 'subgroup' } = {}) {
     this.ctx = new GpuContext(device);
     this.kernels = opts.kernels ?? (/swiftshader|llvmpipe|lavapipe|software/i.test(description) ? 'software' : 'gpu');
-    this.matmulKernel = opts.matmul ?? (this.kernels === 'software' ? 'vec4' : 'tiled');
+    this.matmulKernel = opts.matmul ?? (this.kernels === 'gpu' ? 'tiled' : hasSubgroupsOf4(device) ? 'subgroup' : 'vec4');
+    if (this.matmulKernel === 'subgroup' && !hasSubgroupsOf4(device)) throw new Error('the subgroup matmul needs the subgroups feature with 4-lane subgroups');
     this.dummy = this.alloc(4, 'u32', 'placeholder') as GpuStorage;
     this.dummyRW = this.alloc(4, 'u32', 'placeholder') as GpuStorage;
   }
@@ -195,7 +205,12 @@ export class WebGPUBackend implements Backend {
     this.requireF32('matmul', a, b);
     const s = (c as GpuStorage | undefined) ?? this.out(p.batch * p.m * p.n + (p.cOffset ?? 0), 'f32', `matmul output [${p.batch}, ${p.m}, ${p.n}]`);
     if (this.matmulKernel === 'vec4') this.matmulVec4(a, b, p, s);
-    else {
+    else if (this.matmulKernel === 'subgroup') {
+      const u = new Uniform().u32(p.m).u32(p.n).u32(p.k).u32(p.aBatchStride).u32(p.bBatchStride).u32(p.aOffset ?? 0).u32(p.bOffset ?? 0).u32(p.cOffset ?? 0).u32(+!!p.accumulate);
+      // Rows per lane: 8, or the next power of two at or above M when fewer (no rows computed twice).
+      const rows = p.m >= 8 ? 8 : 2 ** Math.ceil(Math.log2(Math.max(p.m, 1)));
+      this.ctx.dispatch(K.matmulSubgroupKernel(p.transA, p.transB, rows), u.bytes(), [buf(a), buf(b), s.gpu.buffer], [Math.ceil(p.n / 64), Math.ceil(p.m / (4 * rows)), p.batch]);
+    } else {
       const u = new Uniform()
         .u32(p.m).u32(p.n).u32(p.k).u32(+p.transA).u32(+p.transB).u32(p.aBatchStride).u32(p.bBatchStride)
         .u32(p.aOffset ?? 0).u32(p.bOffset ?? 0).u32(p.cOffset ?? 0).u32(+!!p.accumulate);

@@ -8,6 +8,10 @@
  * the submit (queue order makes that safe: the write lands before the commands that read it, and
  * after the previous submission that read the same bytes).
  *
+ * Small uploads (token ids, positions, masks) take the same route: their bytes go to an upload ring
+ * written once before the submit, and a recorded copy moves them into place in command order, so an
+ * upload does not force a submission (decoding would otherwise submit for every input it uploads).
+ *
  * Buffers are pooled by size class (each class at most 1/8 above the requested size); a freed
  * buffer can be reused by the next dispatch at once, since the queue runs dispatches in order.
  */
@@ -21,6 +25,9 @@ export interface GpuBuffer {
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment upper bound
 const RING_BYTES = 1 << 20; // 4096 dispatches per submission
 const MAX_PENDING_DISPATCHES = 1024;
+const UPLOAD_RING_BYTES = 1 << 20;
+/** Uploads up to this size are recorded as ring copies; larger ones are written directly (after a flush). */
+const MAX_RECORDED_UPLOAD = 64 << 10;
 
 /** Size class: next value of the form (8 + j)·2^k / 8 at or above n, at least 256 bytes. */
 export function sizeClass(n: number): number {
@@ -39,6 +46,9 @@ export class GpuContext {
   private ring: GPUBuffer;
   private ringData = new ArrayBuffer(RING_BYTES);
   private ringUsed = 0;
+  private uploadRing: GPUBuffer;
+  private uploadData = new ArrayBuffer(UPLOAD_RING_BYTES);
+  private uploadUsed = 0;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pendingDispatches = 0;
@@ -54,6 +64,7 @@ export class GpuContext {
     this.device = device;
     this.limits = { maxBufferSize: device.limits.maxBufferSize, maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize };
     this.ring = device.createBuffer({ size: RING_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'uniform ring' });
+    this.uploadRing = device.createBuffer({ size: UPLOAD_RING_BYTES, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: 'upload ring' });
     device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message}`;
     });
@@ -138,10 +149,8 @@ export class GpuContext {
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset, size: uniform.byteLength } }];
     buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    if (!this.pass) {
-      this.encoder = this.device.createCommandEncoder();
-      this.pass = this.encoder.beginComputePass();
-    }
+    this.encoder ??= this.device.createCommandEncoder();
+    this.pass ??= this.encoder.beginComputePass();
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
     const [x, y, z] = typeof groups === 'number' ? grid(groups, this.device.limits.maxComputeWorkgroupsPerDimension) : groups;
@@ -153,12 +162,14 @@ export class GpuContext {
   /** Submits recorded work. */
   flush(): void {
     if (!this.encoder) return;
-    this.pass!.end();
+    this.pass?.end();
     if (this.ringUsed) this.device.queue.writeBuffer(this.ring, 0, this.ringData, 0, this.ringUsed);
+    if (this.uploadUsed) this.device.queue.writeBuffer(this.uploadRing, 0, this.uploadData, 0, this.uploadUsed);
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
     this.pass = null;
     this.ringUsed = 0;
+    this.uploadUsed = 0;
     this.pendingDispatches = 0;
     this.submits++;
   }
@@ -184,11 +195,32 @@ export class GpuContext {
     return out;
   }
 
-  /** Uploads host bytes into a buffer (queue order: before the next submission's commands). */
+  /**
+   * Uploads host bytes into a buffer, in order with the recorded work: work recorded before sees the
+   * old contents, work recorded after the new ones.
+   */
   write(dst: GPUBuffer, data: ArrayBufferView): void {
-    // Work recorded before this write must see the old contents: submit it first.
-    this.flush();
-    this.device.queue.writeBuffer(dst, 0, data.buffer, data.byteOffset, Math.ceil(data.byteLength / 4) * 4);
+    const bytes = Math.ceil(data.byteLength / 4) * 4;
+    if (!this.encoder) {
+      this.device.queue.writeBuffer(dst, 0, data.buffer, data.byteOffset, bytes);
+      return;
+    }
+    if (bytes > MAX_RECORDED_UPLOAD) {
+      this.flush();
+      this.device.queue.writeBuffer(dst, 0, data.buffer, data.byteOffset, bytes);
+      return;
+    }
+    if (this.uploadUsed + bytes > UPLOAD_RING_BYTES) {
+      this.flush();
+      this.device.queue.writeBuffer(dst, 0, data.buffer, data.byteOffset, bytes);
+      return;
+    }
+    new Uint8Array(this.uploadData, this.uploadUsed, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    // Copies are recorded outside compute passes: end the current one (the next dispatch opens another).
+    this.pass?.end();
+    this.pass = null;
+    this.encoder.copyBufferToBuffer(this.uploadRing, this.uploadUsed, dst, 0, bytes);
+    this.uploadUsed += bytes;
   }
 }
 

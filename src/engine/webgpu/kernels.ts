@@ -914,6 +914,63 @@ struct U { m: u32, n: u32, k4: u32, aBS: u32, bBS: u32, aOff: u32, bOff: u32, cO
 }
 
 const range = (n: number) => [...Array(n).keys()];
+
+/**
+ * Matmul for software adapters whose subgroups are their 4-wide SIMD groups (SwiftShader):
+ * C = op(A)·op(B) with any transposes, read in place (no packing), K of any size. Such adapters turn
+ * every storage load whose address depends on the invocation into a 4-lane gather, so the kernel
+ * is built to need few of them per multiply-add:
+ * - a subgroup's 4 lanes own interleaved columns c0 + lane + 4j (j < 4) of the same 8 rows;
+ * - the rows' A values are shared: for each block of 4 k's, lane q loads A[r, k0 + q] and the
+ *   others take it with subgroupBroadcast (a register shuffle) instead of loading it themselves;
+ * - `rows` (8, or fewer for short products such as decoding's one row per sequence) × 4 columns per
+ *   lane: 32 accumulators, the largest block that measured faster (bigger ones spill registers).
+ * Per 4 k's a lane makes 8 + 16 gathers for 128 multiply-adds, against 48 for the vec4 kernel
+ * (matmulVec4Kernel), which is about 1.3x slower on SwiftShader (measured worker-thread CPU time).
+ * A workgroup of 64 (16 subgroups) covers 4·rows rows × 64 columns. No early return: subgroup
+ * operations need every lane, so out-of-range rows and columns read clamped indices and skip the store.
+ * Offsets and batch strides are in elements.
+ */
+export function matmulSubgroupKernel(transA: boolean, transB: boolean, rowsPerLane: number): string {
+  const RB = rowsPerLane, CB = 4;
+  const rows = range(RB), cols = range(CB);
+  // Element (row r, k index kk) of op(A) and (k index kk, column j) of op(B), with clamped row/column bases.
+  const aAt = (r: number, kk: string) => (transA ? `a[aBase + (${kk}) * u.m + ar${r}]` : `a[ar${r} + ${kk}]`);
+  const bAt = (j: number, kk: string) => (transB ? `b[bc${j} + ${kk}]` : `b[bBase + (${kk}) * u.n + bc${j}]`);
+  const block = (guard: boolean) => `
+    ${rows.map((r) => (guard ? `let al${r} = select(0.0, ${aAt(r, 'min(k0 + lane, u.k - 1u)')}, k0 + lane < u.k);` : `let al${r} = ${aAt(r, 'k0 + lane')};`)).join(' ')}
+    ${range(4).map((q) => `{
+      let kq = ${guard ? `min(k0 + ${q}u, u.k - 1u)` : `k0 + ${q}u`};
+      ${cols.map((j) => `let b${j} = ${bAt(j, 'kq')};`).join(' ')}
+      ${rows.map((r) => `let a${r} = subgroupBroadcast(al${r}, ${q}u);`).join(' ')}
+      ${rows.map((r) => cols.map((j) => `acc${r * CB + j} = fma(a${r}, b${j}, acc${r * CB + j});`).join(' ')).join('\n      ')}
+    }`).join('\n    ')}`;
+  return /* wgsl */ `
+enable subgroups;
+struct U { m: u32, n: u32, k: u32, aBS: u32, bBS: u32, aOff: u32, bOff: u32, cOff: u32, accumulate: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let sg = lid / 4u;
+  let r0 = wid.y * ${4 * RB}u + (sg / 4u) * ${RB}u;
+  let c0 = wid.x * ${16 * CB}u + (sg % 4u) * ${4 * CB}u + lane;
+  let aBase = u.aOff + wid.z * u.aBS;
+  let bBase = u.bOff + wid.z * u.bBS;
+  ${rows.map((r) => `let ar${r} = ${transA ? '' : 'aBase + '}min(r0 + ${r}u, u.m - 1u)${transA ? '' : ' * u.k'};`).join(' ')}
+  ${cols.map((j) => `let bc${j} = ${transB ? 'bBase + ' : ''}min(c0 + ${4 * j}u, u.n - 1u)${transB ? ' * u.k' : ''};`).join(' ')}
+  ${range(RB * CB).map((i) => `var acc${i} = 0.0;`).join(' ')}
+  let kFull = u.k & ~3u;
+  for (var k0 = 0u; k0 < kFull; k0 = k0 + 4u) {${block(false)}
+  }
+  if (kFull < u.k) {
+    let k0 = kFull;${block(true)}
+  }
+  let cBase = u.cOff + wid.z * u.m * u.n;
+  ${rows.map((r) => `if (r0 + ${r}u < u.m) { ${cols.map((j) => `if (c0 + ${4 * j}u < u.n) { let i = cBase + (r0 + ${r}u) * u.n + c0 + ${4 * j}u; var v = acc${r * CB + j}; if (u.accumulate == 1u) { v = v + c[i]; } c[i] = v; }`).join(' ')} }`).join('\n  ')}
+}`;
+}
 /** `Σ_j dot(x_j, y_j)` over head_dim/4 vec4 pairs, as four independent partial sums (shorter dependency chains). */
 const dot4 = (n: number, x: (j: number) => string, y: (j: number) => string) => {
   const parts = range(Math.min(4, n)).map((p) => range(n).filter((j) => j % 4 === p).map((j) => `dot(${x(j)}, ${y(j)})`).join(' + '));
