@@ -58,6 +58,11 @@ const cases: Case[] = [
   // Several workgroup tiles (32 rows x 64 columns) with ragged edges and a K tail.
   { name: 'matmul multi-tile shared weight (x Wᵀ)', inputs: [f(2, 41, 37), f(130, 37)], fn: ([a, b]) => E.matmul(a, b, { transB: true }) },
   { name: 'matmul multi-tile batched transA', inputs: [f(2, 37, 70), f(2, 37, 66)], fn: ([a, b]) => E.matmul(a, b, { transA: true }) },
+  // Few rows or few columns: the subgroup kernel's other workgroup shapes (16, 8, 2 and 1 column groups).
+  { name: 'matmul one row per sequence (decoding)', inputs: [f(2, 1, 24), f(130, 24)], fn: ([a, b]) => E.matmul(a, b, { transB: true }) },
+  { name: 'matmul 4 rows, wide', inputs: [f(4, 20), f(100, 20)], fn: ([a, b]) => E.matmul(a, b, { transB: true }) },
+  { name: 'matmul tall, 20 columns', inputs: [f(100, 9), f(9, 20)], fn: ([a, b]) => E.matmul(a, b) },
+  { name: 'matmul tall, 10 columns', inputs: [f(70, 9), f(9, 10)], fn: ([a, b]) => E.matmul(a, b) },
   { name: 'sum axis 1', inputs: [f(4, 5, 6)], fn: ([x]) => E.sum(x, 1) },
   { name: 'sum all', inputs: [f(4, 300)], fn: ([x]) => E.sum(x) },
   { name: 'mean axes 0,2 keepdim', inputs: [f(4, 5, 6)], fn: ([x]) => E.mean(x, [0, 2], true) },

@@ -164,7 +164,10 @@ export class WebGPUBackend implements Backend {
     const n = p.shape.reduce((x, y) => x * y, 1);
     const s = this.out(n, 'f32', op);
     const u = new Uniform().arr8(p.shape).arr8(p.aStrides).arr8(p.bStrides).u32(p.shape.length).u32(n);
-    this.ctx.dispatch(K.binaryKernel(op, rowMajor(p.shape, p.aStrides) && rowMajor(p.shape, p.bStrides)), u.bytes(), [buf(a), buf(b), s.gpu.buffer], groups(n));
+    const last = p.shape.length - 1;
+    const rowVector = last >= 0 && p.bStrides.every((st, d) => (d === last ? st === 1 : st === 0 || p.shape[d] === 1));
+    const layout = !rowMajor(p.shape, p.aStrides) ? 'strided' : rowMajor(p.shape, p.bStrides) ? 'contiguous' : rowVector ? 'rowvec' : 'strided';
+    this.ctx.dispatch(K.binaryKernel(op, layout), u.bytes(), [buf(a), buf(b), s.gpu.buffer], groups(n));
     return s;
   }
 
@@ -196,6 +199,10 @@ export class WebGPUBackend implements Backend {
     if (x.dtype === 'f16') throw new Error('strided copies of f16 storage are not supported: cast() to f32 first');
     const n = p.shape.reduce((a, b) => a * b, 1);
     const s = (dst as GpuStorage | undefined) ?? this.out(n, x.dtype, 'copy');
+    if (p.srcStrides.every((st, d) => st === 0 || p.shape[d] === 1) && rowMajor(p.shape, p.dstStrides)) {
+      this.ctx.dispatch(K.splatKernel, new Uniform().u32(n).u32(p.srcOffset).u32(p.dstOffset).bytes(), [buf(x), s.gpu.buffer], groups(n));
+      return s;
+    }
     const u = new Uniform().arr8(p.shape).arr8(p.srcStrides).arr8(p.dstStrides).u32(p.shape.length).u32(n).u32(p.srcOffset).u32(p.dstOffset);
     this.ctx.dispatch(K.copyKernel, u.bytes(), [buf(x), s.gpu.buffer], groups(n));
     return s;
@@ -207,9 +214,13 @@ export class WebGPUBackend implements Backend {
     if (this.matmulKernel === 'vec4') this.matmulVec4(a, b, p, s);
     else if (this.matmulKernel === 'subgroup') {
       const u = new Uniform().u32(p.m).u32(p.n).u32(p.k).u32(p.aBatchStride).u32(p.bBatchStride).u32(p.aOffset ?? 0).u32(p.bOffset ?? 0).u32(p.cOffset ?? 0).u32(+!!p.accumulate);
-      // Rows per lane: 8, or the next power of two at or above M when fewer (no rows computed twice).
+      // Rows per lane: 8, or the next power of two at or above M when fewer (no rows computed twice);
+      // then the workgroup shape (column groups of 16) that pads the product least, 4 on ties.
       const rows = p.m >= 8 ? 8 : 2 ** Math.ceil(Math.log2(Math.max(p.m, 1)));
-      this.ctx.dispatch(K.matmulSubgroupKernel(p.transA, p.transB, rows), u.bytes(), [buf(a), buf(b), s.gpu.buffer], [Math.ceil(p.n / 64), Math.ceil(p.m / (4 * rows)), p.batch]);
+      const padded = (cg: number) => Math.ceil(p.m / ((16 / cg) * rows)) * (16 / cg) * rows * Math.ceil(p.n / (16 * cg)) * 16 * cg;
+      const cg = [4, 8, 16, 2, 1].reduce((best, c) => (padded(c) < padded(best) ? c : best));
+      const grid: [number, number, number] = [Math.ceil(p.n / (16 * cg)), Math.ceil(p.m / ((16 / cg) * rows)), p.batch];
+      this.ctx.dispatch(K.matmulSubgroupKernel(p.transA, p.transB, rows, cg), u.bytes(), [buf(a), buf(b), s.gpu.buffer], grid);
     } else {
       const u = new Uniform()
         .u32(p.m).u32(p.n).u32(p.k).u32(+p.transA).u32(+p.transB).u32(p.aBatchStride).u32(p.bBatchStride)

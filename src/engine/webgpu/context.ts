@@ -174,15 +174,16 @@ export class GpuContext {
     this.submits++;
   }
 
-  /** Copies `bytes` bytes of `src` to the host after all recorded work. */
+  /** Copies `bytes` bytes of `src` to the host after all recorded work (submitting it). */
   async read(src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-    this.flush();
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.device.createBuffer({ size: Math.max(size, 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(src, 0, staging, 0, size);
-    this.device.queue.submit([enc.finish()]);
-    this.submits++;
+    // The copy goes into the recorded work's own submission (one submit per readback, not two).
+    this.encoder ??= this.device.createCommandEncoder();
+    this.pass?.end();
+    this.pass = null;
+    this.encoder.copyBufferToBuffer(src, 0, staging, 0, size);
+    this.flush();
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {

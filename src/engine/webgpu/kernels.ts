@@ -135,10 +135,17 @@ const STRIDED = (sa: string, sb: string) => /* wgsl */ `
   }`;
 
 /**
- * `o = a ⊕ b` over a shape with per-operand strides; `contiguous` (both operands row-major over
- * the output's shape) skips the per-element stride decomposition, which dominates on software adapters.
+ * `o = a ⊕ b` over a shape with per-operand strides. Layouts that skip the per-element stride
+ * decomposition (its integer divisions dominate on software adapters): 'contiguous', both operands
+ * row-major over the output's shape; 'rowvec', a row-major and b a vector along the last axis
+ * (x + bias).
  */
-export function binaryKernel(op: BinaryOp, contiguous = false): string {
+export function binaryKernel(op: BinaryOp, layout: 'contiguous' | 'rowvec' | 'strided'): string {
+  const index = {
+    contiguous: 'let ia = i;\n  let ib = i;',
+    rowvec: 'let ia = i;\n  let ib = i % u.shape[(u.rank - 1u) / 4u][(u.rank - 1u) % 4u];',
+    strided: STRIDED('sa', 'sb'),
+  }[layout];
   return /* wgsl */ `
 struct U { shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2>, rank: u32, n: u32 }
 @group(0) @binding(0) var<uniform> u: U;
@@ -148,12 +155,28 @@ struct U { shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u
 @compute @workgroup_size(${WG}) fn main(${INDEX_1D}) {
   ${I}
   if (i >= u.n) { return; }
-  ${contiguous ? 'let ia = i;\n  let ib = i;' : STRIDED('sa', 'sb')}
+  ${index}
   let x = a[ia];
   let y = b[ib];
   o[i] = ${BINARY_EXPR[op]};
 }`;
 }
+
+/**
+ * copyKernel for a copy that repeats one element into a row-major destination (the backward of a
+ * sum or mean over everything broadcasts one value): no per-element index decomposition, whose
+ * integer divisions dominate on software adapters.
+ */
+export const splatKernel = /* wgsl */ `
+struct U { n: u32, soff: u32, doff: u32 }
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(1) var<storage, read> a: array<u32>;
+@group(0) @binding(2) var<storage, read_write> o: array<u32>;
+@compute @workgroup_size(${WG}) fn main(${INDEX_1D}) {
+  ${I}
+  if (i >= u.n) { return; }
+  o[u.doff + i] = a[u.soff];
+}`;
 
 /** Bit-exact strided copy of 32-bit elements (any 4-byte dtype). */
 export const copyKernel = /* wgsl */ `
@@ -927,12 +950,14 @@ const range = (n: number) => [...Array(n).keys()];
  *   lane: 32 accumulators, the largest block that measured faster (bigger ones spill registers).
  * Per 4 k's a lane makes 8 + 16 gathers for 128 multiply-adds, against 48 for the vec4 kernel
  * (matmulVec4Kernel), which is about 1.3x slower on SwiftShader (measured worker-thread CPU time).
- * A workgroup of 64 (16 subgroups) covers 4·rows rows × 64 columns. No early return: subgroup
+ * A workgroup of 64 threads (16 subgroups of 16 columns each) covers `colGroups`·16 columns and
+ * (16 / colGroups)·rows rows; the backend picks the arrangement that pads the product least (a
+ * decoding step's few rows take one row block and wide column blocks). No early return: subgroup
  * operations need every lane, so out-of-range rows and columns read clamped indices and skip the store.
  * Offsets and batch strides are in elements.
  */
-export function matmulSubgroupKernel(transA: boolean, transB: boolean, rowsPerLane: number): string {
-  const RB = rowsPerLane, CB = 4;
+export function matmulSubgroupKernel(transA: boolean, transB: boolean, rowsPerLane: number, colGroups: number): string {
+  const RB = rowsPerLane, CB = 4, rowBlocks = 16 / colGroups;
   const rows = range(RB), cols = range(CB);
   // Element (row r, k index kk) of op(A) and (k index kk, column j) of op(B), with clamped row/column bases.
   const aAt = (r: number, kk: string) => (transA ? `a[aBase + (${kk}) * u.m + ar${r}]` : `a[ar${r} + ${kk}]`);
@@ -954,8 +979,8 @@ struct U { m: u32, n: u32, k: u32, aBS: u32, bBS: u32, aOff: u32, bOff: u32, cOf
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let sg = lid / 4u;
-  let r0 = wid.y * ${4 * RB}u + (sg / 4u) * ${RB}u;
-  let c0 = wid.x * ${16 * CB}u + (sg % 4u) * ${4 * CB}u + lane;
+  let r0 = wid.y * ${rowBlocks * RB}u + (sg / ${colGroups}u) * ${RB}u;
+  let c0 = wid.x * ${colGroups * 4 * CB}u + (sg % ${colGroups}u) * ${4 * CB}u + lane;
   let aBase = u.aOff + wid.z * u.aBS;
   let bBase = u.bOff + wid.z * u.bBS;
   ${rows.map((r) => `let ar${r} = ${transA ? '' : 'aBase + '}min(r0 + ${r}u, u.m - 1u)${transA ? '' : ' * u.k'};`).join(' ')}
