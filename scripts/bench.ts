@@ -1,52 +1,205 @@
 /**
- * `npm run bench -- --suite engine [--json] [--quick] [--runs N]`: runs benchmark suites on Dawn in
- * Node (WebGPU; SwiftShader on machines without a GPU) and prints a table, or JSON lines with --json.
- * Later suites (model, peers in Chromium) join here.
+ * `npm run bench`: the side-by-side benchmark of this project's engine against jax-js and
+ * TensorFlow.js (WebGPU), every engine in the same page of headless Chromium on the same adapter,
+ * the same workloads, shapes and dtypes, outputs checked against ours before timing.
+ *
+ *   npm run bench [-- --suite matmul,attention,train,decode,grpo] [--engines ours,jax-js,tfjs]
+ *                 [--quick] [--runs N] [--only TEXT] [--json] [--out docs/benchmarks.md]
+ *   npm run bench -- --runtime node [...]          ours alone on Dawn (the peers need a browser)
+ *   npm run bench -- --runtime node --suite engine|model   the engine's own suites (bench/engine.ts, bench/model.ts)
+ *
+ * Each row runs in a fresh page (fresh devices and buffer pools for every engine). Besides wall
+ * time, the CPU time of the browser's processes is measured around every timed run: on a machine
+ * whose cores are shared (and software WebGPU, which runs on them), it is the steadier measure.
  */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { ENGINES, SUITES, markdownTable, type EngineName, type RowResult, type SuiteName } from '../bench/harness.js';
 import { createRuntimeBackend, runWithDawnEnv } from './runtime.js';
 
 const { values } = parseArgs({
   options: {
-    suite: { type: 'string', default: 'engine' },
-    json: { type: 'boolean', default: false },
+    runtime: { type: 'string', default: 'chromium' },
+    suite: { type: 'string', default: SUITES.join(',') },
+    engines: { type: 'string', default: ENGINES.join(',') },
     quick: { type: 'boolean', default: false },
     runs: { type: 'string', default: '5' },
+    only: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    out: { type: 'string' },
     child: { type: 'boolean', default: false },
   },
 });
 
-const SUITES = ['engine', 'model'];
-if (!SUITES.includes(values.suite!)) {
-  console.error(`npm run bench: unknown suite "${values.suite}"; available: ${SUITES.join(', ')}`);
+const fail = (m: string): never => {
+  console.error(`npm run bench: ${m}`);
   process.exit(2);
-}
+};
+const runtime = values.runtime!;
+if (!['chromium', 'node'].includes(runtime)) fail(`--runtime must be chromium or node, got "${runtime}"`);
+const runs = Number(values.runs);
+if (!(Number.isInteger(runs) && runs >= 1)) fail(`--runs must be a positive integer, got "${values.runs}"`);
+const legacy = values.suite === 'engine' || values.suite === 'model';
+const suites = legacy ? [] : (values.suite!.split(',') as SuiteName[]);
+for (const s of suites) if (!SUITES.includes(s)) fail(`unknown suite "${s}"; available: ${SUITES.join(', ')} (and engine, model with --runtime node)`);
+if (legacy && runtime !== 'node') fail(`--suite ${values.suite} runs on Dawn: add --runtime node`);
+const engines = values.engines!.split(',') as EngineName[];
+for (const e of engines) if (!ENGINES.includes(e)) fail(`unknown engine "${e}"; available: ${ENGINES.join(', ')}`);
+if (!engines.includes('ours')) fail('--engines must include ours (the reference of every check)');
 
 // Dawn reads the Vulkan driver location at process start: re-run this script with it set.
-runWithDawnEnv(values.child!, (m) => {
-  console.error(`npm run bench: ${m}`);
-  process.exit(1);
-});
+if (runtime === 'node') runWithDawnEnv(values.child!, fail);
 
-const { engineSuite } = await import('../bench/engine.js');
-const { modelSuite } = await import('../bench/model.js');
-type Row = Awaited<ReturnType<typeof engineSuite>>[number];
+const log = (m: string) => values.json || console.error(m);
+const machine = () => {
+  const model = cpus()[0]?.model ?? 'unknown CPU';
+  return `${model}, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+};
 
-const be = await createRuntimeBackend('node');
-const adapterName = be.description;
-const fmt = (v: number | undefined, digits = 1) => (v === undefined ? '' : v.toFixed(digits));
-const mib = (b?: number) => (b === undefined ? '' : (b / 2 ** 20).toFixed(1));
-if (!values.json) {
-  console.log(`adapter: ${adapterName}`);
-  console.log('| benchmark | ms | GFLOP/s | tokens/s | dispatches | submits | peak MiB |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
+/** Wall and CPU time of every row; the table and, with --out, the report and its JSON. */
+async function report(rows: RowResult[], header: { adapter: string; engines: string[]; machineBefore: string }): Promise<void> {
+  const table = markdownTable(rows);
+  if (values.json) for (const r of rows) console.log(JSON.stringify(r));
+  else console.log(`\nadapter: ${header.adapter}\n\n${table}`);
+  if (!values.out) return;
+  const command = `npm run bench -- ${process.argv.slice(2).filter((a) => a !== '--child').join(' ')}`.trim();
+  const md = [
+    `Command: \`${command}\``,
+    '',
+    `- date: ${new Date().toISOString()}`,
+    `- runtime: ${runtime === 'node' ? 'Node (Dawn)' : `headless Chromium ${chromiumVersion()}`}`,
+    `- adapter: ${header.adapter}`,
+    `- machine: ${header.machineBefore} (at start); load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `- engines: ${header.engines.join('; ')}`,
+    `- ${runs} timed runs per engine and row (alternating engines) after one check run and one warm-up; medians`,
+    '',
+    table,
+    '',
+  ].join('\n');
+  writeFileSync(values.out, md);
+  writeFileSync(values.out.replace(/\.md$/, '') + '.json', JSON.stringify({ header: { ...header, command, runtime }, rows }, null, 1));
+  log(`wrote ${values.out} and its .json`);
 }
-const log = (r: Row) =>
-  console.log(values.json ? JSON.stringify(r) : `| ${r.name} | ${fmt(r.ms, 2)} | ${fmt(r.gflops)} | ${fmt(r.tokensPerS, 0)} | ${fmt(r.dispatches, 0)} | ${fmt(r.submits, 0)} | ${mib(r.peakBytes)} |`);
-if (values.suite === 'engine') await engineSuite(be, { quick: values.quick, runs: Number(values.runs), log });
-else {
-  const { readFileSync } = await import('node:fs');
-  const tiny = JSON.parse(readFileSync(new URL('../models/tiny-vlm/config.json', import.meta.url), 'utf8'));
-  await modelSuite(be, tiny, { quick: values.quick, log });
+
+function chromiumVersion(): string {
+  try {
+    return execFileSync(process.env.CHROME_PATH ?? 'chromium', ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
 }
+
+/** CPU time (ms) of every process descending from this one: the browser's, in the Chromium runtime. */
+function childrenCpuMs(): number {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  let ns = 0;
+  for (const pid of parent.keys()) {
+    let p = parent.get(pid);
+    while (p && p !== process.pid) p = parent.get(p);
+    if (p !== process.pid) continue;
+    try {
+      for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return ns / 1e6;
+}
+
+async function chromium(): Promise<void> {
+  const { openBrowser } = await import('../tests/browser.js');
+  const b = await openBrowser();
+  try {
+    const machineBefore = machine();
+    type Info = { adapter: string; features: string[]; engines: { name: string; version: string }[]; workloads: { id: string; name: string }[] };
+    const start = { engines, suites, quick: values.quick! };
+    const open = async () => {
+      const page = await b.page('/bench/page.html');
+      page.setDefaultTimeout(0);
+      await page.waitForFunction(() => (window as unknown as { benchReady?: boolean }).benchReady === true);
+      const info = (await page.evaluate((o) => (window as any).bench.start(o), start)) as Info;
+      return { page, info };
+    };
+    const first = await open();
+    const info = first.info;
+    await first.page.close();
+    log(`adapter: ${info.adapter} (${info.features.includes('shader-f16') ? 'shader-f16' : 'no shader-f16'})`);
+    const rows: RowResult[] = [];
+    for (const w of info.workloads.filter((x) => !values.only || x.id.includes(values.only))) {
+      log(`${w.name} ...`);
+      const { page } = await open();
+      const bench = <T>(fn: string, ...args: unknown[]) => page.evaluate(([f, a]) => (window as any).bench[f](...a), [fn, args] as [string, unknown[]]) as Promise<T>;
+      const timed = await bench<EngineName[]>('prepareRow', w.id);
+      for (let r = 0; r < runs; r++)
+        for (const e of timed) {
+          await bench('before', e);
+          const c0 = childrenCpuMs();
+          await bench('runOnce', e);
+          await bench('addCpu', e, childrenCpuMs() - c0);
+        }
+      const row = await bench<RowResult>('finishRow');
+      rows.push(row);
+      for (const r of row.results) log(`  ${r.engine}: ${r.status}${r.ms !== undefined ? ` ${r.ms.toFixed(1)} ms, CPU ${r.cpuMs?.toFixed(1)} ms` : ''}${r.note ? ` (${r.note})` : ''}`);
+      await page.close();
+      if (b.errors.length) log(`  page errors: ${b.errors.splice(0).join(' | ').slice(0, 500)}`);
+    }
+    await report(rows, { adapter: info.adapter, engines: info.engines.map((e) => `${e.name}: ${e.version}`), machineBefore });
+  } finally {
+    await b.close();
+  }
+}
+
+async function node(): Promise<void> {
+  if (legacy) {
+    const be = await createRuntimeBackend('node');
+    const { engineSuite } = await import('../bench/engine.js');
+    const { modelSuite } = await import('../bench/model.js');
+    const fmt = (v: number | undefined, digits = 1) => (v === undefined ? '' : v.toFixed(digits));
+    const mib = (b?: number) => (b === undefined ? '' : (b / 2 ** 20).toFixed(1));
+    if (!values.json) console.log(`adapter: ${be.description}\n| benchmark | ms | GFLOP/s | tokens/s | dispatches | submits | peak MiB |\n|---|---:|---:|---:|---:|---:|---:|`);
+    const row = (r: Awaited<ReturnType<typeof engineSuite>>[number]) =>
+      console.log(values.json ? JSON.stringify(r) : `| ${r.name} | ${fmt(r.ms, 2)} | ${fmt(r.gflops)} | ${fmt(r.tokensPerS, 0)} | ${fmt(r.dispatches, 0)} | ${fmt(r.submits, 0)} | ${mib(r.peakBytes)} |`);
+    if (values.suite === 'engine') await engineSuite(be, { quick: values.quick, runs, log: row });
+    else await modelSuite(be, JSON.parse(readFileSync(new URL('../models/tiny-vlm/config.json', import.meta.url), 'utf8')), { quick: values.quick, log: row });
+    return;
+  }
+  const { OursEngine } = await import('../bench/ours.js');
+  const { instrumentDevice } = await import('../bench/harness.js');
+  const { BenchSession } = await import('../bench/runner.js');
+  const { workloads } = await import('../bench/workloads.js');
+  const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
+  const machineBefore = machine();
+  const ours = new OursEngine(async () => {
+    const d = await requestNodeDevice();
+    instrumentDevice(d.device, 'ours');
+    return d;
+  });
+  const session = await BenchSession.create([ours]);
+  const cpu = () => {
+    const c = process.cpuUsage();
+    return (c.user + c.system) / 1000;
+  };
+  const rows: RowResult[] = [];
+  for (const w of workloads(suites, values.quick!).filter((x) => !values.only || x.id.includes(values.only))) {
+    log(`${w.name} ...`);
+    rows.push(await session.runRow(w, runs, cpu));
+    const r = rows[rows.length - 1].results[0];
+    log(`  ${r.status}${r.ms !== undefined ? ` ${r.ms.toFixed(1)} ms, CPU ${r.cpuMs?.toFixed(1)} ms` : ''}${r.note ? ` (${r.note})` : ''}`);
+  }
+  await report(rows, { adapter: ours.be.description, engines: [`ours: ${ours.version}`], machineBefore });
+}
+
+if (engines.length > 1 && runtime === 'node' && !legacy) log('--runtime node runs ours alone: jax-js and TF.js need a browser (jax-js has no WebGPU in Node)');
+await (runtime === 'node' ? node() : chromium());
 process.exit(0);

@@ -2,6 +2,7 @@
 import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { useLab, type Lab } from './lab.js';
+import { BenchView } from './views/bench.js';
 import { ChatView } from './views/chat.js';
 import { EvaluateView } from './views/evaluate.js';
 import { RolloutsView } from './views/rollouts.js';
@@ -16,6 +17,7 @@ const TABS = [
   { id: 'evaluate', label: 'Evaluate', view: EvaluateView },
   { id: 'chat', label: 'Chat', view: ChatView },
   { id: 'storage', label: 'Storage', view: StorageView },
+  { id: 'bench', label: 'Bench', view: BenchView },
 ] as const;
 type TabId = (typeof TABS)[number]['id'];
 

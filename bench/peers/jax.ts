@@ -1,0 +1,566 @@
+/**
+ * The workloads in jax-js (`@jax-js/jax`, WebGPU device), written as its documentation teaches: numpy
+ * ops with reference-counted arrays (`.ref` keeps an array for a later use), `valueAndGrad` for the
+ * gradients and `jit` around every step, so that jax-js fuses elementwise work into its kernels and
+ * compiles each step once. Optimizers are written out (AdamW, global-norm clipping): jax-js's optax
+ * port is not published on npm. Parameters are pytrees keyed by Hugging Face names.
+ */
+import * as jax from '@jax-js/jax';
+import type { EngineImpl, Prepared, TextSpec, VisionSpec, Workload } from '../harness.js';
+import { LR, grpoChecked, lmChecked } from '../ours.js';
+import { hostData, ropeTable, type HostData } from '../workloads.js';
+
+const { numpy: np, nn, lax } = jax;
+type A = jax.Array;
+type Tree = Record<string, A>;
+
+const B1 = 0.9, B2 = 0.999, EPS = 1e-8, WD = 0.01;
+
+const f32 = (data: Float32Array, shape: number[]) => np.array(data as Float32Array<ArrayBuffer>).reshape(shape);
+const i32 = (data: Int32Array, shape: number[]) => np.array(data as Int32Array<ArrayBuffer>, { dtype: np.int32 }).reshape(shape);
+const scalar = (v: number) => np.array(new Float32Array([v])).reshape([]);
+const host = async (x: A) => Float32Array.from((await x.data()) as Float32Array);
+
+/** x·Wᵀ over the last axis (nn.Linear); consumes both. */
+const lin = (x: A, w: A) => np.matmul(x, w.transpose());
+const rmsNorm = (x: A, w: A, eps: number) => x.ref.mul(np.reciprocal(np.sqrt(np.mean(np.square(x), -1, { keepdims: true }).add(eps)))).mul(w);
+function layerNorm(x: A, w: A, b: A, eps: number): A {
+  const xc = x.ref.sub(np.mean(x, -1, { keepdims: true }));
+  return xc.ref.mul(np.reciprocal(np.sqrt(np.mean(np.square(xc.ref), -1, { keepdims: true }).add(eps)))).mul(w).add(b);
+}
+/** HF rotate_half RoPE: x [B, T, H, D], cos/sin [B or 1, T, 1, D/2]. */
+function rope(x: A, cos: A, sin: A): A {
+  const d = x.shape[3], half = d / 2;
+  const x1 = x.ref.slice([], [], [], [0, half]), x2 = x.slice([], [], [], [half, d]);
+  return np.concatenate([x1.ref.mul(cos.ref).sub(x2.ref.mul(sin.ref)), x2.mul(cos).add(x1.mul(sin))], -1);
+}
+
+/** cos and sin [rows, T, 1, D/2] of positions [rows·T] from the host table. */
+function ropeInputs(table: Float32Array, headDim: number, positions: Int32Array, rows: number): [A, A] {
+  const half = headDim / 2, t = positions.length / rows;
+  const c = new Float32Array(positions.length * half), s = new Float32Array(positions.length * half);
+  positions.forEach((p, i) => {
+    for (let j = 0; j < half; j++) {
+      c[i * half + j] = table[(p * half + j) * 2];
+      s[i * half + j] = table[(p * half + j) * 2 + 1];
+    }
+  });
+  return [f32(c, [rows, t, 1, half]), f32(s, [rows, t, 1, half])];
+}
+
+/** Per-layer K and V caches (a type alias: jax-js pytrees need one). */
+type Cache = { k: A[]; v: A[] };
+
+/**
+ * One Llama decoder layer. Without `cache`: causal attention over the block. With it: the block's
+ * K/V are written at `slots` (bool [S]) of the layer's cache and attention runs over the slots
+ * `visible` (bool [T, S]); the new cache is pushed to `out`.
+ */
+function decoderLayer(P: Tree, p: string, t: TextSpec, h: A, cos: A, sin: A, kv?: { cache: Cache; l: number; slots: A; visible: A; out: Cache }): A {
+  const [b, n] = h.shape;
+  const H = t.num_attention_heads, Hkv = t.num_key_value_heads, hd = t.hidden_size / H;
+  const w = (name: string) => P[p + name].ref;
+  const x = rmsNorm(h.ref, w('input_layernorm.weight'), t.rms_norm_eps);
+  const q = rope(lin(x.ref, w('self_attn.q_proj.weight')).reshape([b, n, H, hd]), cos.ref, sin.ref);
+  let k = rope(lin(x.ref, w('self_attn.k_proj.weight')).reshape([b, n, Hkv, hd]), cos, sin);
+  let v = lin(x, w('self_attn.v_proj.weight')).reshape([b, n, Hkv, hd]);
+  let a: A;
+  if (kv) {
+    const S = kv.cache.k[kv.l].shape[1];
+    // A one-token block broadcasts over the slots; a prefill block (always at slot 0) is padded to S.
+    const write = (block: A, old: A) => np.where(kv.slots.ref.reshape([1, S, 1, 1]), n === 1 ? block : np.pad(block, [[0, 0], [0, S - n], [0, 0], [0, 0]]), old);
+    k = write(k, kv.cache.k[kv.l]);
+    v = write(v, kv.cache.v[kv.l]);
+    kv.out.k.push(k.ref);
+    kv.out.v.push(v.ref);
+    a = nn.dotProductAttention(q, k, v, { mask: kv.visible.ref.reshape([1, 1, n, S]) });
+  } else a = nn.dotProductAttention(q, k, v, { isCausal: true });
+  const h2 = h.add(lin(a.reshape([b, n, H * hd]), w('self_attn.o_proj.weight')));
+  const y = rmsNorm(h2.ref, w('post_attention_layernorm.weight'), t.rms_norm_eps);
+  return h2.add(lin(nn.silu(lin(y.ref, w('mlp.gate_proj.weight'))).mul(lin(y, w('mlp.up_proj.weight'))), w('mlp.down_proj.weight')));
+}
+
+/** Decoder layers and the final norm over embeddings h [B, T, D]. */
+function textModel(P: Tree, prefix: string, t: TextSpec, h: A, cos: A, sin: A, kv?: { cache: Cache; slots: A; visible: A; out: Cache }): A {
+  for (let l = 0; l < t.num_hidden_layers; l++) h = decoderLayer(P, `${prefix}layers.${l}.`, t, h, cos.ref, sin.ref, kv && { ...kv, l });
+  cos.dispose();
+  sin.dispose();
+  return rmsNorm(h, P[`${prefix}norm.weight`].ref, t.rms_norm_eps);
+}
+
+/** tiny-vlm's SigLIP tower and pixel-shuffle connector: pixels [N, 3, S, S] -> image tokens [N, n, D]. */
+function vision(P: Tree, v: VisionSpec, pixels: A): A {
+  const w = (name: string) => P[`model.vision_model.${name}`].ref;
+  const N = pixels.shape[0], p = v.patch_size, g = v.image_size / p, d = v.hidden_size, heads = v.num_attention_heads;
+  const patches = pixels.reshape([N, 3, g, p, g, p]).transpose([0, 2, 4, 1, 3, 5]).reshape([N, g * g, 3 * p * p]);
+  let x = lin(patches, w('embeddings.patch_embedding.weight').reshape([d, 3 * p * p])).add(w('embeddings.patch_embedding.bias')).add(w('embeddings.position_embedding.weight'));
+  for (let l = 0; l < v.num_hidden_layers; l++) {
+    const q = (name: string) => w(`encoder.layers.${l}.${name}`);
+    const y = layerNorm(x.ref, q('layer_norm1.weight'), q('layer_norm1.bias'), v.layer_norm_eps);
+    const proj = (name: string) => lin(y.ref, q(`self_attn.${name}.weight`)).add(q(`self_attn.${name}.bias`)).reshape([N, g * g, heads, d / heads]);
+    const att = nn.dotProductAttention(proj('q_proj'), proj('k_proj'), proj('v_proj')).reshape([N, g * g, d]);
+    y.dispose();
+    x = x.add(lin(att, q('self_attn.out_proj.weight')).add(q('self_attn.out_proj.bias')));
+    const z = layerNorm(x.ref, q('layer_norm2.weight'), q('layer_norm2.bias'), v.layer_norm_eps);
+    x = x.add(lin(nn.gelu(lin(z, q('mlp.fc1.weight')).add(q('mlp.fc1.bias')), { approximate: true }), q('mlp.fc2.weight')).add(q('mlp.fc2.bias')));
+  }
+  x = layerNorm(x, w('post_layernorm.weight'), w('post_layernorm.bias'), v.layer_norm_eps);
+  const s = v.scale_factor;
+  const shuffled = x.reshape([N, g, g / s, d * s]).transpose([0, 2, 1, 3]).reshape([N, g / s, g / s, d * s * s]).transpose([0, 2, 1, 3]).reshape([N, (g * g) / (s * s), d * s * s]);
+  return lin(shuffled, P['model.connector.modality_projection.proj.weight'].ref);
+}
+
+/**
+ * Log-probabilities of `targets` [N] under logits [N, V], as a one-hot contraction that jit fuses
+ * into one reduction. jax-js 0.1.25 cannot jit takeAlongAxis's gradient here (its scatter), and its
+ * nn.oneHot indexes an identity matrix (a [V, V] buffer: 9.6 GB for a 49k vocabulary); the one-hot
+ * is a comparison with arange instead.
+ */
+function targetLogprobs(logits: A, targets: A): A {
+  const v = logits.shape[1];
+  const oneHot = np.equal(targets.reshape([-1, 1]), np.arange(v, undefined, undefined, { dtype: np.int32 })).astype(np.float32);
+  return np.sum(nn.logSoftmax(logits, -1).mul(oneHot), -1);
+}
+
+/** AdamW (decoupled weight decay, bias-corrected) on every leaf; returns the new [params, m, v]. */
+function adamw(P: Tree, G: Tree, M: Tree, V: Tree, bc1: A, bc2: A): [Tree, Tree, Tree] {
+  const P2: Tree = {}, M2: Tree = {}, V2: Tree = {};
+  for (const n of Object.keys(P)) {
+    const g = G[n];
+    M2[n] = M[n].mul(B1).add(g.ref.mul(1 - B1));
+    V2[n] = V[n].mul(B2).add(np.square(g).mul(1 - B2));
+    const upd = M2[n].ref.div(bc1.ref).div(np.sqrt(V2[n].ref.div(bc2.ref)).add(EPS));
+    P2[n] = P[n].mul(1 - LR * WD).sub(upd.mul(LR));
+  }
+  bc1.dispose();
+  bc2.dispose();
+  return [P2, M2, V2];
+}
+
+/** Optimizer state and step counter of a training row. */
+class TrainState {
+  M: Tree;
+  V: Tree;
+  step = 0;
+  constructor(public P: Tree) {
+    this.M = Object.fromEntries(Object.entries(P).map(([n, p]) => [n, np.zeros(p.shape)]));
+    this.V = Object.fromEntries(Object.entries(P).map(([n, p]) => [n, np.zeros(p.shape)]));
+  }
+  /** Bias corrections of the next step. */
+  corrections(): [A, A] {
+    this.step++;
+    return [scalar(1 - B1 ** this.step), scalar(1 - B2 ** this.step)];
+  }
+  dispose(): void {
+    for (const t of [this.P, this.M, this.V]) jax.tree.dispose(t);
+  }
+}
+
+/** jax-js on its WebGPU device. */
+export class JaxEngine implements EngineImpl {
+  readonly name = 'jax-js' as const;
+  readonly version = '@jax-js/jax 0.1.25 (webgpu, jit)';
+  private device!: GPUDevice;
+
+  async init(): Promise<void> {
+    const got = await jax.init('webgpu');
+    if (!got.includes('webgpu')) throw new Error('jax-js found no WebGPU device');
+    jax.defaultDevice('webgpu');
+    this.device = jax.getWebGPUDevice();
+  }
+
+  unsupported(w: Workload): string | undefined {
+    if (w.spec.kind === 'matmul' && w.spec.dtype === 'f16' && !this.device.features.has('shader-f16')) return 'adapter has no shader-f16';
+    return undefined;
+  }
+
+  trim(): void {
+    // jax-js keeps its buffer pool private: pooled buffers from earlier rows stay (and may be reused).
+  }
+
+  private async sync(...xs: A[]): Promise<void> {
+    await jax.blockUntilReady(xs);
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
+  async prepare(w: Workload): Promise<Prepared> {
+    const s = w.spec;
+    const h = hostData(w);
+    const owned: { dispose(): void }[] = [];
+    const own = <T extends { dispose(): void }>(x: T) => (owned.push(x), x);
+    const dispose = () => owned.forEach((x) => x.dispose());
+
+    if (s.kind === 'matmul') {
+      const dtype = s.dtype === 'f16' ? np.float16 : np.float32;
+      const a = own(f32(h.tensors.a, [s.m, s.k]).astype(dtype)), b = own(f32(h.tensors.b, [s.n, s.k]).astype(dtype));
+      const mm = own(jax.jit((x: A, y: A) => lin(x, y)));
+      const go = () => mm(a.ref, b.ref);
+      return {
+        run: async () => {
+          const c = go();
+          await this.sync(c);
+          c.dispose();
+        },
+        check: async () => ({ c: await host(go().astype(np.float32)) }),
+        dispose,
+      };
+    }
+
+    if (s.kind === 'attention') {
+      const shape = (heads: number) => [s.b, s.t, heads, s.d];
+      const q = own(f32(h.tensors.q, shape(s.hq))), k = own(f32(h.tensors.k, shape(s.hkv))), v = own(f32(h.tensors.v, shape(s.hkv)));
+      const r = own(f32(h.tensors.r, shape(s.hq)));
+      const attn = (q: A, k: A, v: A) => nn.dotProductAttention(q, k, v, { isCausal: true });
+      if (!s.backward) {
+        const f = own(jax.jit(attn));
+        return {
+          run: async () => {
+            const o = f(q.ref, k.ref, v.ref);
+            await this.sync(o);
+            o.dispose();
+          },
+          check: async () => ({ o: await host(f(q.ref, k.ref, v.ref)) }),
+          dispose,
+        };
+      }
+      const g = own(jax.jit(jax.grad((q: A, k: A, v: A, r: A) => np.sum(attn(q, k, v).mul(r)), { argnums: [0, 1, 2] })));
+      const go = () => g(q.ref, k.ref, v.ref, r.ref) as unknown as A[];
+      return {
+        run: async () => {
+          const grads = go();
+          await this.sync(...grads);
+          grads.forEach((x) => x.dispose());
+        },
+        check: async () => {
+          const [dq, dk, dv] = go();
+          return { dq: await host(dq), dk: await host(dk), dv: await host(dv) };
+        },
+        dispose,
+      };
+    }
+
+    if (s.kind === 'linear-train') {
+      const x = own(f32(h.tensors.x, [s.m, s.k]));
+      const state = own(new TrainState({ w: f32(h.tensors.w, [s.k, s.n]) }));
+      const loss = (P: Tree, x: A) => np.mean(np.square(np.matmul(x, P.w)));
+      return this.trainLoop(state, loss, [x], ['w'], dispose);
+    }
+
+    if (s.kind === 'lm-train') {
+      const t = s.text, T = s.seq, hd = t.hidden_size / t.num_attention_heads;
+      const state = own(new TrainState(weightsTree(h)));
+      const [cos, sin] = ropeInputs(ropeTable(t.rope_theta, hd, T), hd, Int32Array.from({ length: T }, (_, i) => i), 1);
+      own(cos);
+      own(sin);
+      if (!s.head) {
+        const x = own(f32(h.tensors.x, [s.batch, T, t.hidden_size]));
+        const loss = (P: Tree, x: A, cos: A, sin: A) => {
+          const out = decoderLayer(P, 'model.layers.0.', t, x, cos, sin);
+          jax.tree.dispose(P);
+          return np.mean(np.square(out));
+        };
+        return this.trainLoop(state, loss, [x, cos, sin], lmChecked(t), dispose);
+      }
+      const inputs = new Int32Array(s.batch * T), targets = new Int32Array(s.batch * T);
+      for (let b = 0; b < s.batch; b++) {
+        inputs.set(h.ints.ids.subarray(b * (T + 1), b * (T + 1) + T), b * T);
+        targets.set(h.ints.ids.subarray(b * (T + 1) + 1, (b + 1) * (T + 1)), b * T);
+      }
+      const ids = own(i32(inputs, [s.batch, T])), tg = own(i32(targets, [s.batch * T]));
+      const loss = (P: Tree, h0: A, tg: A, cos: A, sin: A) => {
+        const hid = textModel(P, 'model.', t, h0, cos, sin);
+        const logp = targetLogprobs(lin(hid.reshape([-1, t.hidden_size]), P['model.embed_tokens.weight'].ref), tg);
+        jax.tree.dispose(P);
+        return np.mean(logp).neg();
+      };
+      return this.trainLoop(state, loss, [tg, cos, sin], lmChecked(t), dispose, { name: 'model.embed_tokens.weight', ids });
+    }
+
+    if (s.kind === 'decode') {
+      const P = weightsTree(h);
+      own({ dispose: () => jax.tree.dispose(P) });
+      const dec = own(new Decoder(s.text, 'model.', s.batch, s.prompt + s.newTokens));
+      const prompt = h.ints.prompt;
+      let cache: Cache | undefined;
+      let last = new Float32Array();
+      const prefill = async () => {
+        if (cache) disposeCache(cache);
+        const r = dec.prefill(P, np.take(P['model.embed_tokens.weight'].ref, i32(prompt, [s.batch, s.prompt]), 0));
+        cache = r.cache;
+        return (last = await host(r.logits));
+      };
+      const step = async (tokens: Int32Array) => {
+        const r = dec.step(P, cache!, tokens);
+        cache = r.cache;
+        return host(r.logits);
+      };
+      return {
+        before: async () => void (await prefill()),
+        run: async () => {
+          for (let i = 0; i < s.newTokens; i++) last = await step(argmaxRows(last, s.batch));
+        },
+        check: async () => {
+          const first = await prefill();
+          return { prefill: first, step: await step(Int32Array.from({ length: s.batch }, (_, r) => prompt[r * s.prompt])) };
+        },
+        dispose: () => (cache && disposeCache(cache), dispose()),
+      };
+    }
+
+    return this.grpo(w, h, own, dispose);
+  }
+
+  /**
+   * A training row: run() is one jitted step (loss, grads, AdamW); check() returns the first step's
+   * loss and `checked` gradients (a separately jitted valueAndGrad) and the loss after that step.
+   *
+   * With `embedding`, the loss takes the embedded tokens h0 = take(E, ids) as its first input, and a
+   * step is four jitted calls: the lookup, loss and gradients (params and h0), the lookup's gradient
+   * (a scatter-add into E) and AdamW. jax-js 0.1.25 cannot compile the scatter inside the whole step
+   * ("routine primitive scatter input is not imm" when its cotangent is a view), but can when the
+   * cotangent arrives as an argument.
+   */
+  private trainLoop(state: TrainState, loss: (P: Tree, ...xs: A[]) => A, inputs: A[], checked: string[], dispose: () => void, embedding?: { name: string; ids: A }): Prepared {
+    const fused = jax.jit((P: Tree, M: Tree, V: Tree, bc1: A, bc2: A, ...xs: A[]) => {
+      const [l, G] = jax.valueAndGrad(loss)(jax.tree.ref(P), ...xs);
+      const [P2, M2, V2] = adamw(P, G as Tree, M, V, bc1, bc2);
+      return [P2, M2, V2, l] as [Tree, Tree, Tree, A];
+    });
+    const lookup = jax.jit((E: A, ids: A) => np.take(E, ids, 0));
+    const vgEmb = jax.jit((P: Tree, h0: A, ...xs: A[]) => jax.valueAndGrad(loss, { argnums: [0, 1] })(P, h0, ...xs) as [A, [Tree, A]]);
+    const scatter = jax.jit(jax.grad((E: A, ids: A, dh0: A) => np.sum(np.take(E, ids, 0).mul(dh0))));
+    const update = jax.jit((P: Tree, G: Tree, M: Tree, V: Tree, bc1: A, bc2: A) => adamw(P, G, M, V, bc1, bc2));
+    const ins = () => inputs.map((x) => x.ref);
+    /** Loss and gradients of the current params, E's including the lookup's (embedding rows only). */
+    const embLossGrads = (emb: { name: string; ids: A }): [A, Tree] => {
+      const E = state.P[emb.name];
+      const [l, [G, dh0]] = vgEmb(jax.tree.ref(state.P), lookup(E.ref, emb.ids.ref), ...ins());
+      G[emb.name] = G[emb.name].add(scatter(E.ref, emb.ids.ref, dh0));
+      return [l, G];
+    };
+    const vg = jax.jit((P: Tree, ...xs: A[]) => jax.valueAndGrad(loss)(P, ...xs) as [A, Tree]);
+    const advance = () => {
+      if (!embedding) {
+        const [P2, M2, V2, l] = fused(state.P, state.M, state.V, ...state.corrections(), ...ins());
+        Object.assign(state, { P: P2, M: M2, V: V2 });
+        return l;
+      }
+      const [l, G] = embLossGrads(embedding);
+      const [P2, M2, V2] = update(state.P, G, state.M, state.V, ...state.corrections());
+      Object.assign(state, { P: P2, M: M2, V: V2 });
+      return l;
+    };
+    const lossNow = jax.jit((P: Tree, ...xs: A[]) => loss(P, ...xs));
+    return {
+      run: async () => {
+        const l = advance();
+        await this.sync(l, ...Object.values(state.P));
+        l.dispose();
+      },
+      check: async () => {
+        const [l1, G] = embedding ? embLossGrads(embedding) : vg(jax.tree.ref(state.P), ...ins());
+        const out: Record<string, Float32Array> = { loss1: await host(l1) };
+        for (const n of checked) out[n] = await host(G[n].ref);
+        jax.tree.dispose(G);
+        advance().dispose();
+        const first = embedding ? [lookup(state.P[embedding.name].ref, embedding.ids.ref)] : [];
+        out.loss2 = await host(lossNow(jax.tree.ref(state.P), ...first, ...ins()));
+        return out;
+      },
+      dispose: () => ([fused, lookup, vgEmb, scatter, update, vg, lossNow].forEach((f) => f.dispose()), dispose()),
+    };
+  }
+
+  /** tiny-vlm GRPO step: rollouts with the KV cache, then one jitted update (loss, grads, clip, AdamW). */
+  private grpo(w: Workload, h: HostData, own: <T extends { dispose(): void }>(x: T) => T, dispose: () => void): Prepared {
+    const s = w.spec as Extract<Workload['spec'], { kind: 'grpo' }>;
+    const t = s.text, G = s.rollouts, P0 = s.prompt, L = P0 + s.newTokens, hd = t.hidden_size / t.num_attention_heads;
+    const nImg = (s.vision.image_size / s.vision.patch_size) ** 2 / s.vision.scale_factor ** 2;
+    const state = own(new TrainState(weightsTree(h)));
+    const dec = own(new Decoder(t, 'model.text_model.', G, L));
+    const size = s.vision.image_size;
+    const pixels = own(f32(Float32Array.from({ length: G * h.tensors.pixels.length }, (_, i) => h.tensors.pixels[i % h.tensors.pixels.length]), [G, 3, size, size]));
+    const textIds = h.ints.prompt.subarray(nImg);
+    const embed = jax.jit((P: Tree, pixels: A, ids: A) => {
+      const out = np.concatenate([vision(P, s.vision, pixels), np.take(P['model.text_model.embed_tokens.weight'].ref, ids, 0)], 1);
+      jax.tree.dispose(P);
+      return out;
+    });
+    own(embed);
+    const rollout = async () => {
+      const ids = i32(Int32Array.from({ length: G * textIds.length }, (_, i) => textIds[i % textIds.length]), [G, textIds.length]);
+      let r = dec.prefill(state.P, embed(jax.tree.ref(state.P), pixels.ref, ids));
+      const first = await host(r.logits);
+      let logits = first;
+      const tokens: Int32Array[] = [];
+      // As DecodeSession.generate: every sampled token is appended, the last one included.
+      for (let i = 0; i < s.newTokens; i++) {
+        const next = argmaxRows(logits, G);
+        tokens.push(next);
+        r = dec.step(state.P, r.cache, next);
+        logits = await host(r.logits);
+      }
+      disposeCache(r.cache);
+      return { first, completions: Int32Array.from({ length: G * s.newTokens }, (_, k) => tokens[k % s.newTokens][Math.floor(k / s.newTokens)]) };
+    };
+    const [cos, sin] = ropeInputs(ropeTable(t.rope_theta, hd, L), hd, Int32Array.from({ length: L }, (_, i) => i), 1);
+    own(cos);
+    own(sin);
+    const mask = new Float32Array(G * L);
+    for (let r = 0; r < G; r++) for (let i = P0 - 1; i < L - 1; i++) mask[r * L + i] = 1;
+    const maskA = own(f32(mask, [G, L])), adv = own(f32(h.tensors.advantages, [G, 1]));
+    const E = 'model.text_model.embed_tokens.weight';
+    // The text tokens' embeddings h0 enter as an argument (see trainLoop: jax-js cannot jit the lookup's scatter here).
+    const loss = (P: Tree, h0: A, pixels: A, targets: A, mask: A, adv: A, cos: A, sin: A) => {
+      const hid = textModel(P, 'model.text_model.', t, np.concatenate([vision(P, s.vision, pixels), h0], 1), cos, sin);
+      const logp = targetLogprobs(lin(hid.reshape([-1, t.hidden_size]), P[E].ref), targets).reshape([G, L]);
+      jax.tree.dispose(P);
+      // TRL's clipped ratio with old = current (on-policy), "grpo" aggregation.
+      const ratio = np.exp(logp.ref.sub(lax.stopGradient(logp)));
+      const clipped = np.clip(ratio.ref, 0.8, 1.2);
+      const perToken = np.maximum(ratio.mul(adv.ref).neg(), clipped.mul(adv).neg());
+      return np.mean(np.sum(perToken.mul(mask.ref), 1).div(np.maximum(np.sum(mask, 1), 1)));
+    };
+    const lookup = own(jax.jit((E: A, ids: A) => np.take(E, ids, 0)));
+    const vg = own(jax.jit((P: Tree, h0: A, ...xs: A[]) => jax.valueAndGrad(loss, { argnums: [0, 1] })(P, h0, ...(xs as [A, A, A, A, A, A])) as [A, [Tree, A]]));
+    const scatter = own(jax.jit(jax.grad((E: A, ids: A, dh0: A) => np.sum(np.take(E, ids, 0).mul(dh0)))));
+    /** Loss and gradients (E's includes the lookup's) on the rollouts' completions. */
+    const lossGrads = (completions: Int32Array): [A, Tree] => {
+      const ids = new Int32Array(G * (L - nImg)), targets = new Int32Array(G * L);
+      for (let r = 0; r < G; r++) {
+        const seq = [...h.ints.prompt, ...completions.subarray(r * s.newTokens, (r + 1) * s.newTokens)];
+        ids.set(seq.slice(nImg), r * (L - nImg));
+        for (let i = 0; i + 1 < L; i++) targets[r * L + i] = seq[i + 1];
+      }
+      const idA = i32(ids, [G, L - nImg]);
+      const [l, [grads, dh0]] = vg(jax.tree.ref(state.P), lookup(state.P[E].ref, idA.ref), pixels.ref, i32(targets, [G * L]), maskA.ref, adv.ref, cos.ref, sin.ref);
+      grads[E] = grads[E].add(scatter(state.P[E].ref, idA, dh0));
+      return [l, grads];
+    };
+    const update = own(
+      jax.jit((P: Tree, grads: Tree, M: Tree, V: Tree, bc1: A, bc2: A) => {
+        const norm = np.sqrt(Object.values(grads).reduce((acc: A | null, g) => (acc ? acc.add(np.sum(np.square(g.ref))) : np.sum(np.square(g.ref))), null)!);
+        const coef = np.minimum(np.reciprocal(norm.ref.add(1e-6)), 1);
+        const clipped = Object.fromEntries(Object.entries(grads).map(([n, g]) => [n, g.mul(coef.ref)]));
+        coef.dispose();
+        const [P2, M2, V2] = adamw(P, clipped, M, V, bc1, bc2);
+        return [P2, M2, V2, norm] as [Tree, Tree, Tree, A];
+      }),
+    );
+    const step = async (grads: Tree) => {
+      const [P2, M2, V2, norm] = update(state.P, grads, state.M, state.V, ...state.corrections());
+      Object.assign(state, { P: P2, M: M2, V: V2 });
+      await host(norm);
+    };
+    return {
+      run: async () => {
+        const [l, grads] = lossGrads((await rollout()).completions);
+        l.dispose();
+        await step(grads);
+      },
+      check: async () => {
+        const { first } = await rollout();
+        const [l, grads] = lossGrads(h.ints.completions);
+        const out: Record<string, Float32Array> = { prefill: first, loss: await host(l) };
+        for (const n of grpoChecked(t)) out[n] = await host(grads[n].ref);
+        await step(grads);
+        return out;
+      },
+      dispose,
+    };
+  }
+}
+
+/** Every host weight as a jax-js array, by name. */
+function weightsTree(h: HostData): Tree {
+  return Object.fromEntries([...h.weights].map(([n, w]) => [n, f32(w.data, w.shape)]));
+}
+
+function disposeCache(c: Cache): void {
+  [...c.k, ...c.v].forEach((x) => x.dispose());
+}
+
+/** Row-wise argmax of host logits [rows·V]. */
+export function argmaxRows(logits: Float32Array, rows: number): Int32Array {
+  const v = logits.length / rows;
+  return Int32Array.from({ length: rows }, (_, r) => {
+    let best = 0;
+    for (let i = 1; i < v; i++) if (logits[r * v + i] > logits[r * v + best]) best = i;
+    return best;
+  });
+}
+
+/**
+ * Batched decoding with a fixed-size KV cache [B, S, Hkv, hd] per layer (static shapes, so each of
+ * the prefill and the one-token step compiles once): a jitted prefill of embedded prompts, and a
+ * jitted step that writes the new K/V at the next slot and attends over the filled slots.
+ */
+class Decoder {
+  private table: Float32Array;
+  private length = 0;
+  private prefillJ: ReturnType<typeof jax.jit>;
+  private stepJ: ReturnType<typeof jax.jit>;
+
+  constructor(private readonly t: TextSpec, prefix: string, private readonly batch: number, private readonly slots: number) {
+    const hd = t.hidden_size / t.num_attention_heads;
+    this.table = ropeTable(t.rope_theta, hd, slots);
+    const head = (P: Tree, hid: A) => {
+      const [b, n] = hid.shape;
+      const last = hid.slice([], [n - 1, n], []).reshape([b, t.hidden_size]);
+      const logits = lin(last, P[`${prefix}embed_tokens.weight`].ref);
+      jax.tree.dispose(P);
+      return logits;
+    };
+    const zeros = (b: number) => ({ k: Array.from({ length: t.num_hidden_layers }, () => np.zeros([b, slots, t.num_key_value_heads, hd])), v: [] as A[] });
+    this.prefillJ = jax.jit((P: Tree, emb: A, cos: A, sin: A, slots: A, visible: A) => {
+      const empty = zeros(emb.shape[0]);
+      empty.v = empty.k.map((x) => x.ref);
+      const out: Cache = { k: [], v: [] };
+      const hid = textModel(P, prefix, t, emb, cos, sin, { cache: empty, slots, visible, out });
+      slots.dispose();
+      visible.dispose();
+      return [head(P, hid), out] as [A, Cache];
+    });
+    this.stepJ = jax.jit((P: Tree, cache: Cache, ids: A, cos: A, sin: A, slots: A, visible: A) => {
+      const out: Cache = { k: [], v: [] };
+      const hid = textModel(P, prefix, t, np.take(P[`${prefix}embed_tokens.weight`].ref, ids, 0), cos, sin, { cache, slots, visible, out });
+      slots.dispose();
+      visible.dispose();
+      return [head(P, hid), out] as [A, Cache];
+    });
+  }
+
+  /** Slot masks of a block of n tokens written at this.length: slots [S] and visible [n, S] (causal). */
+  private masks(n: number): [A, A] {
+    const S = this.slots, at = this.length;
+    const slots = Array.from({ length: S }, (_, j) => j >= at && j < at + n);
+    const visible = Array.from({ length: n }, (_, i) => Array.from({ length: S }, (_, j) => j <= at + i));
+    this.length += n;
+    return [np.array(slots), np.array(visible)];
+  }
+
+  private rope(n: number): [A, A] {
+    const hd = this.t.hidden_size / this.t.num_attention_heads;
+    const pos = Int32Array.from({ length: this.batch * n }, (_, i) => this.length + (i % n));
+    return ropeInputs(this.table, hd, pos, this.batch);
+  }
+
+  prefill(P: Tree, emb: A): { logits: A; cache: Cache } {
+    this.length = 0;
+    const n = emb.shape[1];
+    const [cos, sin] = this.rope(n);
+    const [logits, cache] = this.prefillJ(jax.tree.ref(P), emb, cos, sin, ...this.masks(n)) as [A, Cache];
+    return { logits, cache };
+  }
+
+  step(P: Tree, cache: Cache, tokens: Int32Array): { logits: A; cache: Cache } {
+    const [cos, sin] = this.rope(1);
+    const [logits, next] = this.stepJ(jax.tree.ref(P), cache, i32(tokens, [this.batch, 1]), cos, sin, ...this.masks(1)) as [A, Cache];
+    return { logits, cache: next };
+  }
+
+  dispose(): void {
+    this.prefillJ.dispose();
+    this.stepJ.dispose();
+  }
+}
