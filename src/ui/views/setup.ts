@@ -50,7 +50,7 @@ function Model({ lab, runs }: { lab: Lab; runs: RunRecord[] }) {
   const withCkpt = runs.filter((x) => x.checkpointAt);
   return h('div', { class: 'stack' },
     h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'model', checked: r.model.source === MICRO_SOURCE, onChange: () => set(MICRO_SOURCE, 'scratch') }), ' micro VLM (quick demo, ~0.1 M parameters, from scratch)'),
-    h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'model', checked: r.model.source === 'models/tiny-vlm', onChange: () => set('models/tiny-vlm', 'scratch') }), ' tiny-vlm preset (2.0 M parameters, Idefics3 architecture, from scratch)'),
+    h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'model', checked: r.model.source === 'models/tiny-vlm', onChange: () => set('models/tiny-vlm', 'scratch') }), ' tiny-vlm preset (1.14 M parameters, Idefics3 architecture, from scratch)'),
     h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'model', checked: r.model.source.startsWith(RUN_SOURCE), disabled: !withCkpt.length, onChange: () => withCkpt[0] && set(RUN_SOURCE + withCkpt[0].id, 'pretrained') }), ' a stored checkpoint: ',
       h('select', { disabled: !withCkpt.length, value: r.model.source.startsWith(RUN_SOURCE) ? r.model.source.slice(RUN_SOURCE.length) : '', onChange: (e: Event) => set(RUN_SOURCE + (e.target as HTMLSelectElement).value, 'pretrained') },
         h('option', { value: '' }, withCkpt.length ? '(choose a run)' : '(none stored yet)'), withCkpt.map((x) => h('option', { value: x.id }, `${x.id} · ${formatBytes(x.checkpointBytes)}`)))),
