@@ -99,7 +99,7 @@ const cases: Case[] = [
 let gpu: WebGPUBackend;
 /** The same device with the other kernel family (software / gpu), so that both stay tested on any adapter. */
 let gpuAlt: WebGPUBackend;
-/** Software kernels with the vec4 matmul (the one adapters without 4-lane subgroups use). */
+/** Software kernels with the vec4 matmul and attention (what adapters without 4-lane subgroups use). */
 let gpuVec4: WebGPUBackend;
 const cpu = new CpuBackend();
 beforeAll(async () => {
@@ -151,7 +151,7 @@ describe.each(cases)('$name', (c) => {
     expect(checked).toBeGreaterThan(0);
   });
 
-  const families = c.name.startsWith('matmul') ? ['default', 'alternative', 'software with vec4 matmul'] : ['default', 'alternative'];
+  const families = /^(matmul|attention)/.test(c.name) ? ['default', 'alternative', 'software with vec4 matmul and attention'] : ['default', 'alternative'];
   test.each(families)('WebGPU forward and backward match the CPU reference (%s kernel family)', async (which) => {
     const ref = await run(cpu, c, values);
     const got = await run(which === 'default' ? gpu : which === 'alternative' ? gpuAlt : gpuVec4, c, values);

@@ -361,6 +361,16 @@ export class WebGPUBackend implements Backend {
     return this.kernels === 'software' && p.d % 4 === 0;
   }
 
+  /** Subgroup attention kernels where the subgroup matmul runs (4-lane subgroups), head_dim a multiple of 4. */
+  private attnSubgroup(p: AttentionParams): boolean {
+    return this.matmulKernel === 'subgroup' && p.d % 4 === 0;
+  }
+
+  /** Workgroups of 16 subgroups, each serving 4 rows of `rows` per head. */
+  private attnSubgroupGroups(batch: number, heads: number, rows: number): number {
+    return groups(batch * heads * Math.ceil(rows / 4), 16);
+  }
+
   private attnUniform(p: AttentionParams, hasMask: boolean): ArrayBuffer {
     return new Uniform().u32(p.batch).u32(p.t).u32(p.s).u32(p.sMax).u32(p.hq).u32(p.hkv).f32(p.scale).u32(+p.causal).u32(p.qOffset).u32(+hasMask).bytes();
   }
@@ -369,8 +379,9 @@ export class WebGPUBackend implements Backend {
     this.requireF32('attention', q, k, v);
     const rows = p.batch * p.t * p.hq;
     const o = this.out(rows * p.d, 'f32', 'attention output'), lse = this.out(rows, 'f32', 'attention lse');
-    const kernel = this.attnVec4(p) ? K.attentionVec4Kernel(p.d) : K.attentionKernel(p.d);
-    this.ctx.dispatch(kernel, this.attnUniform(p, !!keyMask), [buf(q), buf(k), buf(v), buf(keyMask ?? this.dummy), o.gpu.buffer, lse.gpu.buffer], groups(rows, 64));
+    const bindings = [buf(q), buf(k), buf(v), buf(keyMask ?? this.dummy), o.gpu.buffer, lse.gpu.buffer];
+    if (this.attnSubgroup(p)) this.ctx.dispatch(K.attentionSubgroupKernel(p.d), this.attnUniform(p, !!keyMask), bindings, this.attnSubgroupGroups(p.batch, p.hq, p.t));
+    else this.ctx.dispatch(this.attnVec4(p) ? K.attentionVec4Kernel(p.d) : K.attentionKernel(p.d), this.attnUniform(p, !!keyMask), bindings, groups(rows, 64));
     return { o, lse };
   }
 
@@ -383,8 +394,14 @@ export class WebGPUBackend implements Backend {
     const u = this.attnUniform(p, !!keyMask);
     const mask = buf(keyMask ?? this.dummy);
     const dq = this.out(q.size, 'f32', 'attention dq'), dk = this.out(k.size, 'f32', 'attention dk'), dv = this.out(v.size, 'f32', 'attention dv');
-    this.ctx.dispatch(vec4 ? K.attentionDqVec4Kernel(p.d) : K.attentionDqKernel(p.d), u, [buf(q), buf(k), buf(v), buf(dO), rowStats.gpu.buffer, mask, dq.gpu.buffer], groups(rows, 64));
-    this.ctx.dispatch(vec4 ? K.attentionDkvVec4Kernel(p.d) : K.attentionDkvKernel(p.d), u, [buf(q), buf(k), buf(v), buf(dO), rowStats.gpu.buffer, mask, dk.gpu.buffer, dv.gpu.buffer], groups(p.batch * p.sMax * p.hkv, 64));
+    const inputs = [buf(q), buf(k), buf(v), buf(dO), rowStats.gpu.buffer, mask];
+    if (this.attnSubgroup(p)) {
+      this.ctx.dispatch(K.attentionDqSubgroupKernel(p.d), u, [...inputs, dq.gpu.buffer], this.attnSubgroupGroups(p.batch, p.hq, p.t));
+      this.ctx.dispatch(K.attentionDkvSubgroupKernel(p.d), u, [...inputs, dk.gpu.buffer, dv.gpu.buffer], this.attnSubgroupGroups(p.batch, p.hkv, p.sMax));
+    } else {
+      this.ctx.dispatch(vec4 ? K.attentionDqVec4Kernel(p.d) : K.attentionDqKernel(p.d), u, [...inputs, dq.gpu.buffer], groups(rows, 64));
+      this.ctx.dispatch(vec4 ? K.attentionDkvVec4Kernel(p.d) : K.attentionDkvKernel(p.d), u, [...inputs, dk.gpu.buffer, dv.gpu.buffer], groups(p.batch * p.sMax * p.hkv, 64));
+    }
     this.free(rowStats);
     return { dq, dk, dv };
   }
