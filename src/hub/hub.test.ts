@@ -8,7 +8,7 @@ import { openSafetensorsUrl, SafetensorsError } from '../io/safetensors.js';
 import { HubHttpError, HubIntegrityError, type DownloadProgress } from './download.js';
 import { FsHubCache } from './fs-cache.js';
 import { startLocalHub, type LocalHub } from './local-hub.js';
-import { parseHfRef, resolveUrl } from './ref.js';
+import { parseHfDatasetFile, parseHfRef, resolveUrl } from './ref.js';
 import { HubRepo } from './repo.js';
 
 let root: string;
@@ -41,6 +41,13 @@ describe('hf: references', () => {
       'https://huggingface.co/HuggingFaceTB/SmolVLM-256M-Instruct/resolve/main/model.safetensors',
     );
     expect(resolveUrl('hf:a/b@refs/pr/1', 'onnx/model q.onnx', 'http://127.0.0.1:9/')).toBe('http://127.0.0.1:9/a/b/resolve/refs%2Fpr%2F1/onnx/model%20q.onnx');
+  });
+  test('dataset files: hf:ORG/NAME[@REVISION]/FILE resolves under datasets/', () => {
+    expect(parseHfDatasetFile('hf:lmms-lab/FVQA/fvqa_train.parquet')).toEqual({ ref: { repo: 'lmms-lab/FVQA', revision: 'main', repoType: 'dataset' }, file: 'fvqa_train.parquet' });
+    const f = parseHfDatasetFile('hf:a/b@refs%2Fpr%2F1/data/test.parquet');
+    expect(f).toEqual({ ref: { repo: 'a/b', revision: 'refs/pr/1', repoType: 'dataset' }, file: 'data/test.parquet' });
+    expect(resolveUrl(f.ref, f.file, 'http://127.0.0.1:9')).toBe('http://127.0.0.1:9/datasets/a/b/resolve/refs%2Fpr%2F1/data/test.parquet');
+    for (const bad of ['hf:a/b', 'a/b/c.parquet', 'hf:a/b@/c.parquet', 'hf:a/b/../c.parquet', 'hf:a/b@%zz/c.parquet']) expect(() => parseHfDatasetFile(bad)).toThrow(bad);
   });
   test('reject malformed references and paths', () => {
     for (const bad of ['SmolLM2', 'hf:SmolLM2', 'hf:a/b/c', 'hf:a/b@', 'hf:-a/b', 'hf:a/b@x y', 'hf:a/b@../x']) expect(() => parseHfRef(bad)).toThrow(bad);

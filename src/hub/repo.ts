@@ -1,6 +1,6 @@
 /**
- * A model repository on a hub endpoint: resolves files, downloads them through the cache, and opens
- * their weights (single `model.safetensors` or sharded `model.safetensors.index.json`, the two layouts
+ * A model (or dataset) repository on a hub endpoint: resolves files, downloads them through the cache, and opens
+ * a model's weights (single `model.safetensors` or sharded `model.safetensors.index.json`, the two layouts
  * transformers' `save_pretrained` writes and `from_pretrained` reads).
  */
 import {
@@ -32,7 +32,10 @@ export interface HubRepoOptions {
 export class HubRepo {
   readonly ref: HfRef;
 
-  /** @param ref `hf:ORG/NAME[@REVISION]` or a parsed reference. @throws Error for an invalid reference. */
+  /**
+   * @param ref `hf:ORG/NAME[@REVISION]` (a model repository) or a parsed reference (`repoType: 'dataset'` for a dataset's).
+   * @throws Error for an invalid reference.
+   */
   constructor(
     ref: string | HfRef,
     readonly opts: HubRepoOptions,
@@ -50,7 +53,8 @@ export class HubRepo {
     const { cache, onProgress, headers, fetch, retries, retryDelayMs, chunkBytes, signal } = this.opts;
     return downloadFile(this.url(file), {
       cache,
-      key: { repo: this.ref.repo, revision: this.ref.revision, file },
+      // A dataset and a model may share ORG/NAME: their cache entries must not.
+      key: { repo: this.ref.repoType === 'dataset' ? `datasets/${this.ref.repo}` : this.ref.repo, revision: this.ref.revision, file },
       onProgress,
       headers,
       fetch,

@@ -2,6 +2,8 @@
  * A training recipe: one JSON file naming the model, the data, the search backend, the warm-start
  * SFT, the GRPO configuration (TRL GRPOConfig names, src/rl/config.ts) and the evaluation. Validated
  * with zod: unknown or out-of-range fields are rejected with the field named (`sft.epochs: ...`).
+ * FVQA parquet data (`data.source: parquet`) needs both files, no warm-start SFT (FVQA rows carry no
+ * trajectories) and the proxy search backend (there is no generated corpus to search locally).
  */
 import { z } from 'zod';
 import { GRPOConfigSchema, parseJsonWith, parseWith } from './config.js';
@@ -26,10 +28,10 @@ export const RecipeSchema = z.strictObject({
     compact_instructions: z.boolean().default(false).describe('Replace the paper\'s instruction texts by short stand-ins (models trained from scratch cannot read them).'),
   }),
   data: z.strictObject({
-    source: z.enum(['fvqa-mini', 'parquet']).default('fvqa-mini'),
+    source: z.enum(['fvqa-mini', 'parquet']).default('fvqa-mini').describe('fvqa-mini: the generated world (its splits and search corpus); parquet: FVQA files data.train and data.test.'),
     fvqa_mini: z.record(z.string(), z.number()).default({}).describe('Generator settings (src/data/fvqa-mini.ts FvqaMiniConfig), e.g. {"seed": 1, "entities": 100}.'),
-    train: z.string().optional().describe('parquet: train file or URL (FVQA schema).'),
-    test: z.string().optional().describe('parquet: test file or URL.'),
+    train: z.string().optional().describe('parquet: train file (FVQA schema): a path, an http(s) URL (read by HTTP Range) or hf:ORG/NAME[@REV]/FILE of a hub dataset.'),
+    test: z.string().optional().describe('parquet: test file, as data.train; eval.split "test" evaluates on it.'),
   }),
   search: z.strictObject({
     backend: z.enum(['local', 'proxy']).default('local').describe('local: the in-process index over the corpus; proxy: the search proxy at proxy_url.'),
@@ -58,6 +60,14 @@ export const RecipeSchema = z.strictObject({
     after_sft: z.boolean().default(false).describe('Also evaluate the warm-start policy (on-demand mode) when SFT ends: the "before GRPO" row.'),
   }).prefault({}),
   checkpoint_steps: int().min(1).default(10).describe('GRPO steps (and SFT optimizer steps) between checkpoints.'),
+}).superRefine((r, ctx) => {
+  if (r.data.source !== 'parquet') return;
+  // input: undefined keeps the whole recipe out of the message (ConfigError quotes an issue's input).
+  const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message, input: undefined });
+  for (const split of ['train', 'test'] as const) if (!r.data[split]) issue(['data', split], 'data.source parquet needs a file: a path, an http(s) URL or hf:ORG/NAME[@REV]/FILE');
+  if (r.sft) issue(['sft'], 'must be null with data.source parquet: FVQA parquet has no warm-start trajectories (FVQA-mini generates them)');
+  if (r.search.backend === 'local') issue(['search', 'backend'], 'local searches the generated FVQA-mini corpus; with data.source parquet use proxy (npm run proxy; LOCAL_CORPUS_DIR serves a corpus folder)');
+  if (r.eval.split !== 'train' && r.eval.split !== 'test') issue(['eval', 'split'], `"${r.eval.split}": parquet data has the splits train and test`);
 });
 
 export type Recipe = z.output<typeof RecipeSchema>;

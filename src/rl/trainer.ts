@@ -1,14 +1,22 @@
 /**
  * The lab's training run: build the policy, the data and the search tools from a recipe, then
  * warm-start SFT -> GRPO -> evaluation, with checkpoints (model, optimizer, RNG, step) that make an
- * interrupted run resume where it stopped. Environment-specific parts (files, checkpoint storage)
- * come in through TrainerEnv, so the same class runs in Node (Dawn or CPU) and in a web worker.
+ * interrupted run resume where it stopped. Environment-specific parts (files, checkpoint storage,
+ * the hub's download cache, the search proxy) come in through TrainerEnv, so the same class runs in
+ * Node (Dawn or CPU) and in a web worker.
+ *
+ * The model comes from a lab folder (`models/tiny-vlm`) or the hub (`hf:ORG/NAME@REV`, downloaded
+ * through env.hub's cache); the data is generated (FVQA-mini) or read from FVQA parquet files.
  */
 import * as E from '../engine/index.js';
-import { generateFvqaMini, type FvqaMini } from '../data/fvqa-mini.js';
+import { generateFvqaMini } from '../data/fvqa-mini.js';
+import { bufferFromBlob, bufferFromBytes, rangeBufferFromUrl, readFvqaParquet } from '../data/parquet.js';
 import type { FvqaRow } from '../data/types.js';
-import { openSafetensorsBuffer, serializeSafetensors, type TensorToWrite } from '../io/safetensors.js';
-import { applyLora, createModel, loadWeights, readTensorExact, setAdapterEnabled, type PolicyModel } from '../models/checkpoint.js';
+import type { DownloadProgress } from '../hub/download.js';
+import { parseHfDatasetFile } from '../hub/ref.js';
+import { HubRepo, type HubRepoOptions } from '../hub/repo.js';
+import { openSafetensorsBuffer, serializeSafetensors, type TensorSource, type TensorToWrite } from '../io/safetensors.js';
+import { applyLora, createModel, loadPretrained, loadWeights, readTensorExact, setAdapterEnabled, type PolicyModel } from '../models/checkpoint.js';
 import { parseConfig } from '../models/config.js';
 import { loadTokenizer, type LabTokenizer } from '../models/tokenizer.js';
 import { LocalSearchIndex } from '../search/local-index.js';
@@ -35,7 +43,8 @@ export type TrainEvent =
   | { type: 'rollouts'; step: number; trajectories: Trajectory[]; rewards: number[]; advantages: number[] }
   | { type: 'log'; message: string };
 
-export type Phase = 'sft' | 'grpo' | 'eval' | 'done';
+/** A run's phases in order; 'download' (hub files before training starts) appears only in progress events. */
+export type Phase = 'download' | 'sft' | 'grpo' | 'eval' | 'done';
 
 /** An evaluation: per-mode summaries, per-question records and the Table-1 markdown. */
 export interface EvalResult {
@@ -51,11 +60,16 @@ export interface TrainerEnv {
   store: CheckpointStore;
   /** Search tools for the proxy backend (the local backend is built in-process). */
   proxyTools?: SearchTools;
+  /**
+   * The hub, for `hf:` model sources and data files: the download cache (FsHubCache in Node,
+   * IdbHubCache in a worker) and the endpoint (default https://huggingface.co).
+   */
+  hub?: Omit<HubRepoOptions, 'onProgress'>;
   onEvent?: (e: TrainEvent) => void;
 }
 
 interface TrainerState {
-  phase: Phase;
+  phase: Exclude<Phase, 'download'>;
   sftStep: number;
   grpoStep: number;
   rng: number[];
@@ -92,16 +106,27 @@ export async function replayWarmStart(row: FvqaRow, tools: SearchTools, k: numbe
   return { messages, images };
 }
 
+/** The files of a model source: JSON files by name, and the weights. */
+interface ModelFiles {
+  /** Where a file comes from, for messages. */
+  where(file: string): string;
+  json(file: string): Promise<Record<string, unknown>>;
+  weights(): Promise<TensorSource>;
+}
+
 export class Trainer {
   model!: PolicyModel;
   tok!: LabTokenizer;
-  data!: FvqaMini;
+  /** The rows by split: FVQA-mini's train, test, heldout and sft, or the parquet files' train and test. */
+  data!: { splits: Record<string, FvqaRow[]> };
   tools!: SearchTools;
   state: TrainerState;
   private rng: E.Rng;
   private imageSize = 0;
   private optimizer: E.AdamW | null = null;
   evalResult: EvalResult | null = null;
+  /** The hub file being downloaded and when its last progress event went out (they are throttled). */
+  private download = { file: '', at: 0 };
   /** The warm-start policy's on-demand evaluation (recipe eval.after_sft): the "before GRPO" row. */
   sftEvalResult: EvalResult | null = null;
 
@@ -114,26 +139,95 @@ export class Trainer {
     this.env.onEvent?.(e);
   }
 
-  /** Builds tokenizer, model, data and tools; resumes from the store's checkpoint when there is one. */
+  /**
+   * Builds tokenizer, model, data and tools; resumes from the store's checkpoint when there is one.
+   * Hub files are downloaded first (or served by env.hub's cache), with 'download' progress events.
+   * @throws Error naming the file (and row and field, for bad data rows) when a model or data file is
+   *   missing or malformed, when an `hf:` source has no env.hub, when the proxy backend has no
+   *   env.proxyTools, or when the training split is smaller than one GRPO step's prompts
+   */
   async setup(): Promise<void> {
     const r = this.recipe;
-    if (r.model.source.startsWith('hf:')) throw new Error(`model.source ${r.model.source}: hub models are loaded in the lab (src/models/hub.ts); the CLI trains local folders such as models/tiny-vlm`);
-    const read = async (f: string) => text(await this.env.readFile(`${r.model.source}/${f}`));
-    this.tok = loadTokenizer(JSON.parse(await read('tokenizer.json')), JSON.parse(await read('tokenizer_config.json')));
-    const config = parseConfig(JSON.parse(await read('config.json')), `${r.model.source}/config.json`);
+    const proxy = r.search.backend === 'proxy' ? this.requireProxy() : null;
+    const files = this.modelFiles();
+    this.tok = loadTokenizer(await files.json('tokenizer.json'), await files.json('tokenizer_config.json'));
+    const raw = await files.json('config.json');
+    const config = parseConfig(raw, files.where('config.json'));
     if (config.architecture !== 'Idefics3ForConditionalGeneration') throw new Error(`${r.model.source}: the FVQA recipes need a vision-language model (Idefics3ForConditionalGeneration)`);
     this.imageSize = config.vision.image_size;
-    this.model = createModel(config, this.env.backend, r.seed, r.model.init === 'pretrained');
-    if (r.model.init === 'pretrained') {
-      const weights = await openSafetensorsBuffer(await this.env.readFile(`${r.model.source}/model.safetensors`), 'model.safetensors');
-      await loadWeights(this.model, weights);
-    }
+    this.model = r.model.init === 'pretrained' ? await loadPretrained(raw, await files.weights(), this.env.backend) : createModel(config, this.env.backend, r.seed);
     if (r.model.lora) applyLora(this.model, r.model.lora, r.seed);
-    if (r.data.source !== 'fvqa-mini') throw new Error('data.source parquet: import the files with `npm run dataset -- import` and train in the lab (CLI support arrives with issue 7)');
-    this.data = generateFvqaMini({ seed: r.seed, ...r.data.fvqa_mini });
-    this.tools = r.search.backend === 'local' ? await LocalSearchIndex.build(this.data.corpus, { summarySentences: r.search.summary_sentences }) : this.requireProxy();
+    if (r.data.source === 'fvqa-mini') {
+      const world = generateFvqaMini({ seed: r.seed, ...r.data.fvqa_mini });
+      this.data = world;
+      this.tools = proxy ?? (await LocalSearchIndex.build(world.corpus, { summarySentences: r.search.summary_sentences }));
+    } else {
+      // The recipe schema allows parquet only with the proxy backend: no generated corpus to search.
+      this.data = { splits: { train: await this.parquetRows('train'), test: await this.parquetRows('test') } };
+      this.tools = proxy!;
+    }
+    const { generation_batch_size } = resolveGenerationBatch(r.grpo);
+    const prompts = generation_batch_size / r.grpo.num_generations;
+    if (this.data.splits.train.length < prompts) throw new Error(`the training split has ${this.data.splits.train.length} rows; a GRPO step takes ${prompts} prompts (generation batch ${generation_batch_size} / num_generations ${r.grpo.num_generations})`);
     const ckpt = await this.env.store.load();
     if (ckpt) await this.restore(ckpt);
+  }
+
+  /** model.source's files: a lab folder through env.readFile, or a hub repository through env.hub. */
+  private modelFiles(): ModelFiles {
+    const src = this.recipe.model.source;
+    if (src.startsWith('hf:')) {
+      const repo = new HubRepo(src, this.hubOptions(`model.source ${src}`));
+      return { where: (f) => repo.url(f), json: (f) => repo.json(f), weights: () => repo.weights() };
+    }
+    return {
+      where: (f) => `${src}/${f}`,
+      json: async (f) => JSON.parse(text(await this.env.readFile(`${src}/${f}`))),
+      weights: async () => openSafetensorsBuffer(await this.env.readFile(`${src}/model.safetensors`), `${src}/model.safetensors`),
+    };
+  }
+
+  /** env.hub with download progress reported as events. @throws Error naming `what` when the environment has no hub */
+  private hubOptions(what: string): HubRepoOptions {
+    if (!this.env.hub) throw new Error(`${what}: hub files need a download cache, and this environment gave none (TrainerEnv.hub)`);
+    return { ...this.env.hub, onProgress: (p) => this.reportDownload(p) };
+  }
+
+  /** A log line when a file starts downloading, then 'download' progress at most 4 times a second; cache hits are silent. */
+  private reportDownload(p: DownloadProgress): void {
+    if (p.fromCache) return;
+    const now = performance.now();
+    if (p.file !== this.download.file) this.emit({ type: 'log', message: `downloading ${p.file} (${(p.total / 2 ** 20).toFixed(1)} MiB)` });
+    else if (!p.done && now - this.download.at < 250) return;
+    this.download = { file: p.file, at: now };
+    this.emit({ type: 'progress', phase: 'download', done: p.loaded, total: p.total, etaSeconds: p.etaSeconds ?? null });
+  }
+
+  /**
+   * The rows of data.train or data.test, validated (src/data/validate.ts). The file is a hub dataset
+   * file (`hf:ORG/NAME[@REV]/FILE`, downloaded through env.hub's cache, so a resumed run reads it
+   * locally), an http(s) URL (read with HTTP Range requests) or a path given to env.readFile.
+   * @throws Error naming the setting and file, and for a bad row its number and field
+   */
+  private async parquetRows(split: 'train' | 'test'): Promise<FvqaRow[]> {
+    const source = this.recipe.data[split]!;
+    const where = `data.${split} ${source}`;
+    const hub = source.startsWith('hf:') ? this.hubOptions(where) : null;
+    const rows: FvqaRow[] = [];
+    try {
+      const hf = hub && parseHfDatasetFile(source);
+      const file = hf ? bufferFromBlob(await new HubRepo(hf.ref, hub).download(hf.file))
+        : /^https?:\/\//.test(source) ? await rangeBufferFromUrl(source) : bufferFromBytes(await this.env.readFile(source));
+      await readFvqaParquet(file, (batch) => void rows.push(...batch), { idPrefix: split });
+    } catch (e) {
+      throw new Error(`${where}: ${(e as Error).message}`, { cause: e });
+    }
+    if (!rows.length) throw new Error(`${where}: the file has no rows`);
+    const imageless = rows.findIndex((row) => !row.images.length);
+    // Rollouts put the question's image first in every prompt.
+    if (imageless >= 0) throw new Error(`${where}: row ${imageless}, field images: no image (every question needs its image)`);
+    this.emit({ type: 'log', message: `${where}: ${rows.length} rows` });
+    return rows;
   }
 
   private requireProxy(): SearchTools {
@@ -347,8 +441,8 @@ export class Trainer {
   /** Greedy evaluation of the current policy on the recipe's split in `modes`. */
   private async evaluateSplit(modes: readonly SearchMode[]): Promise<EvalResult> {
     const e = this.recipe.eval;
-    const split = this.data.splits[e.split as keyof FvqaMini['splits']];
-    if (!split) throw new Error(`eval.split ${e.split}: FVQA-mini has train, test, heldout and sft`);
+    const split = this.data.splits[e.split];
+    if (!split) throw new Error(`eval.split ${e.split}: the data has ${Object.keys(this.data.splits).join(', ')}`);
     const rows = e.max_rows ? evalSubset(split, e.max_rows) : split;
     const r = await evaluate(this.model, this.tok, rows, this.tools, modes, { ...this.rolloutOptions({ temperature: 0, rng: new E.Rng(0) }), batchSize: e.batch_size }, (done, total) =>
       this.emit({ type: 'progress', phase: 'eval', done, total, etaSeconds: null }),
