@@ -4,7 +4,7 @@
  * the same workloads, shapes and dtypes, outputs checked against ours before timing.
  *
  *   npm run bench [-- --suite matmul,attention,train,decode,grpo] [--engines ours,jax-js,tfjs]
- *                 [--quick] [--runs N] [--only TEXT] [--json] [--out docs/benchmarks.md]
+ *                 [--quick] [--runs N] [--only ID,ID] [--json] [--out docs/benchmarks.md]
  *   npm run bench -- --runtime node [...]          ours alone on Dawn (the peers need a browser)
  *   npm run bench -- --runtime node --suite engine|model   the engine's own suites (bench/engine.ts, bench/model.ts)
  *
@@ -48,6 +48,8 @@ if (legacy && runtime !== 'node') fail(`--suite ${values.suite} runs on Dawn: ad
 const engines = values.engines!.split(',') as EngineName[];
 for (const e of engines) if (!ENGINES.includes(e)) fail(`unknown engine "${e}"; available: ${ENGINES.join(', ')}`);
 if (!engines.includes('ours')) fail('--engines must include ours (the reference of every check)');
+/** --only: workloads whose id contains one of the comma-separated texts. */
+const picked = (id: string) => !values.only || values.only.split(',').some((x) => id.includes(x));
 
 // Dawn reads the Vulkan driver location at process start: re-run this script with it set.
 if (runtime === 'node') runWithDawnEnv(values.child!, fail);
@@ -136,7 +138,7 @@ async function chromium(): Promise<void> {
     await first.page.close();
     log(`adapter: ${info.adapter} (${info.features.includes('shader-f16') ? 'shader-f16' : 'no shader-f16'})`);
     const rows: RowResult[] = [];
-    for (const w of info.workloads.filter((x) => !values.only || x.id.includes(values.only))) {
+    for (const w of info.workloads.filter((x) => picked(x.id))) {
       log(`${w.name} ...`);
       const { page } = await open();
       const bench = <T>(fn: string, ...args: unknown[]) => page.evaluate(([f, a]) => (window as any).bench[f](...a), [fn, args] as [string, unknown[]]) as Promise<T>;
@@ -186,14 +188,11 @@ async function node(): Promise<void> {
     return d;
   });
   const session = await BenchSession.create([ours]);
-  const cpu = () => {
-    const c = process.cpuUsage();
-    return (c.user + c.system) / 1000;
-  };
   const rows: RowResult[] = [];
-  for (const w of workloads(suites, values.quick!).filter((x) => !values.only || x.id.includes(values.only))) {
+  // No CPU column here: Dawn in Node polls for completion on the main thread, so its CPU time is about the wall time.
+  for (const w of workloads(suites, values.quick!).filter((x) => picked(x.id))) {
     log(`${w.name} ...`);
-    rows.push(await session.runRow(w, runs, cpu));
+    rows.push(await session.runRow(w, runs));
     const r = rows[rows.length - 1].results[0];
     log(`  ${r.status}${r.ms !== undefined ? ` ${r.ms.toFixed(1)} ms, CPU ${r.cpuMs?.toFixed(1)} ms` : ''}${r.note ? ` (${r.note})` : ''}`);
   }
