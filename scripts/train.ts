@@ -4,7 +4,12 @@
  * the evaluation table (eval.md) in DIR (default runs/<recipe>). Rerunning with the same DIR resumes from the
  * last checkpoint, with any runtime. `--steps N` stops after N GRPO steps in this invocation (rerun to continue).
  * `--recipe` is a name in recipes/ or a JSON file; its model.source is a folder (relative to the
- * repository or absolute) with config.json and the tokenizer files.
+ * repository or absolute) with config.json and the tokenizer files, or a hub model `hf:ORG/NAME@REV`;
+ * parquet data files (data.train, data.test) are paths (same rule), http(s) URLs or `hf:ORG/NAME/FILE`
+ * of a hub dataset. Hub files download through a resumable cache: `.cache/hub` (or $HUB_CACHE_DIR) for
+ * the node and cpu runtimes, the browser's IndexedDB for chromium (a fresh profile per invocation);
+ * $HF_ENDPOINT names another hub (a mirror), $HF_TOKEN is sent for gated repos. Recipes with
+ * search.backend proxy search through the proxy at search.proxy_url (`npm run proxy`).
  * Runtimes: `node` = WebGPU through Dawn (SwiftShader on machines without a GPU); `chromium` = the lab's
  * trainer worker (workers/trainer.worker.ts) in headless Chromium (scripts/chromium/), its files,
  * checkpoints and events bridged to this process; `cpu` = the float64 reference backend (slow; bit-exact
@@ -89,15 +94,21 @@ const output = trainOutput(out, { json: values.json!, saveRollouts: values['save
 const readFile = async (p: string) => new Uint8Array(readFileSync(resolve(root, p)));
 const store = new FsCheckpointStore(out);
 const maxGrpoSteps = values.steps ? Number(values.steps) : undefined;
+const { ProxySearchClient } = await import('../src/search/client.js');
+const search = r.search.backend === 'proxy' ? new ProxySearchClient({ baseUrl: r.search.proxy_url }) : undefined;
+const hubHeaders = process.env.HF_TOKEN ? { Authorization: `Bearer ${process.env.HF_TOKEN}` } : undefined;
 
 /** Trains in this process (Dawn or the CPU backend). */
 async function trainHere(): Promise<TrainResult> {
   const backend = await createRuntimeBackend(values.runtime!);
   output.start(r.name, backend.description);
+  const { FsHubCache } = await import('../src/hub/fs-cache.js');
   const trainer = new Trainer(r, {
     backend,
     readFile,
     store,
+    proxyTools: search,
+    hub: { cache: new FsHubCache(resolve(process.env.HUB_CACHE_DIR ?? join(root, '.cache', 'hub'))), endpoint: process.env.HF_ENDPOINT, headers: hubHeaders },
     onEvent: (e) => (e.type === 'rollouts' ? values['save-rollouts'] && output.rollouts(rolloutRecords(e, r.grpo.reward, r.grpo.num_generations)) : output.event(e)),
   });
   await trainer.setup();
@@ -111,7 +122,7 @@ async function trainInChromium(): Promise<TrainResult> {
   const chromium = await openChromiumTrainer('npm run train');
   try {
     output.start(r.name, chromium.description);
-    const res = await chromium.run(r, { readFile, store, onEvent: (e) => (e.type === 'rollouts' ? output.rollouts(e.records) : output.event(e)) }, { maxGrpoSteps, rolloutRecords: values['save-rollouts'] });
+    const res = await chromium.run(r, { readFile, store, search, onEvent: (e) => (e.type === 'rollouts' ? output.rollouts(e.records) : output.event(e)) }, { maxGrpoSteps, rolloutRecords: values['save-rollouts'], hub: { endpoint: process.env.HF_ENDPOINT, headers: hubHeaders } });
     return { phase: res.phase, sftStep: res.sftStep, grpoStep: res.grpoStep, evalTable: res.eval?.table ?? null };
   } finally {
     await chromium.close();

@@ -3,8 +3,9 @@
  * Trainer (warm-start SFT -> GRPO -> evaluation) with its run stored in IndexedDB (src/ui/runs-store.ts),
  * and streams progress, metrics and logs to the page, coalesced to at most a few messages a second.
  * Also generates FVQA-mini into the dataset store. API through comlink: {@link TrainerApi}.
- * `runHosted` runs a recipe with files, checkpoints and events supplied by the page instead of IndexedDB:
- * the command line's Chromium runtime (scripts/chromium/) drives this same worker that way.
+ * `runHosted` runs a recipe with files, checkpoints, searches and events supplied by the page instead of
+ * IndexedDB and the proxy: the command line's Chromium runtime (scripts/chromium/) drives this same
+ * worker that way. Hub models and data files (`hf:`) download through the IndexedDB hub cache.
  */
 import * as Comlink from 'comlink';
 import * as E from '../src/engine/index.js';
@@ -19,6 +20,8 @@ import { ProxySearchClient } from '../src/search/client.js';
 import { openIdbStore } from '../src/storage/idb-store.js';
 import { batchesOf, type DatasetInfo } from '../src/storage/store.js';
 import { bytesToBase64 } from '../src/search/image.js';
+import { IdbHubCache } from '../src/hub/idb-cache.js';
+import type { ImageQuery, ImageSearchResult, TextSearchResult } from '../src/search/types.js';
 import { describeAdapter, readLabFile } from '../src/ui/lab-env.js';
 import { openRuns, type MetricRow, type RolloutView, type RunRecord, type RunsDb } from '../src/ui/runs-store.js';
 
@@ -37,14 +40,20 @@ export interface StartOptions {
   cpu?: boolean;
   /** The search proxy's URL, for recipes with search.backend "proxy". */
   proxyUrl?: string;
+  /** The hub endpoint for `hf:` models and data files (default https://huggingface.co). */
+  hubEndpoint?: string;
 }
 
-/** What the page supplies to {@link TrainerApi.runHosted} (a Comlink.proxy): the run's files, checkpoint and event sink. */
+/** What the page supplies to {@link TrainerApi.runHosted} (a Comlink.proxy): the run's files, checkpoint, searches and event sink. */
 export interface TrainerHost {
   /** Reads a file a recipe names, e.g. `models/tiny-vlm/config.json`. @throws Error naming the file when it is missing */
   readFile(path: string): Promise<Uint8Array>;
   loadCheckpoint: CheckpointStore['load'];
   saveCheckpoint: CheckpointStore['save'];
+  /** The proxy backend's searches, run by the host (a page on another origin than the lab's may not reach the proxy). @throws Error when the search fails */
+  textSearch(query: string, k: number): Promise<TextSearchResult[]>;
+  /** @throws Error when the search fails */
+  imageSearch(query: ImageQuery, k: number): Promise<ImageSearchResult[]>;
   onEvent(e: HostedEvent): void;
 }
 
@@ -59,6 +68,8 @@ export interface HostedOptions {
   evalOnly?: boolean;
   /** Send each GRPO step's trajectories as `rollouts` events (else they are not sent). */
   rolloutRecords?: boolean;
+  /** The hub for `hf:` models and data files: endpoint (default https://huggingface.co) and request headers (a token). */
+  hub?: { endpoint?: string; headers?: Record<string, string> };
 }
 
 /** Where a hosted run stopped, and its evaluation when it reached one. */
@@ -74,6 +85,7 @@ const FLUSH_MS = 250;
 let runs: RunsDb | null = null;
 const db = async () => (runs ??= await openRuns());
 let backend: E.Backend | null = null;
+let hubCache: IdbHubCache | null = null;
 let current: { trainer: Trainer; run: RunRecord; abort: AbortController; running: Promise<void> | null } | null = null;
 let listener: ((batch: TrainerUpdate[]) => void) | null = null;
 let queue: TrainerUpdate[] = [];
@@ -233,6 +245,7 @@ const api = {
       readFile: (p) => readLabFile(p, runsDb),
       store: runsDb.checkpointStore(run.id),
       proxyTools: r.search.backend === 'proxy' ? new ProxySearchClient({ baseUrl: opts.proxyUrl ?? r.search.proxy_url }) : undefined,
+      hub: { cache: (hubCache ??= new IdbHubCache()), endpoint: opts.hubEndpoint },
       onEvent: (e) => {
         if (e.type === 'metrics') {
           const row = { runId: run.id, phase: e.phase, step: e.step, metrics: e.metrics };
@@ -266,8 +279,9 @@ const api = {
 
   /**
    * Runs `recipe` on WebGPU until it is done (or `maxGrpoSteps` GRPO steps were taken) with the
-   * host's files, checkpoint store and event sink: nothing goes to IndexedDB. Resumes from the host's
-   * checkpoint when there is one. Independent of the lab's run (`start`).
+   * host's files, checkpoint store, searches (search.backend proxy) and event sink: only hub downloads
+   * go to IndexedDB (its hub cache). Resumes from the host's checkpoint when there is one. Independent
+   * of the lab's run (`start`).
    * @throws ConfigError for an invalid recipe; Error from the Trainer (missing file, GPU lost, ...)
    */
   async runHosted(recipe: unknown, host: TrainerHost, opts: HostedOptions = {}): Promise<HostedResult> {
@@ -276,6 +290,8 @@ const api = {
       backend: await getBackend(false),
       readFile: (p) => host.readFile(p),
       store: { load: () => host.loadCheckpoint(), save: (files) => host.saveCheckpoint(files) },
+      proxyTools: { textSearch: (q, k) => host.textSearch(q, k), imageSearch: (q, k) => host.imageSearch(q, k) },
+      hub: { cache: (hubCache ??= new IdbHubCache()), ...opts.hub },
       onEvent: (e) => {
         if (e.type !== 'rollouts') host.onEvent(e);
         else if (opts.rolloutRecords) host.onEvent({ type: 'rollouts', step: e.step, records: rolloutRecords(e, r.grpo.reward, r.grpo.num_generations) });

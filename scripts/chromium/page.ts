@@ -1,10 +1,11 @@
 /**
  * The page the command line opens in headless Chromium (scripts/chromium/runtime.ts): starts the lab's
- * trainer worker and bridges its host (files, checkpoint, events) to the functions Node exposes on
+ * trainer worker and bridges its host (files, checkpoint, searches, events) to the functions Node exposes on
  * `window` (page.exposeFunction). Bytes cross to Node as base64: the binding carries JSON only.
  */
 import * as Comlink from 'comlink';
 import { base64ToBytes, bytesToBase64 } from '../../src/search/image.js';
+import type { ImageSearchResult, TextSearchResult } from '../../src/search/types.js';
 import type { HostedEvent, HostedOptions, HostedResult, TrainerApi, TrainerHost } from '../../workers/trainer.worker.js';
 
 /** What Node exposes on the page before it loads. */
@@ -12,6 +13,9 @@ export interface NodeBindings {
   cliReadFile(path: string): Promise<string>;
   cliLoadCheckpoint(): Promise<Record<string, string> | null>;
   cliSaveCheckpoint(files: Record<string, string>): Promise<void>;
+  cliTextSearch(query: string, k: number): Promise<TextSearchResult[]>;
+  /** The image as base64 bytes or a URL. */
+  cliImageSearch(query: { base64?: string; url?: string }, k: number): Promise<ImageSearchResult[]>;
   cliEvent(e: HostedEvent): Promise<void>;
 }
 
@@ -38,6 +42,8 @@ const host: TrainerHost = {
     return files && new Map(Object.entries(files).map(([name, b64]) => [name, base64ToBytes(b64)]));
   },
   saveCheckpoint: (files) => node.cliSaveCheckpoint(Object.fromEntries([...files].map(([name, bytes]) => [name, bytesToBase64(bytes)]))),
+  textSearch: (query, k) => node.cliTextSearch(query, k),
+  imageSearch: (query, k) => node.cliImageSearch(query.bytes ? { base64: bytesToBase64(query.bytes) } : { url: query.url }, k),
   onEvent: (e) => {
     events = events.then(() => node.cliEvent(e));
   },

@@ -2,13 +2,15 @@
  * The command line's Chromium runtime (`--runtime chromium` of `npm run train` and `npm run eval`): the
  * lab's trainer worker (workers/trainer.worker.ts, the module the lab runs) in headless Chromium with
  * WebGPU on SwiftShader (the flags of gpu-env.ts, as the browser tests use), driven from Node. The
- * page (trainer.html, page.ts) gives the worker a host whose files, checkpoint and events come from
- * Node through page.exposeFunction, so a run writes the same folder as the Node runtime and can
- * switch runtimes between invocations.
+ * page (trainer.html, page.ts) gives the worker a host whose files, checkpoint, searches and events come
+ * from Node through page.exposeFunction, so a run writes the same folder as the Node runtime and can
+ * switch runtimes between invocations. Hub files (`hf:`) download in the browser into its IndexedDB
+ * hub cache, which lives in the browser's temporary profile: each invocation downloads them again.
  */
 import type { Page } from 'playwright-core';
 import type { Recipe } from '../../src/rl/recipe.js';
 import type { CheckpointStore } from '../../src/rl/trainer.js';
+import type { SearchTools } from '../../src/search/types.js';
 import type { HostedEvent, HostedOptions, HostedResult } from '../../workers/trainer.worker.js';
 import { launchChromium, type LaunchedChromium } from './launch.js';
 import type { NodeBindings, PageTrainer } from './page.js';
@@ -18,6 +20,8 @@ export interface HostEnv {
   /** Reads a file a recipe names (e.g. `models/tiny-vlm/config.json`). */
   readFile(path: string): Promise<Uint8Array>;
   store: CheckpointStore;
+  /** The proxy backend's searches (recipes with search.backend proxy). */
+  search?: SearchTools;
   onEvent(e: HostedEvent): void;
 }
 
@@ -66,6 +70,11 @@ export async function openChromiumTrainer(tool: string): Promise<ChromiumTrainer
       if (!env) throw new Error('no run is in progress');
       return env;
     };
+    const searchTools = () => {
+      const search = host().search;
+      if (!search) throw new Error('the run has no search tools (search.backend proxy needs them)');
+      return search;
+    };
     const bindings: NodeBindings = {
       cliReadFile: async (path) => b64(await host().readFile(path)),
       cliLoadCheckpoint: async () => {
@@ -73,6 +82,8 @@ export async function openChromiumTrainer(tool: string): Promise<ChromiumTrainer
         return files && Object.fromEntries([...files].map(([name, data]) => [name, b64(data)]));
       },
       cliSaveCheckpoint: (files) => host().store.save(new Map(Object.entries(files).map(([name, data]) => [name, bytes(data)]))),
+      cliTextSearch: (query, k) => searchTools().textSearch(query, k),
+      cliImageSearch: (query, k) => searchTools().imageSearch(query.base64 ? { bytes: bytes(query.base64) } : { url: query.url! }, k),
       cliEvent: async (e) => host().onEvent(e),
     };
     for (const [name, fn] of Object.entries(bindings)) await page.exposeFunction(name, fn);

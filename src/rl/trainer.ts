@@ -197,9 +197,13 @@ export class Trainer {
   private reportDownload(p: DownloadProgress): void {
     if (p.fromCache) return;
     const now = performance.now();
-    if (p.file !== this.download.file) this.emit({ type: 'log', message: `downloading ${p.file} (${(p.total / 2 ** 20).toFixed(1)} MiB)` });
-    else if (!p.done && now - this.download.at < 250) return;
-    this.download = { file: p.file, at: now };
+    if (p.file !== this.download.file) {
+      this.emit({ type: 'log', message: `downloading ${p.file} (${(p.total / 2 ** 20).toFixed(1)} MiB)` });
+      this.download = { file: p.file, at: -Infinity };
+    }
+    // A report with every byte but not yet `done` is followed by the done one.
+    if (!p.done && (p.loaded === p.total || now - this.download.at < 250)) return;
+    this.download.at = now;
     this.emit({ type: 'progress', phase: 'download', done: p.loaded, total: p.total, etaSeconds: p.etaSeconds ?? null });
   }
 
