@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createRuntimeBackend, runWithDawnEnv } from './runtime.js';
+import { createRuntimeBackend, recipeServices, runWithDawnEnv } from './runtime.js';
 import { progressLine } from './train-output.js';
 import type { TrainEvent } from '../src/rl/trainer.js';
 import type { HostedEvent, HostedResult } from '../workers/trainer.worker.js';
@@ -46,13 +46,14 @@ const { FsCheckpointStore } = await import('../src/rl/fs-store.js');
 const source = new FsCheckpointStore(dir);
 const store = { load: () => source.load(), save: async () => {} };
 const readFile = async (p: string) => new Uint8Array(readFileSync(resolve(root, p)));
+const { search, hub, hubRemote } = await recipeServices(recipe, root);
 const onEvent = (e: TrainEvent | HostedEvent) => {
   if (!values.json && e.type === 'progress') process.stdout.write(progressLine(`eval ${values.split}`, e.done, e.total, null));
 };
 
 /** Evaluates in this process (Dawn or the CPU backend). */
 async function evalHere(): Promise<EvalResult> {
-  const trainer = new Trainer(recipe, { backend: await createRuntimeBackend(values.runtime!), readFile, store, onEvent });
+  const trainer = new Trainer(recipe, { backend: await createRuntimeBackend(values.runtime!), readFile, store, proxyTools: search, hub, onEvent });
   await trainer.setup();
   trainer.state.phase = 'eval';
   await trainer.run();
@@ -64,7 +65,7 @@ async function evalInChromium(): Promise<EvalResult> {
   const { openChromiumTrainer } = await import('./chromium/runtime.js');
   const chromium = await openChromiumTrainer('npm run eval');
   try {
-    return (await chromium.run(recipe, { readFile, store, onEvent }, { evalOnly: true })).eval!;
+    return (await chromium.run(recipe, { readFile, store, search, onEvent }, { evalOnly: true, hub: hubRemote })).eval!;
   } finally {
     await chromium.close();
   }

@@ -4,7 +4,10 @@
  * creates its backend: WebGPU on Dawn (`node`) or the float64 CPU reference (`cpu`).
  */
 import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import type { Backend } from '../src/engine/index.js';
+import type { Recipe } from '../src/rl/recipe.js';
+import type { TrainerEnv } from '../src/rl/trainer.js';
 import { dawnEnv } from './gpu-env.js';
 
 /**
@@ -30,4 +33,22 @@ export async function createRuntimeBackend(runtime: string): Promise<Backend> {
   const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
   const { device, adapterName } = await requestNodeDevice();
   return new E.WebGPUBackend(device, adapterName);
+}
+
+/**
+ * What a recipe needs from outside the run folder, for `npm run train` and `npm run eval`: the proxy's
+ * search client (search.backend proxy) and hub access: `.cache/hub` under `root` (or $HUB_CACHE_DIR) as
+ * the download cache in Node, $HF_ENDPOINT for a mirror, $HF_TOKEN for gated repos. The Chromium runtime
+ * takes `hubRemote` (its worker caches in IndexedDB).
+ */
+export async function recipeServices(r: Recipe, root: string): Promise<{ search: TrainerEnv['proxyTools']; hub: NonNullable<TrainerEnv['hub']>; hubRemote: { endpoint?: string; headers?: Record<string, string> } }> {
+  const { ProxySearchClient } = await import('../src/search/client.js');
+  const { FsHubCache } = await import('../src/hub/fs-cache.js');
+  const headers = process.env.HF_TOKEN ? { Authorization: `Bearer ${process.env.HF_TOKEN}` } : undefined;
+  const hubRemote = { endpoint: process.env.HF_ENDPOINT, headers };
+  return {
+    search: r.search.backend === 'proxy' ? new ProxySearchClient({ baseUrl: r.search.proxy_url }) : undefined,
+    hub: { cache: new FsHubCache(resolve(process.env.HUB_CACHE_DIR ?? join(root, '.cache', 'hub'))), ...hubRemote },
+    hubRemote,
+  };
 }

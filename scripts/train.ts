@@ -25,7 +25,7 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createRuntimeBackend, runWithDawnEnv } from './runtime.js';
+import { createRuntimeBackend, recipeServices, runWithDawnEnv } from './runtime.js';
 import { trainOutput, type TrainResult } from './train-output.js';
 
 const { values } = parseArgs({
@@ -94,21 +94,18 @@ const output = trainOutput(out, { json: values.json!, saveRollouts: values['save
 const readFile = async (p: string) => new Uint8Array(readFileSync(resolve(root, p)));
 const store = new FsCheckpointStore(out);
 const maxGrpoSteps = values.steps ? Number(values.steps) : undefined;
-const { ProxySearchClient } = await import('../src/search/client.js');
-const search = r.search.backend === 'proxy' ? new ProxySearchClient({ baseUrl: r.search.proxy_url }) : undefined;
-const hubHeaders = process.env.HF_TOKEN ? { Authorization: `Bearer ${process.env.HF_TOKEN}` } : undefined;
+const { search, hub, hubRemote } = await recipeServices(r, root);
 
 /** Trains in this process (Dawn or the CPU backend). */
 async function trainHere(): Promise<TrainResult> {
   const backend = await createRuntimeBackend(values.runtime!);
   output.start(r.name, backend.description);
-  const { FsHubCache } = await import('../src/hub/fs-cache.js');
   const trainer = new Trainer(r, {
     backend,
     readFile,
     store,
     proxyTools: search,
-    hub: { cache: new FsHubCache(resolve(process.env.HUB_CACHE_DIR ?? join(root, '.cache', 'hub'))), endpoint: process.env.HF_ENDPOINT, headers: hubHeaders },
+    hub,
     onEvent: (e) => (e.type === 'rollouts' ? values['save-rollouts'] && output.rollouts(rolloutRecords(e, r.grpo.reward, r.grpo.num_generations)) : output.event(e)),
   });
   await trainer.setup();
@@ -122,7 +119,7 @@ async function trainInChromium(): Promise<TrainResult> {
   const chromium = await openChromiumTrainer('npm run train');
   try {
     output.start(r.name, chromium.description);
-    const res = await chromium.run(r, { readFile, store, search, onEvent: (e) => (e.type === 'rollouts' ? output.rollouts(e.records) : output.event(e)) }, { maxGrpoSteps, rolloutRecords: values['save-rollouts'], hub: { endpoint: process.env.HF_ENDPOINT, headers: hubHeaders } });
+    const res = await chromium.run(r, { readFile, store, search, onEvent: (e) => (e.type === 'rollouts' ? output.rollouts(e.records) : output.event(e)) }, { maxGrpoSteps, rolloutRecords: values['save-rollouts'], hub: hubRemote });
     return { phase: res.phase, sftStep: res.sftStep, grpoStep: res.grpoStep, evalTable: res.eval?.table ?? null };
   } finally {
     await chromium.close();
