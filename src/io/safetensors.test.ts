@@ -176,6 +176,18 @@ describe('round trip write -> read', () => {
     }
     expect([...(await r.readF32('x.f32'))]).toEqual([1.5, -2, Math.fround(3e-8), Math.fround(1e30)]);
   });
+
+  test('a file inside a larger Node Buffer at an odd offset (a ZIP entry) reads the same values', async () => {
+    const values = new Float32Array([0.25, -7, 1e-3, 42, 5, 6, 7]);
+    const file = serializeSafetensors({ w: { dtype: 'F32', shape: [7], data: values }, h: { dtype: 'F16', shape: [1], data: Uint8Array.from([0, 60]) } });
+    for (const at of [1, 2, 3, 5]) {
+      // Buffer.slice shares memory, so misaligned data must be copied another way.
+      const inZip = Buffer.concat([Buffer.alloc(at, 7), Buffer.from(file), Buffer.alloc(9, 1)]).subarray(at, at + file.length);
+      const r = await openSafetensorsBuffer(inZip);
+      expect([...(await r.readF32('w'))]).toEqual([...values]);
+      expect([...(await r.readF32('h'))]).toEqual([1]);
+    }
+  });
 });
 
 describe('malformed files raise errors naming file, tensor and problem', () => {

@@ -489,7 +489,8 @@ function aligned(data: Uint8Array, bytesPer: number): ArrayBuffer {
       ? data.buffer
       : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
   }
-  return data.slice().buffer;
+  // A copy: `new Uint8Array(view)` always copies, where a Node Buffer's slice() would share memory.
+  return new Uint8Array(data).buffer;
 }
 
 /** BF16 bit patterns -> Float32Array (exact: bf16 is the top half of an f32). */
