@@ -96,6 +96,11 @@ const cases: Case[] = [
     inputs: [f(7, 16), f(50, 16), { shape: [7], kind: 'int', max: 50 }],
     fn: ([h, w, t]) => { const r = E.tokenLogprobs(h, w, t, { temperature: 0.7, chunkSize: 20 }); return [r.logprobs, r.entropy]; },
   },
+  {
+    name: 'tokenLogprobs, logits recomputed in the backward',
+    inputs: [f(7, 16), f(50, 16), { shape: [7], kind: 'int', max: 50 }],
+    fn: ([h, w, t]) => { const r = E.tokenLogprobs(h, w, t, { chunkSize: 20, keepLogits: false }); return [r.logprobs, r.entropy]; },
+  },
   { name: 'patchify', inputs: [f(2, 3, 8, 12)], fn: ([x]) => E.patchify(x, 4) },
 ];
 

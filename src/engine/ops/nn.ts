@@ -5,7 +5,7 @@
 import type { AttentionParams, Backend } from '../backend.js';
 import { fromArray } from './creation.js';
 import { numel } from '../dtype.js';
-import { record, Tensor } from '../tensor.js';
+import { isGradEnabled, record, Tensor } from '../tensor.js';
 import { broadcastTo, wrap } from './shape.js';
 
 function lastDim(x: Tensor, op: string): { rows: number; n: number } {
@@ -164,15 +164,22 @@ export interface TokenLogprobOptions {
   temperature?: number;
   /** Vocabulary ids per chunk; bounds the transient logits to [N, chunkSize]. Default 8192. */
   chunkSize?: number;
+  /** Keep the forward's logits for the backward instead of recomputing them. Default: when N·V ≤ KEPT_LOGITS_MAX. */
+  keepLogits?: boolean;
 }
+
+/** Largest [N, V] logits (floats, 64 MB) that tokenLogprobs keeps for its backward instead of recomputing. */
+export const KEPT_LOGITS_MAX = 16 << 20;
 
 /**
  * Fused LM-head + log_softmax + gather + entropy, chunked over the vocabulary:
  * z = (hidden · weightᵀ) / temperature, logprobs[i] = z[i, targets[i]] - logsumexp(z[i]),
  * entropy[i] = -Σ_j p_ij log p_ij. hidden [N, D] f32, weight [V, D] (lm_head / tied embedding),
  * targets [N] i32. Returns logprobs [N] and entropy [N], both differentiable (entropy for an entropy
- * bonus; TRL logs it). The full [N, V] logits are never held: forward keeps per-row running
- * statistics (online softmax, Milakov & Gimelshein 2018), backward recomputes each chunk.
+ * bonus; TRL logs it). Forward keeps per-row running statistics (online softmax, Milakov &
+ * Gimelshein 2018). Backward recomputes each chunk's logits, unless they are kept (`keepLogits`,
+ * by default when all of them fit in KEPT_LOGITS_MAX floats): then the forward's chunks stay
+ * (scope-owned, like other saved activations) and the recompute, a third of the head's work, is skipped.
  * @throws on shape or dtype mismatch, or a target outside [0, V) (CPU backend).
  */
 export function tokenLogprobs(hidden: Tensor, weight: Tensor, targets: Tensor, opts: TokenLogprobOptions = {}): { logprobs: Tensor; entropy: Tensor } {
@@ -195,11 +202,14 @@ export function tokenLogprobs(hidden: Tensor, weight: Tensor, targets: Tensor, o
   const lowest = be.fill(1, -1e30, 'f32');
   be.copy(lowest, { shape: [n], srcStrides: [0], srcOffset: 0, dstStrides: [4], dstOffset: 0 }, stats.storage);
   be.free(lowest);
+  const keep = isGradEnabled() && (hidden.requiresGrad || weight.requiresGrad) && (opts.keepLogits ?? n * vocab <= KEPT_LOGITS_MAX);
+  const kept: Tensor[] = [];
   for (let v0 = 0; v0 < vocab; v0 += chunk) {
     const vc = Math.min(chunk, vocab - v0);
     const logits = chunkLogits(v0, vc);
     be.logprobChunk(logits, targets.storage, stats.storage, n, vc, v0, temperature);
-    be.free(logits);
+    if (keep) kept.push(wrap(logits, [n, vc]));
+    else be.free(logits);
   }
   const both = wrap(be.logprobFinish(stats.storage, n), [n, 2]);
   const logprobs = wrap(be.copy(both.storage, { shape: [n], srcStrides: [2], srcOffset: 0, dstStrides: [1], dstOffset: 0 }), [n]);
@@ -210,11 +220,11 @@ export function tokenLogprobs(hidden: Tensor, weight: Tensor, targets: Tensor, o
     const dl = gl?.storage ?? zeroN(), de = ge?.storage ?? zeroN();
     const dh = hidden.requiresGrad ? wrap(be.fill(n * dm, 0, 'f32'), hidden.shape) : null;
     const dw = weight.requiresGrad ? wrap(be.alloc(numel(weight.shape), 'f32'), weight.shape) : null;
-    for (let v0 = 0; v0 < vocab; v0 += chunk) {
+    for (let v0 = 0, c = 0; v0 < vocab; v0 += chunk, c++) {
       const vc = Math.min(chunk, vocab - v0);
-      const logits = chunkLogits(v0, vc);
+      const logits = keep ? kept[c].storage : chunkLogits(v0, vc);
       const dz = be.logprobChunkGrad(logits, targets.storage, both.storage, stats.storage, dl, de, n, vc, v0, temperature);
-      be.free(logits);
+      if (!keep) be.free(logits);
       // dhidden += dz · W[v0:v0+vc];  dW[v0:v0+vc] = dzᵀ · hidden
       if (dh) be.matmul(dz, weight.storage, { batch: 1, m: n, n: dm, k: vc, transA: false, transB: false, aBatchStride: 0, bBatchStride: 0, bOffset: v0 * dm, accumulate: true }, dh.storage);
       if (dw) be.matmul(dz, hidden.storage, { batch: 1, m: vc, n: dm, k: n, transA: true, transB: false, aBatchStride: 0, bBatchStride: 0, cOffset: v0 * dm }, dw.storage);
