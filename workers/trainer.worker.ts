@@ -23,6 +23,7 @@ import { bytesToBase64 } from '../src/search/image.js';
 import { IdbHubCache } from '../src/hub/idb-cache.js';
 import type { ImageQuery, ImageSearchResult, TextSearchResult } from '../src/search/types.js';
 import { describeAdapter, readLabFile } from '../src/ui/lab-env.js';
+import { readStoredDataset, STORE_PREFIX } from '../src/ui/stored-data.js';
 import { openRuns, type MetricRow, type RolloutView, type RunRecord, type RunsDb } from '../src/ui/runs-store.js';
 
 /** Messages from the worker to the page (delivered in batches). */
@@ -199,6 +200,16 @@ function runLoop(): void {
   })();
 }
 
+/** A `store:NAME` data file: the stored dataset as FVQA parquet bytes. @throws Error naming a missing dataset */
+async function readFromStore(path: string): Promise<Uint8Array> {
+  const store = await openIdbStore();
+  try {
+    return await readStoredDataset(path, store);
+  } finally {
+    await store.close();
+  }
+}
+
 const api = {
   /** The WebGPU adapter this worker sees. */
   adapter: describeAdapter,
@@ -242,7 +253,7 @@ const api = {
     current?.trainer.model?.dispose();
     const trainer = new Trainer(r, {
       backend: b,
-      readFile: (p) => readLabFile(p, runsDb),
+      readFile: (p) => (p.startsWith(STORE_PREFIX) ? readFromStore(p) : readLabFile(p, runsDb)),
       store: runsDb.checkpointStore(run.id),
       proxyTools: r.search.backend === 'proxy' ? new ProxySearchClient({ baseUrl: opts.proxyUrl ?? r.search.proxy_url }) : undefined,
       hub: { cache: (hubCache ??= new IdbHubCache()), endpoint: opts.hubEndpoint },

@@ -7,11 +7,13 @@ import { useEffect, useState } from 'preact/hooks';
 import { DEFAULT_FVQA_MINI } from '../../data/fvqa-mini.js';
 import { resolveUrl, parseHfRef } from '../../hub/ref.js';
 import { parseRecipe } from '../../rl/recipe.js';
+import { openIdbStore } from '../../storage/idb-store.js';
 import type { DatasetInfo } from '../../storage/store.js';
 import { download, formatBytes, useLab, type Lab } from '../lab.js';
 import { fullRecipe, MICRO_SOURCE, quickRecipe, RUN_SOURCE } from '../lab-env.js';
 import { FVQA_KNOBS, getPath, RECIPE_SECTIONS, setPath, type FieldSpec } from '../recipe-fields.js';
 import type { RunRecord } from '../runs-store.js';
+import { STORE_PREFIX, storedDataFile } from '../stored-data.js';
 
 /** A titled card. */
 export function Card(p: { title: string; actions?: ComponentChildren; children?: ComponentChildren; id?: string }) {
@@ -78,7 +80,41 @@ function Dataset({ lab }: { lab: Lab }) {
     h('p', { class: 'muted' }, 'FVQA-mini: a synthetic world of creatures with images, facts and a search corpus; the recipe trains on the world these settings generate.'),
     h('div', { class: 'grid-form' }, FVQA_KNOBS.map((k) => h('label', { title: k.help }, h('span', null, k.key), h('input', { type: 'number', step: 'any', value: String(cfg[k.key]), onChange: (e: Event) => setKnob(k.key, Number((e.target as HTMLInputElement).value)) }), h('small', null, k.help)))),
     h('div', { class: 'row' }, h('button', { id: 'generate-dataset', onClick: generate }, 'Generate and store FVQA-mini'), h('span', { id: 'dataset-status', class: 'muted' }, status)),
-    made.length ? h('table', { class: 'data' }, h('tbody', null, made.map((d) => h('tr', null, h('td', null, d.name), h('td', { class: 'num' }, `${d.rows} rows`), h('td', { class: 'num' }, formatBytes(d.bytes)), h('td', null, `${d.categories.search_free} search-free / ${d.categories.search_required} search-required`))))) : null);
+    made.length ? h('table', { class: 'data' }, h('tbody', null, made.map((d) => h('tr', null, h('td', null, d.name), h('td', { class: 'num' }, `${d.rows} rows`), h('td', { class: 'num' }, formatBytes(d.bytes)), h('td', null, `${d.categories.search_free} search-free / ${d.categories.search_required} search-required`))))) : null,
+    h(StoredData, { lab, refresh: made }));
+}
+
+/**
+ * Picks stored datasets (imports, generated splits) as the recipe's train and test data: data.source
+ * parquet with `store:NAME` files, which the trainer worker exports from the dataset store. Parquet data
+ * has no warm-start trajectories and no generated corpus, so this also sets sft to null and the proxy search.
+ */
+function StoredData({ lab, refresh }: { lab: Lab; refresh: unknown }) {
+  const r = lab.recipe;
+  const [names, setNames] = useState<string[]>([]);
+  useEffect(() => {
+    void (async () => {
+      const store = await openIdbStore();
+      try {
+        setNames((await store.list()).map((d) => d.name));
+      } finally {
+        await store.close();
+      }
+    })();
+  }, [refresh]);
+  const current = (split: 'train' | 'test') => (r.data.source === 'parquet' && r.data[split]?.startsWith(STORE_PREFIX) ? r.data[split].slice(STORE_PREFIX.length) : '');
+  const pick = (split: 'train' | 'test', name: string) => {
+    const data = r.data.source === 'parquet' ? r.data : { ...r.data, source: 'parquet' as const, train: undefined, test: undefined };
+    lab.recipe = { ...r, sft: null, search: { ...r.search, backend: 'proxy' }, data: { ...data, [split]: name ? storedDataFile(name) : undefined } };
+    lab.changed();
+  };
+  const useGenerated = () => ((lab.recipe = { ...r, data: { ...r.data, source: 'fvqa-mini', train: undefined, test: undefined } }), lab.changed());
+  return h('div', { class: 'row', id: 'stored-data' },
+    h('span', null, 'Train on stored datasets: '),
+    (['train', 'test'] as const).map((split) => h('label', null, ` ${split} `,
+      h('select', { id: `stored-${split}`, value: current(split), disabled: !names.length, onChange: (e: Event) => pick(split, (e.target as HTMLSelectElement).value) },
+        h('option', { value: '' }, names.length ? '(choose)' : '(none stored yet)'), names.map((n) => h('option', { value: n }, n))))),
+    r.data.source === 'parquet' ? h('button', { onClick: useGenerated }, 'Use generated FVQA-mini') : null);
 }
 
 function Field({ f, value, onChange }: { f: FieldSpec; value: unknown; onChange: (v: unknown) => void }) {
