@@ -28,11 +28,13 @@ const SFT_CHARTS: typeof GRPO_CHARTS = [
   { title: 'SFT tokens per second', keys: ['tokens_per_second'] },
   { title: 'SFT memory peak (MiB)', keys: ['memory/peak_bytes'], scale: 1 / 2 ** 20 },
 ];
-const PHASES: { phase: Phase; label: string }[] = [{ phase: 'sft', label: 'Warm-start SFT' }, { phase: 'grpo', label: 'GRPO' }, { phase: 'eval', label: 'Evaluation' }];
+const PHASES: { phase: Phase; label: string }[] = [{ phase: 'download', label: 'Download' }, { phase: 'sft', label: 'Warm-start SFT' }, { phase: 'grpo', label: 'GRPO' }, { phase: 'eval', label: 'Evaluation' }];
 
 function Progress({ lab }: { lab: Lab }) {
   const run = lab.run;
-  return h('div', { class: 'phases' }, PHASES.map(({ phase, label }) => {
+  // Download only happens for hub models/datasets, so its bar appears once the run reports download progress.
+  const shown = PHASES.filter(({ phase }) => phase !== 'download' || lab.progress.download);
+  return h('div', { class: 'phases' }, shown.map(({ phase, label }) => {
     const p = lab.progress[phase];
     const finished = run && (PHASES.findIndex((x) => x.phase === run.phase) > PHASES.findIndex((x) => x.phase === phase) || run.phase === 'done');
     const frac = p ? p.done / Math.max(1, p.total) : finished ? 1 : 0;
