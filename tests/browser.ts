@@ -23,9 +23,16 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
+/**
+ * The pages and workers browser tests load: each test file's Vite pre-bundles their dependencies into
+ * its own cache, so test files running in parallel (the lab, the benchmark page with its peers) cannot
+ * re-optimise the shared cache under each other's pages (a lazily imported module then fails to load).
+ */
+const TEST_ENTRIES = ['index.html', 'workers/*.ts', 'tests/pages/*.html', 'bench/page.html'];
+
 /** Starts Vite + headless Chromium. @throws Error naming what to install when no browser exists. */
 export async function openBrowser(): Promise<TestBrowser> {
-  const { url, context, close } = await launchChromium();
+  const { url, context, close } = await launchChromium({ entries: TEST_ENTRIES });
   const errors: string[] = [];
   return {
     url,
