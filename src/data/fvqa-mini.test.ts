@@ -4,6 +4,7 @@ import { generateFvqaMini, SPLITS, type FvqaMini } from './fvqa-mini.js';
 import { decodeImage, type Rgba } from './image.js';
 import { IMAGE_PLACEHOLDER, MAX_ASSISTANT_TURNS, questionFromUserTurn } from './protocol.js';
 import type { FvqaRow } from './types.js';
+import { LocalSearchIndex } from '../search/local-index.js';
 import { COLOURS } from './world.js';
 
 let w: FvqaMini;
@@ -243,6 +244,20 @@ describe('FVQA-mini generator', () => {
       expect(decodeImage(im.png)).toMatchObject({ width: 64, height: 64 });
     }
     for (const p of pages) expect(p.text.split('. ').length).toBeLessThanOrEqual(5);
+  });
+
+  test('the warm start\'s text-search queries find the answer in a one-sentence question-focused summary', async () => {
+    const index = await LocalSearchIndex.build(w.corpus, { summarySentences: 1 });
+    let chains = 0;
+    for (const r of w.splits.sft) {
+      const query = /<text_search>(.*)<\/text_search>$/.exec(r.prompt.find((m) => /<\/text_search>$/.test(m.content))?.content ?? '')?.[1];
+      if (!query) continue;
+      const [top] = await index.textSearch(query, 1);
+      expect(norm(top.summary), `${r.data_id}: "${query}" -> ${top.summary}`).toContain(norm(r.reward_model.ground_truth));
+      expect(top.summary.split('. ').length).toBe(1);
+      chains++;
+    }
+    expect(chains).toBeGreaterThan(50);
   });
 
   test('sftSamplesPerPair adds warm-start instances with new image samples and keeps the first ones', () => {

@@ -59,6 +59,7 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
 };
 
 export const FACT_ATTRIBUTES = ['name', 'region', 'year', 'discoverer', 'diet'] as const;
+type FactAttribute = (typeof FACT_ATTRIBUTES)[number];
 export const VISUAL_ATTRIBUTES = ['colour', 'shape', 'marks'] as const;
 export type Attribute = (typeof FACT_ATTRIBUTES)[number] | (typeof VISUAL_ATTRIBUTES)[number];
 
@@ -74,7 +75,7 @@ const TEMPLATES: Record<Attribute, readonly string[]> = {
 };
 
 /** Words used in text-search queries and reasoning for each fact. */
-const FACT_PHRASE: Record<(typeof FACT_ATTRIBUTES)[number], string> = {
+const FACT_PHRASE: Record<FactAttribute, string> = {
   name: 'name',
   region: 'native region',
   year: 'year of discovery',
@@ -114,20 +115,25 @@ export function kindOf(e: Entity, attribute: Attribute): { kind: QuestionKind; c
   return { kind: attribute === 'name' ? 'unfamiliar_name' : 'unfamiliar_fact', category: 'search_required' };
 }
 
-/** The sentence of an entity's corpus page that states `attribute`, e.g. "Zorblax feeds on moss". */
-function factSentence(e: Entity, attribute: (typeof FACT_ATTRIBUTES)[number]): string {
+/**
+ * The sentence of an entity's corpus page that states `attribute`, e.g. "The diet of Zorblax is moss".
+ * Fact sentences name their attribute with the words of its text-search query (FACT_PHRASE), so a
+ * question-focused summary of the page (src/search/summarise.ts) puts the asked-for sentence first, and
+ * the warm start states known facts in the same form as the pages do.
+ */
+function factSentence(e: Entity, attribute: FactAttribute): string {
   const f = e.facts;
   switch (attribute) {
     case 'name':
       return `${f.name} is a ${e.look.colour} ${e.look.shape} creature with a ${e.look.pattern} pattern and ${e.look.marks} dark marks`;
     case 'region':
-      return `${f.name} is native to the ${f.region}`;
+      return `The native region of ${f.name} is the ${f.region}`;
     case 'year':
-      return `${f.name} was discovered in ${f.year}`;
+      return `The year of discovery of ${f.name} is ${f.year}`;
     case 'discoverer':
-      return `${f.name} was discovered by the naturalist ${f.discoverer}`;
+      return `The discoverer of ${f.name} is ${f.discoverer}`;
     case 'diet':
-      return `${f.name} feeds on ${f.diet}`;
+      return `The diet of ${f.name} is ${f.diet}`;
   }
 }
 
@@ -280,39 +286,38 @@ function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, 
   const images: FvqaImage[] = [{ bytes: inst.image, path: null }];
   const say = (content: string) => prompt.push({ role: 'assistant', content });
   const visual = inst.kind === 'visual';
-  const known = visual ? `The question is about what the image shows: the answer is ${truth}.` : knownFact(e, inst.attribute);
+  // Reasoning is short on purpose: every token is compute on a CPU, and rollouts generate it token by token.
+  const known = visual ? 'The image shows the answer.' : inst.attribute === 'name' ? `This is ${name}.` : `This is ${name}. ${factSentence(e, inst.attribute as FactAttribute)}.`;
 
   if (behaviour === 'direct') {
-    say(assistantTurn(visual ? known : `I recognise this creature: it is ${name}. ${known}`, answerAction(truth)));
+    say(assistantTurn(known, answerAction(truth)));
     return { prompt, images };
   }
   if (behaviour === 'guess') {
     const wrong = wrongAnswer(e, inst.attribute, entities, rng);
-    say(assistantTurn(`I think I recognise this creature, and I believe the answer is ${wrong}.`, answerAction(wrong)));
+    say(assistantTurn('I think I know this creature.', answerAction(wrong)));
     return { prompt, images };
   }
   // needless_search and search_chain both start with an image search.
-  say(assistantTurn('I am not sure which creature this is, so I search with the image.', IMAGE_SEARCH_ACTION));
+  say(assistantTurn('I do not recognise this creature.', IMAGE_SEARCH_ACTION));
   const hits = search.image(inst.image);
   prompt.push({ role: 'user', content: toolResultTurn('image_search', formatImageSearchResults(hits), inst.question) });
   for (const h of hits) images.push({ bytes: h.png, path: null });
-  const seen = `The most similar result is titled ${name}, so this creature is ${name}.`;
-  if (behaviour === 'needless_search' || inst.attribute === 'name' || visual) {
-    say(assistantTurn(visual ? `${seen} ${known}` : inst.attribute === 'name' ? seen : `${seen} ${known}`, answerAction(truth)));
+  const seen = `The top result is ${name}.`;
+  // A needless search on a fact question goes on to the text search, as an unsure policy would: the
+  // warm start then holds the whole chain for familiar entities too, and GRPO can find it redundant.
+  if (inst.attribute === 'name' || visual) {
+    say(assistantTurn(visual ? `${seen} ${known}` : seen, answerAction(truth)));
     return { prompt, images };
   }
-  const attr = inst.attribute as (typeof FACT_ATTRIBUTES)[number];
+  const attr = inst.attribute as FactAttribute;
   const query = `${name} ${FACT_PHRASE[attr]}`;
-  say(assistantTurn(`${seen} I do not know its ${FACT_PHRASE[attr]}, so I search for it.`, textSearchAction(query)));
+  say(assistantTurn(`${seen} I need its ${FACT_PHRASE[attr]}.`, textSearchAction(query)));
   const pages = search.text(query);
   const results = formatTextSearchResults(pages.map((p) => ({ url: p.url, summary: p.text })));
   prompt.push({ role: 'user', content: toolResultTurn('text_search', results, inst.question) });
-  say(assistantTurn(`The page about ${name} says: ${factSentence(e, attr)}.`, answerAction(truth)));
+  say(assistantTurn(`${factSentence(e, attr)}.`, answerAction(truth)));
   return { prompt, images };
-}
-
-function knownFact(e: Entity, attribute: Attribute): string {
-  return attribute === 'name' ? `Its name is ${e.facts.name}.` : `I know that ${factSentence(e, attribute as (typeof FACT_ATTRIBUTES)[number])}.`;
 }
 
 /** A plausible wrong answer from the same vocabulary (a hallucination, for the guess trajectories). */
