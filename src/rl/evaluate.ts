@@ -101,7 +101,7 @@ export async function evaluate(
   return { summaries: modes.map((m) => summarise(m, records.filter((r) => r.mode === m))), records };
 }
 
-const LABEL: Record<SearchMode, string> = { direct: 'Direct answer', rag: 'RAG workflow (image search first)', on_demand: 'On-demand search (policy)' };
+const LABEL: Record<SearchMode, string> = { direct: 'Direct answer', rag: 'RAG workflow (image, then text search)', on_demand: 'On-demand search (policy)' };
 
 /** A markdown table shaped like MMSearch-R1's Table 1, with per-category columns. */
 export function table1(summaries: readonly ModeSummary[]): string {

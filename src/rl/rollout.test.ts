@@ -91,7 +91,8 @@ test('SFT memorises two trajectories; greedy multi-turn rollouts with the local 
   expect(c.lossMask).toEqual(convs[1].lossMask);
   expect(c.turns[1]).toBe(chain.prompt[3].content);
 
-  // RAG workflow: the image search is inserted for every row (loss mask 0), then the policy goes on.
+  // RAG workflow: the image search is inserted for every row (loss mask 0); in the next turn, after the
+  // policy's reasoning, the text-search tag is inserted (mask 0) and the policy writes the query.
   const rag = await rollout(model, tok, [direct, chain], index, {
     sampling: { temperature: 0, rng: new E.Rng(0) }, limits: DEFAULT_LIMITS, maxTurnTokens: 64, maxCompletionLength: 600,
     resultsPerSearch: 2, imageSize: 64, withThumbnails: true, compactInstructions: true, mode: 'rag',
@@ -101,6 +102,12 @@ test('SFT memorises two trajectories; greedy multi-turn rollouts with the local 
     expect(t.toolTurns.length).toBeGreaterThanOrEqual(1);
     const scripted = t.tokens.slice(t.promptLength, t.promptLength + 10);
     expect(t.lossMask.slice(t.promptLength, t.promptLength + 10)).toEqual(scripted.map(() => 0));
+    // Both rows answer right after an image search in their warm start; the workflow makes them search.
+    expect(t.turns[1]).toMatch(/^<reason>[^]*<\/reason><text_search>/);
+    const tag = t.tokens.indexOf(tok.tagIds['<text_search>']!);
+    expect(t.lossMask[tag]).toBe(0);
+    expect(t.lossMask[tag - 1]).toBe(1);
+    expect(t.lossMask[tag + 1]).toBe(1);
   }
   opt.dispose();
   model.dispose();

@@ -40,7 +40,11 @@ export interface Trajectory {
   truncated: boolean;
 }
 
-/** How tools are used: the policy decides (on-demand), never (direct answer), or image search is forced first (RAG workflow). */
+/**
+ * How tools are used: the policy decides (on-demand), never (direct answer), or the RAG workflow (paper Table 1's
+ * baseline): the image search is inserted as turn 1 and, after the policy's reasoning in turn 2, the
+ * `<text_search>` tag is inserted so that the policy writes a query; turn 3 answers.
+ */
 export type SearchMode = 'on_demand' | 'direct' | 'rag';
 
 export interface RolloutOptions {
@@ -69,6 +73,8 @@ export interface RolloutStats extends ToolMetrics {
 }
 
 const CLOSING = /(<\/answer>|<\/search>|<\/text_search>)\s*$/;
+const REASON_CLOSED = /<\/reason>\s*$/;
+const TEXT_SEARCH_OPEN = '<text_search>';
 /** The scripted first turn of the RAG workflow (inserted, not generated). */
 export const RAG_FIRST_TURN = '<reason>Search the image first.</reason><search><img></search>';
 
@@ -132,20 +138,44 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
         await session.append(trajs.map(() => ({ ids })));
       } else {
         const turnBudget = trajs.map((t) => Math.min(o.maxTurnTokens, o.maxCompletionLength - completion(t)));
+        // RAG workflow, turn after the image search: the policy reasons, then the text search is forced.
+        const forceText = mode === 'rag' && turn === 1;
         const gen = await session.generate({
           maxNewTokens: Math.max(1, ...turnBudget.filter((_, r) => active[r])),
           sampling,
           active,
           eosTokenIds: [eos],
-          stop: (r, toks) => toks.length >= turnBudget[r] || CLOSING.test(tok.decode(toks.slice(-4))),
+          stop: (r, toks) => toks.length >= turnBudget[r] || (forceText ? REASON_CLOSED : CLOSING).test(tok.decode(toks.slice(-4))),
         });
+        // Each active row's turn as pieces: generated (mask 1) and, in the RAG workflow, the inserted tag (mask 0).
+        const pieces = trajs.map((_, r) => (active[r] ? [{ ids: gen.tokens[r], logprobs: gen.logprobs[r], mask: 1 }] : []));
+        if (forceText) {
+          const tag = tok.encode(TEXT_SEARCH_OPEN);
+          const forced = trajs.map((_, r) => active[r] && REASON_CLOSED.test(tok.decode(gen.tokens[r])) && gen.tokens[r].length + tag.length < turnBudget[r]);
+          if (forced.some(Boolean)) {
+            await session.append(forced.map((f) => (f ? { ids: tag } : null)));
+            const used = trajs.map((_, r) => gen.tokens[r].length + tag.length);
+            const query = await session.generate({
+              maxNewTokens: Math.max(1, ...turnBudget.map((b, r) => b - used[r]).filter((_, r) => forced[r])),
+              sampling,
+              active: forced,
+              eosTokenIds: [eos],
+              stop: (r, toks) => used[r] + toks.length >= turnBudget[r] || CLOSING.test(tok.decode(toks.slice(-4))),
+            });
+            for (const [r, f] of forced.entries()) {
+              if (f) pieces[r].push({ ids: tag, logprobs: tag.map(() => 0), mask: 0 }, { ids: query.tokens[r], logprobs: query.logprobs[r], mask: 1 });
+            }
+          }
+        }
         for (const [r, t] of trajs.entries()) {
           if (!active[r]) continue;
-          const toks = gen.tokens[r];
-          t.tokens.push(...toks);
-          t.lossMask.push(...toks.map(() => 1));
-          t.sampleLogprobs.push(...gen.logprobs[r]);
-          stats.generatedTokens += toks.length;
+          const toks = pieces[r].flatMap((p) => p.ids);
+          for (const p of pieces[r]) {
+            t.tokens.push(...p.ids);
+            t.lossMask.push(...p.ids.map(() => p.mask));
+            t.sampleLogprobs.push(...p.logprobs);
+            if (p.mask) stats.generatedTokens += p.ids.length;
+          }
           const text = tok.decode(toks.filter((id) => id !== eos)).replace(/^ /, '');
           t.turns.push(text);
           const call = parseToolCall(text);
