@@ -1,6 +1,6 @@
 /**
  * Evaluation in the three modes of MMSearch-R1's Table 1, with greedy decoding: direct answer (no
- * tools), the RAG workflow (image search always made, then the model continues with the same tools),
+ * tools), the RAG workflow (image search always made, then a text search with the model's query),
  * and the policy's own on-demand search. Accuracy is exact match after normalisation (the paper used
  * an LLM judge on real benchmarks; on FVQA-mini answers are closed-vocabulary, so EM is exact).
  */

@@ -84,7 +84,7 @@ export function ChatView({ lab }: { lab: Lab }) {
         h('div', { class: 'row' },
           h('label', null, 'temperature ', h('input', { type: 'range', min: 0, max: 1.5, step: 0.1, value: temperature, onInput: (e: Event) => setTemperature(Number((e.target as HTMLInputElement).value)) }), ` ${temperature.toFixed(1)}`),
           h('label', null, 'max turns ', h('input', { type: 'number', class: 'short', min: 1, max: 3, value: maxTurns, onChange: (e: Event) => setMaxTurns(Number((e.target as HTMLInputElement).value)) })),
-          h('label', { class: 'check', title: 'Script the first turn as an image search (the RAG workflow of Table 1), then let the policy continue' }, h('input', { type: 'checkbox', id: 'chat-rag', checked: rag, onChange: (e: Event) => setRag((e.target as HTMLInputElement).checked) }), ' image search first'),
+          h('label', { class: 'check', title: 'The RAG workflow of Table 1: the first turn is a scripted image search, the next one must end in a text search (the policy writes the query), then the policy answers' }, h('input', { type: 'checkbox', id: 'chat-rag', checked: rag, onChange: (e: Event) => setRag((e.target as HTMLInputElement).checked) }), ' RAG workflow'),
           h('button', { class: 'primary', id: 'chat-send', disabled: !loaded || !image || !question || status === 'thinking…', onClick: send }, 'Ask'))),
       h(Card, { title: 'Conversation' },
         h('div', { class: 'transcript', id: 'chat-transcript' },
