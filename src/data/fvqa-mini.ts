@@ -20,7 +20,7 @@ import { IMAGE_SIZE, pooledRgb, renderLookPng } from './render.js';
 import { Rng } from './rng.js';
 import type { Category, ChatMessage, FvqaImage, FvqaRow, ProgressCallback, QuestionKind } from './types.js';
 import {
-  DEFAULT_WORLD, DIETS, DISCOVERERS, REGIONS, generateEntities, MIN_YEAR, MAX_YEAR, type Entity, type WorldConfig,
+  DEFAULT_WORLD, DIETS, DISCOVERERS, REGIONS, generateEntities, MIN_YEAR, MAX_YEAR, type Entity, type EntityLook, type WorldConfig,
 } from './world.js';
 
 /** Generator settings; every size is configurable, defaults keep CPU tests to about a second. */
@@ -135,6 +135,11 @@ function factSentence(e: Entity, attribute: FactAttribute): string {
     case 'diet':
       return `The diet of ${f.name} is ${f.diet}`;
   }
+}
+
+/** What the image shows, as the warm start says it: "A striped red star, 3 marks." */
+export function describeLook(look: EntityLook): string {
+  return `A ${look.pattern} ${look.colour} ${look.shape}, ${look.marks} mark${look.marks === 1 ? '' : 's'}.`;
 }
 
 /** URL of an entity's page; stable identifier, never fetched. */
@@ -287,7 +292,11 @@ function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, 
   const say = (content: string) => prompt.push({ role: 'assistant', content });
   const visual = inst.kind === 'visual';
   // Reasoning is short on purpose: every token is compute on a CPU, and rollouts generate it token by token.
-  const known = visual ? 'The image shows the answer.' : inst.attribute === 'name' ? `This is ${name}.` : `This is ${name}. ${factSentence(e, inst.attribute as FactAttribute)}.`;
+  // Every first turn starts by describing the image: dense visual supervision in every trajectory (a
+  // from-scratch vision tower learns little from one answer token per visual question) and the look
+  // that recognition rests on. Visual questions are answered from the description.
+  const look = describeLook(e.look);
+  const known = visual ? look : inst.attribute === 'name' ? `${look} This is ${name}.` : `${look} This is ${name}. ${factSentence(e, inst.attribute as FactAttribute)}.`;
 
   if (behaviour === 'direct') {
     say(assistantTurn(known, answerAction(truth)));
@@ -295,11 +304,11 @@ function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, 
   }
   if (behaviour === 'guess') {
     const wrong = wrongAnswer(e, inst.attribute, entities, rng);
-    say(assistantTurn('I think I know this creature.', answerAction(wrong)));
+    say(assistantTurn(`${look} I think I know this creature.`, answerAction(wrong)));
     return { prompt, images };
   }
   // needless_search and search_chain both start with an image search.
-  say(assistantTurn('I do not recognise this creature.', IMAGE_SEARCH_ACTION));
+  say(assistantTurn(`${look} I do not recognise this creature.`, IMAGE_SEARCH_ACTION));
   const hits = search.image(inst.image);
   prompt.push({ role: 'user', content: toolResultTurn('image_search', formatImageSearchResults(hits), inst.question) });
   for (const h of hits) images.push({ bytes: h.png, path: null });
@@ -307,7 +316,7 @@ function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, 
   // A needless search on a fact question goes on to the text search, as an unsure policy would: the
   // warm start then holds the whole chain for familiar entities too, and GRPO can find it redundant.
   if (inst.attribute === 'name' || visual) {
-    say(assistantTurn(visual ? `${seen} ${known}` : seen, answerAction(truth)));
+    say(assistantTurn(seen, answerAction(truth)));
     return { prompt, images };
   }
   const attr = inst.attribute as FactAttribute;
