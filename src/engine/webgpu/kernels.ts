@@ -1177,6 +1177,22 @@ const attnSgBlock = (n: string, heads: string) => `let sg = (wid.y * nwg.x + wid
 /** `Σ_x x·y` over the lane's D/4 dims, summed over the subgroup. */
 const sgDot = (n: number, x: (i: number) => string, y: (i: number) => string) => `subgroupAdd(${range(n).map((i) => `${x(i)} * ${y(i)}`).join(' + ')})`;
 
+/**
+ * Opening of the key loop of the subgroup attention forward and dq kernels: keys up to the causal limit
+ * of the block's last query row, padding skipped, this lane's quarter of the key and value rows
+ * loaded into k0.. and v0.. (the loop body and its closing brace follow).
+ */
+function sgKeyLoop(d: number): string {
+  const X = range(d / 4);
+  return `var sEnd = u.s;
+  if (u.causal == 1u) { sEnd = min(sEnd, min(r0 + ${ATTN_SG - 1}u, u.t - 1u) + u.qOffset + 1u); }
+  for (var s = 0u; s < sEnd; s = s + 1u) {
+    if (u.hasMask == 1u && mask[b * u.sMax + s] == 0u) { continue; }
+    let kb = ((b * u.sMax + s) * u.hkv + kh) * ${d}u + d0;
+    ${X.map((x) => `let k${x} = k[kb + ${x}u];`).join(' ')}
+    ${X.map((x) => `let v${x} = v[kb + ${x}u];`).join(' ')}`;
+}
+
 /** attentionVec4Kernel for 4-lane subgroups (same bindings and outputs); head_dim a multiple of 4. */
 export function attentionSubgroupKernel(d: number): string {
   const S = d / 4, X = range(S), J = range(ATTN_SG);
@@ -1197,13 +1213,7 @@ ${ATTN_SG_MAIN} {
   ${X.map((x) => `var a${j}_${x} = 0.0;`).join(' ')}
   var m${j} = ${NEG_INF};
   var l${j} = 0.0;`).join('\n  ')}
-  var sEnd = u.s;
-  if (u.causal == 1u) { sEnd = min(sEnd, min(r0 + ${ATTN_SG - 1}u, u.t - 1u) + u.qOffset + 1u); }
-  for (var s = 0u; s < sEnd; s = s + 1u) {
-    if (u.hasMask == 1u && mask[b * u.sMax + s] == 0u) { continue; }
-    let kb = ((b * u.sMax + s) * u.hkv + kh) * ${d}u + d0;
-    ${X.map((x) => `let k${x} = k[kb + ${x}u];`).join(' ')}
-    ${X.map((x) => `let v${x} = v[kb + ${x}u];`).join(' ')}
+  ${sgKeyLoop(d)}
     ${J.map((j) => `{
       let sc = ${sgDot(S, (x) => `q${j}_${x}`, (x) => `k${x}`)};
       let vis = u.causal == 0u || s <= t${j} + u.qOffset;
@@ -1237,13 +1247,7 @@ ${ATTN_SG_MAIN} {
   let lse${j} = rs[2u * row${j}]; let delta${j} = rs[2u * row${j} + 1u];
   ${X.map((x) => `let q${j}_${x} = q[qb${j} + ${x}u] * u.scale; let g${j}_${x} = dO[qb${j} + ${x}u];`).join(' ')}
   ${X.map((x) => `var a${j}_${x} = 0.0;`).join(' ')}`).join('\n  ')}
-  var sEnd = u.s;
-  if (u.causal == 1u) { sEnd = min(sEnd, min(r0 + ${ATTN_SG - 1}u, u.t - 1u) + u.qOffset + 1u); }
-  for (var s = 0u; s < sEnd; s = s + 1u) {
-    if (u.hasMask == 1u && mask[b * u.sMax + s] == 0u) { continue; }
-    let kb = ((b * u.sMax + s) * u.hkv + kh) * ${d}u + d0;
-    ${X.map((x) => `let k${x} = k[kb + ${x}u];`).join(' ')}
-    ${X.map((x) => `let v${x} = v[kb + ${x}u];`).join(' ')}
+  ${sgKeyLoop(d)}
     ${J.map((j) => `{
       let sc = ${sgDot(S, (x) => `q${j}_${x}`, (x) => `k${x}`)};
       let dp = ${sgDot(S, (x) => `g${j}_${x}`, (x) => `v${x}`)};
