@@ -10,6 +10,8 @@
  *   await b.close();                             // afterAll
  * Console errors and page errors are collected in `b.errors` so tests can assert there were none.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { launchChromium } from '../scripts/chromium/launch.js';
 
@@ -47,5 +49,41 @@ export async function openBrowser(): Promise<TestBrowser> {
       return page;
     },
     close,
+  };
+}
+
+/** Where UI tests write their screenshots. */
+export const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
+
+/** The lab's page in a UI test, with the helpers every lab test uses. */
+export interface LabPage {
+  page: Page;
+  /** Full-page screenshot to test-artifacts/lab-NAME.png. */
+  shot(name: string): Promise<void>;
+  /** Switches to the view with tab id `id` and waits for it. */
+  tab(id: string): Promise<void>;
+  /** Clicks `selector`, saves the download it starts in `downloads` (openLab's), returns the file's path. */
+  downloadFrom(selector: string): Promise<string>;
+}
+
+/** Opens the lab (/) at 1400x900 and waits until it shows its WebGPU adapter. */
+export async function openLab(b: TestBrowser, downloads: string): Promise<LabPage> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const page = await b.page('/');
+  await page.setViewportSize({ width: 1400, height: 900 });
+  await page.waitForSelector('#adapter-name', { timeout: 60_000 });
+  return {
+    page,
+    shot: async (name) => void (await page.screenshot({ path: join(ARTIFACTS, `lab-${name}.png`), fullPage: true })),
+    async tab(id) {
+      await page.click(`[data-tab=${id}]`);
+      await page.waitForSelector(`.view.${id}`);
+    },
+    async downloadFrom(selector) {
+      const [d] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.click(selector)]);
+      const path = join(downloads, d.suggestedFilename());
+      await d.saveAs(path);
+      return path;
+    },
   };
 }

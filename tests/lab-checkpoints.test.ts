@@ -5,22 +5,21 @@
  * side in Evaluate. A LoRA run chats with its adapter attached, gives the same output as its merged
  * export, and exports as a PEFT adapter. Screenshots go to test-artifacts/.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { readZip } from '../src/export/zip.js';
 import { openSafetensorsBuffer } from '../src/io/safetensors.js';
-import { openBrowser, type TestBrowser } from './browser.js';
+import { openBrowser, openLab, type LabPage, type TestBrowser } from './browser.js';
 
-const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 let b: TestBrowser;
 let page: Page;
+let lab: LabPage;
 let tmp: string;
 
 beforeAll(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   tmp = mkdtempSync(join(tmpdir(), 'mmsearch-lab-ckpt-'));
   b = await openBrowser();
 });
@@ -29,18 +28,6 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `lab-${name}.png`), fullPage: true });
-const tab = async (id: string) => {
-  await page.click(`[data-tab=${id}]`);
-  await page.waitForSelector(`.view.${id}`);
-};
-/** Clicks `selector` and saves the download it starts under the test's folder. */
-const downloadFrom = async (selector: string): Promise<string> => {
-  const [d] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), page.click(selector)]);
-  const path = join(tmp, d.suggestedFilename());
-  await d.saveAs(path);
-  return path;
-};
 /** Label prefix of run `id` in the model pickers (`<id> · ...`); the untrained model's is `fresh `. */
 const runLabel = (id: string) => `${id} ·`;
 /** The value of the picker option whose label starts with `prefix`. */
@@ -51,7 +38,7 @@ const optionFor = async (select: string, prefix: string): Promise<string> => {
 
 /** Starts a run of the current recipe, stops it after `steps` SFT steps or more (stop writes a checkpoint); returns its id. */
 async function trainSft(steps: number): Promise<string> {
-  await tab('train');
+  await lab.tab('train');
   await page.click('#start');
   await page.waitForFunction((n) => Number(document.querySelector('[data-chart="SFT loss"]')?.getAttribute('data-points')) >= n, steps, { timeout: 180_000 });
   await page.click('#stop');
@@ -64,7 +51,7 @@ async function trainSft(steps: number): Promise<string> {
  * at `temperature` (0: greedy; else sampled with the chat's fixed seed); returns transcript and status.
  */
 async function chatWith(label: string, temperature: number, expectLoaded?: RegExp): Promise<{ transcript: string; status: string }> {
-  await tab('chat');
+  await lab.tab('chat');
   await page.selectOption('#chat-model', await optionFor('#chat-model', label));
   const before = await page.evaluate(() => document.querySelector('#chat-loaded')?.textContent ?? null);
   await page.click('#chat-load');
@@ -85,15 +72,14 @@ async function chatWith(label: string, temperature: number, expectLoaded?: RegEx
 }
 
 test('export a checkpoint, import it back, identical greedy chat and Table 1; a LoRA run chats with its adapter and exports PEFT files', async () => {
-  page = await b.page('/');
-  await page.setViewportSize({ width: 1400, height: 900 });
-  await page.waitForSelector('#adapter-name', { timeout: 60_000 });
+  lab = await openLab(b, tmp);
+  page = lab.page;
   await page.click('#preset-quick');
   const full = await trainSft(15);
 
   // Export the run as a Hugging Face model folder (one ZIP), then import that ZIP back.
-  await tab('storage');
-  const zipPath = await downloadFrom(`[data-export-model="${full}"]`);
+  await lab.tab('storage');
+  const zipPath = await lab.downloadFrom(`[data-export-model="${full}"]`);
   const files = readZip(readFileSync(zipPath));
   expect([...files.keys()].sort()).toEqual(['chat_template.json', 'config.json', 'mmsearch_lab_recipe.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
   expect((await openSafetensorsBuffer(files.get('model.safetensors')!)).names()).toContain('model.text_model.embed_tokens.weight');
@@ -101,7 +87,7 @@ test('export a checkpoint, import it back, identical greedy chat and Table 1; a 
   await page.waitForSelector('#model-import-status:has-text("imported as")', { timeout: 120_000 });
   const imported = /imported as (\S+):/.exec((await page.textContent('#model-import-status'))!)![1];
   await page.waitForSelector(`[data-run="${imported}"]:has-text("imported from")`);
-  await shot('storage-import');
+  await lab.shot('storage-import');
 
   // The same image and question with the run's checkpoint and with the imported copy: greedy, and
   // sampled with the chat's fixed seed (sensitive to any change in the weights).
@@ -109,12 +95,12 @@ test('export a checkpoint, import it back, identical greedy chat and Table 1; a 
     const a = await chatWith(runLabel(full), t);
     const c = await chatWith(runLabel(imported), t, /\(imported\)/);
     expect(a.transcript.length).toBeGreaterThan(0);
-    await shot(`chat-imported-t${t}`);
+    await lab.shot(`chat-imported-t${t}`);
     expect(c).toEqual(a);
   }
 
   // Side by side in Evaluate: both tables and both in the bar chart, with equal numbers.
-  await tab('evaluate');
+  await lab.tab('evaluate');
   await page.selectOption('#eval-model', await optionFor('#eval-model', runLabel(full)));
   await page.selectOption('#eval-model-b', await optionFor('#eval-model-b', runLabel(imported)));
   await page.fill('#eval-rows', '2');
@@ -128,11 +114,11 @@ test('export a checkpoint, import it back, identical greedy chat and Table 1; a 
   expect(tables[1]).toEqual(tables[0]);
   expect(await page.locator('#eval-bars .bar-row[data-model="1"]').count()).toBe(1);
   expect(await page.locator('#eval-bars .bar-row[data-model="2"]').count()).toBe(1);
-  await shot('evaluate-compare');
+  await lab.shot('evaluate-compare');
 
   // A LoRA run: the quick recipe with an adapter on the text model's attention.
-  await tab('setup');
-  const recipe = JSON.parse(readFileSync(await downloadFrom('button:has-text("Save JSON")'), 'utf8'));
+  await lab.tab('setup');
+  const recipe = JSON.parse(readFileSync(await lab.downloadFrom('button:has-text("Save JSON")'), 'utf8'));
   recipe.name = 'fvqa-mini-quick-lora';
   recipe.model.lora = { r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: '.*text_model.*\\.(q_proj|v_proj)' };
   const recipePath = join(tmp, 'lora-recipe.json');
@@ -142,8 +128,8 @@ test('export a checkpoint, import it back, identical greedy chat and Table 1; a 
   const lora = await trainSft(3);
 
   // PEFT adapter export: adapter files with trained (non-zero) B matrices, and the base model under base/.
-  await tab('storage');
-  const peft = readZip(readFileSync(await downloadFrom(`[data-export-adapter="${lora}"]`)));
+  await lab.tab('storage');
+  const peft = readZip(readFileSync(await lab.downloadFrom(`[data-export-adapter="${lora}"]`)));
   expect(JSON.parse(new TextDecoder().decode(peft.get('adapter_config.json')))).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8 });
   const adapter = await openSafetensorsBuffer(peft.get('adapter_model.safetensors')!);
   const bNames = adapter.names().filter((n) => n.endsWith('lora_B.weight'));
@@ -154,12 +140,12 @@ test('export a checkpoint, import it back, identical greedy chat and Table 1; a 
 
   // Chat uses the adapter: it answers as the merged model exported from the same checkpoint does, and
   // not as the untrained model of this recipe (the same seeded base weights, no adapter).
-  const mergedZip = await downloadFrom(`[data-export-model="${lora}"]`);
+  const mergedZip = await lab.downloadFrom(`[data-export-model="${lora}"]`);
   await page.setInputFiles('#import-model', mergedZip);
   await page.waitForSelector(`#model-import-status:has-text("imported as ${lora}-model-imported")`, { timeout: 120_000 });
   const merged = /imported as (\S+):/.exec((await page.textContent('#model-import-status'))!)![1];
   const withAdapter = await chatWith(runLabel(lora), 1, /LoRA adapter on 2 modules/);
-  await shot('chat-lora');
+  await lab.shot('chat-lora');
   expect(await chatWith(runLabel(merged), 1)).toEqual(withAdapter);
   expect(await chatWith('fresh ', 1)).not.toEqual(withAdapter);
 

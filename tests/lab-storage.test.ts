@@ -12,15 +12,14 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { generateFvqaMini } from '../src/data/fvqa-mini.js';
 import { writeParquetFile } from '../src/data/node-io.js';
 import { questionFromUserTurn } from '../src/data/protocol.js';
-import { openBrowser, type TestBrowser } from './browser.js';
+import { openBrowser, openLab, type LabPage, type TestBrowser } from './browser.js';
 
-const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 let b: TestBrowser;
 let page: Page;
+let lab: LabPage;
 let tmp: string;
 
 beforeAll(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   tmp = mkdtempSync(join(tmpdir(), 'mmsearch-lab-storage-'));
   b = await openBrowser();
 });
@@ -29,23 +28,11 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `lab-${name}.png`), fullPage: true });
-const tab = async (id: string) => {
-  await page.click(`[data-tab=${id}]`);
-  await page.waitForSelector(`.view.${id}`);
-};
-const downloadFrom = async (selector: string): Promise<string> => {
-  const [d] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click(selector)]);
-  const path = join(tmp, d.suggestedFilename());
-  await d.saveAs(path);
-  return path;
-};
 const sftPoints = () => page.locator('[data-chart="SFT loss"]').getAttribute('data-points').then(Number);
 
 test('dataset imports; a lost GPU device mid-run is offered for resuming, and the resumed run charts each step once', async () => {
-  page = await b.page('/');
-  await page.setViewportSize({ width: 1400, height: 900 });
-  await page.waitForSelector('#adapter-name', { timeout: 60_000 });
+  lab = await openLab(b, tmp);
+  page = lab.page;
 
   // Datasets: an FVQA parquet file and a JSONL folder with images, as `npm run dataset -- import` takes them.
   const world = generateFvqaMini({ seed: 3, entities: 8, heldOutEntities: 1, testSize: 6 });
@@ -58,46 +45,46 @@ test('dataset imports; a lost GPU device mid-run is offered for resuming, and th
   writeFileSync(join(folder, 'questions.jsonl'), rows.map((r, i) => JSON.stringify({
     question: questionFromUserTurn(r.prompt.find((m) => m.role === 'user')!.content), images: [`img/${i}.png`], reward_model: r.reward_model, data_source: 'jsonl-test', category: r.category,
   })).join('\n') + '\n');
-  await tab('storage');
+  await lab.tab('storage');
   await page.setInputFiles('#import-parquet', parquet);
   await page.waitForSelector('#dataset-import-status:has-text("stored mini-test: 6 rows")', { timeout: 60_000 });
   await page.setInputFiles('#import-jsonl', folder);
   await page.waitForSelector('#dataset-import-status:has-text("stored questions: 5 rows")', { timeout: 60_000 });
   expect(await page.textContent('[data-dataset="mini-test"]')).toContain('6');
   expect(await page.textContent('[data-dataset="questions"]')).toContain('jsonl-set/questions.jsonl');
-  await shot('storage-datasets');
+  await lab.shot('storage-datasets');
 
   // A quick-demo run with a checkpoint every 4 SFT steps, so that steps after the checkpoint are
-  // charted before the device goes. The test keeps the trainer worker's devices to destroy one.
-  await tab('setup');
+  // charted before the device goes. The test notes the trainer worker's devices to destroy them.
+  await lab.tab('setup');
   await page.click('#preset-quick');
-  const recipe = JSON.parse(readFileSync(await downloadFrom('button:has-text("Save JSON")'), 'utf8'));
+  const recipe = JSON.parse(readFileSync(await lab.downloadFrom('button:has-text("Save JSON")'), 'utf8'));
   recipe.name = 'fvqa-mini-quick-ckpt4';
   recipe.checkpoint_steps = 4;
   writeFileSync(join(tmp, 'recipe.json'), JSON.stringify(recipe));
   await page.setInputFiles('.setup input[type=file][accept=".json,application/json"]', join(tmp, 'recipe.json'));
   await page.waitForSelector('.card-head h2:has-text("fvqa-mini-quick-ckpt4")');
   const trainer = page.workers().find((w) => w.url().includes('trainer.worker'))!;
+  // The devices the worker dispatches on, whenever it asked for them (it may hold one from before this
+  // point): every dispatch creates a bind group on its device.
   await trainer.evaluate(() => {
     const g = globalThis as unknown as { lostTestDevices: GPUDevice[] };
     g.lostTestDevices = [];
-    const request = GPUAdapter.prototype.requestDevice;
-    GPUAdapter.prototype.requestDevice = async function (this: GPUAdapter, ...args: Parameters<GPUAdapter['requestDevice']>) {
-      const device = await request.apply(this, args);
-      g.lostTestDevices.push(device);
-      return device;
+    const create = GPUDevice.prototype.createBindGroup;
+    GPUDevice.prototype.createBindGroup = function (this: GPUDevice, ...args: Parameters<GPUDevice['createBindGroup']>) {
+      if (!g.lostTestDevices.includes(this)) g.lostTestDevices.push(this);
+      return create.apply(this, args);
     };
   });
-  await tab('train');
+  await lab.tab('train');
   await page.click('#start');
   await page.waitForFunction(() => Number(document.querySelector('[data-chart="SFT loss"]')?.getAttribute('data-points')) >= 6, null, { timeout: 180_000 });
-  // Every device the worker asked for: which one trains depends on what the worker set up first.
   await trainer.evaluate(() => (globalThis as unknown as { lostTestDevices: GPUDevice[] }).lostTestDevices.forEach((d) => d.destroy()));
   await page.waitForSelector('#resume-lost', { timeout: 180_000 });
   expect(await page.textContent('#run-error')).toMatch(/GPU device was lost.*Resume the run from its last checkpoint/);
   expect(await page.textContent('#run-status')).toBe('failed');
   const before = await sftPoints();
-  await shot('train-device-lost');
+  await lab.shot('train-device-lost');
 
   // Resume: a new device, the steps after the checkpoint re-run and charted once.
   await page.click('#resume-lost');
@@ -109,15 +96,15 @@ test('dataset imports; a lost GPU device mid-run is offered for resuming, and th
   await page.waitForSelector('#run-status:has-text("stopped")', { timeout: 120_000 });
   expect(await trainer.evaluate(() => (globalThis as unknown as { lostTestDevices: GPUDevice[] }).lostTestDevices.length)).toBe(2);
   const charted = await sftPoints();
-  await shot('train-resumed');
+  await lab.shot('train-resumed');
 
   // The stored history: one row per SFT step 0..n-1, as JSONL (the CLI's metrics.jsonl) and CSV.
   const runId = (await page.textContent('.train .card-head h2'))!.replace(/^Run /, '');
-  await tab('storage');
-  const records = readFileSync(await downloadFrom(`[data-export-jsonl="${runId}"]`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { phase: string; step: number; loss: number });
+  await lab.tab('storage');
+  const records = readFileSync(await lab.downloadFrom(`[data-export-jsonl="${runId}"]`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { phase: string; step: number; loss: number });
   expect(records.map((r) => r.step)).toEqual([...Array(charted).keys()]);
   expect(records.every((r) => r.phase === 'sft' && Number.isFinite(r.loss))).toBe(true);
-  const csv = readFileSync(await downloadFrom(`[data-export-metrics="${runId}"]`), 'utf8').trim().split('\n');
+  const csv = readFileSync(await lab.downloadFrom(`[data-export-metrics="${runId}"]`), 'utf8').trim().split('\n');
   expect(csv[0].startsWith('phase,step,')).toBe(true);
   expect(csv.length).toBe(charted + 1);
 

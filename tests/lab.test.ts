@@ -5,23 +5,22 @@
  * evaluation; chat through the in-worker engine and through the running search proxy; Storage listing
  * and deleting; no console errors. Screenshots of every view go to test-artifacts/.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startProxy, type Proxy } from '../proxy/server.js';
 import { generateFvqaMini } from '../src/data/fvqa-mini.js';
-import { openBrowser, type TestBrowser } from './browser.js';
+import { openBrowser, openLab, type LabPage, type TestBrowser } from './browser.js';
 
-const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 let b: TestBrowser;
 let proxy: Proxy;
 let cacheDir: string;
 let page: Page;
+let lab: LabPage;
 
 beforeAll(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   cacheDir = mkdtempSync(join(tmpdir(), 'mmsearch-lab-proxy-'));
   // The proxy serves the quick demo's world (the same corpus the in-worker engine indexes).
   const world = generateFvqaMini({ seed: 1, entities: 16, heldOutEntities: 2, testSize: 8 });
@@ -37,32 +36,26 @@ afterAll(async () => {
   rmSync(cacheDir, { recursive: true, force: true });
 });
 
-const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `lab-${name}.png`), fullPage: true });
-const tab = async (id: string) => {
-  await page.click(`[data-tab=${id}]`);
-  await page.waitForSelector(`.view.${id}`);
-};
 const chartPoints = (title: string) => page.locator(`[data-chart="${title}"]`).getAttribute('data-points').then(Number);
 
 test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storage', async () => {
-  page = await b.page('/');
-  await page.setViewportSize({ width: 1400, height: 900 });
-  await page.waitForSelector('#adapter-name', { timeout: 60_000 });
+  lab = await openLab(b, cacheDir);
+  page = lab.page;
   await page.waitForSelector('#proxy-status:has-text("proxy at")');
 
   // Setup: quick preset, a small FVQA-mini in the dataset store.
   await page.click('#preset-quick');
   await page.click('#generate-dataset');
   await page.waitForSelector('#dataset-status:has-text("stored")', { timeout: 60_000 });
-  await shot('setup');
+  await lab.shot('setup');
 
   // Train until the first GRPO step is charted and checkpointed, then reload the page mid-run.
-  await tab('train');
+  await lab.tab('train');
   await page.click('#start');
   await page.waitForFunction(() => Number(document.querySelector('[data-chart="SFT loss"]')?.getAttribute('data-points')) >= 2, null, { timeout: 300_000 });
   await page.waitForFunction(() => Number(document.querySelector('[data-chart="Reward"]')?.getAttribute('data-points')) >= 1, null, { timeout: 300_000 });
   expect(await chartPoints('Search ratio')).toBeGreaterThanOrEqual(1);
-  await shot('train-running');
+  await lab.shot('train-running');
   await page.reload();
 
   // The reload offers the interrupted run; resuming continues from its checkpoint to the end.
@@ -76,19 +69,19 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   expect(await chartPoints('Reward')).toBe(2);
   const sftSteps = await chartPoints('SFT loss');
   expect(sftSteps).toBeGreaterThanOrEqual(2);
-  await shot('train-done');
+  await lab.shot('train-done');
 
   // Rollout inspector: groups of 2 trajectories, every assistant turn labelled with its tool call.
-  await tab('rollouts');
+  await lab.tab('rollouts');
   await page.waitForSelector('.traj', { timeout: 30_000 });
   expect(await page.locator('.group').first().locator('.traj').count()).toBe(2);
   const calls = await page.locator('.turn.assistant .call').allTextContents();
   expect(calls.length).toBeGreaterThan(0);
   expect(calls.every((c) => ['image_search', 'text_search', 'answer', 'none'].includes(c))).toBe(true);
-  await shot('rollouts');
+  await lab.shot('rollouts');
 
   // Evaluate the trained checkpoint in the three modes on 4 test rows.
-  await tab('evaluate');
+  await lab.tab('evaluate');
   const runOption = page.locator('#eval-model option').nth(1);
   await page.selectOption('#eval-model', (await runOption.getAttribute('value'))!);
   await page.fill('.evaluate input[type=number]', '4');
@@ -96,12 +89,12 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   await page.click('#run-eval');
   await page.waitForSelector('#table1 tbody tr:nth-child(3)', { timeout: 300_000 });
   expect(await page.locator('#table1 tbody tr').count()).toBe(3);
-  await shot('evaluate');
+  await lab.shot('evaluate');
 
   // Chat with the trained checkpoint: the policy's own turns stream in; with "image search first"
   // the search runs through the in-worker engine, then through the running proxy, and its results
   // (thumbnails) come back into the conversation.
-  await tab('chat');
+  await lab.tab('chat');
   await page.selectOption('#chat-model', (await page.locator('#chat-model option').nth(1).getAttribute('value'))!);
   await page.click('#chat-load');
   await page.waitForSelector('#chat-loaded:has-text("in-worker local engine")', { timeout: 60_000 });
@@ -115,7 +108,7 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   await page.check('#chat-rag');
   await ask();
   expect(await page.locator('#chat-transcript .bubble.tool img.thumb').count()).toBe(2);
-  await shot('chat');
+  await lab.shot('chat');
   const misses = async () => ((await (await fetch(`${proxy.url}/api/health`)).json()) as { cache: { misses: number } }).cache.misses;
   const before = await misses();
   await page.check('#chat-proxy');
@@ -126,10 +119,10 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   expect(await misses()).toBeGreaterThan(before);
 
   // Storage: datasets and the run are listed; a dataset is deleted after confirmation.
-  await tab('storage');
+  await lab.tab('storage');
   await page.waitForSelector('[data-dataset="fvqa-mini-train"]');
   await page.waitForSelector('#runs-table [data-run]');
-  await shot('storage');
+  await lab.shot('storage');
   // The stored history has one row per step: SFT 0..n-1 (n as charted) and GRPO 0, 1.
   const runId = (await page.getAttribute('#runs-table [data-run]', 'data-run'))!;
   const [jsonl] = await Promise.all([page.waitForEvent('download'), page.click(`[data-export-jsonl="${runId}"]`)]);
