@@ -14,8 +14,11 @@ import type { EngineImpl, Prepared, TextSpec, VisionSpec, Workload } from './har
 import { llamaLayer } from './llama-layer.js';
 import { hostData, type HostTensor } from './workloads.js';
 
-/** Learning rate of every training row (AdamW, betas 0.9/0.999, eps 1e-8, weight decay 0.01 in all engines). */
+/** Learning rate of every training row. */
 export const LR = 1e-3;
+/** AdamW's other settings, the same in every engine (the peers write AdamW out with these). */
+export const ADAMW = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 } as const;
+const adamW = (params: E.Tensor[]) => new E.AdamW(params, { lr: LR, betas: [ADAMW.beta1, ADAMW.beta2], eps: ADAMW.eps, weightDecay: ADAMW.weightDecay });
 
 /** Hugging Face config.json of a Llama text model (tied embeddings), or of tiny-vlm's Idefics3 when `vision` is given. */
 export function hfConfig(t: TextSpec, vision?: VisionSpec): Record<string, unknown> {
@@ -110,7 +113,7 @@ export class OursEngine implements EngineImpl {
     if (s.kind === 'linear-train') {
       const x = keep(up(h.tensors.x, [s.m, s.k]));
       const wt = keep(E.parameter(up(h.tensors.w, [s.k, s.n]), 'w'));
-      const opt = new E.AdamW([wt], { lr: LR });
+      const opt = adamW([wt]);
       return trainLoop(sync, [wt], opt, () => E.mean(E.square(E.matmul(x, wt))), [['w', wt]], () => (base.dispose(), opt.dispose()));
     }
 
@@ -125,7 +128,7 @@ export class OursEngine implements EngineImpl {
         const mask = keep(E.ones(be, [s.batch, s.seq], 'i32').keep());
         const table = keep(E.ropeTable(be, t.rope_theta, t.hidden_size / t.num_attention_heads, s.seq).keep());
         const list = [...params.values()];
-        const opt = new E.AdamW(list, { lr: LR });
+        const opt = adamW(list);
         const loss = () => E.mean(E.square(llamaLayer(cfg, 0, (n) => params.get(n)!, x, pos, mask, table)));
         return trainLoop(sync, list, opt, loss, checked.map((n) => [n, params.get(n)!]), () => (base.dispose(), opt.dispose()));
       }
@@ -138,7 +141,7 @@ export class OursEngine implements EngineImpl {
         inputs.set(ids.subarray(b * (T + 1), b * (T + 1) + T), b * T);
         targets.set(ids.subarray(b * (T + 1) + 1, (b + 1) * (T + 1)), b * T);
       }
-      const opt = new E.AdamW(params, { lr: LR });
+      const opt = adamW(params);
       const loss = () => {
         const hid = model.forward({ ids: inputs, batch: s.batch, length: T });
         const { logprobs } = E.tokenLogprobs(hid.reshape([s.batch * T, t.hidden_size]), model.lmHeadWeight(), E.fromArray(be, targets, [s.batch * T], 'i32'));
@@ -173,7 +176,7 @@ export class OursEngine implements EngineImpl {
     const model = await modelWithWeights(be, hfConfig(s.text, s.vision), h.weights);
     const params = model.parameters();
     const byName = new Map(model.namedParameters());
-    const opt = new E.AdamW(params, { lr: LR });
+    const opt = adamW(params);
     const size = s.vision.image_size;
     const G = s.rollouts, P = s.prompt, L = P + s.newTokens;
     const pixels = Float32Array.from({ length: G * h.tensors.pixels.length }, (_, i) => h.tensors.pixels[i % h.tensors.pixels.length]);

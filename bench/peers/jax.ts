@@ -7,14 +7,14 @@
  */
 import * as jax from '@jax-js/jax';
 import type { EngineImpl, Prepared, TextSpec, VisionSpec, Workload } from '../harness.js';
-import { LR, grpoChecked, lmChecked } from '../ours.js';
+import { ADAMW, LR, grpoChecked, lmChecked } from '../ours.js';
 import { hostData, ropeTable, type HostData } from '../workloads.js';
 
 const { numpy: np, nn, lax } = jax;
 type A = jax.Array;
 type Tree = Record<string, A>;
 
-const B1 = 0.9, B2 = 0.999, EPS = 1e-8, WD = 0.01;
+const { beta1: B1, beta2: B2, eps: EPS, weightDecay: WD } = ADAMW;
 
 const f32 = (data: Float32Array, shape: number[]) => np.array(data as Float32Array<ArrayBuffer>).reshape(shape);
 const i32 = (data: Int32Array, shape: number[]) => np.array(data as Int32Array<ArrayBuffer>, { dtype: np.int32 }).reshape(shape);

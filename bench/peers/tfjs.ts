@@ -10,13 +10,13 @@ import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import type { EngineImpl, Prepared, TextSpec, VisionSpec, Workload } from '../harness.js';
-import { LR, grpoChecked, lmChecked } from '../ours.js';
+import { ADAMW, LR, grpoChecked, lmChecked } from '../ours.js';
 import { hostData, ropeTable, type HostData } from '../workloads.js';
 import { argmaxRows } from './jax.js';
 
 type T = tf.Tensor;
 type Vars = Record<string, tf.Variable>;
-const B1 = 0.9, B2 = 0.999, EPS = 1e-8, WD = 0.01;
+const { beta1: B1, beta2: B2, eps: EPS, weightDecay: WD } = ADAMW;
 const NEG = -1e9;
 
 const host = async (x: T): Promise<Float32Array> => Float32Array.from((await x.data()) as Float32Array);
