@@ -22,7 +22,7 @@ import { searchLimits } from '../src/rl/config.js';
 import { dataUrlBytes, imagePixels, TurnEncoder } from '../src/rl/conversation.js';
 import { evaluate, table1, type ModeSummary } from '../src/rl/evaluate.js';
 import { parseRecipe, type Recipe } from '../src/rl/recipe.js';
-import { RAG_FIRST_TURN, type SearchMode } from '../src/rl/rollout.js';
+import { CLOSING, queryBlockedTags, ragAction, REASON_CLOSED, type SearchMode } from '../src/rl/rollout.js';
 import { emptyToolMetrics, parseToolCall, runToolCall, SearchBudget, type TurnPart } from '../src/search/protocol.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import type { SearchTools } from '../src/search/types.js';
@@ -49,7 +49,6 @@ export interface ChatSample {
   image: string;
 }
 
-const CLOSING = /(<\/answer>|<\/search>|<\/text_search>)\s*$/;
 
 let runs: RunsDb | null = null;
 let backend: E.Backend | null = null;
@@ -191,7 +190,7 @@ const api = {
   /**
    * One conversation: the question with its image, then assistant turns streamed token by token;
    * searches run through the tools within the recipe's limits and their results are inserted. With
-   * `rag`, the first turn is the RAG workflow's scripted image search (Table 1's second mode).
+   * `rag`, the RAG workflow of Table 1: image search, then text search, each inserted after the policy's reasoning (ragAction).
    */
   async chat(req: { image: Uint8Array; question: string; temperature: number; maxTurns: number; seed?: number; rag?: boolean }, onEvent: (e: ChatEvent) => void): Promise<{ turns: string[]; answer: string | null }> {
     const { model, tok, recipe, tools } = need();
@@ -218,31 +217,38 @@ const api = {
     const sampling = { temperature: req.temperature, rng: new E.Rng(req.seed ?? 0), suppressTokens: [image, fakeTokenAroundImage, globalImg, imStart, imEnd] };
     const turns: string[] = [];
     let answer: string | null = null;
-    /** Samples one assistant turn, streaming its text as it grows. */
-    const generateTurn = async (turn: number): Promise<string> => {
+    /** Samples until `until` matches (or the turn budget ends), streaming the text as it grows. */
+    const sample = async (turn: number, until: RegExp, o = sampling): Promise<string> => {
       let shown = '';
       const room = maxLength - session.history[0].length - 1;
       const gen = await session.generate({
-        maxNewTokens: Math.max(1, Math.min(recipe.rollout.max_turn_tokens, room)), sampling, eosTokenIds: [endOfUtterance],
+        maxNewTokens: Math.max(1, Math.min(recipe.rollout.max_turn_tokens, room)), sampling: o, eosTokenIds: [endOfUtterance],
         stop: (_r, toks) => {
           const now = tok.decode(toks.filter((id) => id !== endOfUtterance)).replace(/^ /, '');
           if (now.length > shown.length) onEvent({ type: 'token', index: turn, text: now.slice(shown.length) });
           shown = now;
-          return CLOSING.test(tok.decode(toks.slice(-4)));
+          return until.test(tok.decode(toks.slice(-4)));
         },
       });
       return tok.decode(gen.tokens[0].filter((id) => id !== endOfUtterance)).replace(/^ /, '');
+    };
+    /** One assistant turn; in the RAG workflow its action is inserted after the policy's reasoning (ragAction). */
+    const generateTurn = async (turn: number): Promise<string> => {
+      const forced = req.rag ? ragAction(turn) : null;
+      let text = await sample(turn, forced ? REASON_CLOSED : CLOSING);
+      if (forced && REASON_CLOSED.test(text)) {
+        await session.append([{ ids: tok.encode(forced.insert) }]);
+        onEvent({ type: 'token', index: turn, text: forced.insert });
+        text += forced.insert;
+        if (forced.query) text += await sample(turn, CLOSING, { ...sampling, suppressTokens: [...sampling.suppressTokens, ...queryBlockedTags(tok)] });
+      }
+      return text;
     };
     try {
       await session.append([segment(prompt, [req.image])]);
       for (let turn = 0; turn < limits.maxTurns; turn++) {
         onEvent({ type: 'turn', index: turn });
-        let turnText: string;
-        if (req.rag && turn === 0) {
-          await session.append([{ ids: enc.assistant(RAG_FIRST_TURN) }]);
-          onEvent({ type: 'token', index: turn, text: RAG_FIRST_TURN });
-          turnText = RAG_FIRST_TURN;
-        } else turnText = await generateTurn(turn);
+        const turnText = await generateTurn(turn);
         turns.push(turnText);
         const call = parseToolCall(turnText);
         onEvent({ type: 'call', index: turn, call: call.kind === 'text_search' ? `text_search: ${call.query}` : call.kind });

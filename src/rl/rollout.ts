@@ -7,7 +7,7 @@
  * as images) appended to the live cache; at most `max_turns` assistant turns.
  */
 import * as E from '../engine/index.js';
-import { IMAGE_PLACEHOLDER, questionFromUserTurn } from '../data/protocol.js';
+import { IMAGE_PLACEHOLDER, IMAGE_SEARCH_ACTION, questionFromUserTurn } from '../data/protocol.js';
 import type { FvqaRow } from '../data/types.js';
 import { DecodeSession, type SamplingOptions, type Segment } from '../models/generate.js';
 import type { CausalModel } from '../models/llama.js';
@@ -42,8 +42,8 @@ export interface Trajectory {
 
 /**
  * How tools are used: the policy decides (on-demand), never (direct answer), or the RAG workflow (paper Table 1's
- * baseline): the image search is inserted as turn 1 and, after the policy's reasoning in turn 2, the
- * `<text_search>` tag is inserted so that the policy writes a query; turn 3 answers.
+ * baseline): after the policy's reasoning, turn 1's image search and turn 2's `<text_search>` tag are
+ * inserted (see {@link ragAction}), the policy writes the query; turn 3 answers.
  */
 export type SearchMode = 'on_demand' | 'direct' | 'rag';
 
@@ -72,11 +72,28 @@ export interface RolloutStats extends ToolMetrics {
   generatedTokens: number;
 }
 
-const CLOSING = /(<\/answer>|<\/search>|<\/text_search>)\s*$/;
-const REASON_CLOSED = /<\/reason>\s*$/;
-const TEXT_SEARCH_OPEN = '<text_search>';
-/** The scripted first turn of the RAG workflow (inserted, not generated). */
-export const RAG_FIRST_TURN = '<reason>Search the image first.</reason><search><img></search>';
+/** A turn closed by its action tag (regex anchored at the end of the turn, as the authors' parser). */
+export const CLOSING = /(<\/answer>|<\/search>|<\/text_search>)\s*$/;
+/** Reasoning closed: where the RAG workflow inserts its action. */
+export const REASON_CLOSED = /<\/reason>\s*$/;
+
+/**
+ * The action the RAG workflow imposes in `turn` (paper Table 1's baseline: image search, then text
+ * search, then an answer), or null for a free turn. The policy writes its reasoning; then `insert` is
+ * inserted (loss mask 0); with `query`, the policy writes the text-search query after it.
+ */
+export function ragAction(turn: number): { insert: string; query: boolean } | null {
+  return turn === 0 ? { insert: IMAGE_SEARCH_ACTION, query: false } : turn === 1 ? { insert: '<text_search>', query: true } : null;
+}
+
+/**
+ * Protocol tags a forced text-search query may not contain (suppressed while the policy writes it), so
+ * that it can only end with </text_search>. Only tags that are single tokens can be suppressed (all
+ * in tiny-vlm; in SmolVLM's vocabulary none, so there the policy may still close the turn otherwise).
+ */
+export function queryBlockedTags(tok: LabTokenizer): number[] {
+  return Object.entries(tok.tagIds).filter(([tag]) => tag !== '</text_search>').map(([, id]) => id!);
+}
 
 /**
  * Samples one trajectory per row (repeat rows G times for GRPO groups) with the model's KV-cache
@@ -123,68 +140,53 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
     await session.append(trajs.map((t) => segment(t.tokens, imageSeqLen ? t.images : [])));
     const pending: (ToolCall | null)[] = rows.map(() => null);
     for (let turn = 0; turn < o.limits.maxTurns && active.some(Boolean); turn++) {
-      if (mode === 'rag' && turn === 0) {
-        // RAG workflow: the image search is inserted (loss mask 0), not chosen by the policy.
-        const ids = enc.assistant(RAG_FIRST_TURN);
-        const call = parseToolCall(RAG_FIRST_TURN);
-        for (const [r, t] of trajs.entries()) {
-          t.tokens.push(...ids);
-          t.lossMask.push(...ids.map(() => 0));
-          t.sampleLogprobs.push(...ids.map(() => 0));
-          t.turns.push(RAG_FIRST_TURN);
-          t.calls.push(call);
-          pending[r] = budgets[r].decide(call, turn) === 'execute' ? call : null;
-        }
-        await session.append(trajs.map(() => ({ ids })));
-      } else {
-        const turnBudget = trajs.map((t) => Math.min(o.maxTurnTokens, o.maxCompletionLength - completion(t)));
-        // RAG workflow, turn after the image search: the policy reasons, then the text search is forced.
-        const forceText = mode === 'rag' && turn === 1;
-        const gen = await session.generate({
-          maxNewTokens: Math.max(1, ...turnBudget.filter((_, r) => active[r])),
-          sampling,
-          active,
-          eosTokenIds: [eos],
-          stop: (r, toks) => toks.length >= turnBudget[r] || (forceText ? REASON_CLOSED : CLOSING).test(tok.decode(toks.slice(-4))),
-        });
-        // Each active row's turn as pieces: generated (mask 1) and, in the RAG workflow, the inserted tag (mask 0).
-        const pieces = trajs.map((_, r) => (active[r] ? [{ ids: gen.tokens[r], logprobs: gen.logprobs[r], mask: 1 }] : []));
-        if (forceText) {
-          const tag = tok.encode(TEXT_SEARCH_OPEN);
-          const forced = trajs.map((_, r) => active[r] && REASON_CLOSED.test(tok.decode(gen.tokens[r])) && gen.tokens[r].length + tag.length < turnBudget[r]);
-          if (forced.some(Boolean)) {
-            await session.append(forced.map((f) => (f ? { ids: tag } : null)));
-            const used = trajs.map((_, r) => gen.tokens[r].length + tag.length);
+      const turnBudget = trajs.map((t) => Math.min(o.maxTurnTokens, o.maxCompletionLength - completion(t)));
+      const forced = mode === 'rag' ? ragAction(turn) : null;
+      const gen = await session.generate({
+        maxNewTokens: Math.max(1, ...turnBudget.filter((_, r) => active[r])),
+        sampling,
+        active,
+        eosTokenIds: [eos],
+        stop: (r, toks) => toks.length >= turnBudget[r] || (forced ? REASON_CLOSED : CLOSING).test(tok.decode(toks.slice(-4))),
+      });
+      // Each active row's turn as pieces: generated (mask 1) and, in the RAG workflow, the inserted action (mask 0).
+      const pieces = trajs.map((_, r) => (active[r] ? [{ ids: gen.tokens[r], logprobs: gen.logprobs[r], mask: 1 }] : []));
+      if (forced) {
+        const ids = tok.encode(forced.insert);
+        const take = trajs.map((_, r) => active[r] && REASON_CLOSED.test(tok.decode(gen.tokens[r])) && gen.tokens[r].length + ids.length < turnBudget[r]);
+        if (take.some(Boolean)) {
+          await session.append(take.map((f) => (f ? { ids } : null)));
+          take.forEach((f, r) => f && pieces[r].push({ ids, logprobs: ids.map(() => 0), mask: 0 }));
+          if (forced.query) {
+            const used = trajs.map((_, r) => gen.tokens[r].length + ids.length);
             const query = await session.generate({
-              maxNewTokens: Math.max(1, ...turnBudget.map((b, r) => b - used[r]).filter((_, r) => forced[r])),
-              sampling,
-              active: forced,
+              maxNewTokens: Math.max(1, ...turnBudget.map((b, r) => b - used[r]).filter((_, r) => take[r])),
+              sampling: { ...sampling, suppressTokens: [...sampling.suppressTokens, ...queryBlockedTags(tok)] },
+              active: take,
               eosTokenIds: [eos],
               stop: (r, toks) => used[r] + toks.length >= turnBudget[r] || CLOSING.test(tok.decode(toks.slice(-4))),
             });
-            for (const [r, f] of forced.entries()) {
-              if (f) pieces[r].push({ ids: tag, logprobs: tag.map(() => 0), mask: 0 }, { ids: query.tokens[r], logprobs: query.logprobs[r], mask: 1 });
-            }
+            take.forEach((f, r) => f && pieces[r].push({ ids: query.tokens[r], logprobs: query.logprobs[r], mask: 1 }));
           }
         }
-        for (const [r, t] of trajs.entries()) {
-          if (!active[r]) continue;
-          const toks = pieces[r].flatMap((p) => p.ids);
-          for (const p of pieces[r]) {
-            t.tokens.push(...p.ids);
-            t.lossMask.push(...p.ids.map(() => p.mask));
-            t.sampleLogprobs.push(...p.logprobs);
-            if (p.mask) stats.generatedTokens += p.ids.length;
-          }
-          const text = tok.decode(toks.filter((id) => id !== eos)).replace(/^ /, '');
-          t.turns.push(text);
-          const call = parseToolCall(text);
-          t.calls.push(call);
-          const closed = CLOSING.test(text);
-          if (!closed && completion(t) >= o.maxCompletionLength) t.truncated = true;
-          pending[r] = mode !== 'direct' && closed && budgets[r].decide(call, turn) === 'execute' ? call : null;
-          if (!pending[r]) active[r] = false;
+      }
+      for (const [r, t] of trajs.entries()) {
+        if (!active[r]) continue;
+        const toks = pieces[r].flatMap((p) => p.ids);
+        for (const p of pieces[r]) {
+          t.tokens.push(...p.ids);
+          t.lossMask.push(...p.ids.map(() => p.mask));
+          t.sampleLogprobs.push(...p.logprobs);
+          if (p.mask) stats.generatedTokens += p.ids.length;
         }
+        const text = tok.decode(toks.filter((id) => id !== eos)).replace(/^ /, '');
+        t.turns.push(text);
+        const call = parseToolCall(text);
+        t.calls.push(call);
+        const closed = CLOSING.test(text);
+        if (!closed && completion(t) >= o.maxCompletionLength) t.truncated = true;
+        pending[r] = mode !== 'direct' && closed && budgets[r].decide(call, turn) === 'execute' ? call : null;
+        if (!pending[r]) active[r] = false;
       }
       stats.generateMs += performance.now() - t0;
       if (!pending.some(Boolean)) break;
