@@ -22,7 +22,7 @@ import { searchLimits } from '../src/rl/config.js';
 import { dataUrlBytes, imagePixels, TurnEncoder } from '../src/rl/conversation.js';
 import { evaluate, table1, type ModeSummary } from '../src/rl/evaluate.js';
 import { parseRecipe, type Recipe } from '../src/rl/recipe.js';
-import { CLOSING, queryBlockedTags, ragAction, REASON_CLOSED, type SearchMode } from '../src/rl/rollout.js';
+import { CLOSING, queryBlockedTags, ragAction, REASON_CLOSED, workflowInsert, type SearchMode } from '../src/rl/rollout.js';
 import { emptyToolMetrics, parseToolCall, runToolCall, SearchBudget, type TurnPart } from '../src/search/protocol.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import type { SearchTools } from '../src/search/types.js';
@@ -236,10 +236,11 @@ const api = {
     const generateTurn = async (turn: number): Promise<string> => {
       const forced = req.rag ? ragAction(turn) : null;
       let text = await sample(turn, forced ? REASON_CLOSED : CLOSING);
-      if (forced && REASON_CLOSED.test(text)) {
-        await session.append([{ ids: tok.encode(forced.insert) }]);
-        onEvent({ type: 'token', index: turn, text: forced.insert });
-        text += forced.insert;
+      if (forced) {
+        const insert = workflowInsert(text, forced);
+        await session.append([{ ids: tok.encode(insert) }]);
+        onEvent({ type: 'token', index: turn, text: insert });
+        text += insert;
         if (forced.query) text += await sample(turn, CLOSING, { ...sampling, suppressTokens: [...sampling.suppressTokens, ...queryBlockedTags(tok)] });
       }
       return text;

@@ -106,15 +106,13 @@ test('SFT memorises two trajectories; greedy multi-turn rollouts with the local 
     const at = t.tokens.indexOf(tok.tagIds['<search>']!, t.promptLength);
     expect([t.lossMask[at - 1], t.lossMask[at], t.lossMask[at + 1]]).toEqual([1, 0, 0]);
   }
-  // Turn 2: wherever the policy closed its reasoning, the text-search tag follows and the policy writes
-  // the query (the memorised toy model does not always close it after an unseen first turn).
-  const forcedText = rag.trajectories.filter((t) => /<\/reason>/.test(t.turns[1]));
-  expect(forcedText.length).toBeGreaterThan(0);
-  for (const t of forcedText) {
+  // Turn 2: the text-search tag follows the reasoning (closed for the policy when it left it open, as the
+  // memorised toy model does after an unseen first turn) and the policy writes the query.
+  for (const t of rag.trajectories) {
     expect(t.turns[1]).toMatch(/^<reason>[^]*<\/reason><text_search>/);
-    expect(t.turns[1]).not.toMatch(/<answer>|<\/answer>/);
+    expect(t.turns[1].split('<text_search>')[1]).not.toMatch(/<answer>|<\/answer>/);
     const at = t.tokens.indexOf(tok.tagIds['<text_search>']!, t.promptLength);
-    expect([t.lossMask[at - 1], t.lossMask[at], t.lossMask[at + 1]]).toEqual([1, 0, 1]);
+    expect([t.lossMask[at], t.lossMask[at + 1]]).toEqual([0, 1]);
   }
   opt.dispose();
   model.dispose();

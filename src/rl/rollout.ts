@@ -86,6 +86,11 @@ export function ragAction(turn: number): { insert: string; query: boolean } | nu
   return turn === 0 ? { insert: IMAGE_SEARCH_ACTION, query: false } : turn === 1 ? { insert: '<text_search>', query: true } : null;
 }
 
+/** What the RAG workflow inserts after the policy's `reasoning` of a turn: the action, after `</reason>` when the policy left it open. */
+export function workflowInsert(reasoning: string, forced: { insert: string }): string {
+  return REASON_CLOSED.test(reasoning) ? forced.insert : `</reason>${forced.insert}`;
+}
+
 /**
  * Protocol tags a forced text-search query may not contain (suppressed while the policy writes it), so
  * that it can only end with </text_search>. Only tags that are single tokens can be suppressed (all
@@ -152,13 +157,14 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
       // Each active row's turn as pieces: generated (mask 1) and, in the RAG workflow, the inserted action (mask 0).
       const pieces = trajs.map((_, r) => (active[r] ? [{ ids: gen.tokens[r], logprobs: gen.logprobs[r], mask: 1 }] : []));
       if (forced) {
-        const ids = tok.encode(forced.insert);
-        const take = trajs.map((_, r) => active[r] && REASON_CLOSED.test(tok.decode(gen.tokens[r])) && gen.tokens[r].length + ids.length < turnBudget[r]);
+        // A workflow always searches: reasoning the policy left open (turn budget spent) is closed for it.
+        const inserts = trajs.map((_, r) => tok.encode(workflowInsert(tok.decode(gen.tokens[r]), forced)));
+        const take = trajs.map((t, r) => active[r] && completion(t) + gen.tokens[r].length + inserts[r].length + 1 < o.maxCompletionLength);
         if (take.some(Boolean)) {
-          await session.append(take.map((f) => (f ? { ids } : null)));
-          take.forEach((f, r) => f && pieces[r].push({ ids, logprobs: ids.map(() => 0), mask: 0 }));
+          await session.append(take.map((f, r) => (f ? { ids: inserts[r] } : null)));
+          take.forEach((f, r) => f && pieces[r].push({ ids: inserts[r], logprobs: inserts[r].map(() => 0), mask: 0 }));
           if (forced.query) {
-            const used = trajs.map((_, r) => gen.tokens[r].length + ids.length);
+            const used = trajs.map((_, r) => gen.tokens[r].length + inserts[r].length);
             const query = await session.generate({
               maxNewTokens: Math.max(1, ...turnBudget.map((b, r) => b - used[r]).filter((_, r) => take[r])),
               sampling: { ...sampling, suppressTokens: [...sampling.suppressTokens, ...queryBlockedTags(tok)] },
