@@ -2,8 +2,10 @@
  * `npx tsx scripts/train-tokenizer.ts [--vocab-size 1024] [--seed 1] [--model-max-length 2048] [--out models/tiny-vlm]`
  *
  * Trains tiny-vlm's byte-level BPE tokenizer on the lab's synthetic corpus and writes tokenizer.json and
- * tokenizer_config.json in Hugging Face's formats (issue 3, "Architectures 1. tiny-vlm"). Same options,
- * same bytes: the files in models/tiny-vlm/ are this script's output with the defaults.
+ * tokenizer_config.json in Hugging Face's formats (issue 3, "Architectures 1. tiny-vlm"). Same options and
+ * corpus, same bytes. The files in models/tiny-vlm/ are its output on FVQA-mini's earlier wording (before the
+ * fact-sentence and warm-start-reasoning changes); they are kept because trained checkpoints use their ids
+ * (retraining moves merge ids), and src/models/tokenizer.test.ts checks they still fit today's corpus.
  *
  * Corpus (FVQA-mini, generated with `seed`): every train prompt and every warm-start (SFT) trajectory,
  * tool-result turns included, rendered with the chat template, plus the search corpus page texts.

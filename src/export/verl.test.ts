@@ -93,7 +93,7 @@ describe('fvqa-mini recipe', () => {
       '+actor_rollout_ref.actor.optim.weight_decay': '0.01',
       '+actor_rollout_ref.actor.optim.betas': '[0.9,0.999]',
       'actor_rollout_ref.actor.grad_clip': '1',
-      'actor_rollout_ref.rollout.temperature': '1',
+      'actor_rollout_ref.rollout.temperature': String(g.temperature),
       'actor_rollout_ref.rollout.top_k': '-1',
       'data.max_prompt_length': String(g.max_prompt_length),
       'data.max_response_length': '48',

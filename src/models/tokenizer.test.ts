@@ -34,13 +34,23 @@ test('pre-tokenization splits off added tokens, single digits and GPT-2 words, a
   expect(preTokenize('café')).toEqual(['cafÃ©']);
 });
 
-test('the trainer is deterministic and the committed tokenizer files are its output', () => {
+// The committed files were this trainer's output on FVQA-mini's wording before the reproduction run's data
+// changes (fact sentences, warm-start reasoning); they are kept because that run's checkpoints use their ids.
+// So they are checked as a fit to today's corpus, not byte for byte.
+test('the trainer is deterministic; the committed tokenizer has its layout and compresses today\'s corpus about as well', () => {
   const again = trainTokenizer();
   expect(again.tokenizerJson).toBe(fresh.tokenizerJson);
   expect(again.tokenizerConfigJson).toBe(fresh.tokenizerConfigJson);
-  expect(committed.tokenizerJson).toBe(fresh.tokenizerJson);
   expect(committed.tokenizerConfigJson).toBe(fresh.tokenizerConfigJson);
   expect(tok.vocabSize).toBe(DEFAULT_TRAIN_TOKENIZER.vocabSize);
+  const now = loadTokenizer(JSON.parse(fresh.tokenizerJson), JSON.parse(fresh.tokenizerConfigJson));
+  const texts = [...world.splits.sft.flatMap((r) => r.prompt.map((m) => m.content)), ...world.corpus.pages.map((p) => p.text)];
+  const count = (t: LabTokenizer) => texts.reduce((n, x) => n + t.encode(x).length, 0);
+  expect(count(tok) / count(now)).toBeLessThan(1.1);
+  // Specials, tags and byte symbols keep their ids: only merges differ.
+  const vocab = (json: string) => JSON.parse(json).model.vocab as Record<string, number>;
+  const [c, f] = [vocab(committed.tokenizerJson), vocab(fresh.tokenizerJson)];
+  for (const [k, id] of Object.entries(f)) if (id < 274) expect(c[k], k).toBe(id);
 });
 
 test('encode -> decode round-trips every message of generated splits exactly (another seed too)', () => {

@@ -16,8 +16,10 @@ test('the shipped recipes validate', () => {
   }
   const main = loadRecipe(readFileSync(join(dir, 'fvqa-mini.json'), 'utf8'));
   const ablation = loadRecipe(readFileSync(join(dir, 'fvqa-mini-no-search-penalty.json'), 'utf8'));
-  // The ablation differs from the main recipe only in its name, description and the search penalty.
-  expect({ ...ablation, name: main.name, description: main.description, grpo: { ...ablation.grpo, reward: main.grpo.reward } }).toEqual(main);
+  // The ablation differs from the main recipe only in its name, description, the search penalty and the
+  // evaluated modes (its point is the on-demand search ratio).
+  expect({ ...ablation, name: main.name, description: main.description, grpo: { ...ablation.grpo, reward: main.grpo.reward }, eval: { ...ablation.eval, modes: main.eval.modes } }).toEqual(main);
+  expect(ablation.eval.modes).toEqual(['on_demand']);
   expect(ablation.grpo.reward.search_penalty).toBe(0);
   expect(main.grpo.reward.search_penalty).toBe(0.1);
 });
