@@ -55,7 +55,7 @@ test('dataset imports; a lost GPU device mid-run is offered for resuming, and th
   await lab.shot('storage-datasets');
 
   // A quick-demo run with a checkpoint every 4 SFT steps, so that steps after the checkpoint are
-  // charted before the device goes. The test notes the trainer worker's devices to destroy them.
+  // charted before the device goes.
   await lab.tab('setup');
   await page.click('#preset-quick');
   const recipe = JSON.parse(readFileSync(await lab.downloadFrom('button:has-text("Save JSON")'), 'utf8'));
@@ -64,9 +64,12 @@ test('dataset imports; a lost GPU device mid-run is offered for resuming, and th
   writeFileSync(join(tmp, 'recipe.json'), JSON.stringify(recipe));
   await page.setInputFiles('.setup input[type=file][accept=".json,application/json"]', join(tmp, 'recipe.json'));
   await page.waitForSelector('.card-head h2:has-text("fvqa-mini-quick-ckpt4")');
-  const trainer = page.workers().find((w) => w.url().includes('trainer.worker'))!;
-  // The devices the worker dispatches on, whenever it asked for them (it may hold one from before this
-  // point): every dispatch creates a bind group on its device.
+  await lab.tab('train');
+  await page.click('#start');
+  await page.waitForFunction(() => Number(document.querySelector('[data-chart="SFT loss"]')?.getAttribute('data-points')) >= 6, null, { timeout: 180_000 });
+  // The device the run trains on, whenever the worker asked for it: every dispatch creates a bind group
+  // on its device. The newest trainer worker is the one training (the page may have replaced one).
+  const trainer = page.workers().filter((w) => w.url().includes('trainer.worker')).at(-1)!;
   await trainer.evaluate(() => {
     const g = globalThis as unknown as { lostTestDevices: GPUDevice[] };
     g.lostTestDevices = [];
@@ -76,10 +79,15 @@ test('dataset imports; a lost GPU device mid-run is offered for resuming, and th
       return create.apply(this, args);
     };
   });
-  await lab.tab('train');
-  await page.click('#start');
-  await page.waitForFunction(() => Number(document.querySelector('[data-chart="SFT loss"]')?.getAttribute('data-points')) >= 6, null, { timeout: 180_000 });
-  await trainer.evaluate(() => (globalThis as unknown as { lostTestDevices: GPUDevice[] }).lostTestDevices.forEach((d) => d.destroy()));
+  await trainer.evaluate(() => new Promise<void>((done) => {
+    const g = globalThis as unknown as { lostTestDevices: GPUDevice[] };
+    const poll = setInterval(() => {
+      if (!g.lostTestDevices.length) return;
+      clearInterval(poll);
+      g.lostTestDevices.forEach((d) => d.destroy());
+      done();
+    }, 20);
+  }));
   await page.waitForSelector('#resume-lost', { timeout: 180_000 });
   expect(await page.textContent('#run-error')).toMatch(/GPU device was lost.*Resume the run from its last checkpoint/);
   expect(await page.textContent('#run-status')).toBe('failed');

@@ -59,7 +59,7 @@ afterAll(() => {
 });
 
 test('few-step fvqa-mini run: finite metrics, the format rate rises, checkpoints round-trip', async () => {
-  const base = recipe({ sft: { epochs: 3, learning_rate: 0.005, warmup_ratio: 0, batch_size: 16, micro_batch_size: 16 }, grpo: { num_generations: 2, per_device_train_batch_size: 8, gradient_accumulation_steps: 1, max_steps: 2, learning_rate: 0.0005 } });
+  const base = recipe({ sft: { epochs: 6, learning_rate: 0.005, warmup_ratio: 0, batch_size: 16, micro_batch_size: 16 }, grpo: { num_generations: 2, per_device_train_batch_size: 8, gradient_accumulation_steps: 1, max_steps: 2, learning_rate: 0.0005 } });
   const r: Recipe = { ...base, sft: { ...base.sft!, group_by_length: true }, eval: { ...base.eval, after_sft: true } };
   const metrics: Extract<TrainEvent, { type: 'metrics' }>[] = [];
   const env: TrainerEnv = { backend: gpu, readFile, store: new FsCheckpointStore(tmp()), onEvent: (e) => e.type === 'metrics' && metrics.push(e) };
