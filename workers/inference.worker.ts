@@ -49,7 +49,6 @@ export interface ChatSample {
   image: string;
 }
 
-
 let runs: RunsDb | null = null;
 let backend: E.Backend | null = null;
 let loaded: { model: PolicyModel; tok: LabTokenizer; recipe: Recipe; world: FvqaMini; tools: SearchTools; label: string; searchLabel: string } | null = null;
@@ -236,13 +235,15 @@ const api = {
     const generateTurn = async (turn: number): Promise<string> => {
       const forced = req.rag ? ragAction(turn) : null;
       let text = await sample(turn, forced ? REASON_CLOSED : CLOSING);
-      if (forced) {
-        const insert = workflowInsert(text, forced);
-        await session.append([{ ids: tok.encode(insert) }]);
-        onEvent({ type: 'token', index: turn, text: insert });
-        text += insert;
-        if (forced.query) text += await sample(turn, CLOSING, { ...sampling, suppressTokens: [...sampling.suppressTokens, ...queryBlockedTags(tok)] });
-      }
+      if (!forced) return text;
+      const insert = workflowInsert(text, forced);
+      const ids = tok.encode(insert);
+      // No room for the action and a few query tokens: the turn ends as the policy left it.
+      if (session.history[0].length + ids.length + 8 >= maxLength) return text;
+      await session.append([{ ids }]);
+      onEvent({ type: 'token', index: turn, text: insert });
+      text += insert;
+      if (forced.query) text += await sample(turn, CLOSING, { ...sampling, suppressTokens: [...sampling.suppressTokens, ...queryBlockedTags(tok)] });
       return text;
     };
     try {

@@ -138,7 +138,7 @@ function factSentence(e: Entity, attribute: FactAttribute): string {
 }
 
 /** What the image shows, as the warm start says it: "A striped red star, 3 marks." */
-export function describeLook(look: EntityLook): string {
+function describeLook(look: EntityLook): string {
   return `A ${look.pattern} ${look.colour} ${look.shape}, ${look.marks} mark${look.marks === 1 ? '' : 's'}.`;
 }
 

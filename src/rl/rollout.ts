@@ -158,7 +158,7 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
       const pieces = trajs.map((_, r) => (active[r] ? [{ ids: gen.tokens[r], logprobs: gen.logprobs[r], mask: 1 }] : []));
       if (forced) {
         // A workflow always searches: reasoning the policy left open (turn budget spent) is closed for it.
-        const inserts = trajs.map((_, r) => tok.encode(workflowInsert(tok.decode(gen.tokens[r]), forced)));
+        const inserts = trajs.map((_, r) => (active[r] ? tok.encode(workflowInsert(tok.decode(gen.tokens[r]), forced)) : []));
         const take = trajs.map((t, r) => active[r] && completion(t) + gen.tokens[r].length + inserts[r].length + 1 < o.maxCompletionLength);
         if (take.some(Boolean)) {
           await session.append(take.map((f, r) => (f ? { ids: inserts[r] } : null)));
