@@ -41,7 +41,15 @@ export async function launchChromium(opts: { handleSignals?: boolean; entries?: 
   });
   await server.listen();
   const addr = server.httpServer?.address();
-  const removeCache = () => cacheDir && rmSync(cacheDir, { recursive: true, force: true });
+  // Vite's dependency optimiser may still be writing into the cache as the server closes (ENOTEMPTY):
+  // retry, and leave a temporary folder behind rather than fail the caller over it.
+  const removeCache = () => {
+    try {
+      if (cacheDir) rmSync(cacheDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch (e) {
+      console.warn(`could not remove the temporary Vite cache ${cacheDir}: ${(e as Error).message}`);
+    }
+  };
   if (!addr || typeof addr === 'string') {
     await server.close();
     removeCache();
