@@ -22,7 +22,8 @@ export interface GpuBuffer {
   bytes: number;
 }
 
-const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment upper bound
+/** Bytes of uniforms per dispatch (minUniformBufferOffsetAlignment upper bound). */
+export const UNIFORM_SLOT = 256;
 const RING_BYTES = 1 << 20; // 4096 dispatches per submission
 const MAX_PENDING_DISPATCHES = 1024;
 const UPLOAD_RING_BYTES = 1 << 20;
