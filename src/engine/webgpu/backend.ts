@@ -1,12 +1,26 @@
 /**
  * The WebGPU backend: each Backend kernel of ../backend.ts as one or a few WGSL dispatches
- * (kernels.ts) recorded through the GpuContext. The same code runs on the browser's navigator.gpu
- * (page or worker) and on Dawn in Node.
+ * (kernels/, one module per op) recorded through the GpuContext. The same code runs on the
+ * browser's navigator.gpu (page or worker) and on Dawn in Node.
  */
 import type { AdamWParams, AttentionParams, Backend, BinaryOp, BinaryParams, CopyParams, MatmulParams, ReduceOp, Storage, UnaryOp } from '../backend.js';
 import { f16Bits, f16FromBits, storageBytes, type DType } from '../dtype.js';
-import { GpuContext, Uniform, type GpuBuffer } from './context.js';
-import * as K from './kernels.js';
+import { GpuContext, type GpuBuffer } from './context.js';
+import * as attention from './kernels/attention.js';
+import { binary } from './kernels/binary.js';
+import { WG, type Family } from './kernels/common.js';
+import { cast, copy, fill, splat } from './kernels/copy.js';
+import { affine, unary, unaryGrad } from './kernels/elementwise.js';
+import { gather, scatterAdd } from './kernels/gather.js';
+import * as logprob from './kernels/logprob.js';
+import * as matmul from './kernels/matmul.js';
+import * as norm from './kernels/norm.js';
+import * as optim from './kernels/optim.js';
+import { patchify } from './kernels/patchify.js';
+import * as reduce from './kernels/reduce.js';
+import { rope } from './kernels/rope.js';
+import * as softmax from './kernels/softmax.js';
+import type { Fields, Kernel, Values } from './kernels/uniforms.js';
 
 class GpuStorage implements Storage {
   refs = 1;
@@ -20,12 +34,12 @@ class GpuStorage implements Storage {
 
 const buf = (s: Storage) => (s as GpuStorage).gpu.buffer;
 
-/** Whether the device runs WGSL subgroups of exactly 4 lanes (SwiftShader's SIMD width), as matmulSubgroupKernel assumes. */
+/** Whether the device runs WGSL subgroups of exactly 4 lanes (SwiftShader's SIMD width), as matmul.subgroup assumes. */
 function hasSubgroupsOf4(device: GPUDevice): boolean {
   const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
   return device.features.has('subgroups') && info?.subgroupMinSize === 4 && info?.subgroupMaxSize === 4;
 }
-const groups = (n: number, per = K.WG) => Math.ceil(n / per);
+const groups = (n: number, per = WG) => Math.ceil(n / per);
 /** Whether strides address `shape` row-major without gaps (flat index = element index); size-1 dims may have any stride. */
 function rowMajor(shape: number[], strides: number[]): boolean {
   let expect = 1;
@@ -48,7 +62,7 @@ export class WebGPUBackend implements Backend {
    * avoid workgroup memory, barriers and dynamically indexed private arrays and read vec4; 'gpu'
    * (workgroup-tiled, workgroup reductions) otherwise.
    */
-  readonly kernels: 'software' | 'gpu';
+  readonly kernels: Family;
   /**
    * Which matmul kernel runs: on software adapters the subgroup kernel where subgroups are 4 lanes
    * wide (SwiftShader), else the register-blocked vec4 one; workgroup-tiled on GPUs.
@@ -60,7 +74,7 @@ export class WebGPUBackend implements Backend {
    * @param opts.kernels force a kernel family (tests exercise both); default picks by adapter
    * @param opts.matmul force a matmul kernel; default follows the family
    */
-  constructor(device: GPUDevice, readonly description = 'WebGPU', opts: { kernels?: 'software' | 'gpu'; matmul?: 'tiled' | 'vec4' | 'subgroup' } = {}) {
+  constructor(device: GPUDevice, readonly description = 'WebGPU', opts: { kernels?: Family; matmul?: 'tiled' | 'vec4' | 'subgroup' } = {}) {
     this.ctx = new GpuContext(device);
     this.kernels = opts.kernels ?? (/swiftshader|llvmpipe|lavapipe|software/i.test(description) ? 'software' : 'gpu');
     this.matmulKernel = opts.matmul ?? (this.kernels === 'gpu' ? 'tiled' : hasSubgroupsOf4(device) ? 'subgroup' : 'vec4');
@@ -71,6 +85,11 @@ export class WebGPUBackend implements Backend {
 
   private out(size: number, dtype: DType, label: string): GpuStorage {
     return this.alloc(size, dtype, label) as GpuStorage;
+  }
+
+  /** Records one dispatch of `kernel` with its uniform values, storage buffers (bindings 1..n) and workgroups. */
+  private run<F extends Fields>(kernel: Kernel<F>, values: Values<F>, buffers: GPUBuffer[], workgroups: number | [number, number, number]): void {
+    this.ctx.dispatch(kernel.code, kernel.pack(values), buffers, workgroups);
   }
 
   alloc(size: number, dtype: DType, name = 'tensor'): Storage {
@@ -135,27 +154,27 @@ export class WebGPUBackend implements Backend {
     else if (dtype === 'f32') bits = new Uint32Array(new Float32Array([value]).buffer)[0];
     else bits = dtype === 'i32' ? value | 0 : value >>> 0;
     const words = Math.ceil(storageBytes(size, dtype) / 4);
-    this.ctx.dispatch(K.fillKernel, new Uniform().u32(words).u32(bits).bytes(), [s.gpu.buffer], groups(words));
+    this.run(fill, { n: words, bits }, [s.gpu.buffer], groups(words));
     return s;
   }
 
   cast(x: Storage, to: DType): Storage {
     const s = this.out(x.size, to, `cast to ${to}`);
     const n = to === 'f16' ? Math.ceil(x.size / 2) : x.size;
-    this.ctx.dispatch(K.castKernel(x.dtype, to), new Uniform().u32(x.size).bytes(), [buf(x), s.gpu.buffer], groups(n));
+    this.run(cast(x.dtype, to), { n: x.size }, [buf(x), s.gpu.buffer], groups(n));
     return s;
   }
 
   unary(op: UnaryOp, x: Storage): Storage {
     this.requireF32(op, x);
     const s = this.out(x.size, 'f32', op);
-    this.ctx.dispatch(K.unaryKernel(op), new Uniform().u32(x.size).bytes(), [buf(x), s.gpu.buffer], groups(x.size));
+    this.run(unary(op), { n: x.size }, [buf(x), s.gpu.buffer], groups(x.size));
     return s;
   }
 
   unaryGrad(op: UnaryOp, x: Storage, y: Storage, dy: Storage): Storage {
     const s = this.out(x.size, 'f32', `${op} grad`);
-    this.ctx.dispatch(K.unaryGradKernel(op), new Uniform().u32(x.size).bytes(), [buf(x), buf(y), buf(dy), s.gpu.buffer], groups(x.size));
+    this.run(unaryGrad(op), { n: x.size }, [buf(x), buf(y), buf(dy), s.gpu.buffer], groups(x.size));
     return s;
   }
 
@@ -163,35 +182,34 @@ export class WebGPUBackend implements Backend {
     this.requireF32(op, a, b);
     const n = p.shape.reduce((x, y) => x * y, 1);
     const s = this.out(n, 'f32', op);
-    const u = new Uniform().arr8(p.shape).arr8(p.aStrides).arr8(p.bStrides).u32(p.shape.length).u32(n);
     const last = p.shape.length - 1;
     const rowVector = last >= 0 && p.bStrides.every((st, d) => (d === last ? st === 1 : st === 0 || p.shape[d] === 1));
     const layout = !rowMajor(p.shape, p.aStrides) ? 'strided' : rowMajor(p.shape, p.bStrides) ? 'contiguous' : rowVector ? 'rowvec' : 'strided';
-    this.ctx.dispatch(K.binaryKernel(op, layout), u.bytes(), [buf(a), buf(b), s.gpu.buffer], groups(n));
+    const u = { shape: p.shape, sa: p.aStrides, sb: p.bStrides, rank: p.shape.length, n };
+    this.run(binary(op, layout), u, [buf(a), buf(b), s.gpu.buffer], groups(n));
     return s;
   }
 
   affine(x: Storage, a: number, b: number): Storage {
     this.requireF32('affine', x);
     const s = this.out(x.size, 'f32', 'affine');
-    this.ctx.dispatch(K.affineKernel, new Uniform().u32(x.size).f32(a).f32(b).f32(0).u32(0).bytes(), [buf(x), s.gpu.buffer], groups(x.size));
+    this.run(affine, { n: x.size, a, b, e: 0, isPow: false }, [buf(x), s.gpu.buffer], groups(x.size));
     return s;
   }
 
   pow(x: Storage, e: number): Storage {
     this.requireF32('pow', x);
     const s = this.out(x.size, 'f32', 'pow');
-    this.ctx.dispatch(K.affineKernel, new Uniform().u32(x.size).f32(1).f32(0).f32(e).u32(1).bytes(), [buf(x), s.gpu.buffer], groups(x.size));
+    this.run(affine, { n: x.size, a: 1, b: 0, e, isPow: true }, [buf(x), s.gpu.buffer], groups(x.size));
     return s;
   }
 
   reduce(op: ReduceOp, x: Storage, outer: number, n: number, inner: number): Storage {
     this.requireF32(op, x);
     const s = this.out(outer * inner, 'f32', `reduce ${op}`);
-    const rowwise = inner === 1;
-    const u = new Uniform().u32(outer).u32(n).u32(inner).bytes();
-    if (rowwise && this.rowThreads) this.ctx.dispatch(K.reduceRowKernel(op), u, [buf(x), s.gpu.buffer], groups(outer, 64));
-    else this.ctx.dispatch(K.reduceKernel(op, rowwise), u, [buf(x), s.gpu.buffer], rowwise ? outer : groups(outer * inner));
+    const u = { outer, n, inner };
+    if (inner === 1) this.run(reduce.rows[this.kernels](op), u, [buf(x), s.gpu.buffer], this.rowGroups(outer));
+    else this.run(reduce.strided(op), u, [buf(x), s.gpu.buffer], groups(outer * inner));
     return s;
   }
 
@@ -200,11 +218,11 @@ export class WebGPUBackend implements Backend {
     const n = p.shape.reduce((a, b) => a * b, 1);
     const s = (dst as GpuStorage | undefined) ?? this.out(n, x.dtype, 'copy');
     if (p.srcStrides.every((st, d) => st === 0 || p.shape[d] === 1) && rowMajor(p.shape, p.dstStrides)) {
-      this.ctx.dispatch(K.splatKernel, new Uniform().u32(n).u32(p.srcOffset).u32(p.dstOffset).bytes(), [buf(x), s.gpu.buffer], groups(n));
+      this.run(splat, { n, soff: p.srcOffset, doff: p.dstOffset }, [buf(x), s.gpu.buffer], groups(n));
       return s;
     }
-    const u = new Uniform().arr8(p.shape).arr8(p.srcStrides).arr8(p.dstStrides).u32(p.shape.length).u32(n).u32(p.srcOffset).u32(p.dstOffset);
-    this.ctx.dispatch(K.copyKernel, u.bytes(), [buf(x), s.gpu.buffer], groups(n));
+    const u = { shape: p.shape, ss: p.srcStrides, ds: p.dstStrides, rank: p.shape.length, n, soff: p.srcOffset, doff: p.dstOffset };
+    this.run(copy, u, [buf(x), s.gpu.buffer], groups(n));
     return s;
   }
 
@@ -212,20 +230,15 @@ export class WebGPUBackend implements Backend {
     this.requireF32('matmul', a, b);
     const s = (c as GpuStorage | undefined) ?? this.out(p.batch * p.m * p.n + (p.cOffset ?? 0), 'f32', `matmul output [${p.batch}, ${p.m}, ${p.n}]`);
     if (this.matmulKernel === 'vec4') this.matmulVec4(a, b, p, s);
-    else if (this.matmulKernel === 'subgroup') {
-      const u = new Uniform().u32(p.m).u32(p.n).u32(p.k).u32(p.aBatchStride).u32(p.bBatchStride).u32(p.aOffset ?? 0).u32(p.bOffset ?? 0).u32(p.cOffset ?? 0).u32(+!!p.accumulate);
-      // Rows per lane: 8, or the next power of two at or above M when fewer (no rows computed twice);
-      // then the workgroup shape (column groups of 16) that pads the product least, 4 on ties.
-      const rows = p.m >= 8 ? 8 : 2 ** Math.ceil(Math.log2(Math.max(p.m, 1)));
-      const padded = (cg: number) => Math.ceil(p.m / ((16 / cg) * rows)) * (16 / cg) * rows * Math.ceil(p.n / (16 * cg)) * 16 * cg;
-      const cg = [4, 8, 16, 2, 1].reduce((best, c) => (padded(c) < padded(best) ? c : best));
-      const grid: [number, number, number] = [Math.ceil(p.n / (16 * cg)), Math.ceil(p.m / ((16 / cg) * rows)), p.batch];
-      this.ctx.dispatch(K.matmulSubgroupKernel(p.transA, p.transB, rows, cg), u.bytes(), [buf(a), buf(b), s.gpu.buffer], grid);
-    } else {
-      const u = new Uniform()
-        .u32(p.m).u32(p.n).u32(p.k).u32(+p.transA).u32(+p.transB).u32(p.aBatchStride).u32(p.bBatchStride)
-        .u32(p.aOffset ?? 0).u32(p.bOffset ?? 0).u32(p.cOffset ?? 0).u32(+!!p.accumulate);
-      this.ctx.dispatch(K.matmulKernel, u.bytes(), [buf(a), buf(b), s.gpu.buffer], [Math.ceil(p.n / 64), Math.ceil(p.m / 64), p.batch]);
+    else {
+      const u = { m: p.m, n: p.n, k: p.k, aBS: p.aBatchStride, bBS: p.bBatchStride, aOff: p.aOffset ?? 0, bOff: p.bOffset ?? 0, cOff: p.cOffset ?? 0, accumulate: !!p.accumulate };
+      if (this.matmulKernel === 'subgroup') {
+        const { rowsPerLane, colGroups, grid } = matmul.subgroupLaunch(p.m, p.n, p.batch);
+        this.run(matmul.subgroup(p.transA, p.transB, rowsPerLane, colGroups), u, [buf(a), buf(b), s.gpu.buffer], grid);
+      } else {
+        const tiled = { ...u, transA: p.transA, transB: p.transB };
+        this.run(matmul.tiled, tiled, [buf(a), buf(b), s.gpu.buffer], [Math.ceil(p.n / 64), Math.ceil(p.m / 64), p.batch]);
+      }
     }
     return s;
   }
@@ -263,8 +276,8 @@ export class WebGPUBackend implements Backend {
       layout = bT && p.k % 4 === 0 ? 'nn' : 'nt';
       B = layout === 'nn' ? direct(b, p.bBatchStride, bOffset) : pack(b, p.n, !p.transB, p.bBatchStride, bOffset);
     }
-    const u = new Uniform().u32(p.m).u32(p.n).u32(layout === 'tn' ? p.k : k4).u32(A.bs).u32(B.bs).u32(A.off).u32(B.off).u32(p.cOffset ?? 0).u32(+!!p.accumulate);
-    this.ctx.dispatch(K.matmulVec4Kernel(layout), u.bytes(), [buf(A.s), buf(B.s), out.gpu.buffer], [Math.ceil(p.n / 4 / 64), Math.ceil(p.m / 8), p.batch]);
+    const u = { m: p.m, n: p.n, k4: layout === 'tn' ? p.k : k4, aBS: A.bs, bBS: B.bs, aOff: A.off, bOff: B.off, cOff: p.cOffset ?? 0, accumulate: !!p.accumulate };
+    this.run(matmul.vec4(layout), u, [buf(A.s), buf(B.s), out.gpu.buffer], [Math.ceil(p.n / 4 / 64), Math.ceil(p.m / 8), p.batch]);
     if (A.temp) this.free(A.s);
     if (B.temp) this.free(B.s);
   }
@@ -273,62 +286,52 @@ export class WebGPUBackend implements Backend {
     if (x.dtype === 'f16') throw new Error('gather of f16 storage is not supported: cast() to f32 first');
     const n = ids.size;
     const s = this.out(outer * n * inner, x.dtype, 'gather');
-    this.ctx.dispatch(K.gatherKernel, new Uniform().u32(outer).u32(dim).u32(inner).u32(n).bytes(), [buf(x), buf(ids), s.gpu.buffer], groups(outer * n * inner));
+    this.run(gather, { outer, dim, inner, n }, [buf(x), buf(ids), s.gpu.buffer], groups(outer * n * inner));
     return s;
   }
 
   scatterAdd(dy: Storage, ids: Storage, outer: number, dim: number, inner: number): Storage {
     const s = this.fill(outer * dim * inner, 0, 'f32') as GpuStorage;
-    this.ctx.dispatch(K.scatterAddKernel, new Uniform().u32(outer).u32(dim).u32(inner).u32(ids.size).bytes(), [buf(dy), buf(ids), s.gpu.buffer], groups(outer * inner));
+    this.run(scatterAdd, { outer, dim, inner, n: ids.size }, [buf(dy), buf(ids), s.gpu.buffer], groups(outer * inner));
     return s;
   }
 
   softmax(x: Storage, rows: number, n: number, mask?: Storage): Storage {
     this.requireF32('softmax', x);
     const s = this.out(rows * n, 'f32', 'softmax');
-    this.ctx.dispatch(this.rowThreads ? K.softmaxRowKernel : K.softmaxKernel, new Uniform().u32(rows).u32(n).u32(+!!mask).bytes(), [buf(x), buf(mask ?? this.dummy), s.gpu.buffer], this.rowGroups(rows));
+    this.run(softmax.forward[this.kernels], { rows, n, hasMask: !!mask }, [buf(x), buf(mask ?? this.dummy), s.gpu.buffer], this.rowGroups(rows));
     return s;
   }
 
   softmaxGrad(y: Storage, dy: Storage, rows: number, n: number): Storage {
     const s = this.out(rows * n, 'f32', 'softmax grad');
-    this.ctx.dispatch(this.rowThreads ? K.softmaxGradRowKernel : K.softmaxGradKernel, new Uniform().u32(rows).u32(n).bytes(), [buf(y), buf(dy), s.gpu.buffer], this.rowGroups(rows));
+    this.run(softmax.backward[this.kernels], { rows, n }, [buf(y), buf(dy), s.gpu.buffer], this.rowGroups(rows));
     return s;
   }
 
-  /** Row kernels (reduce, softmax, norms): one thread per row on software adapters, one workgroup per row otherwise. */
-  private get rowThreads(): boolean {
-    return this.kernels === 'software';
-  }
+  /** Workgroups of a row kernel (reduce, softmax, norms, log-prob): one thread per row on software adapters, one workgroup per row otherwise. */
   private rowGroups(rows: number): number {
-    return this.rowThreads ? groups(rows, 64) : rows;
-  }
-  private normKernel(layer: boolean): string {
-    return this.rowThreads ? K.normRowKernel(layer) : K.normKernel(layer);
-  }
-  private normGradKernel(layer: boolean): string {
-    return this.rowThreads ? K.normGradRowKernel(layer) : K.normGradKernel(layer);
+    return this.kernels === 'software' ? groups(rows, 64) : rows;
   }
 
   rmsnorm(x: Storage, w: Storage, rows: number, n: number, eps: number) {
     this.requireF32('rmsnorm', x, w);
     const y = this.out(rows * n, 'f32', 'rmsnorm'), rstd = this.out(rows, 'f32', 'rmsnorm rstd');
-    this.ctx.dispatch(this.normKernel(false), new Uniform().u32(rows).u32(n).f32(eps).bytes(), [buf(x), buf(w), y.gpu.buffer, rstd.gpu.buffer], this.rowGroups(rows));
+    this.run(norm.forward[this.kernels](false), { rows, n, eps }, [buf(x), buf(w), y.gpu.buffer, rstd.gpu.buffer], this.rowGroups(rows));
     return { y, rstd };
   }
 
   rmsnormGrad(x: Storage, w: Storage, rstd: Storage, dy: Storage, rows: number, n: number) {
     const dx = this.out(rows * n, 'f32', 'rmsnorm dx'), dw = this.out(n, 'f32', 'rmsnorm dw');
-    const u = new Uniform().u32(rows).u32(n).bytes();
-    this.ctx.dispatch(this.normGradKernel(false), u, [buf(x), buf(w), buf(rstd), buf(dy), dx.gpu.buffer], this.rowGroups(rows));
-    this.ctx.dispatch(K.normParamGradKernel(false), u, [buf(x), buf(rstd), buf(dy), dw.gpu.buffer], groups(n));
+    this.run(norm.backward[this.kernels](false), { rows, n }, [buf(x), buf(w), buf(rstd), buf(dy), dx.gpu.buffer], this.rowGroups(rows));
+    this.run(norm.paramGrad(false), { rows, n }, [buf(x), buf(rstd), buf(dy), dw.gpu.buffer], groups(n));
     return { dx, dw };
   }
 
   layernorm(x: Storage, w: Storage, b: Storage, rows: number, n: number, eps: number) {
     this.requireF32('layernorm', x, w, b);
     const y = this.out(rows * n, 'f32', 'layernorm'), stats = this.out(rows * 2, 'f32', 'layernorm stats');
-    this.ctx.dispatch(this.normKernel(true), new Uniform().u32(rows).u32(n).f32(eps).bytes(), [buf(x), buf(w), buf(b), y.gpu.buffer, stats.gpu.buffer], this.rowGroups(rows));
+    this.run(norm.forward[this.kernels](true), { rows, n, eps }, [buf(x), buf(w), buf(b), y.gpu.buffer, stats.gpu.buffer], this.rowGroups(rows));
     // mean and rstd are interleaved in one buffer; expose them as the interface's two storages.
     const mean = this.copy(stats, { shape: [rows], srcStrides: [2], srcOffset: 0, dstStrides: [1], dstOffset: 0 });
     const rstd = this.copy(stats, { shape: [rows], srcStrides: [2], srcOffset: 1, dstStrides: [1], dstOffset: 0 });
@@ -341,9 +344,8 @@ export class WebGPUBackend implements Backend {
     this.copy(mean, { shape: [rows], srcStrides: [1], srcOffset: 0, dstStrides: [2], dstOffset: 0 }, stats);
     this.copy(rstd, { shape: [rows], srcStrides: [1], srcOffset: 0, dstStrides: [2], dstOffset: 1 }, stats);
     const dx = this.out(rows * n, 'f32', 'layernorm dx'), dw = this.out(n, 'f32', 'layernorm dw'), db = this.out(n, 'f32', 'layernorm db');
-    const u = new Uniform().u32(rows).u32(n).bytes();
-    this.ctx.dispatch(this.normGradKernel(true), u, [buf(x), buf(w), stats.gpu.buffer, buf(dy), dx.gpu.buffer], this.rowGroups(rows));
-    this.ctx.dispatch(K.normParamGradKernel(true), u, [buf(x), stats.gpu.buffer, buf(dy), dw.gpu.buffer, db.gpu.buffer], groups(n));
+    this.run(norm.backward[this.kernels](true), { rows, n }, [buf(x), buf(w), stats.gpu.buffer, buf(dy), dx.gpu.buffer], this.rowGroups(rows));
+    this.run(norm.paramGrad(true), { rows, n }, [buf(x), stats.gpu.buffer, buf(dy), dw.gpu.buffer, db.gpu.buffer], groups(n));
     this.free(stats);
     return { dx, dw, db };
   }
@@ -351,8 +353,8 @@ export class WebGPUBackend implements Backend {
   rope(x: Storage, pos: Storage, table: Storage, b: number, t: number, h: number, d: number, inverse: boolean): Storage {
     this.requireF32('rope', x, table);
     const s = this.out(x.size, 'f32', 'rope');
-    const u = new Uniform().u32(b).u32(t).u32(h).u32(d).u32(table.size / d).f32(inverse ? -1 : 1).bytes();
-    this.ctx.dispatch(K.ropeKernel, u, [buf(x), buf(pos), buf(table), s.gpu.buffer], groups((b * t * h * d) / 2));
+    const u = { b, t, h, d, maxPos: table.size / d, sign: inverse ? -1 : 1 };
+    this.run(rope, u, [buf(x), buf(pos), buf(table), s.gpu.buffer], groups((b * t * h * d) / 2));
     return s;
   }
 
@@ -371,17 +373,14 @@ export class WebGPUBackend implements Backend {
     return groups(batch * heads * Math.ceil(rows / 4), 16);
   }
 
-  private attnUniform(p: AttentionParams, hasMask: boolean): ArrayBuffer {
-    return new Uniform().u32(p.batch).u32(p.t).u32(p.s).u32(p.sMax).u32(p.hq).u32(p.hkv).f32(p.scale).u32(+p.causal).u32(p.qOffset).u32(+hasMask).bytes();
-  }
-
   attention(q: Storage, k: Storage, v: Storage, keyMask: Storage | undefined, p: AttentionParams) {
     this.requireF32('attention', q, k, v);
     const rows = p.batch * p.t * p.hq;
     const o = this.out(rows * p.d, 'f32', 'attention output'), lse = this.out(rows, 'f32', 'attention lse');
+    const u = { ...p, hasMask: !!keyMask };
     const bindings = [buf(q), buf(k), buf(v), buf(keyMask ?? this.dummy), o.gpu.buffer, lse.gpu.buffer];
-    if (this.attnSubgroup(p)) this.ctx.dispatch(K.attentionSubgroupKernel(p.d), this.attnUniform(p, !!keyMask), bindings, this.attnSubgroupGroups(p.batch, p.hq, p.t));
-    else this.ctx.dispatch(this.attnVec4(p) ? K.attentionVec4Kernel(p.d) : K.attentionKernel(p.d), this.attnUniform(p, !!keyMask), bindings, groups(rows, 64));
+    if (this.attnSubgroup(p)) this.run(attention.forward.subgroup(p.d), u, bindings, this.attnSubgroupGroups(p.batch, p.hq, p.t));
+    else this.run(attention.forward[this.attnVec4(p) ? 'vec4' : 'scalar'](p.d), u, bindings, groups(rows, 64));
     return { o, lse };
   }
 
@@ -389,66 +388,66 @@ export class WebGPUBackend implements Backend {
     const rows = p.batch * p.t * p.hq;
     const rowStats = this.out(rows * 2, 'f32', 'attention row stats');
     const vec4 = this.attnVec4(p);
-    const delta = vec4 ? K.attentionDeltaVec4Kernel(p.d) : K.attentionDeltaKernel(p.d);
-    this.ctx.dispatch(delta, new Uniform().u32(rows).bytes(), [buf(o), buf(dO), buf(lse), rowStats.gpu.buffer], groups(rows, vec4 ? 64 : K.WG));
-    const u = this.attnUniform(p, !!keyMask);
+    this.run(attention.delta[vec4 ? 'vec4' : 'scalar'](p.d), { rows }, [buf(o), buf(dO), buf(lse), rowStats.gpu.buffer], groups(rows, vec4 ? 64 : WG));
+    const u = { ...p, hasMask: !!keyMask };
     const mask = buf(keyMask ?? this.dummy);
     const dq = this.out(q.size, 'f32', 'attention dq'), dk = this.out(k.size, 'f32', 'attention dk'), dv = this.out(v.size, 'f32', 'attention dv');
     const inputs = [buf(q), buf(k), buf(v), buf(dO), rowStats.gpu.buffer, mask];
     if (this.attnSubgroup(p)) {
-      this.ctx.dispatch(K.attentionDqSubgroupKernel(p.d), u, [...inputs, dq.gpu.buffer], this.attnSubgroupGroups(p.batch, p.hq, p.t));
-      this.ctx.dispatch(K.attentionDkvSubgroupKernel(p.d), u, [...inputs, dk.gpu.buffer, dv.gpu.buffer], this.attnSubgroupGroups(p.batch, p.hkv, p.sMax));
+      this.run(attention.dq.subgroup(p.d), u, [...inputs, dq.gpu.buffer], this.attnSubgroupGroups(p.batch, p.hq, p.t));
+      this.run(attention.dkv.subgroup(p.d), u, [...inputs, dk.gpu.buffer, dv.gpu.buffer], this.attnSubgroupGroups(p.batch, p.hkv, p.sMax));
     } else {
-      this.ctx.dispatch(vec4 ? K.attentionDqVec4Kernel(p.d) : K.attentionDqKernel(p.d), u, [...inputs, dq.gpu.buffer], groups(rows, 64));
-      this.ctx.dispatch(vec4 ? K.attentionDkvVec4Kernel(p.d) : K.attentionDkvKernel(p.d), u, [...inputs, dk.gpu.buffer, dv.gpu.buffer], groups(p.batch * p.sMax * p.hkv, 64));
+      const variant = vec4 ? 'vec4' : 'scalar';
+      this.run(attention.dq[variant](p.d), u, [...inputs, dq.gpu.buffer], groups(rows, 64));
+      this.run(attention.dkv[variant](p.d), u, [...inputs, dk.gpu.buffer, dv.gpu.buffer], groups(p.batch * p.sMax * p.hkv, 64));
     }
     this.free(rowStats);
     return { dq, dk, dv };
   }
 
   logprobChunk(logits: Storage, targets: Storage, stats: Storage, n: number, vc: number, v0: number, temperature: number): void {
-    const kernel = this.rowThreads ? K.logprobChunkRowKernel : K.logprobChunkKernel;
-    this.ctx.dispatch(kernel, new Uniform().u32(n).u32(vc).u32(v0).f32(1 / temperature).bytes(), [buf(logits), buf(targets), buf(stats)], this.rowGroups(n));
+    this.run(logprob.chunk[this.kernels], { n, vc, v0, invT: 1 / temperature }, [buf(logits), buf(targets), buf(stats)], this.rowGroups(n));
   }
 
   logprobFinish(stats: Storage, n: number): Storage {
     const s = this.out(n * 2, 'f32', 'logprob output');
-    this.ctx.dispatch(K.logprobFinishKernel, new Uniform().u32(n).bytes(), [buf(stats), s.gpu.buffer], groups(n));
+    this.run(logprob.finish, { n }, [buf(stats), s.gpu.buffer], groups(n));
     return s;
   }
 
   logprobChunkGrad(logits: Storage, targets: Storage, out: Storage, stats: Storage, dlogp: Storage, dent: Storage, n: number, vc: number, v0: number, temperature: number): Storage {
     const s = this.out(n * vc, 'f32', 'logprob chunk grad');
-    const u = new Uniform().u32(n).u32(vc).u32(v0).f32(1 / temperature).bytes();
-    this.ctx.dispatch(K.logprobGradKernel, u, [buf(logits), buf(targets), buf(out), buf(stats), buf(dlogp), buf(dent), s.gpu.buffer], groups(n * vc));
+    const bindings = [buf(logits), buf(targets), buf(out), buf(stats), buf(dlogp), buf(dent), s.gpu.buffer];
+    this.run(logprob.chunkGrad, { n, vc, v0, invT: 1 / temperature }, bindings, groups(n * vc));
     return s;
   }
 
   patchify(x: Storage, b: number, c: number, h: number, w: number, p: number, inverse: boolean): Storage {
     this.requireF32('patchify', x);
     const s = this.out(x.size, 'f32', 'patchify');
-    this.ctx.dispatch(K.patchifyKernel, new Uniform().u32(b).u32(c).u32(h).u32(w).u32(p).u32(+inverse).bytes(), [buf(x), s.gpu.buffer], groups(x.size));
+    this.run(patchify, { b, c, h, w, p, inverse }, [buf(x), s.gpu.buffer], groups(x.size));
     return s;
   }
 
   sumSquares(x: Storage, partial: Storage, slot: number): void {
-    this.ctx.dispatch(this.rowThreads ? K.sumSquaresSmallKernel : K.sumSquaresKernel, new Uniform().u32(x.size).u32(slot).bytes(), [buf(x), buf(partial)], 1);
+    this.run(optim.sumSquares[this.kernels], { n: x.size, slot }, [buf(x), buf(partial)], 1);
   }
 
   clipCoef(partial: Storage, k: number, maxNorm: number, out: Storage): void {
-    this.ctx.dispatch(K.clipCoefKernel, new Uniform().u32(k).f32(maxNorm).bytes(), [buf(partial), buf(out)], 1);
+    this.run(optim.clipCoef, { k, maxNorm }, [buf(partial), buf(out)], 1);
   }
 
   adamw(p: Storage, g: Storage, m: Storage, v: Storage, h: AdamWParams, coef?: Storage): void {
-    const u = new Uniform()
-      .u32(p.size).f32(h.lr).f32(h.beta1).f32(h.beta2).f32(1 - h.beta1).f32(1 - h.beta2).f32(h.eps).f32(1 - h.lr * h.weightDecay)
-      .f32(1 - h.beta1 ** h.step).f32(1 - h.beta2 ** h.step).u32(+!!coef);
-    this.ctx.dispatch(K.adamwKernel, u.bytes(), [buf(p), buf(g), buf(m), buf(v), buf(coef ?? this.dummy)], groups(p.size));
+    const u = {
+      n: p.size, lr: h.lr, b1: h.beta1, b2: h.beta2, omb1: 1 - h.beta1, omb2: 1 - h.beta2, eps: h.eps,
+      decay: 1 - h.lr * h.weightDecay, bc1: 1 - h.beta1 ** h.step, bc2: 1 - h.beta2 ** h.step, hasCoef: !!coef,
+    };
+    this.run(optim.adamw, u, [buf(p), buf(g), buf(m), buf(v), buf(coef ?? this.dummy)], groups(p.size));
   }
 
   sgd(p: Storage, g: Storage, b: Storage | undefined, lr: number, momentum: number, weightDecay: number, coef?: Storage): void {
-    const u = new Uniform().u32(p.size).f32(lr).f32(momentum).f32(weightDecay).u32(+!!coef).u32(+!!b);
-    this.ctx.dispatch(K.sgdKernel, u.bytes(), [buf(p), buf(g), buf(b ?? this.dummyRW), buf(coef ?? this.dummy)], groups(p.size));
+    const u = { n: p.size, lr, momentum, wd: weightDecay, hasCoef: !!coef, hasBuf: !!b };
+    this.run(optim.sgd, u, [buf(p), buf(g), buf(b ?? this.dummyRW), buf(coef ?? this.dummy)], groups(p.size));
   }
 }
 

@@ -239,30 +239,3 @@ export function fmtBytes(n: number): string {
   if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
   return `${n} B`;
 }
-
-/** Builds a uniform block field by field (4-byte fields; arrays as 8 u32 in two vec4 slots). */
-export class Uniform {
-  private view = new DataView(new ArrayBuffer(UNIFORM_SLOT));
-  private at = 0;
-  u32(v: number): this {
-    this.view.setUint32(this.at, v >>> 0, true);
-    this.at += 4;
-    return this;
-  }
-  f32(v: number): this {
-    this.view.setFloat32(this.at, v, true);
-    this.at += 4;
-    return this;
-  }
-  /** array<vec4<u32>, 2> holding up to 8 values. @throws above 8. */
-  arr8(values: readonly number[]): this {
-    if (values.length > 8) throw new Error(`tensors of rank ${values.length} are above the supported 8 dims`);
-    for (let i = 0; i < 8; i++) this.view.setUint32(this.at + 4 * i, (values[i] ?? 0) >>> 0, true);
-    this.at += 32;
-    return this;
-  }
-  /** The bytes, padded to 16 (uniform struct size rule). */
-  bytes(): ArrayBuffer {
-    return this.view.buffer.slice(0, Math.max(16, Math.ceil(this.at / 16) * 16));
-  }
-}
