@@ -85,7 +85,7 @@ export interface AdamWParams {
 }
 
 export interface Backend {
-  readonly name: 'cpu' | 'webgpu';
+  readonly name: 'cpu' | 'webgpu' | 'wasm';
   /** Human-readable adapter / device description. */
   readonly description: string;
 

@@ -1,6 +1,6 @@
 /**
  * Memory discipline and error reporting on the WebGPU backend: a 10,000-step training loop holds
- * live bytes constant; bad shapes, disposed tensors, over-limit tensors and a lost device raise
+ * live bytes constant (and the WebAssembly backend's heap too); bad shapes, disposed tensors, over-limit tensors and a lost device raise
  * errors that name what is wrong.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -8,6 +8,7 @@ import * as E from './index.js';
 import { gpuBackend } from './testing.js';
 import type { WebGPUBackend } from './webgpu/backend.js';
 import { requestNodeDevice } from './webgpu/node.js';
+import { WasmBackend } from './wasm/backend.js';
 
 let gpu: WebGPUBackend;
 beforeAll(async () => {
@@ -15,12 +16,14 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.ctx.device.destroy());
 
-test('10,000 training steps hold live bytes constant', async () => {
+test.each(['webgpu', 'wasm'])('10,000 training steps hold live bytes constant (%s)', async (which) => {
+  const wasm = which === 'wasm' ? await WasmBackend.create({ threads: 2 }) : undefined;
+  const be: E.Backend = wasm ?? gpu;
   const rng = new E.Rng(1);
-  const w = E.parameter(E.randn(gpu, [8, 8], rng, 0.1), 'w');
-  const b = E.parameter(E.zeros(gpu, [8]), 'b');
-  const x = E.randn(gpu, [4, 8], rng).keep();
-  const y = E.randn(gpu, [4, 8], rng).keep();
+  const w = E.parameter(E.randn(be, [8, 8], rng, 0.1), 'w');
+  const b = E.parameter(E.zeros(be, [8]), 'b');
+  const x = E.randn(be, [4, 8], rng).keep();
+  const y = E.randn(be, [4, 8], rng).keep();
   const opt = new E.AdamW([w, b], { lr: 1e-3 });
   const step = () =>
     E.scope(() => {
@@ -36,15 +39,18 @@ test('10,000 training steps hold live bytes constant', async () => {
   first.dispose();
   for (let i = 0; i < 10; i++) step().dispose();
   await (await x.data()); // settle
-  const after10 = gpu.memory().liveBytes;
+  const after10 = be.memory().liveBytes;
+  const heapAfter10 = be.memory().pooledBytes + after10; // the wasm heap does not grow either
   for (let i = 0; i < 9_990; i++) step().dispose();
   const last = step();
   const lastLoss = await last.item();
   last.dispose();
-  expect(gpu.memory().liveBytes).toBe(after10);
+  expect(be.memory().liveBytes).toBe(after10);
+  if (wasm) expect(wasm.memory().pooledBytes + wasm.memory().liveBytes).toBe(heapAfter10);
   expect(lastLoss).toBeLessThan(firstLoss); // it trained
   opt.dispose();
   [w, b, x, y].forEach((t) => t.dispose());
+  wasm?.destroy();
 }, 900_000); // 10,000 steps take about a minute on 2 cores; a loaded machine may need several
 
 test('shape errors name both operands', () => {
@@ -102,7 +108,8 @@ test('f16 storage: f32 -> f16 -> f32 rounds as IEEE binary16 on both backends', 
   expect(E.f16FromBits(0x3555)).toBeCloseTo(0.33325195, 8);
   const values = [0, 1, -2.5, 0.1, 1 / 3, 65504, 1e-7, -3e-5, 12345.678, 0.000061];
   const expected = values.map(E.roundToF16);
-  for (const be of [gpu, new E.CpuBackend()]) {
+  const wasm = await WasmBackend.create({ threads: 1 });
+  for (const be of [gpu, new E.CpuBackend(), wasm]) {
     const got = E.scope(() => E.cast(E.cast(E.fromArray(be, values, [values.length]), 'f16'), 'f32').keep());
     expect(Array.from(await got.data()), be.name).toEqual(expected.map((v) => Math.fround(v)));
     const half = E.scope(() => E.cast(E.fromArray(be, values.slice(0, 7), [7]), 'f16').keep());

@@ -13,6 +13,7 @@ import { backward, scope } from './tensor.js';
 import * as E from './index.js';
 import { closeness, finiteDiff, gpuBackend, makeInputs, toTensors, weightedLoss, type InputSpec } from './testing.js';
 import { WebGPUBackend } from './webgpu/backend.js';
+import { WasmBackend } from './wasm/backend.js';
 
 interface Case {
   name: string;
@@ -109,8 +110,13 @@ let gpu: WebGPUBackend;
 let gpuAlt: WebGPUBackend;
 /** Software kernels with the vec4 matmul and attention (what adapters without 4-lane subgroups use). */
 let gpuVec4: WebGPUBackend;
+/** The WebAssembly backend single-threaded, and on 3 threads with every op split however small. */
+let wasm1: WasmBackend;
+let wasm3: WasmBackend;
 const cpu = new CpuBackend();
 beforeAll(async () => {
+  wasm1 = await WasmBackend.create({ threads: 1 });
+  wasm3 = await WasmBackend.create({ threads: 3, minParallelWork: 0 });
   gpu = await gpuBackend();
   gpuAlt = new WebGPUBackend(gpu.ctx.device, gpu.description, { kernels: gpu.kernels === 'software' ? 'gpu' : 'software' });
   gpuVec4 = new WebGPUBackend(gpu.ctx.device, gpu.description, { kernels: 'software', matmul: 'vec4' });
@@ -160,22 +166,28 @@ describe.each(cases)('$name', (c) => {
   });
 
   const families = /^(matmul|attention)/.test(c.name) ? ['default', 'alternative', 'software with vec4 matmul and attention'] : ['default', 'alternative'];
-  test.each(families)('WebGPU forward and backward match the CPU reference (%s kernel family)', async (which) => {
+  const check = async (be: E.Backend) => {
     const ref = await run(cpu, c, values);
-    const got = await run(which === 'default' ? gpu : which === 'alternative' ? gpuAlt : gpuVec4, c, values);
+    const got = await run(be, c, values);
     ref.out.forEach((r, k) => {
       const { ratio, at } = closeness(got.out[k], r, atol, rtol);
-      expect(ratio, `output ${k} element ${at}: gpu ${got.out[k][at]} vs cpu ${r[at]}`).toBeLessThanOrEqual(1);
+      expect(ratio, `output ${k} element ${at}: got ${got.out[k][at]} vs cpu ${r[at]}`).toBeLessThanOrEqual(1);
     });
     ref.grads.forEach((r, i) => {
       if (!r) return;
       expect(got.grads[i], `gradient of input ${i}`).not.toBeNull();
       const { ratio, at } = closeness(got.grads[i]!, r, atol, rtol);
-      expect(ratio, `grad ${i} element ${at}: gpu ${got.grads[i]![at]} vs cpu ${r[at]}`).toBeLessThanOrEqual(1);
+      expect(ratio, `grad ${i} element ${at}: got ${got.grads[i]![at]} vs cpu ${r[at]}`).toBeLessThanOrEqual(1);
     });
-  });
+  };
+  test.each(families)('WebGPU forward and backward match the CPU reference (%s kernel family)', (which) =>
+    check(which === 'default' ? gpu : which === 'alternative' ? gpuAlt : gpuVec4));
+  test.each(['1 thread', '3 threads, every op split'])('WebAssembly forward and backward match the CPU reference (%s)', (which) =>
+    check(which === '1 thread' ? wasm1 : wasm3));
 });
 
 afterAll(() => {
+  wasm1?.destroy();
+  wasm3?.destroy();
   gpu?.ctx.device.destroy();
 });

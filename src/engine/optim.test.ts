@@ -1,6 +1,6 @@
 /**
  * Optimizers, clipping and schedules against hand-computed values (worked out step by step in the
- * comments, following the torch.optim.AdamW / SGD update rules), on both backends.
+ * comments, following the torch.optim.AdamW / SGD update rules), on every backend.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Backend } from './backend.js';
@@ -8,12 +8,18 @@ import { CpuBackend } from './cpu/backend.js';
 import * as E from './index.js';
 import { gpuBackend } from './testing.js';
 import { WebGPUBackend } from './webgpu/backend.js';
+import { WasmBackend } from './wasm/backend.js';
 
 let gpu: WebGPUBackend;
+let wasm: WasmBackend;
 beforeAll(async () => {
   gpu = await gpuBackend();
+  wasm = await WasmBackend.create({ threads: 2, minParallelWork: 0 });
 });
-afterAll(() => gpu?.ctx.device.destroy());
+afterAll(() => {
+  wasm?.destroy();
+  gpu?.ctx.device.destroy();
+});
 
 /** Sets p.grad to the given values (as backward would). */
 function setGrad(p: E.Tensor, values: number[]): void {
@@ -26,6 +32,7 @@ let gpuAlt: WebGPUBackend;
 const backends = (): [string, () => Backend][] => [
   ['cpu', () => new CpuBackend()],
   ['webgpu', () => gpu],
+  ['wasm', () => wasm],
   ['webgpu (other kernel family)', () => (gpuAlt ??= new WebGPUBackend(gpu.ctx.device, gpu.description, { kernels: gpu.kernels === 'software' ? 'gpu' : 'software' }))],
 ];
 

@@ -9,6 +9,7 @@ import type { Backend } from './backend.js';
 import { CpuBackend } from './cpu/backend.js';
 import * as E from './index.js';
 import { closeness, gpuBackend } from './testing.js';
+import { WasmBackend } from './wasm/backend.js';
 import { layerShapes, llamaLayer } from '../../bench/llama-layer.js';
 import type { WebGPUBackend } from './webgpu/backend.js';
 
@@ -67,7 +68,7 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.ctx.device.destroy());
 
-test('2-layer transformer: every parameter gradient on WebGPU matches the CPU reference', async () => {
+test.each(['webgpu', 'wasm'])('2-layer transformer: every parameter gradient on %s matches the CPU reference', async (which) => {
   const values = initValues();
   const cpu = new CpuBackend();
   const grads = async (be: Backend) => {
@@ -85,12 +86,14 @@ test('2-layer transformer: every parameter gradient on WebGPU matches the CPU re
     return { value, out };
   };
   const ref = await grads(cpu);
-  const got = await grads(gpu);
+  const wasm = which === 'wasm' ? await WasmBackend.create({ threads: 2 }) : undefined;
+  const got = await grads(wasm ?? gpu);
+  wasm?.destroy();
   expect(got.value).toBeCloseTo(ref.value, 4);
   expect(ref.value).toBeGreaterThan(0);
   for (const [name, r] of ref.out) {
     const { ratio, at } = closeness(got.out.get(name)!, r, 1e-5, 1e-3);
-    expect(ratio, `${name}[${at}]: gpu ${got.out.get(name)![at]} vs cpu ${r[at]}`).toBeLessThanOrEqual(1);
+    expect(ratio, `${name}[${at}]: ${which} ${got.out.get(name)![at]} vs cpu ${r[at]}`).toBeLessThanOrEqual(1);
     expect(r.some((v) => v !== 0), `${name} got a gradient`).toBe(true);
   }
 });
