@@ -1,17 +1,32 @@
 /**
  * The side-by-side benchmark's common ground: what a workload is, what each engine implements
- * (prepare -> check -> timed runs), the meter that counts every engine's GPU buffers, dispatches and
- * submits on its own GPUDevice, the result check, and the table. Browser and Node safe.
+ * (prepare -> check -> timed runs), the meter that counts every WebGPU engine's GPU buffers,
+ * dispatches and submits on its own GPUDevice (WebAssembly engines report their memory themselves,
+ * where their library exposes it), the result check, and the table. Browser and Node safe.
  *
  * Protocol of one row: every engine prepares the workload from the same host data; each runs it once
- * from the initial state and returns its outputs, which must match ours within the workload's
- * tolerance (else that engine's row is a mismatch and is not timed); one warm-up run each; then
- * `runs` timed runs, alternating engines, each ended by the engine's own "wait until the device is
- * idle". Times are medians.
+ * from the initial state and returns its outputs, which must match the first engine's (ours, or
+ * ours-wasm when it runs without ours) within the workload's tolerance (else that engine's row is a
+ * mismatch and is not timed); one warm-up run each; then `runs` timed runs, alternating engines, each
+ * ended by the engine's own "wait until the device is idle". Times are medians.
  */
 
-export type EngineName = 'ours' | 'jax-js' | 'tfjs';
-export const ENGINES: EngineName[] = ['ours', 'jax-js', 'tfjs'];
+export type EngineName = 'ours' | 'jax-js' | 'tfjs' | 'ours-wasm' | 'jax-js-wasm' | 'tfjs-wasm';
+/** Every engine (what `npm run bench` runs without --engines): ours and the peers on WebGPU, then on the CPU through WebAssembly. */
+export const ENGINES: EngineName[] = ['ours', 'jax-js', 'tfjs', 'ours-wasm', 'jax-js-wasm', 'tfjs-wasm'];
+
+/**
+ * Where an engine runs: on a GPUDevice (metered by wrapping the device: buffers, dispatches, submits)
+ * or on the CPU through WebAssembly (no GPU counters; memory as the library exposes it).
+ */
+export type EngineKind = 'webgpu' | 'wasm';
+export const ENGINE_KIND: Record<EngineName, EngineKind> = {
+  ours: 'webgpu', 'jax-js': 'webgpu', tfjs: 'webgpu', 'ours-wasm': 'wasm', 'jax-js-wasm': 'wasm', 'tfjs-wasm': 'wasm',
+};
+/** This project's engine (on either backend). */
+export const isOurs = (e: EngineName): boolean => e === 'ours' || e === 'ours-wasm';
+/** Our engine on the same kind of backend as `e`: the reference of `e`'s speed and memory ratios. */
+export const oursOf = (e: EngineName): EngineName => (ENGINE_KIND[e] === 'wasm' ? 'ours-wasm' : 'ours');
 
 export type SuiteName = 'matmul' | 'attention' | 'train' | 'decode' | 'grpo';
 export const SUITES: SuiteName[] = ['matmul', 'attention', 'train', 'decode', 'grpo'];
@@ -91,18 +106,40 @@ export interface Prepared {
   dispose(): void;
 }
 
+/**
+ * How a CPU (WebAssembly) engine's memory is measured, where its library exposes it:
+ * - `wasm-heap`: the size of the engine's WebAssembly memory at the end of the row. Linear memory
+ *   only grows, so this is its high-water mark since the page started (the library's own initial
+ *   heap included);
+ * - `live-bytes`: the high-water mark of the bytes of tensors alive during the row, as the engine counts them.
+ */
+export type MemoryMeasure = 'gpu-buffers' | 'wasm-heap' | 'live-bytes';
+
+export interface MemoryMeter {
+  readonly measure: Exclude<MemoryMeasure, 'gpu-buffers'>;
+  /** At the start of a row (after `trim`). */
+  reset(): void;
+  /** Peak bytes of the row so far. */
+  peak(): number;
+}
+
 /** One engine, as the page drives it. */
 export interface EngineImpl {
   readonly name: EngineName;
   /** Library version or engine description for the report. */
   readonly version: string;
-  /** Creates the engine's GPUDevice (counted by the meter under this engine's name). */
+  /**
+   * Starts the engine: WebGPU engines create their GPUDevice (counted by the meter under this
+   * engine's name), WebAssembly engines their module and threads.
+   */
   init(): Promise<void>;
   /** Why the engine cannot run a workload here, or undefined when it can. */
   unsupported(w: Workload): string | undefined;
   prepare(w: Workload): Promise<Prepared>;
   /** Returns pooled free buffers to the driver, where the engine allows it (before a row). */
   trim(): void;
+  /** WebAssembly engines: their memory meter; absent where the library exposes none ("n/a"). */
+  readonly memoryMeter?: MemoryMeter;
 }
 
 /** Counters of one engine's GPUDevice. */
@@ -245,10 +282,16 @@ export interface EngineResult {
   cpuMs?: number;
   gflops?: number;
   tokensPerS?: number;
+  /** Compute dispatches and queue submissions per run (WebGPU engines only). */
   dispatches?: number;
   submits?: number;
-  /** High-water mark of this engine's live GPU buffer bytes during the row, above its start. */
+  /**
+   * WebGPU engines: high-water mark of this engine's live GPU buffer bytes during the row, above its
+   * start. WebAssembly engines: as `peakMeasure` says; absent where the library exposes no measure.
+   */
   peakBytes?: number;
+  /** What `peakBytes` measures. */
+  peakMeasure?: MemoryMeasure;
   /** max|out - ours| / max|ours| of the check. */
   relErr?: number;
   /** Every timed run's wall time, ms. */
@@ -260,19 +303,36 @@ export interface RowResult {
   results: EngineResult[];
 }
 
-/** Speed of `ours` over `peer` (peer time / our time: above 1 means ours is faster); CPU time when both have it. */
+/**
+ * Speed of `ours` over `peer` (peer time / our time: above 1 means ours is faster); CPU time when both
+ * have it. Pass the result of `oursOf(peer.engine)` as `ours` (see `referenceOf`).
+ */
 export function speedRatio(ours: EngineResult | undefined, peer: EngineResult | undefined): number | undefined {
   if (ours?.status !== 'ok' || peer?.status !== 'ok') return undefined;
   if (ours.cpuMs !== undefined && peer.cpuMs !== undefined) return peer.cpuMs / ours.cpuMs;
   return ours.ms && peer.ms ? peer.ms / ours.ms : undefined;
 }
 
+/** Our result on the same kind of backend as `r` (undefined for our own lines and where it did not run). */
+export function referenceOf(results: EngineResult[], r: EngineResult): EngineResult | undefined {
+  return isOurs(r.engine) ? undefined : results.find((x) => x.engine === oursOf(r.engine));
+}
+
+/** ours/peer peak memory, where both measured the same thing. */
+export function memoryRatio(ours: EngineResult | undefined, peer: EngineResult): number | undefined {
+  if (ours?.status !== 'ok' || ours.peakBytes === undefined || !peer.peakBytes || ours.peakMeasure !== peer.peakMeasure) return undefined;
+  return ours.peakBytes / peer.peakBytes;
+}
+
 const f = (v: number | undefined, digits: number) => (v === undefined || !Number.isFinite(v) ? '' : v.toFixed(digits));
-const mib = (b: number | undefined) => (b === undefined ? '' : (b / 2 ** 20).toFixed(1));
+const mib = (r: EngineResult) => (r.peakBytes !== undefined ? `${(r.peakBytes / 2 ** 20).toFixed(1)}${r.peakMeasure === 'wasm-heap' ? ' (heap)' : ''}` : ENGINE_KIND[r.engine] === 'wasm' ? 'n/a' : '');
 
 /**
  * The markdown table: one line per workload and engine, with ours/peer speed (time ratio; CPU time
- * where measured) and peak-memory ratios on the peers' lines.
+ * where measured) and peak-memory ratios on the peers' lines, each against our engine on the same
+ * kind of backend (ours for the WebGPU peers, ours-wasm for the WebAssembly ones). WebAssembly
+ * engines have no dispatch or submit counts; their peak is their wasm heap ("(heap)"), the live bytes
+ * they count, or "n/a" where the library exposes neither.
  */
 export function markdownTable(rows: RowResult[]): string {
   const out = [
@@ -280,16 +340,16 @@ export function markdownTable(rows: RowResult[]): string {
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const { workload: w, results } of rows) {
-    const ours = results.find((r) => r.engine === 'ours');
     for (const r of results) {
       if (r.status !== 'ok') {
         out.push(`| ${w.name} | ${r.engine} | ${r.status}: ${(r.note ?? '').replace(/\|/g, '/').slice(0, 160)} | | | | | | | | | ${f(r.relErr, 1)} |`);
         continue;
       }
-      const speed = r.engine === 'ours' ? undefined : speedRatio(ours, r);
-      const mem = r.engine !== 'ours' && ours?.peakBytes !== undefined && r.peakBytes ? ours.peakBytes / r.peakBytes : undefined;
+      const ours = referenceOf(results, r);
+      const speed = ours && speedRatio(ours, r);
+      const mem = ours && memoryRatio(ours, r);
       out.push(
-        `| ${w.name} | ${r.engine} | ${f(r.ms, 1)} | ${f(r.cpuMs, 1)} | ${f(r.gflops, 2)} | ${f(r.tokensPerS, 1)} | ${f(r.dispatches, 0)} | ${f(r.submits, 0)} | ${mib(r.peakBytes)} | ${speed === undefined ? '' : `${speed.toFixed(2)}x`} | ${f(mem, 2)} | ${r.relErr === undefined ? '' : r.relErr.toExponential(1)} |`,
+        `| ${w.name} | ${r.engine} | ${f(r.ms, 1)} | ${f(r.cpuMs, 1)} | ${f(r.gflops, 2)} | ${f(r.tokensPerS, 1)} | ${f(r.dispatches, 0)} | ${f(r.submits, 0)} | ${mib(r)} | ${speed === undefined ? '' : `${speed.toFixed(2)}x`} | ${f(mem, 2)} | ${r.relErr === undefined ? '' : r.relErr.toExponential(1)} |`,
       );
     }
   }

@@ -1,9 +1,10 @@
 /**
  * Drives the engines through the protocol of harness.ts, one row at a time, in a page (the CLI's
- * headless Chromium or the lab's Bench view) or in Node (ours alone, on Dawn). Each step is its own
- * call, so that a driver outside the page can measure the browser's CPU time around every timed run.
+ * headless Chromium or the lab's Bench view) or in Node (ours on Dawn, ours-wasm and jax-js-wasm).
+ * Each step is its own call, so that a driver outside the page can measure the browser's CPU time
+ * around every timed run.
  */
-import { median, meter, relError, withMeterLabel, type EngineImpl, type EngineName, type EngineResult, type Prepared, type RowResult, type Workload } from './harness.js';
+import { ENGINE_KIND, isOurs, median, meter, relError, withMeterLabel, type EngineImpl, type EngineName, type EngineResult, type Prepared, type RowResult, type Workload } from './harness.js';
 import { dropHostData } from './workloads.js';
 
 interface Slot {
@@ -24,9 +25,9 @@ export class BenchSession {
 
   private constructor(readonly engines: EngineImpl[]) {}
 
-  /** Initialises the engines (each device metered under its engine's name); ours must be first. */
+  /** Initialises the engines (each device metered under its engine's name); ours (or ours-wasm) must be first. */
   static async create(engines: EngineImpl[]): Promise<BenchSession> {
-    if (engines[0]?.name !== 'ours') throw new Error('the first engine must be ours: it is the reference of every check');
+    if (!engines[0] || !isOurs(engines[0].name)) throw new Error('the first engine must be ours or ours-wasm: it is the reference of every check');
     for (const e of engines) await withMeterLabel(e.name, () => e.init());
     return new BenchSession(engines);
   }
@@ -52,11 +53,12 @@ export class BenchSession {
       const m = meter(engine.name);
       m.peak = m.live;
       slot.liveAtStart = m.live;
+      engine.memoryMeter?.reset();
       try {
         slot.prepared = await engine.prepare(w);
         const out = await slot.prepared.check();
         if (!reference) {
-          if (engine.name !== 'ours') throw new Error('ours did not produce the reference outputs');
+          if (!isOurs(engine.name)) throw new Error('ours did not produce the reference outputs');
           reference = out;
         } else {
           const { worst, where, each } = relError(reference, out);
@@ -78,7 +80,7 @@ export class BenchSession {
           /* the error above is the one to report */
         }
         slot.prepared = undefined;
-        if (engine.name === 'ours') reference = undefined;
+        if (isOurs(engine.name)) reference = undefined;
       }
     }
     return slots.filter((s) => s.prepared).map((s) => s.engine.name);
@@ -124,15 +126,19 @@ export class BenchSession {
       if (!s.prepared) continue;
       const n = s.samples.length;
       const ms = median(s.samples);
+      const gpu = ENGINE_KIND[s.engine.name] === 'webgpu';
+      const mm = s.engine.memoryMeter;
       s.result = {
         ...s.result,
         ms,
         cpuMs: s.cpu.length ? median(s.cpu) : undefined,
         gflops: w.flops ? w.flops / ms / 1e6 : undefined,
         tokensPerS: w.tokens ? w.tokens / (ms / 1000) : undefined,
-        dispatches: s.dispatches / n,
-        submits: s.submits / n,
-        peakBytes: meter(s.engine.name).peak - s.liveAtStart,
+        // WebAssembly engines have no GPU counters.
+        dispatches: gpu ? s.dispatches / n : undefined,
+        submits: gpu ? s.submits / n : undefined,
+        peakBytes: gpu ? meter(s.engine.name).peak - s.liveAtStart : mm?.peak(),
+        peakMeasure: gpu ? 'gpu-buffers' : mm?.measure,
         samples: s.samples,
       };
       s.prepared.dispose();
