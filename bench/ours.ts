@@ -10,7 +10,7 @@ import { parseConfig } from '../src/models/config.js';
 import { DecodeSession } from '../src/models/generate.js';
 import { grpoLoss } from '../src/rl/grpo.js';
 import { applyGradients, sequenceLogprobs, type PackedBatch } from '../src/rl/steps.js';
-import type { EngineImpl, Prepared, TextSpec, VisionSpec, Workload } from './harness.js';
+import type { EngineImpl, MemoryMeter, Prepared, TextSpec, VisionSpec, Workload } from './harness.js';
 import { llamaLayer } from './llama-layer.js';
 import { hostData, type HostTensor } from './workloads.js';
 
@@ -42,28 +42,67 @@ async function modelWithWeights(be: E.Backend, config: Record<string, unknown>, 
 
 const read = async (t: E.Tensor) => Float32Array.from((await t.data()) as Float32Array);
 
-/** Our engine on one WebGPU device. */
-export class OursEngine implements EngineImpl {
-  readonly name = 'ours' as const;
-  version = 'mmsearch-lab engine';
-  be!: E.WebGPUBackend;
+/** The backends our engine runs the benchmark on. */
+export type OursBackend = 'webgpu' | 'wasm';
 
-  /** @param createDevice requests the (metered) device: navigator.gpu in a page, Dawn in Node. */
-  constructor(private readonly createDevice: () => Promise<{ device: GPUDevice; adapterName: string }>) {}
+/** Loads our WebAssembly backend (on demand: pages and runs without ours-wasm never load it). */
+async function createWasmBackend(opts: { threads?: number }): Promise<E.Backend> {
+  const { WasmBackend } = await import('../src/engine/wasm/backend.js');
+  return WasmBackend.create(opts);
+}
+
+/**
+ * Our engine on one backend: a WebGPU device (`ours`) or the WebAssembly backend on the CPU
+ * (`ours-wasm`). The workloads are the same code on either: engine ops and the model library over
+ * the `Backend` interface.
+ */
+export class OursEngine implements EngineImpl {
+  readonly name: 'ours' | 'ours-wasm';
+  version = 'mmsearch-lab engine';
+  be!: E.Backend;
+  memoryMeter?: MemoryMeter;
+
+  /** @param createBackend makes the backend (for WebGPU on a metered device: navigator.gpu in a page, Dawn in Node). */
+  constructor(readonly backend: OursBackend, private readonly createBackend: () => Promise<E.Backend>) {
+    this.name = backend === 'wasm' ? 'ours-wasm' : 'ours';
+  }
+
+  /** On the WebGPU device `createDevice` requests (and meters). */
+  static webgpu(createDevice: () => Promise<{ device: GPUDevice; adapterName: string }>): OursEngine {
+    return new OursEngine('webgpu', async () => {
+      const { device, adapterName } = await createDevice();
+      return new E.WebGPUBackend(device, adapterName);
+    });
+  }
+
+  /** On the WebAssembly backend with `threads` threads (default: the backend's, one per logical core up to 8 where memory can be shared). */
+  static wasm(opts: { threads?: number } = {}): OursEngine {
+    return new OursEngine('wasm', () => createWasmBackend(opts));
+  }
 
   async init(): Promise<void> {
-    const { device, adapterName } = await this.createDevice();
-    this.be = new E.WebGPUBackend(device, adapterName);
-    this.version = `mmsearch-lab engine (${this.be.kernels} kernels, ${this.be.matmulKernel} matmul)`;
+    this.be = await this.createBackend();
+    if (this.be instanceof E.WebGPUBackend) {
+      this.version = `mmsearch-lab engine (${this.be.kernels} kernels, ${this.be.matmulKernel} matmul)`;
+      return;
+    }
+    this.version = `mmsearch-lab engine (${this.be.name}: ${this.be.description})`;
+    const be = this.be;
+    // The size of its linear memory (WasmBackend's rt.memory), as TF.js's heap is measured; else
+    // (a backend without one) the high-water mark of its live storages' bytes, which every backend counts.
+    const memory = (be as { rt?: { memory?: WebAssembly.Memory } }).rt?.memory;
+    this.memoryMeter = memory
+      ? { measure: 'wasm-heap', reset: () => {}, peak: () => memory.buffer.byteLength }
+      : { measure: 'live-bytes', reset: () => be.resetPeak(), peak: () => be.memory().peakBytes };
   }
 
   unsupported(w: Workload): string | undefined {
-    if (w.spec.kind === 'matmul' && w.spec.dtype === 'f16') return 'f16 is storage-only in this engine (no shader-f16 compute kernels)';
+    if (w.spec.kind === 'matmul' && w.spec.dtype === 'f16') return `f16 is storage-only in this engine (no ${this.backend === 'wasm' ? 'f16' : 'shader-f16'} compute kernels)`;
     return undefined;
   }
 
   trim(): void {
-    this.be.ctx.trimPool();
+    if (this.be instanceof E.WebGPUBackend) this.be.ctx.trimPool();
   }
 
   async prepare(w: Workload): Promise<Prepared> {
