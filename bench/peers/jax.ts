@@ -1,5 +1,6 @@
 /**
- * The workloads in jax-js (`@jax-js/jax`, WebGPU device), written as its documentation teaches: numpy
+ * The workloads in jax-js (`@jax-js/jax`, on its WebGPU device as `jax-js` or its WebAssembly device
+ * as `jax-js-wasm`), written as its documentation teaches: numpy
  * ops with reference-counted arrays (`.ref` keeps an array for a later use), `valueAndGrad` for the
  * gradients and `jit` around every step, so that jax-js fuses elementwise work into its kernels and
  * compiles each step once. Optimizers are written out (AdamW, global-norm clipping): jax-js's optax
@@ -11,6 +12,28 @@ import { ADAMW, LR, grpoChecked, lmChecked } from '../ours.js';
 import { hostData, ropeTable, type HostData } from '../workloads.js';
 
 const { numpy: np, nn, lax } = jax;
+
+/**
+ * jax-js's einsum (and so `nn.dotProductAttention`) maps and filters the iterator of
+ * `String.prototype.matchAll` with ES2025 iterator helpers, which Node 20 lacks (Node 22 and
+ * Chromium have them). Where they are missing (the Node runtime), `map` and `filter` are added to the
+ * iterator prototype, as the standard defines them for these uses; elsewhere this does nothing.
+ */
+function iteratorHelpersForNode20(): void {
+  const proto = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())) as Record<string, unknown>;
+  type Fn = (x: unknown, i: number) => unknown;
+  const define = (name: string, value: (this: Iterator<unknown>, fn: Fn) => Generator) =>
+    typeof proto[name] === 'function' || Object.defineProperty(proto, name, { value, writable: true, configurable: true });
+  define('map', function* (fn) {
+    let i = 0;
+    for (let r = this.next(); !r.done; r = this.next()) yield fn(r.value, i++);
+  });
+  define('filter', function* (fn) {
+    let i = 0;
+    for (let r = this.next(); !r.done; r = this.next()) if (fn(r.value, i++)) yield r.value;
+  });
+}
+iteratorHelpersForNode20();
 type A = jax.Array;
 type Tree = Record<string, A>;
 
@@ -156,34 +179,68 @@ class TrainState {
   }
 }
 
-/** jax-js on its WebGPU device. */
+/** jax-js's devices the benchmark uses: WebGPU, and WebAssembly (multithreaded where SharedArrayBuffer and Worker exist). */
+export type JaxDevice = 'webgpu' | 'wasm';
+
+/** Threads of jax-js's wasm device: one worker per logical core where it can share memory, else the calling thread. */
+const wasmThreads = () =>
+  typeof SharedArrayBuffer !== 'undefined' && typeof Worker !== 'undefined' ? Math.max(1, (typeof navigator !== 'undefined' && navigator.hardwareConcurrency) || 4) : 1;
+
+/**
+ * jax-js on one of its devices. jax-js's default device is global to the page (one module) and both
+ * engines may share a page, so every entry point (prepare and each call of a Prepared) selects this
+ * engine's device first: every array an engine creates lands on its own device.
+ */
 export class JaxEngine implements EngineImpl {
-  readonly name = 'jax-js' as const;
-  readonly version = '@jax-js/jax 0.1.25 (webgpu, jit)';
-  private device!: GPUDevice;
+  readonly name: 'jax-js' | 'jax-js-wasm';
+  version: string;
+  private device?: GPUDevice;
+
+  constructor(private readonly backend: JaxDevice = 'webgpu') {
+    this.name = backend === 'wasm' ? 'jax-js-wasm' : 'jax-js';
+    this.version = `@jax-js/jax 0.1.25 (${backend}, jit)`;
+  }
 
   async init(): Promise<void> {
-    const got = await jax.init('webgpu');
-    if (!got.includes('webgpu')) throw new Error('jax-js found no WebGPU device');
-    jax.defaultDevice('webgpu');
-    this.device = jax.getWebGPUDevice();
+    const got = await jax.init(this.backend);
+    if (!got.includes(this.backend)) throw new Error(`jax-js found no ${this.backend === 'wasm' ? 'WebAssembly' : 'WebGPU'} device`);
+    jax.defaultDevice(this.backend);
+    if (this.backend === 'webgpu') this.device = jax.getWebGPUDevice();
+    else this.version = `@jax-js/jax 0.1.25 (wasm, jit, ${wasmThreads()} thread${wasmThreads() > 1 ? 's' : ''})`;
   }
 
   unsupported(w: Workload): string | undefined {
-    if (w.spec.kind === 'matmul' && w.spec.dtype === 'f16' && !this.device.features.has('shader-f16')) return 'adapter has no shader-f16';
+    if (w.spec.kind === 'matmul' && w.spec.dtype === 'f16') {
+      if (this.backend === 'wasm') return "jax-js's wasm backend has no float16 ops";
+      if (!this.device!.features.has('shader-f16')) return 'adapter has no shader-f16';
+    }
     return undefined;
   }
 
   trim(): void {
-    // jax-js keeps its buffer pool private: pooled buffers from earlier rows stay (and may be reused).
+    // jax-js keeps its buffer pool (WebGPU) and heap (wasm) private: what earlier rows pooled stays (and may be reused).
   }
 
   private async sync(...xs: A[]): Promise<void> {
     await jax.blockUntilReady(xs);
-    await this.device.queue.onSubmittedWorkDone();
+    await this.device?.queue.onSubmittedWorkDone();
   }
 
   async prepare(w: Workload): Promise<Prepared> {
+    const use = () => jax.defaultDevice(this.backend);
+    use();
+    const p = await this.prepareOn(w);
+    // Engines never run concurrently (the runner awaits each call), so the device selected at the
+    // start of a call stays selected until it resolves.
+    return {
+      before: p.before && (() => (use(), p.before!())),
+      run: () => (use(), p.run()),
+      check: () => (use(), p.check()),
+      dispose: () => (use(), p.dispose()),
+    };
+  }
+
+  private async prepareOn(w: Workload): Promise<Prepared> {
     const s = w.spec;
     const h = hostData(w);
     const owned: { dispose(): void }[] = [];

@@ -1,6 +1,7 @@
 /**
- * The workloads in TensorFlow.js (`@tensorflow/tfjs-core` with `@tensorflow/tfjs-backend-webgpu`,
- * default flags), written as TF.js code usually is: ops under `tf.tidy`, trainable weights as
+ * The workloads in TensorFlow.js (`@tensorflow/tfjs-core` with `@tensorflow/tfjs-backend-webgpu` as
+ * `tfjs`, or with `@tensorflow/tfjs-backend-wasm` as `tfjs-wasm`; default flags), written as TF.js
+ * code usually is: ops under `tf.tidy`, trainable weights as
  * `tf.Variable`s, gradients from `tf.variableGrads` / `tf.grads`. TF.js has no fused attention, so
  * attention is matmul -> mask -> softmax -> matmul with the KV heads repeated for GQA; there is no
  * AdamW (tf.train.adam has no decoupled weight decay), so AdamW is written out with tf ops.
@@ -9,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import type { EngineImpl, Prepared, TextSpec, VisionSpec, Workload } from '../harness.js';
+import type { EngineImpl, MemoryMeter, Prepared, TextSpec, VisionSpec, Workload } from '../harness.js';
 import { ADAMW, LR, grpoChecked, lmChecked } from '../ours.js';
 import { hostData, ropeTable, type HostData } from '../workloads.js';
 import { argmaxRows } from './jax.js';
@@ -159,35 +160,85 @@ class AdamW {
   }
 }
 
-/** Every host weight as a trainable variable, by name. */
-const variables = (h: HostData): Vars => Object.fromEntries([...h.weights].map(([n, w]) => [n, tf.variable(tf.tensor(w.data, w.shape), true, n.replace(/[^A-Za-z0-9_]/g, '_'))]));
+/**
+ * Every host weight as a trainable variable, by name. TF.js registers variables by name page-wide:
+ * `prefix` keeps the names of two TF.js engines preparing the same row apart.
+ */
+const variables = (h: HostData, prefix: string): Vars =>
+  Object.fromEntries([...h.weights].map(([n, w]) => [n, tf.variable(tf.tensor(w.data, w.shape), true, `${prefix}_${n}`.replace(/[^A-Za-z0-9_]/g, '_'))]));
 
-/** TensorFlow.js on its WebGPU backend. */
+/** TF.js's backends the benchmark uses. */
+export type TfjsBackend = 'webgpu' | 'wasm';
+
+/** The parts of TF.js's WebGPU backend the engine reaches into (submitting its batch, its buffer pool). */
+interface WebGPUBackendInternals {
+  device: GPUDevice;
+  commandEncoder: unknown;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  bufferManager: { freeBuffers: Map<string, GPUBuffer[]>; numFreeBuffers: number };
+}
+
+/**
+ * TensorFlow.js on one of its backends. TF.js's active backend is global to the page (one tfjs-core)
+ * and both engines may share a page, so every entry point (prepare and each call of a Prepared)
+ * makes this engine's backend the active one first (a no-op when it already is; the runner's untimed
+ * `before` does it ahead of every timed run): every tensor an engine creates lives on its own backend.
+ */
 export class TfjsEngine implements EngineImpl {
-  readonly name = 'tfjs' as const;
-  readonly version = `@tensorflow/tfjs-core ${tf.version_core} + tfjs-backend-webgpu (default flags)`;
-  private backend!: {
-    device: GPUDevice;
-    commandEncoder: unknown;
-    endComputePassEncoder(): void;
-    submitQueue(): void;
-    bufferManager: { freeBuffers: Map<string, GPUBuffer[]>; numFreeBuffers: number };
-  };
+  readonly name: 'tfjs' | 'tfjs-wasm';
+  version: string;
+  memoryMeter?: MemoryMeter;
+  private gpu?: WebGPUBackendInternals;
+
+  constructor(private readonly backend: TfjsBackend = 'webgpu') {
+    this.name = backend === 'wasm' ? 'tfjs-wasm' : 'tfjs';
+    this.version = `@tensorflow/tfjs-core ${tf.version_core} + tfjs-backend-${backend} (default flags)`;
+  }
 
   async init(): Promise<void> {
+    if (this.backend === 'wasm') {
+      // The .wasm binaries as the page serves them (tfjs-wasm-files.ts); TF.js picks the threaded SIMD
+      // one where the page is cross-origin isolated (SharedArrayBuffer), else the SIMD one. Its thread
+      // count stays its default: half the logical cores, 1 to 8 (its C++ caps even setThreadsCount
+      // there, taking every second logical core for a hyperthread), so 1 on a 2-core machine.
+      const [wasm, { TFJS_WASM_FILES }] = await Promise.all([import('@tensorflow/tfjs-backend-wasm'), import('./tfjs-wasm-files.js')]);
+      wasm.setWasmPaths(TFJS_WASM_FILES);
+      if (!(await tf.setBackend('wasm'))) throw new Error('TF.js could not start its WebAssembly backend');
+      await tf.ready();
+      const [simd, threads] = await Promise.all([tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'), tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')]);
+      const n = threads ? wasm.getThreadsCount() : 1;
+      this.version = `@tensorflow/tfjs-core ${tf.version_core} + tfjs-backend-wasm ${wasm.version_wasm} (${simd ? 'SIMD' : 'no SIMD'}, ${threads ? `threaded build, ${n} thread${n > 1 ? 's' : ''}` : 'single-threaded build'})`;
+      const be = tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } };
+      // Its heap (emscripten's linear memory, 16 MiB to start) only grows: its size is its high-water mark.
+      this.memoryMeter = { measure: 'wasm-heap', reset: () => {}, peak: () => be.wasm.HEAPU8.buffer.byteLength };
+      return;
+    }
     if (!(await tf.setBackend('webgpu'))) throw new Error('TF.js could not start its WebGPU backend');
     await tf.ready();
-    this.backend = tf.backend() as unknown as TfjsEngine['backend'];
+    this.gpu = tf.backend() as unknown as WebGPUBackendInternals;
+  }
+
+  /** Makes this engine's backend TF.js's active one (synchronous once the backend is initialised). */
+  private use(): void {
+    if (tf.getBackend() !== this.backend) void tf.setBackend(this.backend);
   }
 
   unsupported(w: Workload): string | undefined {
-    if (w.spec.kind === 'matmul' && w.spec.dtype === 'f16') return 'TF.js computes in f32 only';
+    const s = w.spec;
+    if (s.kind === 'matmul' && s.dtype === 'f16') return 'TF.js computes in f32 only';
+    // The gradient of tf.gather (GQA's KV heads, the embedding lookup) is UnsortedSegmentSum, a
+    // kernel tfjs-backend-wasm 4.22 does not have (TF.js does not fall back to another backend).
+    if (this.backend === 'wasm' && ((s.kind === 'attention' && s.backward && s.hq !== s.hkv) || s.kind === 'lm-train' || s.kind === 'grpo'))
+      return "TF.js's wasm backend has no UnsortedSegmentSum kernel (the gradient of gather: GQA heads, embeddings)";
     return undefined;
   }
 
   trim(): void {
+    // The wasm heap is emscripten's malloc: nothing pooled to hand back.
+    if (!this.gpu) return;
     // Destroys pooled free buffers (keeping the pool's keys: TF.js stops pooling once the map is empty).
-    const bm = this.backend.bufferManager;
+    const bm = this.gpu.bufferManager;
     for (const [key, list] of bm.freeBuffers) {
       list.forEach((b) => b.destroy());
       bm.freeBuffers.set(key, []);
@@ -195,16 +246,32 @@ export class TfjsEngine implements EngineImpl {
     bm.numFreeBuffers = 0;
   }
 
-  /** Submits what TF.js has recorded (it batches dispatches) and waits for the device. */
+  /**
+   * WebGPU: submits what TF.js has recorded (it batches dispatches) and waits for the device.
+   * WebAssembly: nothing to wait for (its kernels return when done, their threads joined).
+   */
   private async sync(): Promise<void> {
-    if (this.backend.commandEncoder) {
-      this.backend.endComputePassEncoder();
-      this.backend.submitQueue();
+    const gpu = this.gpu;
+    if (!gpu) return;
+    if (gpu.commandEncoder) {
+      gpu.endComputePassEncoder();
+      gpu.submitQueue();
     }
-    await this.backend.device.queue.onSubmittedWorkDone();
+    await gpu.device.queue.onSubmittedWorkDone();
   }
 
   async prepare(w: Workload): Promise<Prepared> {
+    this.use();
+    const p = await this.prepareOn(w);
+    return {
+      before: async () => (this.use(), await p.before?.()),
+      run: () => (this.use(), p.run()),
+      check: () => (this.use(), p.check()),
+      dispose: () => (this.use(), p.dispose()),
+    };
+  }
+
+  private async prepareOn(w: Workload): Promise<Prepared> {
     const s = w.spec;
     const h = hostData(w);
     const owned: { dispose(): void }[] = [];
@@ -247,7 +314,7 @@ export class TfjsEngine implements EngineImpl {
 
     if (s.kind === 'lm-train') {
       const t = s.text, L = s.seq, hd = t.hidden_size / t.num_attention_heads;
-      const vars = variables(h);
+      const vars = variables(h, this.name);
       own({ dispose: () => Object.values(vars).forEach((x) => x.dispose()) });
       const W = (n: string) => vars[n];
       const [cos, sin] = ropeInputs(ropeTable(t.rope_theta, hd, L), hd, Int32Array.from({ length: L }, (_, i) => i), 1);
@@ -273,7 +340,7 @@ export class TfjsEngine implements EngineImpl {
     }
 
     if (s.kind === 'decode') {
-      const vars = variables(h);
+      const vars = variables(h, this.name);
       own({ dispose: () => Object.values(vars).forEach((x) => x.dispose()) });
       const dec = new Decoder(s.text, 'model.', (n) => vars[n], s.batch);
       own(dec);
@@ -330,7 +397,7 @@ export class TfjsEngine implements EngineImpl {
     const s = w.spec as Extract<Workload['spec'], { kind: 'grpo' }>;
     const t = s.text, G = s.rollouts, P0 = s.prompt, L = P0 + s.newTokens, hd = t.hidden_size / t.num_attention_heads;
     const nImg = (s.vision.image_size / s.vision.patch_size) ** 2 / s.vision.scale_factor ** 2;
-    const vars = variables(h);
+    const vars = variables(h, this.name);
     own({ dispose: () => Object.values(vars).forEach((x) => x.dispose()) });
     const W = (n: string) => vars[n];
     const opt = own(new AdamW(vars));
