@@ -1,9 +1,10 @@
 /**
- * The benchmark in a page: creates the engines on this page's navigator.gpu (each on its own,
- * metered GPUDevice) and exposes the runner step by step as `window.bench` for scripts/bench.ts.
+ * The benchmark in a page: creates the engines, the WebGPU ones on this page's navigator.gpu (each on
+ * its own, metered GPUDevice) and the WebAssembly ones on the CPU (multithreaded where the page is
+ * cross-origin isolated), and exposes the runner step by step as `window.bench` for scripts/bench.ts.
  */
 import { requestDevice } from '../src/engine/webgpu/device.js';
-import { ENGINES, meterAllDevices, type EngineImpl, type EngineName, type SuiteName, type Workload } from './harness.js';
+import { ENGINES, isOurs, meterAllDevices, type EngineImpl, type EngineName, type SuiteName, type Workload } from './harness.js';
 import { OursEngine } from './ours.js';
 import { BenchSession } from './runner.js';
 import { workloads } from './workloads.js';
@@ -11,17 +12,27 @@ import { workloads } from './workloads.js';
 export interface PageInfo {
   adapter: string;
   features: string[];
+  /** Whether the page may share memory with workers (SharedArrayBuffer): the WebAssembly engines' threads need it. */
+  crossOriginIsolated: boolean;
   engines: { name: EngineName; version: string }[];
   workloads: Workload[];
 }
 
-/** Our engine and the chosen peers (loaded on demand), ours first. */
+/**
+ * The chosen engines in ENGINES order (ours first, then ours-wasm, then the peers), the peers loaded
+ * on demand. `ours` is added when neither of our engines is chosen: the first engine is the
+ * reference of every check.
+ */
 export async function createEngines(names: EngineName[]): Promise<EngineImpl[]> {
   meterAllDevices();
-  const out: EngineImpl[] = [new OursEngine(() => requestDevice(navigator.gpu))];
-  for (const n of ENGINES.filter((e) => e !== 'ours' && names.includes(e))) {
-    if (n === 'jax-js') out.push(new (await import('./peers/jax.js')).JaxEngine());
-    else out.push(new (await import('./peers/tfjs.js')).TfjsEngine());
+  const chosen = names.some(isOurs) ? names : ['ours', ...names];
+  const order: EngineName[] = ['ours', 'ours-wasm', ...ENGINES.filter((e) => !isOurs(e))];
+  const out: EngineImpl[] = [];
+  for (const n of order.filter((e) => chosen.includes(e))) {
+    if (n === 'ours') out.push(OursEngine.webgpu(() => requestDevice(navigator.gpu)));
+    else if (n === 'ours-wasm') out.push(OursEngine.wasm());
+    else if (n === 'jax-js' || n === 'jax-js-wasm') out.push(new (await import('./peers/jax.js')).JaxEngine(n === 'jax-js' ? 'webgpu' : 'wasm'));
+    else out.push(new (await import('./peers/tfjs.js')).TfjsEngine(n === 'tfjs' ? 'webgpu' : 'wasm'));
   }
   return out;
 }
@@ -44,7 +55,7 @@ export function exposeBench(): void {
     async start(o: { engines: EngineName[]; suites: SuiteName[]; quick: boolean }): Promise<PageInfo> {
       session = await BenchSession.create(await createEngines(o.engines));
       list = workloads(o.suites, o.quick);
-      return { ...(await adapterInfo()), engines: session.engines.map((e) => ({ name: e.name, version: e.version })), workloads: list };
+      return { ...(await adapterInfo()), crossOriginIsolated, engines: session.engines.map((e) => ({ name: e.name, version: e.version })), workloads: list };
     },
     prepareRow: (id: string) => s().prepareRow(list.find((w) => w.id === id)!),
     before: (e: EngineName) => s().before(e),

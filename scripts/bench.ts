@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: the side-by-side benchmark of this project's engine against jax-js and
- * TensorFlow.js (WebGPU), every engine in the same page of headless Chromium on the same adapter,
- * the same workloads, shapes and dtypes, outputs checked against ours before timing.
+ * TensorFlow.js, on WebGPU (ours, jax-js, tfjs) and on the CPU through WebAssembly (ours-wasm,
+ * jax-js-wasm, tfjs-wasm), every engine in the same page of headless Chromium (WebGPU ones on the same
+ * adapter), the same workloads, shapes and dtypes, outputs checked against ours before timing.
  *
- *   npm run bench [-- --suite matmul,attention,train,decode,grpo] [--engines ours,jax-js,tfjs]
+ *   npm run bench [-- --suite matmul,attention,train,decode,grpo] [--engines ours,jax-js,tfjs,ours-wasm,jax-js-wasm,tfjs-wasm]
  *                 [--quick] [--runs N] [--only ID,ID] [--json] [--out docs/benchmarks.md]
- *   npm run bench -- --runtime node [...]          ours alone on Dawn (the peers need a browser)
+ *   npm run bench -- --runtime node [...]          ours alone on Dawn; with --engines, any of ours,
+ *                                                  ours-wasm and jax-js-wasm (the others need a browser)
  *   npm run bench -- --runtime node --suite engine|model   the engine's own suites (bench/engine.ts, bench/model.ts)
  *
  * Each row runs in a fresh page (fresh devices and buffer pools for every engine). Besides wall
@@ -14,16 +16,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { ENGINES, SUITES, markdownTable, type EngineName, type RowResult, type SuiteName } from '../bench/harness.js';
+import { ENGINES, SUITES, isOurs, markdownTable, type EngineName, type RowResult, type SuiteName } from '../bench/harness.js';
+import type { EngineImpl } from '../bench/harness.js';
 import { createRuntimeBackend, runWithDawnEnv } from './runtime.js';
 
 const { values } = parseArgs({
   options: {
     runtime: { type: 'string', default: 'chromium' },
     suite: { type: 'string', default: SUITES.join(',') },
-    engines: { type: 'string', default: ENGINES.join(',') },
+    engines: { type: 'string' },
     quick: { type: 'boolean', default: false },
     runs: { type: 'string', default: '5' },
     only: { type: 'string' },
@@ -45,14 +48,19 @@ const legacy = values.suite === 'engine' || values.suite === 'model';
 const suites = legacy ? [] : (values.suite!.split(',') as SuiteName[]);
 for (const s of suites) if (!SUITES.includes(s)) fail(`unknown suite "${s}"; available: ${SUITES.join(', ')} (and engine, model with --runtime node)`);
 if (legacy && runtime !== 'node') fail(`--suite ${values.suite} runs on Dawn: add --runtime node`);
-const engines = values.engines!.split(',') as EngineName[];
+/** Engines Node can run: ours on Dawn, ours-wasm, and jax-js on its wasm device (jax-js has no WebGPU in Node; TF.js runs in the page only). */
+const NODE_ENGINES: EngineName[] = ['ours', 'ours-wasm', 'jax-js-wasm'];
+const engines = (values.engines ?? (runtime === 'node' ? 'ours' : ENGINES.join(','))).split(',') as EngineName[];
 for (const e of engines) if (!ENGINES.includes(e)) fail(`unknown engine "${e}"; available: ${ENGINES.join(', ')}`);
-if (!engines.includes('ours')) fail('--engines must include ours (the reference of every check)');
+if (!engines.some(isOurs)) fail('--engines must include ours or ours-wasm (the reference of every check)');
+if (runtime === 'node' && !legacy)
+  for (const e of engines) if (!NODE_ENGINES.includes(e)) fail(`--runtime node runs ${NODE_ENGINES.join(', ')}; ${e} needs a browser (drop --runtime node)`);
 /** --only: workloads whose id contains one of the comma-separated texts. */
 const picked = (id: string) => !values.only || values.only.split(',').some((x) => id.includes(x));
 
-// Dawn reads the Vulkan driver location at process start: re-run this script with it set.
-if (runtime === 'node') runWithDawnEnv(values.child!, fail);
+// Dawn reads the Vulkan driver location at process start: re-run this script with it set (only ours
+// and the engine's own suites use Dawn).
+if (runtime === 'node' && (legacy || engines.includes('ours'))) runWithDawnEnv(values.child!, fail);
 
 const log = (m: string) => values.json || console.error(m);
 const machine = () => {
@@ -61,7 +69,7 @@ const machine = () => {
 };
 
 /** Wall and CPU time of every row; the table and, with --out, the report and its JSON. */
-async function report(rows: RowResult[], header: { adapter: string; engines: string[]; machineBefore: string }): Promise<void> {
+async function report(rows: RowResult[], header: { adapter: string; engines: string[]; machineBefore: string; crossOriginIsolated?: boolean }): Promise<void> {
   const table = markdownTable(rows);
   if (values.json) for (const r of rows) console.log(JSON.stringify(r));
   else console.log(`\nadapter: ${header.adapter}\n\n${table}`);
@@ -71,7 +79,7 @@ async function report(rows: RowResult[], header: { adapter: string; engines: str
     `Command: \`${command}\``,
     '',
     `- date: ${new Date().toISOString()}`,
-    `- runtime: ${runtime === 'node' ? 'Node (Dawn)' : `headless Chromium ${chromiumVersion()}`}`,
+    `- runtime: ${runtime === 'node' ? `Node ${process.version}${engines.includes('ours') ? ' (Dawn)' : ''}` : `headless Chromium ${chromiumVersion()}`}${header.crossOriginIsolated === undefined ? '' : `, page ${header.crossOriginIsolated ? '' : 'not '}cross-origin isolated`}`,
     `- adapter: ${header.adapter}`,
     `- machine: ${header.machineBefore} (at start); load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
     `- engines: ${header.engines.join('; ')}`,
@@ -124,7 +132,7 @@ async function chromium(): Promise<void> {
   const b = await openBrowser();
   try {
     const machineBefore = machine();
-    type Info = { adapter: string; features: string[]; engines: { name: string; version: string }[]; workloads: { id: string; name: string }[] };
+    type Info = { adapter: string; features: string[]; crossOriginIsolated: boolean; engines: { name: string; version: string }[]; workloads: { id: string; name: string }[] };
     const start = { engines, suites, quick: values.quick! };
     const open = async () => {
       const page = await b.page('/bench/page.html');
@@ -136,7 +144,8 @@ async function chromium(): Promise<void> {
     const first = await open();
     const info = first.info;
     await first.page.close();
-    log(`adapter: ${info.adapter} (${info.features.includes('shader-f16') ? 'shader-f16' : 'no shader-f16'})`);
+    log(`adapter: ${info.adapter} (${info.features.includes('shader-f16') ? 'shader-f16' : 'no shader-f16'}); page ${info.crossOriginIsolated ? 'cross-origin isolated (WebAssembly threads)' : 'not cross-origin isolated (WebAssembly engines single-threaded)'}`);
+    for (const e of info.engines) log(`  ${e.name}: ${e.version}`);
     const rows: RowResult[] = [];
     for (const w of info.workloads.filter((x) => picked(x.id))) {
       log(`${w.name} ...`);
@@ -156,7 +165,7 @@ async function chromium(): Promise<void> {
       await page.close();
       if (b.errors.length) log(`  page errors: ${b.errors.splice(0).join(' | ').slice(0, 500)}`);
     }
-    await report(rows, { adapter: info.adapter, engines: info.engines.map((e) => `${e.name}: ${e.version}`), machineBefore });
+    await report(rows, { adapter: info.adapter, engines: info.engines.map((e) => `${e.name}: ${e.version}`), machineBefore, crossOriginIsolated: info.crossOriginIsolated });
   } finally {
     await b.close();
   }
@@ -180,25 +189,38 @@ async function node(): Promise<void> {
   const { instrumentDevice } = await import('../bench/harness.js');
   const { BenchSession } = await import('../bench/runner.js');
   const { workloads } = await import('../bench/workloads.js');
-  const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
   const machineBefore = machine();
-  const ours = new OursEngine(async () => {
-    const d = await requestNodeDevice();
-    instrumentDevice(d.device, 'ours');
-    return d;
-  });
-  const session = await BenchSession.create([ours]);
+  const list: EngineImpl[] = [];
+  let ours: InstanceType<typeof OursEngine> | undefined;
+  if (engines.includes('ours')) {
+    const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
+    list.push(
+      (ours = OursEngine.webgpu(async () => {
+        const d = await requestNodeDevice();
+        instrumentDevice(d.device, 'ours');
+        return d;
+      })),
+    );
+  }
+  // As in a page (one thread per logical core, at most 8): Node 20 has no navigator.hardwareConcurrency for the backend's default.
+  if (engines.includes('ours-wasm')) list.push(OursEngine.wasm({ threads: Math.min(8, availableParallelism()) }));
+  if (engines.includes('jax-js-wasm')) list.push(new (await import('../bench/peers/jax.js')).JaxEngine('wasm'));
+  const session = await BenchSession.create(list);
+  for (const e of session.engines) log(`${e.name}: ${e.version}`);
+  // CPU time of this process (every thread) around each run; not with Dawn, which polls for completion
+  // on the main thread, so that its CPU time is about the wall time.
+  const cpu = ours ? undefined : () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
   const rows: RowResult[] = [];
-  // No CPU column here: Dawn in Node polls for completion on the main thread, so its CPU time is about the wall time.
   for (const w of workloads(suites, values.quick!).filter((x) => picked(x.id))) {
     log(`${w.name} ...`);
-    rows.push(await session.runRow(w, runs));
-    const r = rows[rows.length - 1].results[0];
-    log(`  ${r.status}${r.ms !== undefined ? ` ${r.ms.toFixed(1)} ms, CPU ${r.cpuMs?.toFixed(1)} ms` : ''}${r.note ? ` (${r.note})` : ''}`);
+    rows.push(await session.runRow(w, runs, cpu));
+    for (const r of rows[rows.length - 1].results) log(`  ${r.engine}: ${r.status}${r.ms !== undefined ? ` ${r.ms.toFixed(1)} ms${r.cpuMs !== undefined ? `, CPU ${r.cpuMs.toFixed(1)} ms` : ''}` : ''}${r.note ? ` (${r.note})` : ''}`);
   }
-  await report(rows, { adapter: ours.be.description, engines: [`ours: ${ours.version}`], machineBefore });
+  await report(rows, { adapter: ours ? ours.be.description : 'none (WebAssembly on the CPU)', engines: session.engines.map((e) => `${e.name}: ${e.version}`), machineBefore });
 }
 
-if (engines.length > 1 && runtime === 'node' && !legacy) log('--runtime node runs ours alone: jax-js and TF.js need a browser (jax-js has no WebGPU in Node)');
 await (runtime === 'node' ? node() : chromium());
 process.exit(0);
