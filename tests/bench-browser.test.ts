@@ -1,10 +1,12 @@
 /**
- * The side-by-side benchmark's page (bench/page.html) in headless Chromium: the three engines start
+ * The side-by-side benchmark's page (bench/page.html) in headless Chromium: the WebGPU engines start
  * on the page's adapter, agree on a small workload within its tolerance, and report one timed run
- * each with the metered counters.
+ * each with the metered counters; the WebAssembly engines (ours-wasm and the peers' wasm backends)
+ * run every --quick workload they support, multithreaded (the page is cross-origin isolated), agree
+ * with ours, and report their memory instead of GPU counters.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import type { RowResult } from '../bench/harness.js';
+import { SUITES, markdownTable, type RowResult } from '../bench/harness.js';
 import { openBrowser, type TestBrowser } from './browser.js';
 
 let b: TestBrowser;
@@ -31,7 +33,70 @@ test('ours, jax-js and TF.js agree on causal GQA attention (T64) and are timed w
     expect(r.dispatches, r.engine).toBeGreaterThanOrEqual(1);
     expect(r.submits, r.engine).toBeGreaterThanOrEqual(1);
     expect(r.peakBytes, r.engine).toBeGreaterThan(0);
+    expect(r.peakMeasure, r.engine).toBe('gpu-buffers');
   }
   for (const r of row.results.slice(1)) expect(r.relErr, r.engine).toBeLessThanOrEqual(row.workload.tol);
   expect(b.errors).toEqual([]);
 });
+
+test('ours-wasm, jax-js-wasm and tfjs-wasm run every --quick workload they support, agree with ours, and report memory instead of GPU counters', async () => {
+  const page = await b.page('/bench/page.html');
+  await page.waitForFunction(() => (window as unknown as { benchReady?: boolean }).benchReady === true);
+  const { info, rows } = (await page.evaluate(async (suites) => {
+    const bench = (window as any).bench;
+    const info = await bench.start({ engines: ['ours', 'ours-wasm', 'jax-js-wasm', 'tfjs-wasm'], suites, quick: true });
+    const rows = [];
+    // Check and warm-up (prepareRow), then one timed run each: rows share this page.
+    for (const w of info.workloads) {
+      const timed = await bench.prepareRow(w.id);
+      for (const e of timed) {
+        await bench.before(e);
+        await bench.runOnce(e);
+      }
+      rows.push(await bench.finishRow());
+    }
+    return { info, rows };
+  }, SUITES)) as { info: { crossOriginIsolated: boolean; engines: { name: string; version: string }[] }; rows: RowResult[] };
+
+  expect(info.crossOriginIsolated).toBe(true);
+  const version = (n: string) => info.engines.find((e) => e.name === n)?.version ?? '';
+  expect(version('ours-wasm')).toMatch(/wasm: WebAssembly SIMD.*, \d+ threads?/);
+  // Thread counts depend on the machine (jax-js: a worker per logical core; TF.js: half of them).
+  expect(version('jax-js-wasm')).toMatch(/\(wasm, jit, \d+ threads?\)/);
+  expect(version('tfjs-wasm')).toMatch(/tfjs-backend-wasm 4\.22\.0 \(SIMD, threaded build/);
+
+  const unsupported = /f16 is storage-only|no float16 ops|f32 only|no UnsortedSegmentSum/;
+  const ok = new Map<string, number>();
+  for (const { workload: w, results } of rows) {
+    expect(results.map((r) => r.engine), w.id).toEqual(['ours', 'ours-wasm', 'jax-js-wasm', 'tfjs-wasm']);
+    for (const r of results) {
+      const where = `${w.id} ${r.engine}: ${r.note ?? ''}`;
+      if (r.status === 'unsupported') {
+        expect(r.note, where).toMatch(unsupported);
+        continue;
+      }
+      expect(r.status, where).toBe('ok');
+      ok.set(r.engine, (ok.get(r.engine) ?? 0) + 1);
+      expect(r.ms, where).toBeGreaterThan(0);
+      if (r.engine === 'ours') continue;
+      expect(r.relErr, where).toBeLessThanOrEqual(w.tol);
+      // No GPU counters on the CPU engines; memory as each library exposes it.
+      expect(r.dispatches, where).toBeUndefined();
+      expect(r.submits, where).toBeUndefined();
+      if (r.engine === 'jax-js-wasm') expect(r.peakBytes, where).toBeUndefined();
+      else {
+        expect(r.peakMeasure, where).toBe('wasm-heap');
+        expect(r.peakBytes, where).toBeGreaterThan(0);
+      }
+    }
+  }
+  // Every f32 workload (f16 matmuls are unsupported everywhere); TF.js's wasm backend lacks the
+  // gradient of gather, so it runs the matmuls, attention forward, the linear step and decoding.
+  const f32 = rows.filter((r) => !(r.workload.spec.kind === 'matmul' && r.workload.spec.dtype === 'f16')).length;
+  expect(Object.fromEntries(ok)).toEqual({ ours: f32, 'ours-wasm': f32, 'jax-js-wasm': f32, 'tfjs-wasm': 10 });
+
+  const table = markdownTable(rows);
+  expect(table).toMatch(/\| matmul f32 \[256x512\]·\[512x512\]ᵀ \| jax-js-wasm \|( [^|]*\|){6} n\/a \| [\d.]+x \|/);
+  expect(table).toMatch(/\| matmul f32 \[256x512\]·\[512x512\]ᵀ \| tfjs-wasm \|( [^|]*\|){6} [\d.]+ \(heap\) \| [\d.]+x \| [\d.]+ \|/);
+  expect(b.errors).toEqual([]);
+}, 600_000);
