@@ -1,11 +1,12 @@
 /**
- * `npm run eval -- --checkpoint DIR [--split test] [--max-rows N] [--json] [--runtime node|chromium|cpu]`
+ * `npm run eval -- --checkpoint DIR [--split test] [--max-rows N] [--json] [--runtime node|wasm|chromium|cpu] [--backend auto|webgpu|wasm|cpu]`
  * Evaluates a run's checkpoint (DIR as written by `npm run train`: recipe.json + checkpoint/) in the
  * three modes of MMSearch-R1's Table 1 (direct answer, RAG workflow, on-demand search), greedy.
  * Prints the table (or the summaries as JSON) and writes eval-<split>.json (per-question
  * transcripts) and eval-<split>.md to DIR. The checkpoint is read, never written. Runtimes as in
  * scripts/train.ts (`chromium`: the lab's trainer worker in headless Chromium).
  */
+import type { BackendChoice } from '../src/engine/select.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     'max-rows': { type: 'string' },
     json: { type: 'boolean', default: false },
     runtime: { type: 'string', default: 'node' },
+    backend: { type: 'string', default: 'auto' },
     child: { type: 'boolean', default: false },
   },
 });
@@ -33,7 +35,9 @@ const fail = (msg: string): never => {
 if (!values.checkpoint) fail('--checkpoint DIR is required (a folder written by npm run train)');
 const dir = resolve(values.checkpoint!);
 if (!existsSync(join(dir, 'recipe.json')) || !existsSync(join(dir, 'checkpoint'))) fail(`${dir} has no recipe.json and checkpoint/ (is it a run folder of npm run train?)`);
-if (!['node', 'chromium', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node, chromium or cpu`);
+if (!['node', 'wasm', 'chromium', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node, wasm, chromium or cpu`);
+if (!['auto', 'webgpu', 'wasm', 'cpu'].includes(values.backend!)) fail(`--backend ${values.backend}: use auto, webgpu, wasm or cpu (the chromium runtime's compute backend)`);
+if (values.backend !== 'auto' && values.runtime !== 'chromium') fail('--backend applies to --runtime chromium; in Node choose the backend with --runtime node|wasm|cpu');
 if (values.runtime === 'node') runWithDawnEnv(values.child!, fail);
 
 const root = resolve(new URL('..', import.meta.url).pathname);
@@ -63,7 +67,7 @@ async function evalHere(): Promise<EvalResult> {
 /** Evaluates in the lab's trainer worker in headless Chromium. */
 async function evalInChromium(): Promise<EvalResult> {
   const { openChromiumTrainer } = await import('./chromium/runtime.js');
-  const chromium = await openChromiumTrainer('npm run eval');
+  const chromium = await openChromiumTrainer('npm run eval', values.backend as BackendChoice);
   try {
     return (await chromium.run(recipe, { readFile, store, search, onEvent }, { evalOnly: true, hub: hubRemote })).eval!;
   } finally {

@@ -26,10 +26,14 @@ export function runWithDawnEnv(isChild: boolean, fail: (message: string) => neve
   process.exit(r.status ?? 1);
 }
 
-/** The backend for `--runtime node|cpu`. */
+/** The backend for `--runtime node|wasm|cpu` (wasm: the WebAssembly backend on every core, $WASM_THREADS to change). */
 export async function createRuntimeBackend(runtime: string): Promise<Backend> {
   const E = await import('../src/engine/index.js');
   if (runtime === 'cpu') return new E.CpuBackend();
+  if (runtime === 'wasm') {
+    const { availableParallelism } = await import('node:os');
+    return E.WasmBackend.create({ threads: Number(process.env.WASM_THREADS ?? availableParallelism()) });
+  }
   const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
   const { device, adapterName } = await requestNodeDevice();
   return new E.WebGPUBackend(device, adapterName);

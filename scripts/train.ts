@@ -1,5 +1,5 @@
 /**
- * `npm run train -- --recipe fvqa-mini [--steps N] [--out DIR] [--json] [--runtime node|chromium|cpu] [--save-rollouts]`
+ * `npm run train -- --recipe fvqa-mini [--steps N] [--out DIR] [--json] [--runtime node|wasm|chromium|cpu] [--backend auto|webgpu|wasm|cpu] [--save-rollouts]`
  * Runs a recipe headless: warm-start SFT -> GRPO -> evaluation, with checkpoints, metrics.jsonl and
  * the evaluation table (eval.md) in DIR (default runs/<recipe>). Rerunning with the same DIR resumes from the
  * last checkpoint, with any runtime. `--steps N` stops after N GRPO steps in this invocation (rerun to continue).
@@ -10,10 +10,12 @@
  * the node and cpu runtimes, the browser's IndexedDB for chromium (a fresh profile per invocation);
  * $HF_ENDPOINT names another hub (a mirror), $HF_TOKEN is sent for gated repos. Recipes with
  * search.backend proxy search through the proxy at search.proxy_url (`npm run proxy`).
- * Runtimes: `node` = WebGPU through Dawn (SwiftShader on machines without a GPU); `chromium` = the lab's
- * trainer worker (workers/trainer.worker.ts) in headless Chromium (scripts/chromium/), its files,
- * checkpoints and events bridged to this process; `cpu` = the float64 reference backend (slow; bit-exact
- * resume). Output (scripts/train-output.ts) is the same for all three: progress bars on stdout, or one
+ * Runtimes: `node` = WebGPU through Dawn (SwiftShader on machines without a GPU); `wasm` = the WebAssembly
+ * backend in Node on every core ($WASM_THREADS to change); `chromium` = the lab's trainer worker
+ * (workers/trainer.worker.ts) in headless Chromium (scripts/chromium/), its files, checkpoints and events
+ * bridged to this process, on `--backend` (default auto: a hardware GPU, else the faster of WebAssembly and
+ * software WebGPU, measured); `cpu` = the float64 reference backend (slow; bit-exact resume). Output
+ * (scripts/train-output.ts) is the same for all: progress bars on stdout, or one
  * JSON line per event with --json. `--save-rollouts` appends every GRPO trajectory (prompt, turns, tool
  * calls and results, reward components, advantage) to DIR/rollouts.jsonl (src/export/rollouts.ts).
  * `--init-from RUN` starts a new DIR from another run's warm-start checkpoint (a run stopped right after
@@ -22,6 +24,7 @@
  * evaluation are copied and relabelled with this recipe's name.
  * Exit status: 0 done or stopped by --steps, 1 the run failed, 2 bad arguments, 130 interrupted.
  */
+import type { BackendChoice } from '../src/engine/select.js';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     json: { type: 'boolean', default: false },
     runtime: { type: 'string', default: 'node' },
+    backend: { type: 'string', default: 'auto' },
     child: { type: 'boolean', default: false },
     'save-rollouts': { type: 'boolean', default: false },
     'init-from': { type: 'string' },
@@ -45,9 +49,11 @@ const fail = (msg: string): never => {
   process.exit(2);
 };
 if (!values.recipe) fail('--recipe NAME|FILE is required (e.g. --recipe fvqa-mini)');
-if (!['node', 'chromium', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node (WebGPU via Dawn), chromium (the lab's worker in headless Chromium) or cpu`);
+if (!['node', 'wasm', 'chromium', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node (WebGPU via Dawn), wasm (the WebAssembly backend in Node), chromium (the lab's worker in headless Chromium) or cpu`);
 if (values.steps !== undefined && !(Number.isInteger(Number(values.steps)) && Number(values.steps) >= 0)) fail(`--steps ${values.steps}: a whole number of GRPO steps`);
 
+if (!['auto', 'webgpu', 'wasm', 'cpu'].includes(values.backend!)) fail(`--backend ${values.backend}: use auto, webgpu, wasm or cpu (the chromium runtime's compute backend)`);
+if (values.backend !== 'auto' && values.runtime !== 'chromium') fail('--backend applies to --runtime chromium; in Node choose the backend with --runtime node|wasm|cpu');
 if (values.runtime === 'node') runWithDawnEnv(values.child!, fail);
 
 const root = resolve(new URL('..', import.meta.url).pathname);
@@ -116,7 +122,7 @@ async function trainHere(): Promise<TrainResult> {
 /** Trains in the lab's worker in headless Chromium. */
 async function trainInChromium(): Promise<TrainResult> {
   const { openChromiumTrainer } = await import('./chromium/runtime.js');
-  const chromium = await openChromiumTrainer('npm run train');
+  const chromium = await openChromiumTrainer('npm run train', values.backend as BackendChoice);
   try {
     output.start(r.name, chromium.description);
     const res = await chromium.run(r, { readFile, store, search, onEvent: (e) => (e.type === 'rollouts' ? output.rollouts(e.records) : output.event(e)) }, { maxGrpoSteps, rolloutRecords: values['save-rollouts'], hub: hubRemote });

@@ -57,6 +57,9 @@ test('dataset imports; a lost GPU device mid-run is offered for resuming, and th
   // A quick-demo run with a checkpoint every 4 SFT steps, so that steps after the checkpoint are
   // charted before the device goes.
   await lab.tab('setup');
+  // On a software adapter "auto" may measure WebAssembly faster: this test needs a GPU device to lose.
+  await page.click('input[name=backend][value=webgpu]');
+  await page.waitForSelector('#backend-choice:has-text("Runs on")', { timeout: 60_000 });
   await page.click('#preset-quick');
   const recipe = JSON.parse(readFileSync(await lab.downloadFrom('button:has-text("Save JSON")'), 'utf8'));
   recipe.name = 'fvqa-mini-quick-ckpt4';

@@ -50,15 +50,13 @@ export interface ChatSample {
 }
 
 let runs: RunsDb | null = null;
-let backend: E.Backend | null = null;
+const created: Partial<Record<E.BackendChoice, Promise<E.CreatedBackend>>> = {};
 let loaded: { model: PolicyModel; tok: LabTokenizer; recipe: Recipe; world: FvqaMini; tools: SearchTools; label: string; searchLabel: string } | null = null;
 
-async function getBackend(cpu: boolean): Promise<E.Backend> {
-  if (cpu) return new E.CpuBackend();
-  if (backend) return backend;
-  const { backend: b, warning } = await E.createBackend();
-  if (warning) throw new Error(`WebGPU is not available in the worker: ${warning}`);
-  return (backend = b);
+/** The worker's backend for `choice` (created once per choice: auto picks and measures, see engine/select.ts). */
+async function getBackend(choice: E.BackendChoice = 'auto'): Promise<E.Backend> {
+  created[choice] ??= E.createBackend({ choice });
+  return (await created[choice]!).backend;
 }
 
 function need() {
@@ -97,9 +95,9 @@ const api = {
    * Loads a policy with the tokenizer, world and search tools of its recipe (the quick demo's for
    * hub models). `proxyUrl` routes searches through the proxy instead of the in-worker engine.
    */
-  async load(spec: ModelSpec, opts: { cpu?: boolean; proxyUrl?: string } = {}): Promise<{ label: string; parameters: number; search: string; loraModules: number }> {
+  async load(spec: ModelSpec, opts: { backend?: E.BackendChoice; proxyUrl?: string } = {}): Promise<{ label: string; parameters: number; search: string; loraModules: number }> {
     runs ??= await openRuns();
-    const be = await getBackend(!!opts.cpu);
+    const be = await getBackend(opts.backend);
     let recipe: Recipe, model: PolicyModel, label: string;
     if (spec.kind === 'run') {
       const run = await runs.getRun(spec.runId);
@@ -137,14 +135,14 @@ const api = {
    * with its base model under base/; plus the run's recipe ({@link RECIPE_FILE}).
    * @throws when the run has no checkpoint, or `adapter` is asked of a run without LoRA
    */
-  async exportModel(runId: string, opts: { adapter?: boolean; cpu?: boolean } = {}): Promise<Uint8Array> {
+  async exportModel(runId: string, opts: { adapter?: boolean; backend?: E.BackendChoice } = {}): Promise<Uint8Array> {
     runs ??= await openRuns();
     const run = await runs.getRun(runId);
     const ckpt = await runs.checkpointFiles(runId);
     if (!run || !ckpt) throw new Error(`run ${runId} has no checkpoint to export`);
     const src = run.recipe.model.source;
     const tok = { 'tokenizer.json': await readLabFile(`${src}/tokenizer.json`, runs), 'tokenizer_config.json': await readLabFile(`${src}/tokenizer_config.json`, runs) };
-    const files = await exportModelFiles(run.recipe, ckpt, tok, await getBackend(!!opts.cpu), { adapter: opts.adapter });
+    const files = await exportModelFiles(run.recipe, ckpt, tok, await getBackend(opts.backend), { adapter: opts.adapter });
     files.set(RECIPE_FILE, new TextEncoder().encode(JSON.stringify(run.recipe, null, 2) + '\n'));
     const zip = writeZip(files);
     return Comlink.transfer(zip, [zip.buffer]);
@@ -157,12 +155,12 @@ const api = {
    * (world, tokenizer), else `recipe` (the lab's current one); its model is the imported checkpoint.
    * @throws naming the file or tensor when the folder is incomplete or does not load
    */
-  async importModel(picked: File[], opts: { recipe: Recipe; cpu?: boolean }): Promise<RunRecord> {
+  async importModel(picked: File[], opts: { recipe: Recipe; backend?: E.BackendChoice }): Promise<RunRecord> {
     runs ??= await openRuns();
     const all = await importedFiles(picked);
     const from = picked.map((f) => f.name).join(', ');
     const base = all.has(RECIPE_FILE) ? parseRecipe(JSON.parse(text(all.get(RECIPE_FILE)!)), `${from}: ${RECIPE_FILE}`) : opts.recipe;
-    const probe = await loadPretrained(JSON.parse(text(all.get('config.json')!)), await openSafetensorsBuffer(all.get('model.safetensors')!, `${from}: model.safetensors`), await getBackend(!!opts.cpu));
+    const probe = await loadPretrained(JSON.parse(text(all.get('config.json')!)), await openSafetensorsBuffer(all.get('model.safetensors')!, `${from}: model.safetensors`), await getBackend(opts.backend));
     probe.dispose();
     if (all.has('tokenizer.json') !== all.has('tokenizer_config.json')) throw new Error(`${from}: give both tokenizer.json and tokenizer_config.json, or neither (the recipe's tokenizer is used then)`);
     if (all.has('tokenizer.json')) loadTokenizer(JSON.parse(text(all.get('tokenizer.json')!)), JSON.parse(text(all.get('tokenizer_config.json')!)));

@@ -1,5 +1,5 @@
 /**
- * The trainer worker: owns its GPUDevice (or the CPU backend when asked), runs a recipe through the
+ * The trainer worker: owns its backend (a GPUDevice, the WebAssembly backend, or the CPU reference), runs a recipe through the
  * Trainer (warm-start SFT -> GRPO -> evaluation) with its run stored in IndexedDB (src/ui/runs-store.ts),
  * and streams progress, metrics and logs to the page, coalesced to at most a few messages a second.
  * Also generates FVQA-mini into the dataset store. API through comlink: {@link TrainerApi}.
@@ -37,8 +37,8 @@ export type TrainerUpdate =
 export interface StartOptions {
   /** Resume this stored run from its checkpoint (its stored recipe is used). */
   resumeRunId?: string;
-  /** Train on the CPU reference backend (no WebGPU: correct but very slow). */
-  cpu?: boolean;
+  /** The compute backend: auto (default), webgpu, wasm or cpu (engine/select.ts). */
+  backend?: E.BackendChoice;
   /** The search proxy's URL, for recipes with search.backend "proxy". */
   proxyUrl?: string;
   /** The hub endpoint for `hf:` models and data files (default https://huggingface.co). */
@@ -65,6 +65,8 @@ export type HostedEvent = Exclude<TrainEvent, { type: 'rollouts' }> | { type: 'r
 export interface HostedOptions {
   /** Stop after this many GRPO steps in this call (the checkpoint is written). */
   maxGrpoSteps?: number;
+  /** The compute backend (default auto). */
+  backend?: E.BackendChoice;
   /** Only evaluate the restored checkpoint (`npm run eval`). */
   evalOnly?: boolean;
   /** Send each GRPO step's trajectories as `rollouts` events (else they are not sent). */
@@ -85,7 +87,7 @@ const FLUSH_MS = 250;
 
 let runs: RunsDb | null = null;
 const db = async () => (runs ??= await openRuns());
-let backend: E.Backend | null = null;
+const created: Partial<Record<E.BackendChoice, Promise<E.CreatedBackend>>> = {};
 let hubCache: IdbHubCache | null = null;
 let current: { trainer: Trainer; run: RunRecord; abort: AbortController; running: Promise<void> | null } | null = null;
 let listener: ((batch: TrainerUpdate[]) => void) | null = null;
@@ -110,12 +112,10 @@ async function flush(): Promise<void> {
   if (batch.length) listener?.(batch);
 }
 
-async function getBackend(cpu: boolean): Promise<E.Backend> {
-  if (cpu) return new E.CpuBackend();
-  if (backend) return backend;
-  const { backend: b, warning } = await E.createBackend();
-  if (warning) throw new Error(`WebGPU is not available in the worker: ${warning} Tick "CPU backend" in Setup to train anyway.`);
-  return (backend = b);
+/** The worker's backend for `choice` (created once per choice: auto picks and measures, see engine/select.ts). */
+async function getBackend(choice: E.BackendChoice = 'auto'): Promise<E.Backend> {
+  created[choice] ??= E.createBackend({ choice });
+  return (await created[choice]!).backend;
 }
 
 const dataUrl = (bytes: Uint8Array) => `data:image/png;base64,${bytesToBase64(bytes)}`;
@@ -163,10 +163,14 @@ async function setStatus(patch: Partial<RunRecord>): Promise<void> {
  * (the resume) requests a new one.
  */
 async function deviceLost(e: unknown): Promise<boolean> {
-  const b = backend;
-  const lost = /device.*lost|lost.*device/i.test(e instanceof Error ? e.message : String(e)) ||
-    (b instanceof E.WebGPUBackend && (await Promise.race([b.ctx.device.lost.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 100))])));
-  if (lost && backend === b) backend = null;
+  let lost = /device.*lost|lost.*device/i.test(e instanceof Error ? e.message : String(e));
+  for (const choice of Object.keys(created) as E.BackendChoice[]) {
+    const b = (await created[choice]!.catch(() => null))?.backend;
+    if (!(b instanceof E.WebGPUBackend)) continue;
+    const gone = lost || (await Promise.race([b.ctx.device.lost.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 100))]));
+    if (gone) delete created[choice];
+    lost ||= gone;
+  }
   return lost;
 }
 
@@ -249,7 +253,7 @@ const api = {
       phase: r.sft ? 'sft' : 'grpo', sftStep: 0, grpoStep: 0, checkpointBytes: 0, checkpointAt: null,
     };
     if (!stored) await runsDb.putRun(run);
-    const b = await getBackend(!!opts.cpu);
+    const b = await getBackend(opts.backend);
     current?.trainer.model?.dispose();
     const trainer = new Trainer(r, {
       backend: b,
@@ -283,9 +287,10 @@ const api = {
     return current.run;
   },
 
-  /** The backend a run trains on (WebGPU: the adapter's name). @throws Error when the worker has no WebGPU */
-  async backendDescription(): Promise<string> {
-    return (await getBackend(false)).description;
+  /** The backend a run trains on for `choice`: its description, why it was picked, and any warning. */
+  async describeBackend(choice: E.BackendChoice = 'auto'): Promise<{ description: string; reason: string; warning?: string }> {
+    const c = await (created[choice] ??= E.createBackend({ choice }));
+    return { description: c.backend.description, reason: c.reason, warning: c.warning };
   },
 
   /**
@@ -298,7 +303,7 @@ const api = {
   async runHosted(recipe: unknown, host: TrainerHost, opts: HostedOptions = {}): Promise<HostedResult> {
     const r = parseRecipe(recipe);
     const trainer = new Trainer(r, {
-      backend: await getBackend(false),
+      backend: await getBackend(opts.backend),
       readFile: (p) => host.readFile(p),
       store: { load: () => host.loadCheckpoint(), save: (files) => host.saveCheckpoint(files) },
       proxyTools: { textSearch: (q, k) => host.textSearch(q, k), imageSearch: (q, k) => host.imageSearch(q, k) },

@@ -4,6 +4,7 @@
  * `window` (page.exposeFunction). Bytes cross to Node as base64: the binding carries JSON only.
  */
 import * as Comlink from 'comlink';
+import type { BackendChoice } from '../../src/engine/select.js';
 import { base64ToBytes, bytesToBase64 } from '../../src/search/image.js';
 import type { ImageSearchResult, TextSearchResult } from '../../src/search/types.js';
 import type { HostedEvent, HostedOptions, HostedResult, TrainerApi, TrainerHost } from '../../workers/trainer.worker.js';
@@ -49,19 +50,23 @@ const host: TrainerHost = {
   },
 };
 
+/** The compute backend asked for on the command line (`--backend`, passed as ?backend=). */
+const backendChoice = (new URLSearchParams(location.search).get('backend') ?? 'auto') as BackendChoice;
+
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 node.cliTrainer = {
   async describe() {
     try {
-      return { description: await Promise.race([api.backendDescription(), workerFailed]) };
+      const d = await Promise.race([api.describeBackend(backendChoice), workerFailed]);
+      return { description: `${d.description} (${d.reason})` };
     } catch (e) {
       return { error: message(e) };
     }
   },
   async run(recipe, opts) {
     try {
-      const result = await Promise.race([api.runHosted(recipe, Comlink.proxy(host), opts), workerFailed]);
+      const result = await Promise.race([api.runHosted(recipe, Comlink.proxy(host), { ...opts, backend: backendChoice }), workerFailed]);
       await events;
       return { result };
     } catch (e) {

@@ -7,6 +7,7 @@
  * switch runtimes between invocations. Hub files (`hf:`) download in the browser into its IndexedDB
  * hub cache, which lives in the browser's temporary profile: each invocation downloads them again.
  */
+import type { BackendChoice } from '../../src/engine/select.js';
 import type { Page } from 'playwright-core';
 import type { Recipe } from '../../src/rl/recipe.js';
 import type { CheckpointStore } from '../../src/rl/trainer.js';
@@ -44,9 +45,10 @@ const bytes = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
  * Starts the dev server, Chromium and the trainer worker. Until close(), SIGINT and SIGTERM (Ctrl-C)
  * close the browser and exit the process with status 130; the run folder keeps its last checkpoint.
  * @param tool the command's name for messages, e.g. "npm run train"
+ * @param backend the worker's compute backend (`--backend`; auto measures WebAssembly against software WebGPU)
  * @throws Error when no browser is installed, or when the worker has no WebGPU adapter
  */
-export async function openChromiumTrainer(tool: string): Promise<ChromiumTrainer> {
+export async function openChromiumTrainer(tool: string, backend: BackendChoice = 'auto'): Promise<ChromiumTrainer> {
   let browser: LaunchedChromium | null = null;
   let closing: Promise<void> | null = null;
   const close = () =>
@@ -91,7 +93,7 @@ export async function openChromiumTrainer(tool: string): Promise<ChromiumTrainer
     page.on('console', (m) => {
       if (m.type() === 'error') process.stderr.write(`\n[chromium] ${m.text()}\n`);
     });
-    await page.goto(`${browser.url}/scripts/chromium/trainer.html`);
+    await page.goto(`${browser.url}/scripts/chromium/trainer.html?backend=${backend}`);
     await Promise.race([page.waitForFunction(() => 'cliTrainer' in window, null, { timeout: 120_000 }), died]).catch((e: Error) => {
       throw new Error(`the trainer page did not start (${e.message.split('\n')[0]}); see the [chromium] messages above`);
     });

@@ -45,9 +45,9 @@ export function App({ lab }: { lab: Lab }) {
       h('nav', null, TABS.map((t) => h('a', { href: `#${t.id}`, class: t.id === tab ? 'active' : '', 'data-tab': t.id }, t.label))),
       h('div', { class: 'status-line' },
         run ? h('span', { class: `badge status-${run.status}` }, `${run.status} · ${run.phase}`) : null,
-        h('span', { class: `badge ${a?.available ? 'ok' : lab.cpu ? 'warn' : ''}`, title: a?.name }, a ? (a.available ? 'WebGPU' : 'CPU (slow)') : '…'),
+        h('span', { class: `badge ${lab.backendInfo && !lab.backendInfo.error ? 'ok' : 'warn'}`, title: lab.backendInfo?.reason ?? a?.name }, lab.backendInfo ? lab.backendInfo.description.split(',')[0] : '…'),
         h('span', { class: `badge ${lab.proxy.reachable ? 'ok' : ''}`, title: lab.proxy.message }, lab.proxy.reachable ? 'proxy' : 'local search'))),
     lab.error ? h('div', { class: 'notice error global', role: 'alert' }, lab.error, ' ', h('button', { class: 'link', onClick: () => ((lab.error = null), lab.changed()) }, 'dismiss')) : null,
-    a && !a.available && !lab.cpu ? h('div', { class: 'notice warn global' }, a.problem) : null,
+    lab.backendInfo?.error ? h('div', { class: 'notice warn global' }, lab.backendInfo.error) : null,
     h('main', null, h(View, { lab })));
 }

@@ -4,6 +4,7 @@
  */
 import * as Comlink from 'comlink';
 import { useEffect, useState } from 'preact/hooks';
+import type { BackendChoice } from '../engine/select.js';
 import type { Phase } from '../rl/trainer.js';
 import type { Recipe } from '../rl/recipe.js';
 import { configuredProxyUrl } from '../search/client.js';
@@ -30,7 +31,9 @@ export interface ProxyState {
 /** The lab's page state and actions. */
 export class Lab {
   adapter: AdapterReport | null = null;
-  cpu = false;
+  /** The compute backend asked for (Setup), and what the trainer worker made of it. */
+  backend: BackendChoice = 'auto';
+  backendInfo: { description: string; reason: string; warning?: string; error?: string } | null = null;
   recipe: Recipe = quickRecipe();
   proxy: ProxyState = { url: configuredProxyUrl() ?? null, reachable: false, message: 'checking…' };
   run: RunRecord | null = null;
@@ -68,10 +71,20 @@ export class Lab {
     return this.runsDb;
   }
 
+  /** Asks the trainer worker which backend `this.backend` gives (auto measures, so this takes a second). */
+  async describeBackend(): Promise<void> {
+    const asked = this.backend;
+    this.backendInfo = null;
+    this.changed();
+    const info = await this.trainer.describeBackend(asked).catch((e: unknown) => ({ description: 'unavailable', reason: '', error: e instanceof Error ? e.message : String(e) }));
+    if (asked === this.backend) this.backendInfo = info;
+    this.changed();
+  }
+
   /** Adapter, proxy health and an interrupted run to offer for resuming. */
   async init(): Promise<void> {
     this.adapter = await describeAdapter().catch((e) => ({ available: false, name: 'none', features: [], limits: {}, problem: String(e) }));
-    this.cpu = !this.adapter.available;
+    void this.describeBackend();
     this.changed();
     await Promise.all([this.checkProxy(), this.findResumable()]);
   }
@@ -114,7 +127,7 @@ export class Lab {
   }
 
   private startOptions(): StartOptions {
-    return { cpu: this.cpu, proxyUrl: this.proxy.reachable ? this.proxy.url ?? undefined : undefined };
+    return { backend: this.backend, proxyUrl: this.proxy.reachable ? this.proxy.url ?? undefined : undefined };
   }
 
   /** Starts a new run of the current recipe. */

@@ -43,6 +43,19 @@ class WasmStorage implements Storage {
 
 const ptr = (s: Storage): number => (s as WasmStorage).ptr;
 
+/** Resolves on a new macrotask (MessageChannel: no 4 ms clamp as nested setTimeout has). */
+function nextTask(): Promise<void> {
+  if (typeof MessageChannel === 'undefined') return new Promise((res) => setTimeout(res, 0));
+  return new Promise((res) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      res();
+    };
+    ch.port2.postMessage(null);
+  });
+}
+
 /** Merges dimensions that are contiguous in every stride set (and drops size-1 ones): fewer, longer loops. */
 export function coalesce(shape: number[], strideSets: number[][]): { shape: number[]; strides: number[][] } {
   const outShape: number[] = [];
@@ -149,7 +162,12 @@ export class WasmBackend implements Backend {
     return s;
   }
 
+  /**
+   * Yields to the event loop first: kernels run synchronously, so without it a training loop whose
+   * only awaits are reads would starve timers and messages (a worker could not hear "pause").
+   */
   async read(s: Storage): Promise<Float32Array | Int32Array | Uint32Array> {
+    await nextTask();
     return this.readSync(s);
   }
   /** The storage's values now (kernels run synchronously): f16 widened to f32. */
@@ -169,7 +187,9 @@ export class WasmBackend implements Backend {
     this.live -= w.bytes;
   }
   flush(): void {}
-  async sync(): Promise<void> {}
+  async sync(): Promise<void> {
+    await nextTask();
+  }
   memory() {
     return { liveBytes: this.live, peakBytes: this.peak, pooledBytes: this.rt.heapBytes - this.live };
   }

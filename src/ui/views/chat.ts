@@ -34,7 +34,7 @@ export function ChatView({ lab }: { lab: Lab }) {
     setStatus('loading…');
     try {
       const chosen = spec || JSON.stringify({ kind: 'fresh', recipe: lab.recipe });
-      const info = await lab.inference.load(JSON.parse(chosen) as ModelSpec, { cpu: lab.cpu, proxyUrl: useProxy && lab.proxy.reachable ? lab.proxy.url ?? undefined : undefined });
+      const info = await lab.inference.load(JSON.parse(chosen) as ModelSpec, { backend: lab.backend, proxyUrl: useProxy && lab.proxy.reachable ? lab.proxy.url ?? undefined : undefined });
       setLoaded(`${info.label} · ${(info.parameters / 1e6).toFixed(2)} M parameters${info.loraModules ? ` · LoRA adapter on ${info.loraModules} modules` : ''} · search: ${info.search}`);
       setSamples(await lab.inference.samples('test', 12));
       setStatus('');

@@ -1,5 +1,5 @@
 /**
- * Setup: the WebGPU adapter, the model, the FVQA-mini world, every recipe field with its default and
+ * Setup: the WebGPU adapter and the compute backend, the model, the FVQA-mini world, every recipe field with its default and
  * help (load/save as JSON), and the search backend.
  */
 import { h, type ComponentChildren } from 'preact';
@@ -14,23 +14,41 @@ import { fullRecipe, MICRO_SOURCE, quickRecipe, RUN_SOURCE } from '../lab-env.js
 import { FVQA_KNOBS, getPath, RECIPE_SECTIONS, setPath, type FieldSpec } from '../recipe-fields.js';
 import type { RunRecord } from '../runs-store.js';
 import { STORE_PREFIX, storedDataFile } from '../stored-data.js';
+import type { BackendChoice } from '../../engine/select.js';
 
 /** A titled card. */
 export function Card(p: { title: string; actions?: ComponentChildren; children?: ComponentChildren; id?: string }) {
   return h('section', { class: 'card', id: p.id }, h('div', { class: 'card-head' }, h('h2', null, p.title), p.actions ?? null), p.children);
 }
 
+const BACKENDS: [BackendChoice, string][] = [
+  ['auto', 'Auto: a hardware GPU, else the faster of WebAssembly and software WebGPU (measured here)'],
+  ['webgpu', 'WebGPU'],
+  ['wasm', 'WebAssembly SIMD on the CPU (multithreaded when the page is cross-origin isolated)'],
+  ['cpu', 'CPU reference (float64; correct but very slow)'],
+];
+
 function Adapter({ lab }: { lab: Lab }) {
   const a = lab.adapter;
   if (!a) return h('p', { class: 'muted' }, 'Looking for a WebGPU adapter…');
+  const info = lab.backendInfo;
+  const choose = (c: BackendChoice) => {
+    lab.backend = c;
+    void lab.describeBackend();
+  };
   return h('div', null,
     a.available
       ? h('p', null, h('span', { class: 'badge ok' }, 'WebGPU'), ' ', h('strong', { id: 'adapter-name' }, a.name))
       : h('div', { class: 'notice warn' }, h('strong', null, 'No WebGPU. '), a.problem),
     h('div', { class: 'chips' }, ['shader-f16', 'subgroups', 'timestamp-query'].map((f) => h('span', { class: `chip ${a.features.includes(f) ? 'on' : 'off'}` }, f))),
     Object.keys(a.limits).length ? h('table', { class: 'kv' }, h('tbody', null, Object.entries(a.limits).map(([k, v]) => h('tr', null, h('td', null, k), h('td', { class: 'num' }, k.includes('Size') && v > 65536 ? formatBytes(v) : String(v)))))) : null,
-    h('label', { class: 'check' }, h('input', { type: 'checkbox', checked: lab.cpu, onChange: (e: Event) => ((lab.cpu = (e.target as HTMLInputElement).checked), lab.changed()) }),
-      ' Train on the CPU backend (no WebGPU needed; correct but very slow)'));
+    h('h3', null, 'Compute backend'),
+    BACKENDS.map(([c, label]) => h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'backend', value: c, checked: lab.backend === c, onChange: () => choose(c) }), ' ', label)),
+    h('p', { id: 'backend-choice' }, info
+      ? info.error
+        ? h('span', { class: 'notice error' }, info.error)
+        : [h('span', { class: 'badge ok' }, 'Runs on'), ' ', h('strong', null, info.description), h('span', { class: 'muted' }, ` (${info.reason})`), info.warning ? h('div', { class: 'notice warn' }, info.warning) : null]
+      : h('span', { class: 'muted' }, 'Starting the backend…')));
 }
 
 function Model({ lab, runs }: { lab: Lab; runs: RunRecord[] }) {

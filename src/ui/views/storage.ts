@@ -85,7 +85,7 @@ export function StorageView({ lab }: { lab: Lab }) {
     }
   });
   const exportModel = (id: string, adapter: boolean) => act(async () => {
-    const zip = await lab.inference.exportModel(id, { adapter, cpu: lab.cpu });
+    const zip = await lab.inference.exportModel(id, { adapter, backend: lab.backend });
     download(`${id}-${adapter ? 'adapter' : 'model'}.zip`, zip as Uint8Array<ArrayBuffer>, 'application/zip');
   }, `exporting ${id}…`);
   const exportMetrics = (id: string, format: 'csv' | 'jsonl') => act(async () => {
@@ -95,7 +95,7 @@ export function StorageView({ lab }: { lab: Lab }) {
   });
   const importModel = (files: File[]) => act(async () => {
     setModelNote('');
-    const run = await lab.inference.importModel(files, { recipe: lab.recipe, cpu: lab.cpu });
+    const run = await lab.inference.importModel(files, { recipe: lab.recipe, backend: lab.backend });
     setModelNote(`imported as ${run.id}: pick it in Chat, Evaluate, or Setup (to train from it)`);
   }, 'importing the model…')();
   const importDataset = (files: File[]) => act(async () => {

@@ -66,7 +66,7 @@ export function TrainView({ lab }: { lab: Lab }) {
         h('button', { id: 'resume', disabled: status !== 'paused', onClick: lab.resume }, 'Resume'),
         h('button', { id: 'stop', disabled: !(busy || status === 'paused'), onClick: lab.stop }, 'Stop'),
         h('span', { class: 'spacer' }),
-        h('span', { class: 'muted' }, lab.cpu ? 'CPU backend (slow)' : 'WebGPU', ' · search: ', lab.recipe.search.backend === 'proxy' ? 'proxy' : 'in-worker local engine')),
+        h('span', { class: 'muted' }, lab.backendInfo?.description ?? '…', ' · search: ', lab.recipe.search.backend === 'proxy' ? 'proxy' : 'in-worker local engine')),
       run?.error ? h('div', { class: 'notice error', id: 'run-error' }, run.error,
         run.deviceLost && run.checkpointAt ? h('div', { class: 'row' },
           h('button', { class: 'primary', id: 'resume-lost', onClick: () => lab.resumeStored(run) }, 'Resume from the last checkpoint'),
