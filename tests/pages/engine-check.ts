@@ -1,6 +1,8 @@
 /**
- * Runs a few engine ops forward and backward on the environment's WebGPU (page or worker) and on
- * the CPU reference, and reports the worst deviation of each (≤ 1 means within atol 2e-5 + rtol 2e-4).
+ * Runs a few engine ops forward and backward on the environment's WebGPU (page or worker), on the
+ * WebAssembly backend (relaxed SIMD and threads where the browser gives them; every op split between
+ * threads) and on the CPU reference, and reports the worst deviation of each (≤ 1 means within
+ * atol 2e-5 + rtol 2e-4).
  */
 import * as E from '../../src/engine/index.js';
 
@@ -29,18 +31,22 @@ async function runOn(be: E.Backend, shapes: number[][], fn: Fn, seed: number): P
   });
 }
 
-export async function engineCheck(gpu: GPU): Promise<{ adapter: string; results: Record<string, number> }> {
+export async function engineCheck(gpu: GPU): Promise<{ adapter: string; wasm: string; results: Record<string, number> }> {
   const { device, adapterName } = await E.requestDevice(gpu);
-  const be = new E.WebGPUBackend(device, adapterName);
+  const webgpu = new E.WebGPUBackend(device, adapterName);
+  const wasm = await E.WasmBackend.create({ minParallelWork: 0 });
   const cpu = new E.CpuBackend();
   const results: Record<string, number> = {};
   for (const [name, shapes, fn] of checks) {
     const ref = await runOn(cpu, shapes, fn, 5);
-    const got = await runOn(be, shapes, fn, 5);
-    let worst = 0;
-    ref.forEach((r, k) => r.forEach((v, i) => (worst = Math.max(worst, Math.abs(got[k][i] - v) / (2e-5 + 2e-4 * Math.abs(v))))));
-    results[name] = worst;
+    for (const be of [webgpu, wasm]) {
+      const got = await runOn(be, shapes, fn, 5);
+      let worst = 0;
+      ref.forEach((r, k) => r.forEach((v, i) => (worst = Math.max(worst, Math.abs(got[k][i] - v) / (2e-5 + 2e-4 * Math.abs(v))))));
+      results[`${be.name}: ${name}`] = worst;
+    }
   }
   device.destroy();
-  return { adapter: adapterName, results };
+  wasm.destroy();
+  return { adapter: adapterName, wasm: wasm.description, results };
 }
