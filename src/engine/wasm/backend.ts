@@ -12,7 +12,7 @@ import type { AdamWParams, AttentionParams, Backend, BinaryOp, BinaryParams, Cop
 import { f16Bits, f16FromBits, storageBytes, type DType } from '../dtype.js';
 import { hasRelaxedSimd } from './asm.js';
 import { buildKernel, packArgs, type KernelDef } from './kernel.js';
-import { attentionGradKernel, attentionKernel } from './kernels/attention.js';
+import { attentionGradKernel, attentionKernel, attentionScratchBytes } from './kernels/attention.js';
 import { affineKernel, binaryKernels, copyKernel, ELEMENTWISE, fillKernel, powKernel, unaryGradKernels, unaryKernels } from './kernels/elementwise.js';
 import { gatherKernel, ropeKernel, scatterAddKernel, INDEXING } from './kernels/indexing.js';
 import { logprobChunkGradKernel, logprobChunkKernel, logprobFinishKernel, LOGPROB } from './kernels/logprob.js';
@@ -126,6 +126,15 @@ export class WasmBackend implements Backend {
     this.rt.close();
   }
 
+  /** Runs `fn` with a temporary scratch block of `perThread` bytes for each of `threads` threads. */
+  private withScratch(perThread: number, threads: number, label: string, fn: (scratch: number, perThread: number) => void): void {
+    const scratch = this.rt.alloc(perThread * threads, label);
+    try {
+      fn(scratch, perThread);
+    } finally {
+      this.rt.release(scratch, perThread * threads);
+    }
+  }
   /** Threads for a kernel of `work` units: all of the pool's when worth a hand-off, else the caller's. */
   private threadsFor(work: number): number {
     return work >= this.minParallelWork ? this.rt.threads : 1;
@@ -313,15 +322,11 @@ export class WasmBackend implements Backend {
     const o = (c as WasmStorage | undefined) ?? this.out(batch * m * n + (p.cOffset ?? 0));
     if (batch * m * n === 0) return o;
     const threads = this.threadsFor(m * n * k / 4);
-    const perThread = matmulScratchBytes(k);
-    const scratch = this.rt.alloc(perThread * threads, 'matmul panel scratch');
-    const args = {
+    this.withScratch(matmulScratchBytes(k), threads, 'matmul panel scratch', (scratch, scratchPerThread) => this.launch(matmulKernel, {
       a: ptr(a) + 4 * (p.aOffset ?? 0), b: ptr(b) + 4 * (p.bOffset ?? 0), c: o.ptr + 4 * (p.cOffset ?? 0), batch, m, n, k,
       sAi: p.transA ? 1 : k, sAl: p.transA ? m : 1, sBl: p.transB ? 1 : n, sBj: p.transB ? k : 1,
-      aBatch: p.aBatchStride, bBatch: p.bBatchStride, accumulate: p.accumulate ? 1 : 0, scratch, scratchPerThread: perThread,
-    };
-    this.launch(matmulKernel, args, threads);
-    this.rt.release(scratch, perThread * threads);
+      aBatch: p.aBatchStride, bBatch: p.bBatchStride, accumulate: p.accumulate ? 1 : 0, scratch, scratchPerThread,
+    }, threads));
     return o;
   }
 
@@ -395,9 +400,8 @@ export class WasmBackend implements Backend {
   attention(q: Storage, k: Storage, v: Storage, keyMask: Storage | undefined, p: AttentionParams) {
     const o = this.out(p.batch * p.t * p.hq * p.d), lse = this.out(p.batch * p.t * p.hq);
     const threads = this.threadsFor(p.batch * p.t * p.s * p.hq * p.d);
-    const scratch = this.rt.alloc(threads * p.d * 4 + 64, 'attention scratch');
-    this.launch(attentionKernel, { ...this.attnArgs(q, k, v, keyMask, p), o: o.ptr, lse: lse.ptr, scratch }, threads);
-    this.rt.release(scratch, threads * p.d * 4 + 64);
+    this.withScratch(attentionScratchBytes(p.d, p.s), threads, 'attention scratch', (scratch, scratchPerThread) =>
+      this.launch(attentionKernel, { ...this.attnArgs(q, k, v, keyMask, p), o: o.ptr, lse: lse.ptr, scratch, scratchPerThread }, threads));
     return { o, lse };
   }
   private attnArgs(q: Storage, k: Storage, v: Storage, keyMask: Storage | undefined, p: AttentionParams) {
@@ -410,11 +414,10 @@ export class WasmBackend implements Backend {
     const dq = this.out(q.size);
     const dk = this.fill(k.size, 0, 'f32') as WasmStorage, dv = this.fill(v.size, 0, 'f32') as WasmStorage;
     const threads = this.threadsFor(p.batch * p.t * p.s * p.hq * p.d);
-    const scratch = this.rt.alloc(threads * p.d * 4 + 64, 'attention scratch');
-    this.launch(attentionGradKernel, {
-      ...this.attnArgs(q, k, v, keyMask, p), o: ptr(o), lse: ptr(lse), dO: ptr(dO), dq: dq.ptr, dk: dk.ptr, dv: dv.ptr, scratch,
-    }, threads);
-    this.rt.release(scratch, threads * p.d * 4 + 64);
+    this.withScratch(attentionScratchBytes(p.d, p.s), threads, 'attention scratch', (scratch, scratchPerThread) =>
+      this.launch(attentionGradKernel, {
+        ...this.attnArgs(q, k, v, keyMask, p), o: ptr(o), lse: ptr(lse), dO: ptr(dO), dq: dq.ptr, dk: dk.ptr, dv: dv.ptr, scratch, scratchPerThread,
+      }, threads));
     return { dq, dk, dv };
   }
   logprobChunk(logits: Storage, targets: Storage, stats: Storage, n: number, vc: number, v0: number, temperature: number): void {

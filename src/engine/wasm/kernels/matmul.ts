@@ -13,7 +13,7 @@
 import { f32, f32x4, forRange, i32, ifThen, select, seq, v128, type Code, type Local } from '../asm.js';
 import { kernel } from '../kernel.js';
 
-export const MR = 4;
+export const MR = 6;
 export const NR = 8;
 const NV = NR / 4;
 
