@@ -45,6 +45,10 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
 
   // Setup: quick preset, a small FVQA-mini in the dataset store.
   await page.click('#preset-quick');
+  // On WebGPU (software here), so that the reload below interrupts the run: on WebAssembly, which
+  // "auto" may pick, the quick demo finishes before the first GRPO step is charted.
+  await page.click('input[name=backend][value=webgpu]');
+  await page.waitForSelector('#backend-choice:has-text("Runs on")', { timeout: 60_000 });
   await page.click('#generate-dataset');
   await page.waitForSelector('#dataset-status:has-text("stored")', { timeout: 60_000 });
   await lab.shot('setup');

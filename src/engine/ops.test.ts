@@ -91,6 +91,7 @@ const cases: Case[] = [
   { name: 'attention full, MHA', inputs: [f(1, 7, 3, 12), f(1, 7, 3, 12), f(1, 7, 3, 12)], fn: ([q, k, v]) => E.attention(q, k, v) },
   { name: 'attention causal GQA 3, head_dim 64 + padding mask', inputs: [f(1, 6, 3, 64), f(1, 6, 1, 64), f(1, 6, 1, 64), { shape: [1, 6], kind: 'mask' }], fn: ([q, k, v, m]) => E.attention(q, k, v, { causal: true, keyMask: m }) },
   { name: 'attention head_dim 6 (scalar kernels)', inputs: [f(1, 5, 2, 6), f(1, 5, 2, 6), f(1, 5, 2, 6)], fn: ([q, k, v]) => E.attention(q, k, v, { causal: true }) },
+  { name: 'attention decode step (T = 1: dot-product path on WebAssembly) + padding mask', inputs: [f(2, 1, 2, 8), f(2, 6, 2, 8), f(2, 6, 2, 8), { shape: [2, 6], kind: 'mask' }], fn: ([q, k, v, m]) => E.attention(q, k, v, { causal: true, keyMask: m }) },
   { name: 'attention causal, T < S (cached prefix)', inputs: [f(2, 3, 2, 4), f(2, 6, 1, 4), f(2, 6, 1, 4)], fn: ([q, k, v]) => E.attention(q, k, v, { causal: true }) },
   {
     name: 'tokenLogprobs (3 chunks, temperature 0.7)',

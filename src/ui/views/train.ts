@@ -20,7 +20,7 @@ const GRPO_CHARTS: { title: string; keys: string[]; labels?: string[]; scale?: n
   { title: 'Grad norm', keys: ['grad_norm'] },
   { title: 'Tokens per second', keys: ['tokens_per_second'] },
   { title: 'Step time (s)', keys: ['time/rollout_s', 'time/search_s', 'time/train_s'], labels: ['rollout', 'search', 'train'] },
-  { title: 'GPU memory peak (MiB)', keys: ['memory/peak_bytes'], scale: 1 / 2 ** 20 },
+  { title: 'Memory peak (MiB)', keys: ['memory/peak_bytes'], scale: 1 / 2 ** 20 },
 ];
 const SFT_CHARTS: typeof GRPO_CHARTS = [
   { title: 'SFT loss', keys: ['loss'] },

@@ -68,7 +68,7 @@ function frame(K: Ctx) {
   const p = K.p;
   const u = K.i32(), us = K.i32(), ue = K.i32(), b = K.i32(), kh = K.i32(), h = K.i32(), t = K.i32(), grp = K.i32();
   const s4 = K.i32(), sEnd = K.i32(), sEnd4 = K.i32(), key = K.i32(), i = K.i32(), src = K.i32();
-  const kt = K.i32(), vt = K.i32(), row = K.i32(), row2 = K.i32(), acc = K.v128();
+  const kt = K.i32(), vt = K.i32(), row = K.i32(), row2 = K.i32(), acc = K.v128(), transposed = K.i32();
   const rowPtr = (base: Local, bb: Code, tt: Code, hh: Code, tLen: Code, heads: Local) =>
     i32.add(base.get(), i32.shl(i32.mul(i32.add(i32.mul(i32.add(i32.mul(bb, tLen), tt), heads.get()), hh), p.d.get()), i32.const(2)));
   /** dst[i·S4 + s] = rows[(b, s, kh)][i] for s < S */
@@ -77,7 +77,7 @@ function frame(K: Ctx) {
     forRange(i, i32.const(0), p.d.get(), f32.store(at(dst, i32.add(i32.mul(i.get(), s4.get()), key.get())), f32.load(at(src, i.get())))),
   ));
   return {
-    b, kh, h, t, sEnd, key, kt, vt, row, row2, rowPtr,
+    b, kh, h, t, sEnd, key, kt, vt, row, row2, rowPtr, transposed,
     keyRow: (base: Local) => rowPtr(base, b.get(), key.get(), kh.get(), p.sMax.get(), p.hkv),
     qRow: (base: Local) => rowPtr(base, b.get(), t.get(), h.get(), p.t.get(), p.hq),
     lseIndex: () => i32.add(i32.mul(i32.add(i32.mul(b.get(), p.t.get()), t.get()), p.hq.get()), h.get()),
@@ -85,7 +85,7 @@ function frame(K: Ctx) {
       i32.lt_s(key.get(), sEnd.get()),
       i32.or(i32.eqz(p.mask.get()), i32.ne(i32.load(at(p.mask, i32.add(i32.mul(b.get(), p.sMax.get()), key.get()))), i32.const(0))),
     ),
-    /** out[s] = Σ_i x[i]·Tᵀ[i, s] for s < sEnd rounded up to 4 (T transposed in scratch). */
+    /** out[s] = Σ_i x[i]·Tᵀ[i, s] for s < sEnd rounded up to 4 (T transposed in scratch; see `transposed`). */
     rowTimes: (x: Local, tr: Local, out: Local) => forRange(key, i32.const(0), sEnd4.get(), seq(
       acc.set(f32x4.splat(f32.const(0))),
       forRange(i, i32.const(0), p.d.get(), acc.set(f32x4.madd(v128.load32_splat(at(x, i.get())), v128.load(at(tr, i32.add(i32.mul(i.get(), s4.get()), key.get()))), acc.get(), K.relaxed))),
@@ -95,6 +95,8 @@ function frame(K: Ctx) {
     forPairs: (withV: boolean, body: Code) => seq(
       s4.set(i32.and(i32.add(p.s.get(), i32.const(3)), i32.const(-4))),
       grp.set(i32.div_s(p.hq.get(), p.hkv.get())),
+      // Few queries per key head (decoding: T = 1) do not repay the transpose: dot products instead.
+      transposed.set(i32.ge_s(i32.mul(p.t.get(), grp.get()), i32.const(4))),
       kt.set(i32.add(p.scratch.get(), i32.mul(K.tid.get(), p.scratchPerThread.get()))),
       vt.set(i32.add(kt.get(), i32.shl(i32.mul(p.d.get(), s4.get()), i32.const(2)))),
       row.set(i32.add(vt.get(), i32.shl(i32.mul(p.d.get(), s4.get()), i32.const(2)))),
@@ -103,8 +105,7 @@ function frame(K: Ctx) {
       forRange(u, us.get(), ue.get(), seq(
         b.set(i32.div_s(u.get(), p.hkv.get())),
         kh.set(i32.rem_s(u.get(), p.hkv.get())),
-        transpose(p.k, kt),
-        withV ? transpose(p.v, vt) : [],
+        ifThen(transposed.get(), seq(transpose(p.k, kt), withV ? transpose(p.v, vt) : [])),
         forRange(h, i32.mul(kh.get(), grp.get()), i32.mul(i32.add(kh.get(), i32.const(1)), grp.get()), forRange(t, i32.const(0), p.t.get(), seq(
           sEnd.set(select(i32.min_s(p.s.get(), i32.add(i32.add(t.get(), p.qOffset.get()), i32.const(1))), p.s.get(), p.causal.get())),
           sEnd4.set(i32.and(i32.add(sEnd.get(), i32.const(3)), i32.const(-4))),
@@ -115,17 +116,28 @@ function frame(K: Ctx) {
   };
 }
 
+/** out[s] = x·rows[(b, s, kh)] for the keys of this query: from the transpose, or one dot product each. */
+function rowScores(K: Ctx, R: ReturnType<typeof rowOps>, F: ReturnType<typeof frame>) {
+  const kp = K.i32(), v = K.f32();
+  return (x: Local, base: Local, tr: Local, out: Local): Code => ifThen(
+    F.transposed.get(),
+    F.rowTimes(x, tr, out),
+    forRange(F.key, i32.const(0), F.sEnd.get(), seq(kp.set(F.keyRow(base)), R.dot(x, kp, v), f32.store(at(out, F.key.get()), v.get()))),
+  );
+}
+
 export const attentionKernel = kernel('attention', { ...ARGS, o: 'i32', lse: 'i32' }, (K) => {
   const p = K.p;
   const R = rowOps(K as unknown as Ctx), F = frame(K as unknown as Ctx);
   const qp = K.i32(), op = K.i32(), kp = K.i32(), mx = K.f32(), sum = K.f32(), sc = K.f32(), pr = K.f32();
+  const scores = rowScores(K as unknown as Ctx, R, F);
   const rowAt = () => at(F.row, F.key.get());
   return seq(
     R.init,
     F.forPairs(false, seq(
       qp.set(F.qRow(p.q)),
       op.set(F.qRow(p.o)),
-      F.rowTimes(qp, F.kt, F.row),
+      scores(qp, p.k, F.kt, F.row),
       // masked scores -> -inf, and the row max
       mx.set(f32.const(-Infinity)),
       forRange(F.key, i32.const(0), F.sEnd.get(), seq(
@@ -154,6 +166,7 @@ export const attentionGradKernel = kernel('attention_grad', { ...ARGS, o: 'i32',
   const R = rowOps(K as unknown as Ctx), F = frame(K as unknown as Ctx);
   const qp = K.i32(), op = K.i32(), gp = K.i32(), dqp = K.i32(), kp = K.i32(), dkp = K.i32(), dvp = K.i32();
   const lse = K.f32(), D = K.f32(), pr = K.f32(), ds = K.f32();
+  const scores = rowScores(K as unknown as Ctx, R, F);
   const rowAt = (r: Local) => at(r, F.key.get());
   return seq(
     R.init,
@@ -166,8 +179,8 @@ export const attentionGradKernel = kernel('attention_grad', { ...ARGS, o: 'i32',
       lse.set(f32.load(at(p.lse, F.lseIndex()))),
       ifThen(f32.gt(lse.get(), f32.const(-Infinity)), seq(
         R.dot(gp, op, D),
-        F.rowTimes(qp, F.kt, F.row),
-        F.rowTimes(gp, F.vt, F.row2),
+        scores(qp, p.k, F.kt, F.row),
+        scores(gp, p.v, F.vt, F.row2),
         forRange(F.key, i32.const(0), F.sEnd.get(), ifThen(F.attended(), seq(
           pr.set(expf(f32.sub(f32.mul(f32.load(rowAt(F.row)), p.scale.get()), lse.get()))),
           ds.set(f32.mul(f32.mul(pr.get(), f32.sub(f32.load(rowAt(F.row2)), D.get())), p.scale.get())),
