@@ -111,7 +111,10 @@ let gpu: WebGPUBackend;
 let gpuAlt: WebGPUBackend;
 /** Software kernels with the vec4 matmul and attention (what adapters without 4-lane subgroups use). */
 let gpuVec4: WebGPUBackend;
-/** The WebAssembly backend single-threaded, and on 3 threads with every op split however small. */
+/**
+ * The WebAssembly backend single-threaded, and on 3 threads with every op split however small (plain
+ * SIMD in Node 20; relaxed SIMD is checked in Chromium by tests/engine-browser.test.ts).
+ */
 let wasm1: WasmBackend;
 let wasm3: WasmBackend;
 const cpu = new CpuBackend();

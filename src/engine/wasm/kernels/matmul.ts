@@ -3,8 +3,8 @@
  * columns of B, the panel is packed contiguously ([k, NR], zero-padded past n) into this thread's
  * scratch, then an MR x NR register-blocked micro-kernel sweeps every MR-row block of A over it:
  * per step of k, NR/4 vector loads of the packed panel, MR broadcast loads of A, MR·NR/4 fused
- * multiply-adds (relaxed-SIMD madd where available). A is read in place through element strides
- * (transA is a stride swap); the rows of a ragged last block repeat row m-1 and are not written.
+ * multiply-adds (relaxed-SIMD madd where available). A is read in place (no packing): [m, k] rows
+ * four k-steps per loop iteration at constant offsets, or [k, m] (transA) with the block's rows adjacent.
  * Threads split the (batch, column panel) pairs: each thread packs only the panels it computes.
  *
  * MR x NR = 4 x 8 keeps 8 accumulators + 2 panel vectors + 1 broadcast in the 16 SIMD registers
@@ -15,6 +15,8 @@ import { kernel } from '../kernel.js';
 
 export const MR = 6;
 export const NR = 8;
+/** k steps per iteration of the micro-kernel's loop (A stored [m, k]). */
+const UNROLL = 4;
 const NV = NR / 4;
 
 /** Scratch bytes one thread needs for a product with inner dimension k. */
@@ -55,20 +57,42 @@ export const matmulKernel = kernel(
       ))),
     );
 
-    // One MR x NR block at rows [i0, i0+MR) of this panel.
-    const microKernel = seq(
-      ...acc.flat().map((a) => a.set(zero)),
+    // One MR x NR block at rows [i0, i0+MR) of this panel. One step of k: NV panel loads, MR
+    // broadcast loads of A (at `aAt(r, u)`: row r, u steps ahead), MR·NV multiply-adds.
+    const step = (aAt: (rr: number, u: number) => Code, u: number) => seq(
+      ...bv.map((b, q) => b.set(v128.load(pb.get(), (u * NR + 4 * q) * 4))),
+      ...acc.flatMap((row, rr) => [av.set(aAt(rr, u)), ...row.map((a, q) => a.set(f32x4.madd(av.get(), bv[q].get(), a.get(), K.relaxed)))]),
+    );
+    const k4 = i32.and(p.k.get(), i32.const(-UNROLL));
+    // A stored [m, k] (sAl = 1): each row's k values are contiguous, so UNROLL steps read at constant
+    // offsets; rows past m repeat row m-1 (never written back).
+    const alongK = seq(
       ...pa.map((ptr, rr) => ptr.set(i32.add(p.a.get(), bytes(i32.add(aBase.get(), i32.mul(i32.min_s(i32.add(i0.get(), i32.const(rr)), i32.sub(p.m.get(), i32.const(1))), p.sAi.get())))))),
-      pb.set(pack.get()),
-      forRange(l, i32.const(0), p.k.get(), seq(
-        ...bv.map((b, q) => b.set(v128.load(pb.get(), 16 * q))),
-        ...pa.flatMap((ptr, rr) => [
-          av.set(v128.load32_splat(ptr.get())),
-          ...acc[rr].map((a, q) => a.set(f32x4.madd(av.get(), bv[q].get(), a.get(), K.relaxed))),
-          ptr.set(i32.add(ptr.get(), stepA.get())),
-        ]),
+      forRange(l, i32.const(0), k4, seq(
+        ...Array.from({ length: UNROLL }, (_, u) => step((rr) => v128.load32_splat(pa[rr].get(), 4 * u), u)),
+        ...pa.map((ptr) => ptr.set(i32.add(ptr.get(), i32.const(4 * UNROLL)))),
+        pb.set(i32.add(pb.get(), i32.const(UNROLL * NR * 4))),
+      ), i32.const(UNROLL)),
+      forRange(l, k4, p.k.get(), seq(
+        step((rr) => v128.load32_splat(pa[rr].get()), 0),
+        ...pa.map((ptr) => ptr.set(i32.add(ptr.get(), i32.const(4)))),
         pb.set(i32.add(pb.get(), i32.const(NR * 4))),
       )),
+    );
+    // A stored [k, m] (transA, sAi = 1): the block's MR rows are adjacent, one pointer serves them
+    // (a ragged block reads up to MR-1 values past A's end, inside the heap's guard, never written back).
+    const adjacentRows = seq(
+      pa[0].set(i32.add(p.a.get(), bytes(i32.add(aBase.get(), i0.get())))),
+      forRange(l, i32.const(0), p.k.get(), seq(
+        step((rr) => v128.load32_splat(pa[0].get(), 4 * rr), 0),
+        pa[0].set(i32.add(pa[0].get(), stepA.get())),
+        pb.set(i32.add(pb.get(), i32.const(NR * 4))),
+      )),
+    );
+    const microKernel = seq(
+      ...acc.flat().map((a) => a.set(zero)),
+      pb.set(pack.get()),
+      ifThen(i32.eq(p.sAl.get(), i32.const(1)), alongK, adjacentRows),
     );
 
     // Write the block: whole blocks with vector stores, ragged ones through `tmp`.
