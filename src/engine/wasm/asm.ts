@@ -141,6 +141,7 @@ export const f32x4 = {
   eq: (a: Code, b: Code): Code => flat(a, b, simd(0x41)),
   lt: (a: Code, b: Code): Code => flat(a, b, simd(0x43)),
   gt: (a: Code, b: Code): Code => flat(a, b, simd(0x44)),
+  le: (a: Code, b: Code): Code => flat(a, b, simd(0x45)),
   ge: (a: Code, b: Code): Code => flat(a, b, simd(0x46)),
   floor: (a: Code): Code => flat(a, simd(0x68)),
   nearest: (a: Code): Code => flat(a, simd(0x6a)),
@@ -161,6 +162,8 @@ export const f32x4 = {
 export const i32x4 = {
   splat: (a: Code): Code => flat(a, simd(0x11)),
   add: (a: Code, b: Code): Code => flat(a, b, simd(0xae)),
+  sub: (a: Code, b: Code): Code => flat(a, b, simd(0xb1)),
+  shr_s: (a: Code, b: Code): Code => flat(a, b, simd(0xac)),
   shl: (a: Code, b: Code): Code => flat(a, b, simd(0xab)),
   trunc_sat_f32x4_s: (a: Code): Code => flat(a, simd(0xf8)),
 };

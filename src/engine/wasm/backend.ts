@@ -16,7 +16,7 @@ import { attentionGradKernel, attentionKernel, attentionScratchBytes } from './k
 import { affineKernel, binaryKernels, copyKernel, ELEMENTWISE, fillKernel, powKernel, unaryGradKernels, unaryKernels } from './kernels/elementwise.js';
 import { gatherKernel, ropeKernel, scatterAddKernel, INDEXING } from './kernels/indexing.js';
 import { logprobChunkGradKernel, logprobChunkKernel, logprobFinishKernel, LOGPROB } from './kernels/logprob.js';
-import { expFunc, logFunc } from './kernels/math.js';
+import { libraryFuncs } from './kernels/math.js';
 import { matmulKernel, matmulScratchBytes } from './kernels/matmul.js';
 import { layernormGradKernel, layernormKernel, NORMS, rmsnormGradKernel, rmsnormKernel } from './kernels/norm.js';
 import { adamwKernel, clipCoefKernel, OPTIM, sgdKernel, sumSquaresKernel } from './kernels/optim.js';
@@ -116,7 +116,7 @@ export class WasmBackend implements Backend {
       notice = `WebAssembly backend runs single-threaded: ${avail.why}.`;
       threads = 1;
     }
-    const funcs = [expFunc(), logFunc(), ...KERNELS.map((k) => buildKernel(k, relaxed))];
+    const funcs = [...libraryFuncs(), ...KERNELS.map((k) => buildKernel(k, relaxed))];
     const rt = await Runtime.create(funcs, { threads });
     return new WasmBackend(rt, relaxed, opts.minParallelWork ?? PARALLEL_MIN_WORK, notice);
   }

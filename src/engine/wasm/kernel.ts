@@ -4,7 +4,7 @@
  * declaration), and a body built from asm.ts expressions. Every kernel function has the signature
  * (args: i32, tid: i32, nt: i32): it does share `tid` of `nt` of its work.
  */
-import { f32, Func, i32, call, type Code, type Local } from './asm.js';
+import { f32, Func, i32, type Code, type Local } from './asm.js';
 
 export type ArgType = 'i32' | 'f32';
 
@@ -34,11 +34,6 @@ export interface KernelDef<A extends string = string> {
 export function kernel<A extends string>(name: string, args: Record<A, ArgType>, build: (k: KernelCtx<A>) => Code): KernelDef<A> {
   return { name, args, build };
 }
-
-/** Library functions every kernel may call, placed first in the module (their call indices). */
-export const LIB = { exp: 0, log: 1 } as const;
-export const expf = (x: Code): Code => call(LIB.exp, x);
-export const logf = (x: Code): Code => call(LIB.log, x);
 
 /** The function of a kernel, with its argument prologue. */
 export function buildKernel(def: KernelDef, relaxed: boolean): Func {

@@ -12,7 +12,8 @@
  * at a time), ds = p·(dp - dO·o)·scale, dq = Σ ds·k, dk += ds·q, dv += p·dO.
  */
 import { f32, f32x4, forRange, i32, ifThen, select, seq, v128, type Code, type Local } from '../asm.js';
-import { expf, kernel, logf, type KernelCtx } from '../kernel.js';
+import { kernel, type KernelCtx } from '../kernel.js';
+import { expf, logf } from './math.js';
 import { at } from './elementwise.js';
 
 const ARGS = {

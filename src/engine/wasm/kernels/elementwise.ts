@@ -5,19 +5,40 @@
  */
 import type { BinaryOp, UnaryOp } from '../../backend.js';
 import { f32, f32x4, forRange, i32, select, seq, v128, type Code, type Local } from '../asm.js';
-import { expf, kernel, logf, type KernelDef } from '../kernel.js';
-import { derivCode, unaryCode } from './math.js';
+import { kernel, type KernelCtx, type KernelDef } from '../kernel.js';
+import { derivCode, expf, logf, scalar, unaryCode, vector, type Lanes } from './math.js';
 
 /** Byte address of element `i` (a local) of the f32 array at `base`. */
 export const at = (base: Local, i: Code): Code => i32.add(base.get(), i32.shl(i, i32.const(2)));
+
+/**
+ * This thread's share of n elements: `vec(L, i)` for 4 elements at a time (L = vector lanes), then
+ * `vec(L, i)` with scalar lanes for the tail. Shares are whole quads so that only the last thread has a tail.
+ */
+export function lanesLoop(k: KernelCtx<string>, n: Local, body: (L: Lanes, i: Local) => Code): Code {
+  const q = k.i32(), qs = k.i32(), qe = k.i32(), i = k.i32(), end4 = k.i32(), end = k.i32();
+  return seq(
+    q.set(i32.shr_s(i32.add(n.get(), i32.const(3)), i32.const(2))),
+    k.share(q.get(), qs, qe),
+    end.set(i32.min_s(n.get(), i32.shl(qe.get(), i32.const(2)))),
+    end4.set(i32.and(end.get(), i32.const(-4))),
+    forRange(i, i32.shl(qs.get(), i32.const(2)), end4.get(), body(vector, i), i32.const(4)),
+    forRange(i, i32.max_s(end4.get(), i32.shl(qs.get(), i32.const(2))), end.get(), body(scalar, i)),
+  );
+}
+
+/** A local of the lane type for each of scalar and vector code paths. */
+const laneLocal = (k: KernelCtx<string>, L: Lanes): Local => (L.type === 'f32' ? k.f32() : k.v128());
 
 export const unaryKernels = Object.fromEntries(
   (Object.keys(unaryCode) as UnaryOp[]).map((op) => [
     op,
     kernel(`unary_${op}`, { x: 'i32', out: 'i32', n: 'i32' }, (k) => {
       const { x, out, n } = k.p;
-      const i = k.i32(), s = k.i32(), e = k.i32(), v = k.f32();
-      return seq(k.share(n.get(), s, e), forRange(i, s.get(), e.get(), seq(v.set(f32.load(at(x, i.get()))), f32.store(at(out, i.get()), unaryCode[op](v)))));
+      return lanesLoop(k as unknown as KernelCtx<string>, n, (L, i) => {
+        const v = laneLocal(k as unknown as KernelCtx<string>, L);
+        return seq(v.set(L.load(at(x, i.get()))), L.store(at(out, i.get()), unaryCode[op](L, v)));
+      });
     }),
   ]),
 ) as Record<UnaryOp, KernelDef>;
@@ -27,15 +48,15 @@ export const unaryGradKernels = Object.fromEntries(
     op,
     kernel(`unary_grad_${op}`, { x: 'i32', y: 'i32', dy: 'i32', out: 'i32', n: 'i32' }, (k) => {
       const { x, y, dy, out, n } = k.p;
-      const i = k.i32(), s = k.i32(), e = k.i32(), xv = k.f32(), yv = k.f32(), t = k.f32();
-      return seq(
-        k.share(n.get(), s, e),
-        forRange(i, s.get(), e.get(), seq(
-          xv.set(f32.load(at(x, i.get()))),
-          yv.set(f32.load(at(y, i.get()))),
-          f32.store(at(out, i.get()), f32.mul(f32.load(at(dy, i.get())), derivCode[op](xv, yv, t))),
-        )),
-      );
+      const K = k as unknown as KernelCtx<string>;
+      return lanesLoop(K, n, (L, i) => {
+        const xv = laneLocal(K, L), yv = laneLocal(K, L), t = laneLocal(K, L);
+        return seq(
+          xv.set(L.load(at(x, i.get()))),
+          yv.set(L.load(at(y, i.get()))),
+          L.store(at(out, i.get()), L.mul(L.load(at(dy, i.get())), derivCode[op](L, xv, yv, t))),
+        );
+      });
     }),
   ]),
 ) as Record<UnaryOp, KernelDef>;
@@ -43,8 +64,10 @@ export const unaryGradKernels = Object.fromEntries(
 /** out = a·x + b. */
 export const affineKernel = kernel('affine', { x: 'i32', out: 'i32', n: 'i32', a: 'f32', b: 'f32' }, (k) => {
   const { x, out, n, a, b } = k.p;
-  const i = k.i32(), s = k.i32(), e = k.i32();
-  return seq(k.share(n.get(), s, e), forRange(i, s.get(), e.get(), f32.store(at(out, i.get()), f32.add(f32.mul(a.get(), f32.load(at(x, i.get()))), b.get()))));
+  return lanesLoop(k as unknown as KernelCtx<string>, n, (L, i) => {
+    const splat = (v: Local) => (L.type === 'f32' ? v.get() : f32x4.splat(v.get()));
+    return L.store(at(out, i.get()), L.add(L.mul(splat(a), L.load(at(x, i.get()))), splat(b)));
+  });
 });
 
 /**

@@ -5,7 +5,8 @@
  * dz_j = dlogp·(1[j=target] - p_j) - dent·p_j·(log p_j + H), divided by the temperature.
  */
 import { f32, forRange, i32, select, seq } from '../asm.js';
-import { expf, kernel, logf } from '../kernel.js';
+import { kernel } from '../kernel.js';
+import { expf, logf } from './math.js';
 import { at } from './elementwise.js';
 
 /** stats [n, 4] updated in place from logits [n, vc] of vocabulary ids [v0, v0 + vc). */

@@ -3,9 +3,9 @@
  * (Loshchilov & Hutter 2019, torch.optim.AdamW) and SGD with momentum (torch.optim.SGD, dampening
  * 0). 1 - β and the bias corrections arrive computed in float64 (1 - 0.999 in f32 loses digits). `coef` (0 = none) points at [norm, clip coefficient] from clipCoef, scaling the gradient.
  */
-import { f32, forRange, i32, ifThen, select, seq, type Local } from '../asm.js';
-import { kernel } from '../kernel.js';
-import { at } from './elementwise.js';
+import { f32, f32x4, forRange, i32, ifThen, select, seq, type Local } from '../asm.js';
+import { kernel, type KernelCtx } from '../kernel.js';
+import { at, lanesLoop } from './elementwise.js';
 
 /** out[0] += Σ x² (single-threaded: one partial per parameter tensor keeps the order fixed). */
 export const sumSquaresKernel = kernel('sum_squares', { x: 'i32', n: 'i32', out: 'i32' }, (k) => {
@@ -37,21 +37,25 @@ export const adamwKernel = kernel('adamw', {
   p: 'i32', g: 'i32', m: 'i32', v: 'i32', n: 'i32', lr: 'f32', beta1: 'f32', beta2: 'f32', omb1: 'f32', omb2: 'f32', eps: 'f32', decay: 'f32', bc1: 'f32', bc2: 'f32', coef: 'i32',
 }, (k) => {
   const { p, g, m, v, n, lr, beta1, beta2, omb1, omb2, eps, decay, bc1, bc2, coef } = k.p;
-  const i = k.i32(), s = k.i32(), e = k.i32(), c = k.f32(), gi = k.f32(), mi = k.f32(), vi = k.f32();
-    return seq(
+  const c = k.f32();
+  const K = k as unknown as KernelCtx<string>;
+  return seq(
     c.set(coefOf(coef)),
-    k.share(n.get(), s, e),
-    forRange(i, s.get(), e.get(), seq(
-      gi.set(f32.mul(f32.load(at(g, i.get())), c.get())),
-      mi.set(f32.add(f32.mul(beta1.get(), f32.load(at(m, i.get()))), f32.mul(omb1.get(), gi.get()))),
-      vi.set(f32.add(f32.mul(beta2.get(), f32.load(at(v, i.get()))), f32.mul(f32.mul(omb2.get(), gi.get()), gi.get()))),
-      f32.store(at(m, i.get()), mi.get()),
-      f32.store(at(v, i.get()), vi.get()),
-      f32.store(at(p, i.get()), f32.sub(
-        f32.mul(f32.load(at(p, i.get())), decay.get()),
-        f32.div(f32.mul(lr.get(), f32.div(mi.get(), bc1.get())), f32.add(f32.sqrt(f32.div(vi.get(), bc2.get())), eps.get())),
-      )),
-    )),
+    lanesLoop(K, n, (L, i) => {
+      const s = (x: Local) => (L.type === 'f32' ? x.get() : f32x4.splat(x.get()));
+      const gi = L.type === 'f32' ? K.f32() : K.v128(), mi = L.type === 'f32' ? K.f32() : K.v128(), vi = L.type === 'f32' ? K.f32() : K.v128();
+      return seq(
+        gi.set(L.mul(L.load(at(g, i.get())), s(c))),
+        mi.set(L.add(L.mul(s(beta1), L.load(at(m, i.get()))), L.mul(s(omb1), gi.get()))),
+        vi.set(L.add(L.mul(s(beta2), L.load(at(v, i.get()))), L.mul(L.mul(s(omb2), gi.get()), gi.get()))),
+        L.store(at(m, i.get()), mi.get()),
+        L.store(at(v, i.get()), vi.get()),
+        L.store(at(p, i.get()), L.sub(
+          L.mul(L.load(at(p, i.get())), s(decay)),
+          L.div(L.mul(s(lr), L.div(mi.get(), s(bc1))), L.add(L.sqrt(L.div(vi.get(), s(bc2))), s(eps))),
+        )),
+      );
+    }),
   );
 });
 

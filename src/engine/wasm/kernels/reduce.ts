@@ -4,7 +4,8 @@
  */
 import type { ReduceOp } from '../../backend.js';
 import { f32, forRange, i32, ifThen, select, seq, type Code } from '../asm.js';
-import { expf, kernel, type KernelDef } from '../kernel.js';
+import { kernel, type KernelDef } from '../kernel.js';
+import { expf } from './math.js';
 import { at } from './elementwise.js';
 
 const combine: Record<ReduceOp, { init: number; op: (a: Code, b: Code) => Code }> = {
