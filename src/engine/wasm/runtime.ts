@@ -12,7 +12,7 @@
 import { encodeModule, type Func } from './asm.js';
 
 /** Byte layout of the reserved low memory. */
-const CTL = 0; // Int32 words: 0 generation, 1 job, 2 pending, 3 threads of this job
+const CTL = 0; // Int32 words: 0 generation, 1 job, 2 pending, 3 threads of this job, 4 failed share + 1 (0: none)
 export const ARGS = 256; // kernel arguments, 4 bytes each
 const HEAP_BASE = 4096;
 /** Slack after the heap's top: vector loads past a tensor's end stay inside memory. */
@@ -38,7 +38,7 @@ const listen = (fn) => (port.on ? port.on('message', fn) : port.addEventListener
 listen(({ module, memory, names, tid, spin }) => {
   const inst = new WebAssembly.Instance(module, { env: { memory } });
   const fns = names.map((n) => inst.exports[n]);
-  const ctl = new Int32Array(memory.buffer, ${CTL}, 4);
+  const ctl = new Int32Array(memory.buffer, ${CTL}, 5);
   let gen = Atomics.load(ctl, 0);
   port.postMessage('ready');
   for (;;) {
@@ -47,7 +47,11 @@ listen(({ module, memory, names, tid, spin }) => {
     gen = Atomics.load(ctl, 0);
     const job = ctl[1];
     if (job < 0) return;
-    if (tid < ctl[3]) fns[job](${ARGS}, tid, ctl[3]);
+    try {
+      if (tid < ctl[3]) fns[job](${ARGS}, tid, ctl[3]);
+    } catch {
+      Atomics.store(ctl, 4, tid + 1); // the caller re-runs this share to raise the error itself
+    }
     if (Atomics.sub(ctl, 2, 1) === 1) Atomics.notify(ctl, 2);
   }
 });
@@ -123,7 +127,7 @@ export class Runtime {
       rt.index.set(n, i);
       rt.fns.push(inst.exports[n] as unknown as KernelFn);
     });
-    rt.ctl = new Int32Array(rt.memory.buffer, CTL, 4);
+    rt.ctl = new Int32Array(rt.memory.buffer, CTL, 5);
     if (shared) {
       const spin = 20000;
       rt.workers = await Promise.all(
@@ -246,6 +250,12 @@ export class Runtime {
           this.canWait = false; // a page's main thread may not block: keep spinning
         }
       }
+    }
+    const failed = Atomics.exchange(ctl, 4, 0);
+    if (failed) {
+      // A worker's share trapped (its message stays in the worker): the same share here raises it.
+      fn(ARGS, failed - 1, nt);
+      throw new Error(`WebAssembly kernel ${name} failed in worker thread ${failed - 1} but not when re-run on the calling thread`);
     }
   }
 }
