@@ -33,6 +33,22 @@ test('each share runs once per job on 3 threads, over 2,000 back-to-back jobs', 
   rt.close();
 });
 
+test('a late or spurious notify does not make a worker run the last job again', async () => {
+  const rt = await Runtime.create(testFuncs(), { threads: 2 });
+  const counts = rt.alloc(16, 'counts');
+  rt.i32.fill(0, counts / 4, counts / 4 + 4);
+  const ctl = new Int32Array(rt.memory.buffer, 0, 5);
+  for (let j = 0; j < 50; j++) {
+    rt.setArgs(['i32', 'i32'], [counts, 0]);
+    rt.run('count', 2);
+    // what a caller preempted between its generation bump and its notify delivers late
+    Atomics.notify(ctl, 0);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  expect(Array.from(rt.i32.slice(counts / 4, counts / 4 + 2))).toEqual([50, 50]);
+  rt.close();
+});
+
 test('a trap in a worker share is raised by run() on the calling thread', async () => {
   const rt = await Runtime.create(testFuncs(), { threads: 2 });
   const counts = rt.alloc(16, 'counts');

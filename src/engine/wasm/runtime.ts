@@ -43,7 +43,9 @@ listen(({ module, memory, names, tid, spin }) => {
   port.postMessage('ready');
   for (;;) {
     for (let i = 0; i < spin && Atomics.load(ctl, 0) === gen; i++);
-    Atomics.wait(ctl, 0, gen);
+    // Re-check after every wake: a notify that was late for a job already done (the caller
+    // preempted between its bump and its notify) must not run that job again.
+    while (Atomics.load(ctl, 0) === gen) Atomics.wait(ctl, 0, gen);
     gen = Atomics.load(ctl, 0);
     const job = ctl[1];
     if (job < 0) return;
