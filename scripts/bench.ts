@@ -18,8 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { ENGINES, SUITES, isOurs, markdownTable, type EngineName, type RowResult, type SuiteName } from '../bench/harness.js';
-import type { EngineImpl } from '../bench/harness.js';
+import { ENGINES, SUITES, isOurs, markdownTable, type EngineImpl, type EngineName, type RowResult, type SuiteName } from '../bench/harness.js';
 import { createRuntimeBackend, runWithDawnEnv } from './runtime.js';
 
 const { values } = parseArgs({
@@ -150,7 +149,15 @@ async function chromium(): Promise<void> {
     for (const w of info.workloads.filter((x) => picked(x.id))) {
       log(`${w.name} ...`);
       const { page } = await open();
-      const bench = <T>(fn: string, ...args: unknown[]) => page.evaluate(([f, a]) => (window as any).bench[f](...a), [fn, args] as [string, unknown[]]) as Promise<T>;
+      // A step still running after 2 minutes is named, so that a run that hangs says where.
+      const bench = async <T>(fn: string, ...args: unknown[]) => {
+        const slow = setTimeout(() => log(`  still in ${fn}(${args.map((a) => JSON.stringify(a)).join(', ')}) after 2 minutes`), 120_000);
+        try {
+          return (await page.evaluate(([f, a]) => (window as any).bench[f](...a), [fn, args] as [string, unknown[]])) as T;
+        } finally {
+          clearTimeout(slow);
+        }
+      };
       const timed = await bench<EngineName[]>('prepareRow', w.id);
       for (let r = 0; r < runs; r++)
         for (const e of timed) {
