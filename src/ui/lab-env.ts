@@ -106,9 +106,9 @@ const LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkg
 /** Describes the WebGPU adapter of this context (page or worker). */
 export async function describeAdapter(): Promise<AdapterReport> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
-  if (!gpu) return { available: false, name: 'none', features: [], limits: {}, problem: 'This browser has no WebGPU (navigator.gpu). Use a recent Chrome, or train on the CPU backend (correct, but very slow).' };
+  if (!gpu) return { available: false, name: 'none', features: [], limits: {}, problem: 'This browser has no WebGPU (navigator.gpu): the lab runs on the CPU through WebAssembly (Setup -> Compute backend).' };
   const adapter = await gpu.requestAdapter();
-  if (!adapter) return { available: false, name: 'none', features: [], limits: {}, problem: 'WebGPU is present but no adapter was granted (GPU blocklisted or driver missing). The CPU backend works, slowly.' };
+  if (!adapter) return { available: false, name: 'none', features: [], limits: {}, problem: 'WebGPU is present but no adapter was granted (GPU blocklisted or driver missing): the lab runs on the CPU through WebAssembly (Setup -> Compute backend).' };
   const { vendor, architecture, description } = adapter.info;
   return {
     available: true,
