@@ -31,7 +31,12 @@ describe('defaults', () => {
       num_iterations: 1,
       max_grad_norm: 1,
       adam_beta2: 0.999,
-      seed: 42,
+      // Lab defaults that differ from TRL's on purpose: GRPO follows the recipe's seed (TRL: 42), and
+      // every step is logged so that the charts get every step (TRL: 10).
+      seed: null,
+      logging_steps: 1,
+      lr_scheduler_type: 'linear',
+      lr_scheduler_kwargs: { decay_ratio: 0.95, center_steps: 45 },
       reward: { format_penalty: 0.1, search_penalty: 0.1, reward_mode: 'EM', use_search_count_penalty: false },
       search: { max_turns: 3, image_search_limit: 1, text_search_limit: 2, results_per_search: 5 },
     });
@@ -46,6 +51,14 @@ describe('defaults', () => {
       expect(d.help, d.path).not.toContain('\n');
     }
     expect(GRPO_CONFIG_DOCS.find((d) => d.path === 'reward.search_penalty')).toMatchObject({ default: 0.1, source: 'MMSearch-R1' });
+  });
+
+  test("sigmoid_decay takes MMSearch-R1's settings; a parsed config round-trips", () => {
+    const c = parseGRPOConfig({ lr_scheduler_type: 'sigmoid_decay', lr_scheduler_kwargs: { decay_ratio: 0.5, center_steps: 20 } });
+    expect(c.lr_scheduler_kwargs).toEqual({ decay_ratio: 0.5, center_steps: 20 });
+    expect(parseGRPOConfig(JSON.parse(JSON.stringify(c)))).toEqual(c);
+    expect(GRPO_CONFIG_DOCS.find((d) => d.path === 'lr_scheduler_type')!.help).toContain('sigmoid_decay');
+    expect(parseGRPOConfig({ seed: 7 }).seed).toBe(7);
   });
 
   test('scale_rewards true / false mean group / none, as in TRL', () => {
@@ -69,6 +82,15 @@ describe('errors name the field', () => {
     [{ generation_batch_size: 16, steps_per_generation: 2 }, 'steps_per_generation: generation_batch_size and steps_per_generation cannot both be set'],
     [{ generation_batch_size: 12 }, 'generation_batch_size: 12 is not a multiple of per_device_train_batch_size 8'],
     [{ per_device_train_batch_size: 4 }, 'generation_batch_size: the generation batch (4 rollouts) must hold whole groups of num_generations 8'],
+    // One name for checkpoint frequency: the recipe's checkpoint_steps.
+    [{ save_steps: 5 }, "save_steps: unknown field: checkpoint frequency is the recipe's top-level checkpoint_steps"],
+    [{ lr_scheduler_type: 'sigmoid_decay', warmup_ratio: 0.1 }, 'warmup_ratio: sigmoid_decay has no linear warmup'],
+    [{ lr_scheduler_type: 'sigmoid_decay', warmup_steps: 3 }, 'warmup_steps: sigmoid_decay has no linear warmup'],
+    [{ lr_scheduler_kwargs: { center_steps: 10 } }, 'lr_scheduler_kwargs.center_steps: only lr_scheduler_type sigmoid_decay reads it (lr_scheduler_type is linear)'],
+    [{ lr_scheduler_type: 'sigmoid_decay', lr_scheduler_kwargs: { center_steps: 0 } }, 'lr_scheduler_kwargs.center_steps: Too small'],
+    [{ lr_scheduler_type: 'sigmoid_decay', lr_scheduler_kwargs: { num_cycles: 1 } }, 'lr_scheduler_kwargs.num_cycles: unknown field'],
+    [{ seed: -1 }, 'seed: Too small'],
+    [{ logging_steps: 0 }, 'logging_steps: Too small'],
   ])('%j', (value, want) => {
     const e = errorOf(value);
     expect(e.message).toContain('test.json: ');
@@ -79,6 +101,9 @@ describe('errors name the field', () => {
     const e = errorOf({ beta: -1, foo: 1, search: { bar: 2 } });
     expect(e.issues.map((i) => i.path).sort()).toEqual(['beta', 'foo', 'search.bar']);
     expect(e.issues.find((i) => i.path === 'beta')!.message).toContain('(got -1)');
+    // Cross-field rules quote the field's own value, not the whole section.
+    expect(errorOf({ generation_batch_size: 12 }).issues[0].message).toMatch(/ \(got 12\)$/);
+    expect(errorOf({ lr_scheduler_type: 'sigmoid_decay', warmup_ratio: 0.1 }).issues[0].message).toMatch(/ \(got 0\.1\)$/);
   });
 
   test('invalid JSON', () => {

@@ -37,9 +37,28 @@ const SearchSchema = z.strictObject({
 });
 
 const FilterGroupsSchema = z.strictObject({
-  enable: z.boolean().default(false).meta(doc('veRL', 'Drop groups whose rewards all agree (zero std, no signal) and sample more prompts (DAPO dynamic sampling).')),
-  max_num_gen_batches: int().min(0).default(0).meta(doc('veRL', 'Most generation batches sampled per step while filtering; 0 = no limit.')),
+  enable: z.boolean().default(false).meta(doc('veRL', 'Drop groups whose rewards all agree (zero std, no signal) and sample further generation batches of new prompts until the kept groups fill the step; logs filter_groups/kept_groups, filter_groups/filtered_groups and train/num_gen_batches.')),
+  max_num_gen_batches: int().min(0).default(0).meta(doc('veRL', 'Most generation batches one step may sample while filtering; reaching it with the batch not full stops training with an error (veRL). 0 = no limit.')),
 });
+
+/** TrainingArguments `lr_scheduler_type` values the lab implements, plus MMSearch-R1's sigmoid decay. */
+export const LR_SCHEDULER_TYPES = ['linear', 'cosine', 'constant', 'constant_with_warmup', 'sigmoid_decay'] as const;
+
+/** MMSearch-R1's paper run (mmsearch_r1/scripts/run_mmsearch_r1_grpo.sh): lr_sigmoid_decay_ratio 0.95, lr_sigmoid_decay_warmup_steps 45. */
+const LrSchedulerKwargsSchema = z.strictObject({
+  decay_ratio: prob().default(0.95).meta(doc('MMSearch-R1', "sigmoid_decay: share of the learning rate lost in the end, lr_sigmoid_decay_ratio (the paper's run: 0.95; 0 keeps the rate constant).")),
+  center_steps: z.number().positive().default(45).meta(doc('MMSearch-R1', "sigmoid_decay: step at which half of the decay is done, lr_sigmoid_decay_warmup_steps (the paper's run: 45).")),
+});
+
+const LR_SCHEDULER_KWARGS_DEFAULTS = LrSchedulerKwargsSchema.parse({});
+
+/**
+ * Fields a TRL user may expect in the GRPO section that the lab keeps elsewhere: an unknown-field error
+ * for one of these says where the setting lives.
+ */
+const MOVED_FIELDS: Readonly<Record<string, string>> = {
+  save_steps: "checkpoint frequency is the recipe's top-level checkpoint_steps (GRPO steps and SFT steps between checkpoints; TrainingArguments save_steps); set it there",
+};
 
 /**
  * The GRPO section of a recipe. Parse with {@link parseGRPOConfig} (or embed this schema in a larger
@@ -56,14 +75,14 @@ export const GRPOConfigSchema = z
     adam_beta1: z.number().min(0).lt(1).default(0.9).meta(doc('TrainingArguments', 'AdamW β1 (first-moment decay).')),
     adam_beta2: z.number().min(0).lt(1).default(0.999).meta(doc('TrainingArguments', 'AdamW β2 (second-moment decay).')),
     adam_epsilon: z.number().positive().default(1e-8).meta(doc('TrainingArguments', 'AdamW ε added to √v̂.')),
-    lr_scheduler_type: z.enum(['linear', 'cosine', 'constant', 'constant_with_warmup']).default('linear').meta(doc('TrainingArguments', 'Learning-rate schedule after warmup.')),
+    lr_scheduler_type: z.enum(LR_SCHEDULER_TYPES).default('linear').meta(doc('TrainingArguments', "Learning-rate schedule: linear (warmup, then linear decay to 0 at the last step), cosine (warmup, then cosine decay to 0), constant, constant_with_warmup, or sigmoid_decay (MMSearch-R1's lr_sigmoid_decay_warmup: lr·((1 - low)/(1 + exp(k·(step - c))) + low), low = 1 - decay_ratio, c = center_steps, k = 1/(0.1·c): about lr for the first steps, halfway at step c, then towards low·lr; no linear warmup; its settings are lr_scheduler_kwargs).")),
+    lr_scheduler_kwargs: LrSchedulerKwargsSchema.prefault({}).meta(doc('TrainingArguments', 'Settings of the schedule (transformers passes these to the scheduler); the lab has those of sigmoid_decay only.')),
     warmup_ratio: prob().default(0).meta(doc('TrainingArguments', 'Share of the training steps spent warming the learning rate up from 0.')),
     warmup_steps: int().min(0).default(0).meta(doc('TrainingArguments', 'Warmup steps; overrides warmup_ratio when > 0.')),
     max_steps: int().min(-1).default(-1).meta(doc('TrainingArguments', 'Optimizer steps to train; -1 = num_train_epochs passes over the prompts (paper: 50).')),
     num_train_epochs: z.number().positive().default(3).meta(doc('TrainingArguments', 'Passes over the training prompts when max_steps is -1.')),
-    seed: int().min(0).default(42).meta(doc('TrainingArguments', 'Seed of initialisation, sampling and shuffling.')),
-    logging_steps: int().min(1).default(10).meta(doc('TRL GRPOConfig', 'Optimizer steps between logged metrics.')),
-    save_steps: int().min(1).default(500).meta(doc('TrainingArguments', 'Optimizer steps between checkpoints.')),
+    seed: int().min(0).nullable().default(null).meta(doc('TrainingArguments', "Seed of GRPO's rollout sampling and prompt order; null = the recipe's seed (which also seeds the model, the data and SFT). TRL's default is 42.")),
+    logging_steps: int().min(1).default(1).meta(doc('TRL GRPOConfig', "Metrics are emitted after every logging_steps-th GRPO step (step % logging_steps == 0, as transformers' Trainer), each the mean over the steps since the last emission (learning_rate and grad_norm: the last step's); a last partial window is not emitted. Lab default 1 so that the charts get every step (TRL: 10).")),
 
     // Generation.
     num_generations: int().min(2).default(8).meta(doc('TRL GRPOConfig', 'G: rollouts sampled per prompt; advantages are relative to the group (paper: 8).')),
@@ -72,7 +91,7 @@ export const GRPOConfigSchema = z
     temperature: z.number().positive().max(10).default(1).meta(doc('TRL GRPOConfig', 'Sampling temperature; the loss log-probs use log_softmax(logits / temperature) too.')),
     top_p: z.number().gt(0).max(1).default(1).meta(doc('TRL GRPOConfig', 'Nucleus sampling: keep the smallest token set with this much probability (1 = off).')),
     top_k: int().min(0).default(0).meta(doc('TRL GRPOConfig', 'Sample among the k most likely tokens (0 = off).')),
-    max_prompt_length: int().min(1).default(512).meta(doc('TRL GRPOConfig', 'Longest prompt in tokens, image tokens included; longer prompts are left-truncated (TRL ≤ 0.2x field).')),
+    max_prompt_length: int().min(1).default(512).meta(doc('TRL GRPOConfig', 'Longest prompt in tokens, image tokens included; longer prompts keep their last max_prompt_length tokens (left truncation, as TRL), and a cut that would reach an image token is an error (TRL ≤ 0.2x field).')),
     max_completion_length: int().min(1).default(512).meta(doc('TRL GRPOConfig', "Longest completion in tokens, all turns and tool results together; also dr_grpo's normaliser.")),
     mask_truncated_completions: z.boolean().default(false).meta(doc('TRL GRPOConfig', 'Leave completions cut off at max_completion_length out of the loss.')),
 
@@ -83,22 +102,31 @@ export const GRPOConfigSchema = z
     loss_type: z.enum(LOSS_TYPES).default('dapo').meta(doc('TRL GRPOConfig', 'Token-loss aggregation: grpo (per-sequence means), bnpo (micro-batch token mean), dr_grpo (sum / (B·max_completion_length)), dapo (sum / generation-batch tokens).')),
     scale_rewards: scaleRewards.default('group').meta(doc('TRL GRPOConfig', "Divide advantages by the group std ('group'), the batch std ('batch') or not ('none' = Dr. GRPO); true/false mean group/none.")),
     num_iterations: int().min(1).default(1).meta(doc('TRL GRPOConfig', 'μ: optimisation passes over each generation batch; above 1 the stored old log-probs and the clip matter.')),
-    filter_groups: FilterGroupsSchema.prefault({}).meta(doc('veRL', 'DAPO dynamic sampling of groups with reward variance (veRL algorithm.filter_groups).')),
+    filter_groups: FilterGroupsSchema.prefault({}).meta(doc('veRL', 'DAPO dynamic sampling (veRL algorithm.filter_groups): train only on groups whose rewards differ, sampling more prompts until the batch is full.')),
 
     // MMSearch-R1.
     reward: RewardSchema.prefault({}).meta(doc('MMSearch-R1', 'Reward constants (paper section 3.2).')),
     search: SearchSchema.prefault({}).meta(doc('MMSearch-R1', 'Tool-use limits per trajectory (paper section 3.1).')),
   })
   .superRefine((c, ctx) => {
+    // Each issue quotes the offending field's value (without `input`, zod quotes the whole section).
+    if (c.lr_scheduler_type === 'sigmoid_decay') {
+      // MMSearch-R1's sigmoid schedule replaces the warmup schedule (src/engine/optim.ts sigmoidDecaySchedule has none).
+      for (const f of ['warmup_steps', 'warmup_ratio'] as const)
+        if (c[f] > 0) ctx.addIssue({ code: 'custom', path: [f], input: c[f], message: 'sigmoid_decay has no linear warmup (MMSearch-R1): the rate starts at about learning_rate and stays there for about lr_scheduler_kwargs.center_steps steps; set 0' });
+    } else {
+      for (const [f, v] of Object.entries(c.lr_scheduler_kwargs) as [keyof typeof c.lr_scheduler_kwargs, number][])
+        if (v !== LR_SCHEDULER_KWARGS_DEFAULTS[f]) ctx.addIssue({ code: 'custom', path: ['lr_scheduler_kwargs', f], input: v, message: `only lr_scheduler_type sigmoid_decay reads it (lr_scheduler_type is ${c.lr_scheduler_type})` });
+    }
     // The batching rules of TRL GRPOConfig.__post_init__.
     if (c.generation_batch_size !== null && c.steps_per_generation !== null)
-      ctx.addIssue({ code: 'custom', path: ['steps_per_generation'], message: 'generation_batch_size and steps_per_generation cannot both be set' });
+      ctx.addIssue({ code: 'custom', path: ['steps_per_generation'], input: c.steps_per_generation, message: 'generation_batch_size and steps_per_generation cannot both be set' });
     else if (c.generation_batch_size !== null && c.generation_batch_size % c.per_device_train_batch_size !== 0)
-      ctx.addIssue({ code: 'custom', path: ['generation_batch_size'], message: `${c.generation_batch_size} is not a multiple of per_device_train_batch_size ${c.per_device_train_batch_size}` });
+      ctx.addIssue({ code: 'custom', path: ['generation_batch_size'], input: c.generation_batch_size, message: `${c.generation_batch_size} is not a multiple of per_device_train_batch_size ${c.per_device_train_batch_size}` });
     else {
       const { generation_batch_size: n } = resolveGenerationBatch(c);
       if (n % c.num_generations !== 0)
-        ctx.addIssue({ code: 'custom', path: ['generation_batch_size'], message: `the generation batch (${n} rollouts) must hold whole groups of num_generations ${c.num_generations}` });
+        ctx.addIssue({ code: 'custom', path: ['generation_batch_size'], input: n, message: `the generation batch (${n} rollouts) must hold whole groups of num_generations ${c.num_generations}` });
     }
   });
 
@@ -123,13 +151,14 @@ export class ConfigError extends Error {
 }
 
 /**
- * Zod issues as {@link ConfigIssue}s; unknown keys become one issue per key, named by its full path.
+ * Zod issues as {@link ConfigIssue}s; unknown keys become one issue per key, named by its full path
+ * (a TRL field the lab keeps elsewhere, such as `save_steps`, says where).
  * Parse with `{ reportInput: true }` to have the offending value quoted.
  */
 export function formatIssues(error: z.ZodError, prefix: readonly (string | number)[] = []): ConfigIssue[] {
   return error.issues.flatMap((i) => {
     const base = [...prefix, ...i.path.map(String)];
-    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ path: [...base, k].join('.'), message: 'unknown field' }));
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ path: [...base, k].join('.'), message: MOVED_FIELDS[k] ? `unknown field: ${MOVED_FIELDS[k]}` : 'unknown field' }));
     const got = i.input === undefined ? '' : ` (got ${JSON.stringify(i.input)})`;
     return [{ path: base.join('.'), message: i.message + got }];
   });

@@ -39,6 +39,9 @@ test('unknown, missing and out-of-range fields are named', () => {
   expect(err({ ...ok, extra: 1 })).toMatch(/r\.json: .*extra: unknown field/);
   expect(err({ ...ok, sft: { epochs: 0 } })).toMatch(/sft\.epochs/);
   expect(err({ ...ok, grpo: { num_generations: 1 } })).toMatch(/grpo\.num_generations/);
+  // TRL's save_steps: the recipe has one name for checkpoint frequency, and the error says which.
+  expect(err({ ...ok, grpo: { save_steps: 5 } })).toMatch(/grpo\.save_steps: unknown field: checkpoint frequency is the recipe's top-level checkpoint_steps/);
+  expect(parseRecipe({ ...ok, checkpoint_steps: 5 }).checkpoint_steps).toBe(5);
   expect(err({ ...ok, model: {} })).toMatch(/model\.source/);
   expect(() => loadRecipe('{', 'r.json')).toThrow(/r\.json: .*invalid JSON/);
 });

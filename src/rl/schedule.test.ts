@@ -1,0 +1,37 @@
+/** The GRPO learning-rate schedules at hand-computed points, MMSearch-R1's sigmoid decay among them. */
+import { expect, test } from 'vitest';
+import { parseGRPOConfig } from './config.js';
+import { grpoSchedule, warmupSteps } from './schedule.js';
+
+const at = (over: Record<string, unknown>, total: number, steps: number[]) => steps.map(grpoSchedule(parseGRPOConfig(over), total));
+
+test("sigmoid_decay: MMSearch-R1's schedule with the paper run's settings (decay 0.95, center 45, k = 1/4.5)", () => {
+  const lr = 2e-6;
+  const [s0, s45, s90] = at({ learning_rate: lr, lr_scheduler_type: 'sigmoid_decay' }, 50, [0, 45, 90]);
+  // step 0: 0.95 / (1 + e^-10) + 0.05 = 0.95 / 1.0000453999 + 0.05 = 0.9999568716
+  expect(s0 / lr).toBeCloseTo(0.9999568716, 9);
+  // step 45 (the center): 0.95 / 2 + 0.05 = 0.525
+  expect(s45 / lr).toBeCloseTo(0.525, 12);
+  // step 90: 0.95 / (1 + e^10) + 0.05 = 0.95 / 22027.4657948 + 0.05 = 0.0500431284
+  expect(s90 / lr).toBeCloseTo(0.0500431284, 9);
+  // decay_ratio 0.5, center 10 (k = 1): step 10 -> 0.75; step 11 -> 0.5 / (1 + e) + 0.5 = 0.5 · 0.2689414214 + 0.5 = 0.6344707107
+  const [c10, c11] = at({ learning_rate: 1, lr_scheduler_type: 'sigmoid_decay', lr_scheduler_kwargs: { decay_ratio: 0.5, center_steps: 10 } }, 50, [10, 11]);
+  expect(c10).toBeCloseTo(0.75, 12);
+  expect(c11).toBeCloseTo(0.6344707107, 9);
+  // decay_ratio 0 is MMSearch-R1's default: a constant rate.
+  expect(at({ learning_rate: 1, lr_scheduler_type: 'sigmoid_decay', lr_scheduler_kwargs: { decay_ratio: 0 } }, 50, [0, 45, 200])).toEqual([1, 1, 1]);
+});
+
+test('linear, cosine and constant schedules (transformers semantics) at hand-computed points', () => {
+  // linear, 10 steps, warmup 2: 0.5, 1, then 1·(10 - s)/8.
+  expect(at({ learning_rate: 1, warmup_steps: 2 }, 10, [0, 1, 2, 6, 9, 10])).toEqual([0.5, 1, 1, 0.5, 0.125, 0]);
+  // cosine, 10 steps, warmup_ratio 0.2 -> 2 warmup steps: step 6 is halfway -> 0.5.
+  const cos = at({ learning_rate: 1, lr_scheduler_type: 'cosine', warmup_ratio: 0.2 }, 10, [0, 2, 6, 10]);
+  expect(cos[0]).toBe(0.5);
+  expect(cos[1]).toBe(1);
+  expect(cos[2]).toBeCloseTo(0.5, 12);
+  expect(cos[3]).toBeCloseTo(0, 12);
+  expect(at({ learning_rate: 0.5, lr_scheduler_type: 'constant', warmup_steps: 4 }, 10, [0, 9])).toEqual([0.5, 0.5]);
+  expect(at({ learning_rate: 0.5, lr_scheduler_type: 'constant_with_warmup', warmup_steps: 4 }, 10, [0, 3, 9])).toEqual([0.125, 0.5, 0.5]);
+  expect(warmupSteps({ warmup_steps: 0, warmup_ratio: 0.25 }, 10)).toBe(3);
+});
