@@ -62,6 +62,11 @@ export interface RolloutOptions {
   /** Replace the paper's instruction texts by short stand-ins (see TurnEncoder). */
   compactInstructions: boolean;
   mode?: SearchMode;
+  /**
+   * TRL max_prompt_length: a longer prompt keeps its last this-many tokens (see {@link truncatePromptLeft});
+   * undefined = no limit.
+   */
+  maxPromptLength?: number;
 }
 
 /** Counters of one rollout batch (for metrics). */
@@ -70,6 +75,33 @@ export interface RolloutStats extends ToolMetrics {
   generateMs: number;
   searchMs: number;
   generatedTokens: number;
+  /** Prompts cut to maxPromptLength. */
+  truncatedPrompts: number;
+}
+
+/**
+ * TRL's `max_prompt_length`: a prompt longer than `maxPromptLength` tokens keeps its last
+ * `maxPromptLength` tokens (left truncation, `prompt_ids[:, -max_prompt_length:]` in TRL's
+ * GRPOTrainer). Image tokens are counted like any token. TRL (≥ 0.20) keeps image tokens through the
+ * cut (`truncate_with_protected_tokens`) and drops text around them, leaving an image run without its
+ * template tokens; here a cut that would drop any `protectedIds` token (the image's `<image>` run and the
+ * tokens around it) is an error instead. In the lab's prompts the image comes after the instructions,
+ * so a moderate limit cuts instruction text only.
+ * @param tokens the prompt [T]
+ * @returns the prompt itself when it fits, else its last `maxPromptLength` tokens (a new array)
+ * @throws Error naming grpo.max_prompt_length, the prompt length and the smallest limit that keeps the images
+ */
+export function truncatePromptLeft(tokens: readonly number[], maxPromptLength: number, protectedIds: ReadonlySet<number>): number[] {
+  if (!Number.isInteger(maxPromptLength) || maxPromptLength < 1) throw new Error(`grpo.max_prompt_length must be a positive integer, got ${maxPromptLength}`);
+  if (tokens.length <= maxPromptLength) return [...tokens];
+  const cut = tokens.length - maxPromptLength;
+  const first = tokens.findIndex((id) => protectedIds.has(id));
+  if (first >= 0 && first < cut)
+    throw new Error(
+      `grpo.max_prompt_length ${maxPromptLength}: the prompt has ${tokens.length} tokens and its image starts at token ${first}, so left truncation would cut image tokens; ` +
+        `raise max_prompt_length to at least ${tokens.length - first} (or shorten the instructions, e.g. model.compact_instructions)`,
+    );
+  return tokens.slice(cut);
 }
 
 /** A turn closed by its action tag (regex anchored at the end of the turn, as the authors' parser). */
@@ -103,17 +135,24 @@ export function queryBlockedTags(tok: LabTokenizer): number[] {
 /**
  * Samples one trajectory per row (repeat rows G times for GRPO groups) with the model's KV-cache
  * session and the search tools. Tool failures become error turns (counted), never exceptions.
- * @throws when a prompt does not fit the model's position table or an image cannot be decoded
+ * Prompts longer than `o.maxPromptLength` are left-truncated first ({@link truncatePromptLeft}); the
+ * trajectory's promptLength is then maxPromptLength.
+ * @throws when a prompt does not fit the model's position table, an image cannot be decoded, or
+ *   truncating a prompt to maxPromptLength would cut image tokens
  */
 export async function rollout(model: CausalModel, tok: LabTokenizer, rows: readonly FvqaRow[], tools: SearchTools, o: RolloutOptions): Promise<{ trajectories: Trajectory[]; stats: RolloutStats }> {
   const mode = o.mode ?? 'on_demand';
   const imageSeqLen = 'imageSeqLen' in model ? (model as unknown as { imageSeqLen: number }).imageSeqLen : 0;
   const enc = new TurnEncoder(tok, imageSeqLen, o.compactInstructions);
   const B = rows.length;
-  const stats: RolloutStats = { ...emptyToolMetrics(), generateMs: 0, searchMs: 0, generatedTokens: 0 };
+  const stats: RolloutStats = { ...emptyToolMetrics(), generateMs: 0, searchMs: 0, generatedTokens: 0, truncatedPrompts: 0 };
+  const { image, fakeTokenAroundImage, globalImg, imStart, imEnd } = tok.specialIds;
+  const imageIds = new Set([image, fakeTokenAroundImage, globalImg]);
   const trajs: Trajectory[] = rows.map((row) => {
     const first = row.prompt[0].content;
-    const tokens = enc.prompt(first);
+    const full = enc.prompt(first);
+    const tokens = o.maxPromptLength === undefined ? full : truncatePromptLeft(full, o.maxPromptLength, imageIds);
+    if (tokens.length < full.length) stats.truncatedPrompts++;
     // The first user turn's images only (a warm-start row also lists its thumbnails).
     const promptImages = row.images.slice(0, first.split(IMAGE_PLACEHOLDER).length - 1).map((i) => i.bytes);
     return {
@@ -138,7 +177,6 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
   const active = rows.map(() => true);
   const eos = tok.specialIds.endOfUtterance;
   // Image tokens only come with inserted images, and the template's own specials never start a turn's text.
-  const { image, fakeTokenAroundImage, globalImg, imStart, imEnd } = tok.specialIds;
   const sampling = { ...o.sampling, suppressTokens: [image, fakeTokenAroundImage, globalImg, imStart, imEnd] };
   try {
     let t0 = performance.now();
