@@ -25,10 +25,13 @@ import type { SearchTools } from '../search/types.js';
 import { searchLimits, resolveGenerationBatch } from './config.js';
 import { dataUrlBytes, encodeConversation, TurnEncoder, type EncodedConversation } from './conversation.js';
 import { evalSubset, evaluate, table1, type EvalRecord, type ModeSummary } from './evaluate.js';
+import { collectTrainBatch } from './dynamic-sampling.js';
 import { computeAdvantages } from './grpo.js';
+import { MetricsWindow } from './metrics-window.js';
 import type { Recipe } from './recipe.js';
 import { computeScore } from './reward.js';
-import { rollout, type RolloutOptions, type SearchMode, type Trajectory } from './rollout.js';
+import { rollout, type RolloutOptions, type RolloutStats, type SearchMode, type Trajectory } from './rollout.js';
+import { grpoSchedule } from './schedule.js';
 import { grpoUpdate, sftStep } from './steps.js';
 
 /** Where a run keeps its checkpoint: every save replaces all files at once. */
@@ -72,9 +75,14 @@ interface TrainerState {
   phase: Exclude<Phase, 'download'>;
   sftStep: number;
   grpoStep: number;
+  /** State of GRPO's sampling generator (seeded with grpoSeed). */
   rng: number[];
   /** Steps whose loss or gradient was not finite, in a row (training stops at 5). */
   badSteps: number;
+  /** Seed of GRPO's sampling and prompt order: grpo.seed, else the recipe's seed (checkpoints before it existed used the recipe's). */
+  grpoSeed: number;
+  /** GRPO generation batches drawn so far: the prompt stream's position (= grpoStep unless filter_groups drew more). */
+  genBatches: number;
 }
 
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v, null, 2) + '\n');
@@ -131,8 +139,9 @@ export class Trainer {
   sftEvalResult: EvalResult | null = null;
 
   constructor(readonly recipe: Recipe, readonly env: TrainerEnv) {
-    this.rng = new E.Rng(recipe.seed);
-    this.state = { phase: recipe.sft ? 'sft' : 'grpo', sftStep: 0, grpoStep: 0, rng: this.rng.state(), badSteps: 0 };
+    const grpoSeed = recipe.grpo.seed ?? recipe.seed;
+    this.rng = new E.Rng(grpoSeed);
+    this.state = { phase: recipe.sft ? 'sft' : 'grpo', sftStep: 0, grpoStep: 0, rng: this.rng.state(), badSteps: 0, grpoSeed, genBatches: 0 };
   }
 
   private emit(e: TrainEvent): void {
@@ -252,6 +261,7 @@ export class Trainer {
     return {
       sampling, limits: searchLimits(g), maxTurnTokens: this.recipe.rollout.max_turn_tokens, maxCompletionLength: g.max_completion_length,
       resultsPerSearch: g.search.results_per_search, imageSize: this.imageSize, withThumbnails: true, compactInstructions: this.recipe.model.compact_instructions,
+      maxPromptLength: g.max_prompt_length,
     };
   }
 
@@ -319,6 +329,17 @@ export class Trainer {
     return Math.ceil((g.num_train_epochs * this.data.splits.train.length * g.num_generations) / generation_batch_size);
   }
 
+  /**
+   * The prompts of GRPO generation batch `b` (0-based over the run): each epoch is a permutation of the
+   * training rows seeded by grpoSeed and the epoch, cut into batches of `prompts` (a remainder is skipped).
+   */
+  private promptBatch(b: number, prompts: number): FvqaRow[] {
+    const train = this.data.splits.train;
+    const perEpoch = Math.floor(train.length / prompts);
+    const order = shuffled(train.length, new E.Rng(this.state.grpoSeed * 104729 + Math.floor(b / perEpoch)));
+    return order.slice((b % perEpoch) * prompts, (b % perEpoch + 1) * prompts).map((i) => train[i]);
+  }
+
   private async runGrpo(maxSteps?: number, signal?: AbortSignal): Promise<void> {
     const g = this.recipe.grpo;
     const total = this.grpoTotalSteps();
@@ -326,12 +347,10 @@ export class Trainer {
     const promptsPerStep = generation_batch_size / g.num_generations;
     const params = this.trainable();
     this.optimizer ??= new E.AdamW(params, { lr: g.learning_rate, betas: [g.adam_beta1, g.adam_beta2], eps: g.adam_epsilon, weightDecay: g.weight_decay });
-    const warmup = g.warmup_steps || Math.round(g.warmup_ratio * total);
-    const schedule = g.lr_scheduler_type === 'cosine' ? E.cosineSchedule(g.learning_rate, warmup, total)
-      : g.lr_scheduler_type === 'linear' ? (s: number) => (s < warmup ? (g.learning_rate * (s + 1)) / warmup : g.learning_rate * Math.max(0, (total - s) / Math.max(1, total - warmup)))
-        : E.constantSchedule(g.learning_rate, g.lr_scheduler_type === 'constant_with_warmup' ? warmup : 0);
+    const schedule = grpoSchedule(g, total);
     const ref = g.beta !== 0 && !this.recipe.model.lora ? this.frozenCopy() : undefined;
-    const train = this.data.splits.train;
+    // Metrics of the steps since the last log; an interval interrupted by a stop is not carried over a resume.
+    const log = new MetricsWindow(g.logging_steps);
     const t0 = performance.now();
     const startStep = this.state.grpoStep;
     let ran = 0;
@@ -339,18 +358,27 @@ export class Trainer {
       while (this.state.grpoStep < total && (maxSteps === undefined || ran < maxSteps)) {
         if (signal?.aborted) return;
         const step = this.state.grpoStep;
-        const perEpoch = Math.floor(train.length / promptsPerStep);
-        const order = shuffled(train.length, new E.Rng(this.recipe.seed * 104729 + Math.floor(step / perEpoch)));
-        const prompts = order.slice((step % perEpoch) * promptsPerStep, (step % perEpoch + 1) * promptsPerStep).map((i) => train[i]);
-        const rows = prompts.flatMap((p) => Array<FvqaRow>(g.num_generations).fill(p));
         this.rng.setState(this.state.rng);
         const tr = performance.now();
-        const { trajectories, stats } = await rollout(this.model, this.tok, rows, this.tools, { ...this.rolloutOptions({ temperature: g.temperature, topK: g.top_k, topP: g.top_p, rng: this.rng }), mode: 'on_demand' });
+        const stats: (RolloutStats & { trajectories: number })[] = [];
+        const batch = await collectTrainBatch(
+          async (i) => {
+            const rows = this.promptBatch(this.state.genBatches + i, promptsPerStep).flatMap((p) => Array<FvqaRow>(g.num_generations).fill(p));
+            const r = await rollout(this.model, this.tok, rows, this.tools, { ...this.rolloutOptions({ temperature: g.temperature, topK: g.top_k, topP: g.top_p, rng: this.rng }), mode: 'on_demand' });
+            stats.push({ ...r.stats, trajectories: r.trajectories.length });
+            const scored = r.trajectories.map((t) => ({ t, score: computeScore(t.turns.length ? t.turns : [''], t.row.reward_model, g.reward) }));
+            return { items: scored, rewards: scored.map((x) => x.score.reward) };
+          },
+          { groups: promptsPerStep, num_generations: g.num_generations, filter_groups: g.filter_groups },
+        );
         this.state.rng = this.rng.state();
+        this.state.genBatches += batch.genBatches;
         const rolloutMs = performance.now() - tr;
-        const scores = trajectories.map((t) => computeScore(t.turns.length ? t.turns : [''], t.row.reward_model, g.reward));
-        const adv = computeAdvantages(scores.map((s) => s.reward), g.num_generations, g.scale_rewards);
-        this.emit({ type: 'rollouts', step, trajectories, rewards: scores.map((s) => s.reward), advantages: Array.from(adv.advantages) });
+        const trajectories = batch.items.map((x) => x.t), scores = batch.items.map((x) => x.score);
+        if (g.filter_groups.enable && batch.genBatches > 1)
+          this.emit({ type: 'log', message: `GRPO step ${step}: filter_groups drew ${batch.genBatches} generation batches; ${batch.keptGroups} groups had differing rewards, ${batch.filteredGroups} were dropped` });
+        const adv = computeAdvantages(batch.rewards, g.num_generations, g.scale_rewards);
+        this.emit({ type: 'rollouts', step, trajectories, rewards: batch.rewards, advantages: Array.from(adv.advantages) });
         const tt = performance.now();
         const seqs = trajectories.map((t) => ({ tokens: t.tokens, lossMask: g.mask_truncated_completions && t.truncated ? t.lossMask.map(() => 0) : t.lossMask, images: t.images }));
         const m = await grpoUpdate(this.model, seqs, adv.advantages, {
@@ -364,7 +392,10 @@ export class Trainer {
         this.trackBadSteps(m.skipped_steps === 0, `GRPO step ${step}`);
         this.state.grpoStep++;
         ran++;
-        this.emit({ type: 'metrics', phase: 'grpo', step, metrics: this.grpoMetrics(trajectories, scores, adv.metrics, m, stats, rolloutMs, trainMs, schedule(step)) });
+        const metrics = this.grpoMetrics(trajectories, scores, adv.metrics, m, mergeStats(stats), rolloutMs, trainMs, schedule(step));
+        if (g.filter_groups.enable) Object.assign(metrics, { 'train/num_gen_batches': batch.genBatches, 'filter_groups/kept_groups': batch.keptGroups, 'filter_groups/filtered_groups': batch.filteredGroups });
+        const logged = log.add(this.state.grpoStep, metrics);
+        if (logged) this.emit({ type: 'metrics', phase: 'grpo', step, metrics: logged });
         this.emitProgress('grpo', this.state.grpoStep, total, startStep, t0);
         if (this.state.grpoStep % this.recipe.checkpoint_steps === 0) await this.save();
       }
@@ -375,9 +406,14 @@ export class Trainer {
     }
   }
 
+  /**
+   * A GRPO step's metrics. Rollout counters (`stats`: searches, failures, truncated prompts, time) cover
+   * every generation batch the step drew, and the per-trajectory tool rates are over those
+   * `stats.trajectories`; the rest describes the trained batch `trajs`.
+   */
   private grpoMetrics(
     trajs: Trajectory[], scores: ReturnType<typeof computeScore>[], advMetrics: Record<string, number>, m: Record<string, number>,
-    stats: Awaited<ReturnType<typeof rollout>>['stats'], rolloutMs: number, trainMs: number, lr: number,
+    stats: RolloutStats & { trajectories: number }, rolloutMs: number, trainMs: number, lr: number,
   ): Record<string, number> {
     const n = trajs.length;
     const mean = (f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i)).reduce((a, b) => a + b, 0) / n;
@@ -395,11 +431,12 @@ export class Trainer {
       search_ratio: mean(searched),
       'search_ratio/search_free': byCat('search_free'),
       'search_ratio/search_required': byCat('search_required'),
-      'tools/image_search_per_traj': stats.imageSearches / n,
-      'tools/text_search_per_traj': stats.textSearches / n,
+      'tools/image_search_per_traj': stats.imageSearches / stats.trajectories,
+      'tools/text_search_per_traj': stats.textSearches / stats.trajectories,
       'tools/failures': stats.imageSearchFailures + stats.textSearchFailures,
       'completions/mean_length': lengths.reduce((a, b) => a + b, 0) / n,
       'completions/clipped_ratio': mean((i) => +trajs[i].truncated),
+      'prompts/truncated_ratio': stats.truncatedPrompts / stats.trajectories,
       learning_rate: lr,
       'time/rollout_s': (rolloutMs - stats.searchMs) / 1000,
       'time/search_s': stats.searchMs / 1000,
@@ -497,7 +534,8 @@ export class Trainer {
       this.sftEvalResult = { ...r, table: table1(r.summaries) };
     }
     const { recipe: _, ...state } = st;
-    this.state = state;
+    // Checkpoints written before grpoSeed and genBatches existed: the recipe's seed drove GRPO, one generation batch per step.
+    this.state = { ...state, grpoSeed: state.grpoSeed ?? this.recipe.seed, genBatches: state.genBatches ?? state.grpoStep };
     this.rng.setState(st.rng);
     const opt = files.get('optimizer.safetensors');
     if (opt && (st.phase === 'sft' || st.phase === 'grpo')) {
@@ -529,6 +567,13 @@ export function epochBatches(lengths: readonly number[], batchSize: number, grou
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
   return groupByLength ? shuffled(batches.length, rng).map((i) => batches[i]) : batches;
+}
+
+/** Rollout counters of several generation batches added up, with the number of trajectories they cover. */
+function mergeStats(all: readonly (RolloutStats & { trajectories: number })[]): RolloutStats & { trajectories: number } {
+  const out = { imageSearches: 0, textSearches: 0, imageSearchFailures: 0, textSearchFailures: 0, generateMs: 0, searchMs: 0, generatedTokens: 0, truncatedPrompts: 0, trajectories: 0 };
+  for (const s of all) for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += s[k];
+  return out;
 }
 
 /** A permutation of 0..n-1 from the generator (Fisher-Yates). */

@@ -1,0 +1,150 @@
+/**
+ * The GRPO fields a recipe sets, honoured by the Trainer (float64 CPU backend, a micro VLM from scratch,
+ * GRPO only): grpo.seed drives sampling and the prompt order (same seed, same run; another seed, other
+ * rollouts; the model's initialisation stays the recipe seed's), logging_steps emits interval means,
+ * checkpoint_steps saves at the right steps, the sigmoid_decay schedule gives the learning rates,
+ * max_prompt_length truncates prompts, and filter_groups with a limit stops a policy whose groups all
+ * have identical rewards.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import * as E from '../engine/index.js';
+import { loadTokenizer } from '../models/tokenizer.js';
+import { TurnEncoder } from './conversation.js';
+import { FsCheckpointStore } from './fs-store.js';
+import { parseRecipe, type Recipe } from './recipe.js';
+import { Trainer, type CheckpointStore, type TrainEvent } from './trainer.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const tiny = JSON.parse(readFileSync(join(root, 'models/tiny-vlm/config.json'), 'utf8'));
+const micro = {
+  ...tiny,
+  vision_config: { ...tiny.vision_config, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2 },
+  text_config: { ...tiny.text_config, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2 },
+};
+const readFile = async (p: string) =>
+  p === 'models/micro/config.json' ? new TextEncoder().encode(JSON.stringify(micro)) : new Uint8Array(readFileSync(join(root, p.replace('models/micro/', 'models/tiny-vlm/'))));
+
+const dirs: string[] = [];
+let maxPrompt = 0;
+beforeAll(async () => {
+  // The longest compact prompt of the training split, to set max_prompt_length just below it.
+  const t = new Trainer(recipe({}), env().env);
+  await t.setup();
+  const tok = loadTokenizer(JSON.parse(readFileSync(join(root, 'models/tiny-vlm/tokenizer.json'), 'utf8')), JSON.parse(readFileSync(join(root, 'models/tiny-vlm/tokenizer_config.json'), 'utf8')));
+  const enc = new TurnEncoder(tok, (t.model as unknown as { imageSeqLen: number }).imageSeqLen, true);
+  maxPrompt = Math.max(...t.data.splits.train.map((r) => enc.prompt(r.prompt[0].content).length));
+  t.model.dispose();
+});
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function recipe(grpo: Record<string, unknown>, over: Partial<Record<'checkpoint_steps', number>> = {}): Recipe {
+  const base = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
+  return parseRecipe({
+    ...base,
+    name: 'fvqa-mini-fields',
+    model: { ...base.model, source: 'models/micro' },
+    data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, heldOutEntities: 2, testSize: 8 } },
+    sft: null,
+    grpo: { ...base.grpo, num_generations: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, max_steps: 3, learning_rate: 0.001, max_completion_length: 24, ...grpo, search: { ...base.grpo.search, results_per_search: 1 } },
+    rollout: { max_turn_tokens: 8 },
+    eval: { split: 'test', max_rows: 1, modes: ['on_demand'], batch_size: 1 },
+    checkpoint_steps: 1,
+    ...over,
+  });
+}
+
+/** A CPU environment on a fresh folder, recording events and the GRPO step of every checkpoint saved. */
+function env() {
+  const dir = mkdtempSync(join(tmpdir(), 'mmsearch-fields-'));
+  dirs.push(dir);
+  const fs = new FsCheckpointStore(dir);
+  const saves: number[] = [];
+  const store: CheckpointStore = {
+    load: () => fs.load(),
+    save: async (files) => {
+      saves.push(JSON.parse(new TextDecoder().decode(files.get('trainer_state.json'))).grpoStep);
+      await fs.save(files);
+    },
+  };
+  const events: TrainEvent[] = [];
+  return { env: { backend: new E.CpuBackend(), readFile, store, onEvent: (e: TrainEvent) => events.push(e) }, saves, events };
+}
+
+async function run(r: Recipe, maxGrpoSteps?: number) {
+  const e = env();
+  const t = new Trainer(r, e.env);
+  await t.setup();
+  const init = await Promise.all(t.model.parameters().map(async (p) => Array.from(await p.backend.read(p.storage, true))));
+  await t.run({ maxGrpoSteps });
+  const metrics = e.events.filter((x): x is Extract<TrainEvent, { type: 'metrics' }> => x.type === 'metrics');
+  const rollouts = e.events.filter((x): x is Extract<TrainEvent, { type: 'rollouts' }> => x.type === 'rollouts');
+  t.model.dispose();
+  return { t, init, metrics, rollouts, saves: e.saves };
+}
+
+const sigmoid = { lr_scheduler_type: 'sigmoid_decay', lr_scheduler_kwargs: { decay_ratio: 0.5, center_steps: 1 } };
+/** Metrics that do not depend on wall time (equal across runs on the CPU backend). */
+const timeless = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith('time/') && k !== 'tokens_per_second' && k !== 'memory/peak_bytes'));
+const transcript = (r: Extract<TrainEvent, { type: 'rollouts' }>) => r.trajectories.map((t) => [t.row.data_id, t.tokens]);
+
+test('grpo.seed, logging_steps, checkpoint_steps, sigmoid_decay and max_prompt_length in GRPO runs', async () => {
+  // A: seed 7, every step logged, a checkpoint every 2 steps, max_prompt_length 3 below the longest prompt.
+  const a = await run(recipe({ seed: 7, logging_steps: 1, max_prompt_length: maxPrompt - 3, ...sigmoid }, { checkpoint_steps: 2 }));
+  // B: the same run, logged every 2 steps, a checkpoint every step.
+  const b = await run(recipe({ seed: 7, logging_steps: 2, max_prompt_length: maxPrompt - 3, ...sigmoid }, { checkpoint_steps: 1 }));
+  // C: seed 8, one step.
+  const c = await run(recipe({ seed: 8, logging_steps: 1, max_prompt_length: maxPrompt - 3, ...sigmoid }), 1);
+
+  // grpo.seed: the same seed repeats the run; another seed samples other rollouts (prompts or tokens);
+  // the model's initialisation is the recipe's seed either way.
+  expect(a.rollouts.map(transcript)).toEqual(b.rollouts.map(transcript));
+  expect(transcript(c.rollouts[0])).not.toEqual(transcript(a.rollouts[0]));
+  expect(c.init).toEqual(a.init);
+  expect(a.t.state).toMatchObject({ grpoSeed: 7, genBatches: 3, grpoStep: 3, phase: 'done' });
+  expect(c.t.state).toMatchObject({ grpoSeed: 8, genBatches: 1, grpoStep: 1 });
+
+  // logging_steps 1: every step, steps 0, 1, 2. logging_steps 2: global step 2 only (the last step, 3,
+  // would close an interval at 4, which never comes), the mean of steps 0 and 1, the learning rate of step 1.
+  expect(a.metrics.map((m) => m.step)).toEqual([0, 1, 2]);
+  expect(b.metrics.map((m) => m.step)).toEqual([1]);
+  const [a0, a1] = a.metrics.map((m) => timeless(m.metrics));
+  const b1 = timeless(b.metrics[0].metrics);
+  expect(Object.keys(b1)).toEqual(Object.keys(a1));
+  for (const [k, v] of Object.entries(b1)) {
+    if (k === 'learning_rate' || k === 'grad_norm') expect(v, k).toBe(a1[k]);
+    else if (Number.isNaN(a0[k]) || Number.isNaN(a1[k])) expect(v, k).toBe(Number.isNaN(a0[k]) ? a1[k] : a0[k]);
+    else expect(v, k).toBeCloseTo((a0[k] + a1[k]) / 2, 12);
+  }
+
+  // sigmoid_decay, decay 0.5, center 1 (k = 10): lr·(0.5/(1 + e^(10(s - 1))) + 0.5) = 0.001 · [0.9999773, 0.75, 0.5000227].
+  const lrs = a.metrics.map((m) => m.metrics.learning_rate / 0.001);
+  expect(lrs[0]).toBeCloseTo(0.99997730, 7);
+  expect(lrs[1]).toBeCloseTo(0.75, 12);
+  expect(lrs[2]).toBeCloseTo(0.50002270, 7);
+
+  // checkpoint_steps (the recipe's one checkpoint frequency): A (2) saves after GRPO step 2, when GRPO
+  // ends (3), then after evaluation; B (1) after every step, then again when GRPO ends and after evaluation.
+  expect(a.saves).toEqual([2, 3, 3]);
+  expect(b.saves).toEqual([1, 2, 3, 3, 3]);
+
+  // max_prompt_length: every trained prompt is at most maxPrompt - 3 tokens, and the longest ones were cut.
+  const prompts = a.rollouts.flatMap((r) => r.trajectories.map((t) => t.promptLength));
+  expect(Math.max(...prompts)).toBe(maxPrompt - 3);
+  expect(a.metrics.some((m) => m.metrics['prompts/truncated_ratio'] > 0)).toBe(true);
+}, 600_000);
+
+test('filter_groups: a policy whose groups all have identical rewards draws max_num_gen_batches batches, then stops naming the field', async () => {
+  // An untrained model never writes the protocol's format: every reward is 0, every group is dropped.
+  const e = env();
+  const t = new Trainer(recipe({ filter_groups: { enable: true, max_num_gen_batches: 2 } }), e.env);
+  await t.setup();
+  await expect(t.run()).rejects.toThrow(/grpo\.filter_groups\.max_num_gen_batches 2: after 2 generation batches only 0 of the 2 groups a step trains on had rewards that differ \(4 groups had identical rewards/);
+  // The step was not taken, and the prompt stream did not move.
+  expect(t.state).toMatchObject({ grpoStep: 0, genBatches: 0 });
+  expect(e.events.some((x) => x.type === 'rollouts' || x.type === 'metrics')).toBe(false);
+  t.model.dispose();
+}, 300_000);
