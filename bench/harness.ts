@@ -76,7 +76,13 @@ export type WorkloadSpec =
    * prompt with an image, then the policy update on them (clipped-ratio loss, TRL "grpo" aggregation,
    * beta 0, grad-norm clip 1, AdamW).
    */
-  | { kind: 'grpo'; text: TextSpec; vision: VisionSpec; rollouts: number; prompt: number; newTokens: number };
+  | { kind: 'grpo'; text: TextSpec; vision: VisionSpec; rollouts: number; prompt: number; newTokens: number }
+  /**
+   * One warm-start SFT step of tiny-vlm as the trainer takes it: `batch` sequences of `seq` tokens
+   * (one image each, its tokens first), next-token cross-entropy on the text, backward, grad-norm
+   * clip 1, AdamW. Ours only (the peers would need the whole Idefics3 model written in their API).
+   */
+  | { kind: 'sft'; text: TextSpec; vision: VisionSpec; batch: number; seq: number };
 
 export interface Workload {
   id: string;

@@ -88,12 +88,9 @@ export class OursEngine implements EngineImpl {
     }
     this.version = `mmsearch-lab engine (${this.be.name}: ${this.be.description})`;
     const be = this.be;
-    // The size of its linear memory (WasmBackend's rt.memory), as TF.js's heap is measured; else
-    // (a backend without one) the high-water mark of its live storages' bytes, which every backend counts.
-    const memory = (be as { rt?: { memory?: WebAssembly.Memory } }).rt?.memory;
-    this.memoryMeter = memory
-      ? { measure: 'wasm-heap', reset: () => {}, peak: () => memory.buffer.byteLength }
-      : { measure: 'live-bytes', reset: () => be.resetPeak(), peak: () => be.memory().peakBytes };
+    // The high-water mark of its live tensors' bytes (what the WebGPU path's buffers hold too); the
+    // linear memory's size also counts freed blocks kept for reuse, and only grows within a process.
+    this.memoryMeter = { measure: 'live-bytes', reset: () => be.resetPeak(), peak: () => be.memory().peakBytes };
   }
 
   unsupported(w: Workload): string | undefined {
@@ -208,6 +205,47 @@ export class OursEngine implements EngineImpl {
           return { prefill: first, step: Float32Array.from(step) };
         },
         dispose: () => (session?.dispose(), model.dispose()),
+      };
+    }
+
+    if (s.kind === 'sft') {
+      const model = await modelWithWeights(be, hfConfig(s.text, s.vision), h.weights);
+      const params = model.parameters();
+      const byName = new Map(model.namedParameters());
+      const opt = adamW(params);
+      const size = s.vision.image_size;
+      const B = s.batch, T = s.seq;
+      const imageTokens = (size / s.vision.patch_size) ** 2 / s.vision.scale_factor ** 2;
+      const ids = new Int32Array(B * T), targets = new Int32Array(B * T), completionMask = new Float32Array(B * T);
+      for (let r = 0; r < B; r++)
+        for (let t = 0; t < T; t++) {
+          ids[r * T + t] = h.ints.ids[r * (T + 1) + t];
+          targets[r * T + t] = h.ints.ids[r * (T + 1) + t + 1];
+          completionMask[r * T + t] = t + 1 >= imageTokens ? 1 : 0;
+        }
+      const p: PackedBatch = { batch: { ids, batch: B, length: T, mask: new Int32Array(B * T).fill(1) }, targets, completionMask, pixels: h.tensors.pixels, numImages: B };
+      const total = completionMask.reduce((a, b) => a + b, 0);
+      // As sftStep: mean next-token NLL over the text tokens, one micro-batch.
+      const forwardBackward = () => E.scope(() => {
+        const { logprobs } = sequenceLogprobs(model, p, 1, size);
+        const nll = E.mulScalar(E.sum(E.mul(logprobs, E.fromArray(be, completionMask, logprobs.shape))), -1 / total);
+        nll.backward();
+        return nll.keep();
+      });
+      return {
+        run: async () => {
+          forwardBackward().dispose();
+          await applyGradients({ optimizer: opt, params, maxGradNorm: 1, lr: LR });
+        },
+        check: async () => {
+          const loss = forwardBackward();
+          const grads = Object.fromEntries(await Promise.all(grpoChecked(s.text).map(async (n) => [n, await read(byName.get(n)!.grad!)] as const)));
+          const out = { loss: await read(loss), ...grads };
+          loss.dispose();
+          await applyGradients({ optimizer: opt, params, maxGradNorm: 1, lr: LR });
+          return out;
+        },
+        dispose: () => (model.dispose(), opt.dispose()),
       };
     }
 

@@ -67,6 +67,10 @@ export function workloads(suites: readonly SuiteName[], quick: boolean): Workloa
       { kind: 'decode', text: decodeModel, batch, prompt: 16, newTokens }, 2e-3, undefined, batch * newTokens);
 
   const imageTokens = (TINY_VISION.image_size / TINY_VISION.patch_size) ** 2 / TINY_VISION.scale_factor ** 2;
+  // The fvqa-mini recipe's SFT batch: 8 warm-start trajectories of about 160 tokens.
+  const [sftBatch, sftSeq] = quick ? [4, 96] : [8, 160];
+  add('train', 'sft-tiny-vlm', `warm-start SFT step tiny-vlm B${sftBatch} T${sftSeq} (image + text, CE, AdamW)`,
+    { kind: 'sft', text: TINY_TEXT, vision: TINY_VISION, batch: sftBatch, seq: sftSeq }, 5e-3, undefined, sftBatch * sftSeq);
   const [rollouts, gNew] = quick ? [4, 8] : [8, 16];
   add('grpo', 'grpo-tiny-vlm', `GRPO step tiny-vlm: ${rollouts} rollouts x ${gNew} tokens + update`,
     { kind: 'grpo', text: TINY_TEXT, vision: TINY_VISION, rollouts, prompt: imageTokens + 8, newTokens: gNew }, 5e-3, undefined, rollouts * gNew);
@@ -171,6 +175,7 @@ const cache = new Map<string, HostData>();
  * The workload's inputs, generated once per page from seed 1 (every engine uploads these):
  * - matmul: a [m, k], b [n, k]; attention: q, k, v, and r (the upstream gradient, shaped as q);
  * - linear-train: x [m, k], w [k, n]; lm-train: weights, and x [B, T, D] (block) or ids [B, T+1] (head);
+ * - sft: weights, pixels [B, 3, S, S], ids [B, T+1] (image tokens first);
  * - decode: weights, prompt ids [B, prompt]; grpo: weights, pixels [1, 3, S, S], prompt ids [prompt]
  *   (image tokens first), completion ids [rollouts, newTokens] for the check, advantages [rollouts].
  */
@@ -196,6 +201,12 @@ export function hostData(w: Workload): HostData {
   } else if (s.kind === 'decode') {
     d.weights = initWeights(textShapes(s.text, 'model.', true), 2);
     d.ints.prompt = ids(s.batch * s.prompt, s.text.vocab_size);
+  } else if (s.kind === 'sft') {
+    d.weights = initWeights([...visionShapes(s.vision, s.text.hidden_size), ...textShapes(s.text, 'model.text_model.', true)], 2);
+    d.tensors.pixels = Float32Array.from({ length: s.batch * 3 * s.vision.image_size ** 2 }, () => rng.next() * 2 - 1);
+    const imageTokens = (s.vision.image_size / s.vision.patch_size) ** 2 / s.vision.scale_factor ** 2;
+    d.ints.ids = ids(s.batch * (s.seq + 1), s.text.vocab_size);
+    for (let r = 0; r < s.batch; r++) d.ints.ids.fill(s.vision.image_token_id, r * (s.seq + 1), r * (s.seq + 1) + imageTokens);
   } else {
     d.weights = initWeights([...visionShapes(s.vision, s.text.hidden_size), ...textShapes(s.text, 'model.text_model.', true)], 2);
     d.tensors.pixels = Float32Array.from({ length: 3 * s.vision.image_size ** 2 }, () => rng.next() * 2 - 1);

@@ -210,6 +210,7 @@ export class JaxEngine implements EngineImpl {
   }
 
   unsupported(w: Workload): string | undefined {
+    if (w.spec.kind === 'sft') return 'ours-only row (the lab\'s warm-start SFT step)';
     if (w.spec.kind === 'matmul' && w.spec.dtype === 'f16') {
       if (this.backend === 'wasm') return "jax-js's wasm backend has no float16 ops";
       if (!this.device!.features.has('shader-f16')) return 'adapter has no shader-f16';

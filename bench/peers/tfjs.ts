@@ -226,6 +226,7 @@ export class TfjsEngine implements EngineImpl {
 
   unsupported(w: Workload): string | undefined {
     const s = w.spec;
+    if (s.kind === 'sft') return 'ours-only row (the lab\'s warm-start SFT step)';
     if (s.kind === 'matmul' && s.dtype === 'f16') return 'TF.js computes in f32 only';
     // The gradient of tf.gather (GQA's KV heads, the embedding lookup) is UnsortedSegmentSum, a
     // kernel tfjs-backend-wasm 4.22 does not have (TF.js does not fall back to another backend).
