@@ -8,14 +8,19 @@ import { requestDevice, type DeviceInfo } from './device.js';
 
 let gpu: GPU | undefined;
 
-/** Creates (once per process) Dawn's GPU object and requests a device with the adapter's limits. */
-export async function requestNodeDevice(): Promise<DeviceInfo> {
+/** Dawn's GPU object (navigator.gpu's counterpart), created once per process. */
+export function nodeGpu(): GPU {
   if (!gpu) {
     Object.assign(globalThis, globals);
     gpu = create(['backend=vulkan']) as GPU;
   }
+  return gpu;
+}
+
+/** Requests a device with the adapter's limits from Dawn's GPU object. */
+export async function requestNodeDevice(): Promise<DeviceInfo> {
   try {
-    return await requestDevice(gpu);
+    return await requestDevice(nodeGpu());
   } catch (e) {
     const icd = process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES;
     throw new Error(
