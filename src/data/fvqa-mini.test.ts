@@ -18,16 +18,20 @@ const norm = (s: string) =>
 const accepts = (row: FvqaRow, answer: string) =>
   [row.reward_model.ground_truth, ...row.reward_model.candidate_answers].some((a) => norm(a) === norm(answer));
 
-function digest(m: FvqaMini): string {
+/** SHA-256 over every split's rows and the corpus; `withImages: false` leaves the image bytes out (text only). */
+export function digest(m: FvqaMini, withImages = true): string {
   const h = createHash('sha256');
   for (const s of SPLITS) {
     for (const r of m.splits[s]) {
       h.update(JSON.stringify({ ...r, images: r.images.map((i) => i.path) }));
-      for (const i of r.images) h.update(i.bytes);
+      if (withImages) for (const i of r.images) h.update(i.bytes);
     }
   }
   h.update(JSON.stringify(m.corpus.pages));
-  for (const im of m.corpus.images) h.update(JSON.stringify({ ...im, png: null })).update(im.png);
+  for (const im of m.corpus.images) {
+    h.update(JSON.stringify({ ...im, png: null }));
+    if (withImages) h.update(im.png);
+  }
   return h.digest('hex');
 }
 
@@ -109,6 +113,18 @@ describe('FVQA-mini generator', () => {
   test('same seed gives the same bytes; another seed gives another world', () => {
     expect(digest(generateFvqaMini({ seed: 1 }))).toBe(digest(w));
     expect(digest(generateFvqaMini({ seed: 2 }))).not.toBe(digest(w));
+  });
+
+  test('the default options generate exactly what they did before issue 15 (digests pinned before its options existed)', () => {
+    // Computed with the generator of commit a23a81a. Text first: a mismatch there is a change of rows or
+    // corpus; a mismatch of the full digest only is a change of image bytes (renderer or PNG encoder).
+    expect(digest(w, false)).toBe('e71b59c7f0ba11d9efb3080bd86205c5b929728df1262ff9b22d821af747073c');
+    expect(digest(w)).toBe('8f7b2b75bd33273e5248e82071dee3c62248ba5b5838530bfaed2c8a352a0a46');
+    // recipes/fvqa-mini.json's world (the documented reproduction), with the new options at their defaults spelled out.
+    const recipeWorld = generateFvqaMini({ seed: 1, entities: 16, heldOutEntities: 4, testSize: 80, sftSamplesPerPair: 3, decisionNeutral: 0, hazyFactShare: 0, hazyTruthShare: 0 });
+    expect(digest(recipeWorld, false)).toBe('9e80ffc151a1437d8faf8291a5bff5d6656760f401877175c0040a03962706f2');
+    expect(digest(recipeWorld)).toBe('b8050ef1cd09bac792d513115481b8bb35a8232233fcb5ec2b245d7a0fb77c59');
+    expect(recipeWorld.hazyFacts).toEqual([]);
   });
 
   test('split sizes, categories and the stated test ratio follow the config', () => {

@@ -9,6 +9,16 @@
  *   familiar_fact    name or fact of a familiar (head) entity, in the warm-start data search_free
  *   unfamiliar_name  name of an unfamiliar (tail) entity: needs image search           search_required
  *   unfamiliar_fact  fact of a tail entity: image search, then text search on the name search_required
+ *
+ * Two warm-start designs (issue 15). The default one is category-aligned: search_free pairs are
+ * answered directly (a `needlessSearchShare` of them also searched), search_required pairs searched (a
+ * `guessWithoutSearchShare` of them also guessed), so imitation alone already decides when to search.
+ * With `decisionNeutral: 1` every warm-start slot of every question kind yields one direct-answer and
+ * one search trajectory, so whether a trajectory searches does not depend on whether the answer is
+ * known, and a direct answer without the knowledge is a guess that varies from sample to sample over
+ * the attribute's whole vocabulary. `hazyFactShare` makes the memory of familiar facts imperfect: the
+ * direct answers of that share of familiar (entity, fact) pairs state noisy values, while search stays
+ * reliable.
  */
 import type { CorpusImage, CorpusPage, SearchCorpus } from '../search/corpus.js';
 import { decodeImage } from './image.js';
@@ -43,6 +53,26 @@ export interface FvqaMiniConfig extends WorldConfig {
   guessWithoutSearchShare: number;
   /** Distractor pages in the corpus: regions, naturalists, foods (default 24, at most 34). */
   distractorPages: number;
+  /**
+   * 1: decision-neutral warm start (issue 15): every (entity, attribute, sample) slot of every question
+   * kind gets one direct-answer and one search trajectory (each its own image sample and template),
+   * so per kind and category exactly half the warm-start trajectories search; a direct answer about an
+   * unfamiliar entity is a guess, uniform over the attribute's vocabulary (truth included, so the truth
+   * is not stated more often than any other value) and different for each sample of a pair (see
+   * pairGuesses); needlessSearchShare and guessWithoutSearchShare are then unused. 0 (default): the
+   * category-aligned warm start.
+   */
+  decisionNeutral: number;
+  /**
+   * Share of the familiar entities' (entity, fact) pairs, names excepted, whose direct-answer warm-start
+   * trajectories state a noisy value: memory of familiar facts that is good but imperfect, while search
+   * stays reliable (default 0: every familiar fact stated correctly). The pairs are drawn exactly
+   * (round(share x pairs)) from their own stream; their question rows keep kind familiar_fact and
+   * category search_free.
+   */
+  hazyFactShare: number;
+  /** Probability that a hazy pair's direct answer states the truth; else noise drawn as a guess is (pairGuesses; default 0). */
+  hazyTruthShare: number;
 }
 
 export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
@@ -56,6 +86,9 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
   needlessSearchShare: 0.25,
   guessWithoutSearchShare: 0.25,
   distractorPages: 24,
+  decisionNeutral: 0,
+  hazyFactShare: 0,
+  hazyTruthShare: 0,
 };
 
 export const FACT_ATTRIBUTES = ['name', 'region', 'year', 'discoverer', 'diet'] as const;
@@ -122,18 +155,23 @@ export function kindOf(e: Entity, attribute: Attribute): { kind: QuestionKind; c
  * the warm start states known facts in the same form as the pages do.
  */
 function factSentence(e: Entity, attribute: FactAttribute): string {
+  return factSentenceStating(e, attribute, answersFor(e, attribute).ground_truth);
+}
+
+/** factSentence with `value` stated for the attribute (true or not); the name sentence ignores `value`. */
+function factSentenceStating(e: Entity, attribute: FactAttribute, value: string): string {
   const f = e.facts;
   switch (attribute) {
     case 'name':
       return `${f.name} is a ${e.look.colour} ${e.look.shape} creature with a ${e.look.pattern} pattern and ${e.look.marks} dark marks`;
     case 'region':
-      return `The native region of ${f.name} is the ${f.region}`;
+      return `The native region of ${f.name} is the ${value}`;
     case 'year':
-      return `The year of discovery of ${f.name} is ${f.year}`;
+      return `The year of discovery of ${f.name} is ${value}`;
     case 'discoverer':
-      return `The discoverer of ${f.name} is ${f.discoverer}`;
+      return `The discoverer of ${f.name} is ${value}`;
     case 'diet':
-      return `The diet of ${f.name} is ${f.diet}`;
+      return `The diet of ${f.name} is ${value}`;
   }
 }
 
@@ -201,6 +239,8 @@ export interface FvqaMini {
   entities: Entity[];
   splits: { train: FvqaRow[]; test: FvqaRow[]; heldout: FvqaRow[]; sft: FvqaRow[] };
   corpus: SearchCorpus;
+  /** The hazy familiar facts (see FvqaMiniConfig.hazyFactShare) as `entity_id/attribute`, in entity order; empty by default. */
+  hazyFacts: string[];
 }
 
 /** Split names in output order. */
@@ -279,8 +319,12 @@ class CorpusSearch {
 
 type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess';
 
-/** Builds one warm-start trajectory (user/assistant turns, images in placeholder order). */
-function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, entities: readonly Entity[], rng: Rng): {
+/**
+ * Builds one warm-start trajectory (user/assistant turns, images in placeholder order).
+ * @param stated the answer of a 'direct' or 'guess' trajectory: the truth for a known fact, a noisy
+ *   value for a hazy one, a guess without the knowledge (unused by the search behaviours)
+ */
+function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, stated: string): {
   prompt: ChatMessage[];
   images: FvqaImage[];
 } {
@@ -296,15 +340,16 @@ function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, 
   // from-scratch vision tower learns little from one answer token per visual question) and the look
   // that recognition rests on. Visual questions are answered from the description.
   const look = describeLook(e.look);
-  const known = visual ? look : inst.attribute === 'name' ? `${look} This is ${name}.` : `${look} This is ${name}. ${factSentence(e, inst.attribute as FactAttribute)}.`;
 
   if (behaviour === 'direct') {
-    say(assistantTurn(known, answerAction(truth)));
+    const known = visual ? look
+      : inst.attribute === 'name' ? `${look} This is ${name}.`
+        : `${look} This is ${name}. ${factSentenceStating(e, inst.attribute as FactAttribute, stated)}.`;
+    say(assistantTurn(known, answerAction(stated)));
     return { prompt, images };
   }
   if (behaviour === 'guess') {
-    const wrong = wrongAnswer(e, inst.attribute, entities, rng);
-    say(assistantTurn(`${look} I think I know this creature.`, answerAction(wrong)));
+    say(assistantTurn(`${look} I think I know this creature.`, answerAction(stated)));
     return { prompt, images };
   }
   // needless_search and search_chain both start with an image search.
@@ -329,19 +374,62 @@ function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, 
   return { prompt, images };
 }
 
+/**
+ * Every answer a guess or a noisy memory may give for `attribute`: the fact vocabularies, the years
+ * MIN_YEAR..MAX_YEAR, and for names `names`. Empty for visual attributes (answered from pixels).
+ */
+function answerVocabulary(attribute: Attribute, names: readonly string[]): readonly string[] {
+  return attribute === 'name' ? names
+    : attribute === 'region' ? REGIONS
+      : attribute === 'discoverer' ? DISCOVERERS
+        : attribute === 'diet' ? DIETS
+          : attribute === 'year' ? Array.from({ length: MAX_YEAR - MIN_YEAR + 1 }, (_, i) => String(MIN_YEAR + i))
+            : [];
+}
+
 /** A plausible wrong answer from the same vocabulary (a hallucination, for the guess trajectories). */
 function wrongAnswer(e: Entity, attribute: Attribute, entities: readonly Entity[], rng: Rng): string {
   const truth = answersFor(e, attribute).ground_truth;
-  const pool: readonly string[] =
-    attribute === 'name' ? entities.filter((o) => o.familiarity === 'familiar').map((o) => o.facts.name)
-      : attribute === 'region' ? REGIONS
-        : attribute === 'discoverer' ? DISCOVERERS
-          : attribute === 'diet' ? DIETS
-            : attribute === 'year' ? Array.from({ length: MAX_YEAR - MIN_YEAR + 1 }, (_, i) => String(MIN_YEAR + i))
-              : [];
+  const pool = answerVocabulary(attribute, entities.filter((o) => o.familiarity === 'familiar').map((o) => o.facts.name));
   const options = pool.filter((x) => x !== truth);
   if (options.length === 0) throw new Error(`no wrong answer available for ${attribute}`);
   return rng.pick(options);
+}
+
+/**
+ * Answers without the knowledge for the samples of one (entity, attribute) pair: sample k gets the
+ * k-th value of a shuffle of the attribute's whole vocabulary, the truth included (the stream is the
+ * pair's, `purpose:entity:attribute`). Each sample is uniform over the vocabulary, so a guess (or a
+ * noisy memory) is right only by chance and the truth is never more often stated than any other value;
+ * and a pair's samples never repeat a value (while there are fewer samples than values), so no fixed
+ * answer per question can be memorised. Names are drawn from `names` (the in-world entities').
+ */
+export function pairGuesses(seed: number, purpose: string, e: Entity, attribute: Attribute, names: readonly string[]): readonly string[] {
+  const pool = answerVocabulary(attribute, names);
+  if (pool.length === 0) throw new Error(`no guess vocabulary for ${attribute}`);
+  return new Rng(seed, `${purpose}:${e.id}:${attribute}`).shuffle(pool);
+}
+
+/**
+ * The hazy familiar facts: exactly round(hazyFactShare x pairs) of the familiar entities' (entity,
+ * fact) pairs, names excepted, drawn from the 'hazy' stream, as `entity_id/attribute` in entity order.
+ */
+function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[] {
+  if (config.hazyFactShare === 0) return [];
+  const pairs = entities
+    .filter((e) => e.familiarity === 'familiar')
+    .flatMap((e) => FACT_ATTRIBUTES.filter((a) => a !== 'name').map((a) => `${e.id}/${a}`));
+  const chosen = new Set(new Rng(config.seed, 'hazy').shuffle(pairs).slice(0, Math.round(config.hazyFactShare * pairs.length)));
+  return pairs.filter((p) => chosen.has(p));
+}
+
+/** @throws Error naming an issue-15 option whose value is out of range. */
+function checkWarmStartOptions(config: FvqaMiniConfig): void {
+  if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
+  for (const k of ['hazyFactShare', 'hazyTruthShare'] as const) {
+    const v = config[k];
+    if (!(v >= 0 && v <= 1)) throw new Error(`${k} must be in [0, 1], got ${v}`);
+  }
 }
 
 /**
@@ -355,6 +443,7 @@ function wrongAnswer(e: Entity, attribute: Attribute, entities: readonly Entity[
  */
 export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProgress?: ProgressCallback): FvqaMini {
   const config: FvqaMiniConfig = { ...DEFAULT_FVQA_MINI, ...overrides };
+  checkWarmStartOptions(config);
   const entities = generateEntities(config);
   onProgress?.({ phase: 'entities', done: entities.length, total: entities.length, unit: 'entities' });
   const corpus = buildCorpus(entities, config);
@@ -407,11 +496,35 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
   }
 
   // Warm-start: every familiar fact and every visual attribute answered directly at least once, every
-  // unfamiliar fact by a correct search chain; extras make the policy's search rate middling.
+  // unfamiliar fact by a correct search chain; extras make the policy's search rate middling (default),
+  // or give every slot both a direct answer and a search (decisionNeutral).
   const sft: FvqaRow[] = [];
   const srng = new Rng(config.seed, 'sft');
-  const add = (inst: Instance, b: Behaviour) => {
-    const t = trajectory(inst, b, search, entities, srng);
+  const hazyFacts = hazyPairs(entities, config);
+  const hazy = new Set(hazyFacts);
+  const names = inWorld.map((e) => e.facts.name);
+  const neutral = config.decisionNeutral === 1;
+  const guessCache = new Map<string, readonly string[]>();
+  /** The k-th sample's answer without knowledge of `inst`'s fact (see pairGuesses). */
+  const guessAt = (purpose: string, inst: Instance, k: number) => {
+    const key = `${purpose}:${inst.entity.id}:${inst.attribute}`;
+    let g = guessCache.get(key);
+    if (!g) guessCache.set(key, (g = pairGuesses(config.seed, purpose, inst.entity, inst.attribute, names)));
+    return g[k % g.length];
+  };
+  /** What the k-th direct answer of `inst` states: the truth, or for a hazy fact noise (the truth with probability hazyTruthShare). */
+  const recalled = (inst: Instance, k: number, stream: string) => {
+    const truth = answersFor(inst.entity, inst.attribute).ground_truth;
+    if (!hazy.has(`${inst.entity.id}/${inst.attribute}`)) return truth;
+    return new Rng(config.seed, `hazy:${stream}`).next() < config.hazyTruthShare ? truth : guessAt('hazy', inst, k);
+  };
+  const add = (inst: Instance, b: Behaviour, k: number, stream: string) => {
+    // The default guess draws from the shared 'sft' stream (as it always did); the neutral one per pair and sample.
+    const stated = b === 'direct' ? recalled(inst, k, stream)
+      : b !== 'guess' ? ''
+        : neutral ? guessAt('guess', inst, k)
+          : wrongAnswer(inst.entity, inst.attribute, entities, srng);
+    const t = trajectory(inst, b, search, stated);
     sft.push(toRow(inst, 'sft', sft.length, t.prompt, t.images));
     tick('sft');
   };
@@ -420,17 +533,19 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const tag = k === 0 ? '' : `:${k}`;
     for (const e of inWorld) {
       for (const a of attrs) {
-        const inst = makeInstance(e, a, `sft:${e.id}:${a}${tag}`, config);
+        const stream = `sft:${e.id}:${a}${tag}`;
+        const inst = makeInstance(e, a, stream, config);
+        const extra = () => makeInstance(e, a, `${stream}:extra`, config);
         if (inst.category === 'search_free') {
-          add(inst, 'direct');
-          if (srng.next() < config.needlessSearchShare) add(makeInstance(e, a, `sft:${e.id}:${a}${tag}:extra`, config), 'needless_search');
+          add(inst, 'direct', k, stream);
+          if (neutral || srng.next() < config.needlessSearchShare) add(extra(), 'needless_search', k, `${stream}:extra`);
         } else {
-          add(inst, 'search_chain');
-          if (srng.next() < config.guessWithoutSearchShare) add(makeInstance(e, a, `sft:${e.id}:${a}${tag}:extra`, config), 'guess');
+          add(inst, 'search_chain', k, stream);
+          if (neutral || srng.next() < config.guessWithoutSearchShare) add(extra(), 'guess', k, `${stream}:extra`);
         }
       }
     }
   }
   onProgress?.({ phase: 'done', done: made, total: made, unit: 'rows' });
-  return { config, entities, splits: { train, test, heldout, sft }, corpus };
+  return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts };
 }

@@ -34,8 +34,8 @@ export function fvqaMiniStats(m: FvqaMini) {
 
 /**
  * Writes FVQA-mini to `dir`: train/test/heldout/sft.parquet (FVQA schema), corpus/ (search corpus
- * folder format, src/search/corpus.ts) and world.json (config, entities, statistics). Same world,
- * same bytes.
+ * folder format, src/search/corpus.ts) and world.json (config, entities, statistics, and the hazy
+ * familiar facts when there are any). Same world, same bytes.
  */
 export async function writeFvqaMiniDir(m: FvqaMini, dir: string, onProgress?: ProgressCallback): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -46,7 +46,8 @@ export async function writeFvqaMiniDir(m: FvqaMini, dir: string, onProgress?: Pr
   }
   await writeCorpusDir(join(dir, 'corpus'), m.corpus);
   onProgress?.({ phase: 'write corpus', done: m.corpus.images.length, total: m.corpus.images.length, unit: 'images' });
-  await writeFile(join(dir, 'world.json'), JSON.stringify({ config: m.config, stats: fvqaMiniStats(m), entities: m.entities }, null, 1) + '\n');
+  const hazy = m.hazyFacts.length ? { hazyFacts: m.hazyFacts } : {};
+  await writeFile(join(dir, 'world.json'), JSON.stringify({ config: m.config, stats: fvqaMiniStats(m), entities: m.entities, ...hazy }, null, 1) + '\n');
 }
 
 /** An AsyncBuffer over a local file or, for http(s) URLs, HTTP Range reads. */

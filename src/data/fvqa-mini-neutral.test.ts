@@ -1,0 +1,177 @@
+/**
+ * Issue 15's warm-start options of FVQA-mini: the decision-neutral warm start (decisionNeutral) and
+ * imperfect memory of familiar facts (hazyFactShare, hazyTruthShare). No training: properties of the
+ * generated data only.
+ */
+import { beforeAll, describe, expect, test } from 'vitest';
+import { answersFor, generateFvqaMini, type FvqaMini } from './fvqa-mini.js';
+import type { FvqaRow } from './types.js';
+import { MAX_YEAR, MIN_YEAR, DIETS, DISCOVERERS, REGIONS } from './world.js';
+
+/** recipes/fvqa-mini-neutral.json's world. */
+const NEUTRAL = { seed: 1, entities: 16, heldOutEntities: 4, testSize: 80, sftSamplesPerPair: 3, decisionNeutral: 1, hazyFactShare: 0.3, hazyTruthShare: 0 };
+
+let w: FvqaMini;
+beforeAll(() => {
+  w = generateFvqaMini(NEUTRAL);
+});
+
+const norm = (s: string) =>
+  s.toLowerCase().replace(/[^\p{L}\p{N}\s]/gu, ' ').replace(/\b(a|an|the)\b/g, ' ').replace(/\s+/g, ' ').trim();
+const accepts = (row: FvqaRow, answer: string) =>
+  [row.reward_model.ground_truth, ...row.reward_model.candidate_answers].some((a) => norm(a) === norm(answer));
+const turns = (r: FvqaRow) => r.prompt.filter((m) => m.role === 'assistant').map((m) => m.content);
+const searched = (r: FvqaRow) => turns(r).length > 1;
+const finalAnswer = (r: FvqaRow) => /<answer>(.*)<\/answer>$/.exec(turns(r).at(-1)!)![1];
+const pair = (r: FvqaRow) => `${r.extra_info!.entity_id}/${r.extra_info!.attribute}`;
+
+/** Counts of search and direct trajectories by key. */
+function shares(rows: readonly FvqaRow[], key: (r: FvqaRow) => string): Map<string, { search: number; direct: number }> {
+  const out = new Map<string, { search: number; direct: number }>();
+  for (const r of rows) {
+    const c = out.get(key(r)) ?? { search: 0, direct: 0 };
+    if (searched(r)) c.search++;
+    else c.direct++;
+    out.set(key(r), c);
+  }
+  return out;
+}
+
+/** Size of the vocabulary a guess about `attribute` is drawn from (names: the in-world entities). */
+function vocabularySize(attribute: string, m: FvqaMini): number {
+  return attribute === 'name' ? m.entities.filter((e) => e.familiarity !== 'held_out').length
+    : attribute === 'region' ? REGIONS.length
+      : attribute === 'discoverer' ? DISCOVERERS.length
+        : attribute === 'diet' ? DIETS.length
+          : MAX_YEAR - MIN_YEAR + 1;
+}
+
+/**
+ * Bound on right answers among `rows` whose answers are drawn uniformly from their attribute's
+ * vocabulary: each is right with probability 1 / |V|, so the count has mean sum(1 / |V|) and, the
+ * draws of a pair being without replacement (negatively correlated), a variance at most that of
+ * independent draws. Bound: mean + 4 of those standard deviations (one-sided Chebyshev-Cantelli: a
+ * false failure under 1/17 whatever the seed).
+ */
+function chanceBound(rows: readonly FvqaRow[]): number {
+  const p = rows.map((r) => 1 / vocabularySize(r.extra_info!.attribute, w));
+  return p.reduce((a, b) => a + b, 0) + 4 * Math.sqrt(p.reduce((a, b) => a + b * (1 - b), 0));
+}
+
+/** The answers of `rows` by (entity, attribute) pair. */
+function answersByPair(rows: readonly FvqaRow[]): Map<string, string[]> {
+  const byPair = new Map<string, string[]>();
+  for (const r of rows) byPair.set(pair(r), [...(byPair.get(pair(r)) ?? []), finalAnswer(r)]);
+  return byPair;
+}
+
+describe('FVQA-mini decision-neutral warm start (issue 15)', () => {
+  test('per question kind, per category and per (entity, attribute): as many direct-answer as search trajectories', () => {
+    // Exact by construction: every warm-start slot yields one trajectory of each.
+    const byKind = shares(w.splits.sft, (r) => r.extra_info!.question_kind);
+    expect([...byKind.keys()].sort()).toEqual(['familiar_fact', 'unfamiliar_fact', 'unfamiliar_name', 'visual']);
+    for (const [kind, c] of byKind) expect(c.search, kind).toBe(c.direct);
+    const byCategory = shares(w.splits.sft, (r) => r.category!);
+    expect([...byCategory.keys()].sort()).toEqual(['search_free', 'search_required']);
+    for (const [cat, c] of byCategory) expect(c.search, cat).toBe(c.direct);
+    for (const [p, c] of shares(w.splits.sft, pair)) expect(c, p).toEqual({ search: NEUTRAL.sftSamplesPerPair, direct: NEUTRAL.sftSamplesPerPair });
+    // Reading image-search results and text-search results is still taught, for both categories.
+    const patterns = new Set(w.splits.sft.map((r) => `${r.category}:${turns(r).length}`));
+    expect(patterns).toEqual(new Set(['search_free:1', 'search_free:2', 'search_free:3', 'search_required:1', 'search_required:2', 'search_required:3']));
+  });
+
+  test('searches always end right; direct answers are right exactly where the fact is known', () => {
+    const hazy = new Set(w.hazyFacts);
+    for (const r of w.splits.sft) {
+      const kind = r.extra_info!.question_kind;
+      const right = accepts(r, finalAnswer(r));
+      if (searched(r) || kind === 'visual' || (kind === 'familiar_fact' && !hazy.has(pair(r)))) expect(right, r.data_id).toBe(true);
+      // Search trajectories read the entity off the image-search results and, for facts, the fact off the text search.
+      if (searched(r)) expect(turns(r)[1]).toContain(`The top result is ${w.entities.find((e) => e.id === r.extra_info!.entity_id)!.facts.name}.`);
+    }
+  });
+
+  test('guesses without search vary per sample and are right only by chance', () => {
+    const guesses = w.splits.sft.filter((r) => r.category === 'search_required' && !searched(r));
+    expect(guesses.length).toBe(w.splits.sft.filter((r) => r.category === 'search_required').length / 2);
+    // Right by chance only: the truth is no likelier than any other value of the vocabulary.
+    expect(guesses.filter((r) => accepts(r, finalAnswer(r))).length).toBeLessThanOrEqual(chanceBound(guesses));
+    // Not one fixed answer per question: a pair's samples never repeat a guess (by construction).
+    for (const [p, g] of answersByPair(guesses)) expect(new Set(g).size, `${p}: ${g}`).toBe(NEUTRAL.sftSamplesPerPair);
+    // Across pairs, an attribute's guesses spread over its vocabulary (no favourite value).
+    for (const attribute of ['name', 'region', 'year', 'discoverer', 'diet']) {
+      const g = guesses.filter((r) => r.extra_info!.attribute === attribute).map(finalAnswer);
+      expect(new Set(g).size, attribute).toBeGreaterThanOrEqual(Math.min(vocabularySize(attribute, w), g.length) / 2);
+    }
+  });
+
+  test('only the warm start changes: train, test, heldout and the corpus are the default world\'s', () => {
+    const base = generateFvqaMini({ ...NEUTRAL, decisionNeutral: 0, hazyFactShare: 0 });
+    for (const s of ['train', 'test', 'heldout'] as const) expect(w.splits[s], s).toEqual(base.splits[s]);
+    expect(w.corpus).toEqual(base.corpus);
+    expect(w.entities).toEqual(base.entities);
+  });
+});
+
+describe('FVQA-mini hazy familiar facts (issue 15)', () => {
+  test('exactly round(share x pairs) familiar non-name facts are hazy', () => {
+    const familiar = w.entities.filter((e) => e.familiarity === 'familiar');
+    expect(w.hazyFacts.length).toBe(Math.round(NEUTRAL.hazyFactShare * familiar.length * 4));
+    for (const h of w.hazyFacts) {
+      const [id, attribute] = h.split('/');
+      expect(familiar.map((e) => e.id)).toContain(id);
+      expect(attribute).not.toBe('name');
+    }
+    // Labels are unchanged: a hazy fact's questions stay familiar_fact / search_free.
+    const hazyTest = w.splits.test.filter((r) => w.hazyFacts.includes(pair(r)));
+    expect(hazyTest.length).toBeGreaterThan(0);
+    for (const r of hazyTest) expect([r.extra_info!.question_kind, r.category]).toEqual(['familiar_fact', 'search_free']);
+  });
+
+  test('the warm start\'s memory of familiar facts is good but imperfect; its searches are reliable', () => {
+    const direct = w.splits.sft.filter((r) => r.extra_info!.question_kind === 'familiar_fact' && !searched(r));
+    const memory = direct.filter((r) => accepts(r, finalAnswer(r))).length / direct.length;
+    // 7 of 30 familiar (entity, attribute) pairs hazy: about 1 - 7/30 right, plus the noise's chance hits.
+    expect(memory).toBeGreaterThanOrEqual(0.7);
+    expect(memory).toBeLessThanOrEqual(0.85);
+    const hazyDirect = direct.filter((r) => w.hazyFacts.includes(pair(r)));
+    expect(hazyDirect.length).toBe(w.hazyFacts.length * NEUTRAL.sftSamplesPerPair);
+    // A hazy fact is stated with values drawn per sample (hazyTruthShare 0: right only by chance), in the words of a known fact.
+    expect(hazyDirect.filter((r) => accepts(r, finalAnswer(r))).length).toBeLessThanOrEqual(chanceBound(hazyDirect));
+    for (const [p, g] of answersByPair(hazyDirect)) expect(new Set(g).size, `${p}: ${g}`).toBe(NEUTRAL.sftSamplesPerPair);
+    for (const r of hazyDirect) expect(turns(r)[0]).toContain(`. The `);
+    const searches = w.splits.sft.filter(searched);
+    expect(searches.every((r) => accepts(r, finalAnswer(r)))).toBe(true);
+  });
+
+  test('hazy facts change only the direct answers of the hazy pairs; hazyTruthShare 1 states the truth', () => {
+    const cfg = { seed: 5, entities: 14, heldOutEntities: 2, testSize: 16, sftSamplesPerPair: 2 };
+    const plain = generateFvqaMini(cfg);
+    const hazy = generateFvqaMini({ ...cfg, hazyFactShare: 0.5 });
+    expect(hazy.hazyFacts.length).toBeGreaterThan(0);
+    expect(hazy.splits.sft.length).toBe(plain.splits.sft.length);
+    const set = new Set(hazy.hazyFacts);
+    let changed = 0;
+    hazy.splits.sft.forEach((r, i) => {
+      const before = plain.splits.sft[i];
+      if (set.has(pair(r)) && !searched(r)) {
+        changed += +(JSON.stringify(r.prompt) !== JSON.stringify(before.prompt));
+        expect(r.reward_model).toEqual(before.reward_model);
+      } else expect(r, r.data_id).toEqual(before);
+    });
+    expect(changed).toBeGreaterThan(0);
+    // With the truth always recalled the noise is gone and the warm start is the plain one again.
+    expect(generateFvqaMini({ ...cfg, hazyFactShare: 0.5, hazyTruthShare: 1 }).splits.sft).toEqual(plain.splits.sft);
+    // The truth of a hazy fact is still what searches find.
+    for (const r of hazy.splits.sft.filter((x) => set.has(pair(x)) && searched(x))) {
+      const e = hazy.entities.find((x) => x.id === r.extra_info!.entity_id)!;
+      expect(finalAnswer(r)).toBe(answersFor(e, r.extra_info!.attribute as 'region').ground_truth);
+    }
+  });
+
+  test('out-of-range options are refused, naming the option', () => {
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, decisionNeutral: 2 })).toThrow(/decisionNeutral/);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, hazyFactShare: 1.5 })).toThrow(/hazyFactShare/);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, hazyTruthShare: -0.1 })).toThrow(/hazyTruthShare/);
+  });
+});
