@@ -65,7 +65,7 @@ test('ours-wasm, jax-js-wasm and tfjs-wasm run every --quick workload they suppo
   expect(version('jax-js-wasm')).toMatch(/\(wasm, jit, \d+ threads?\)/);
   expect(version('tfjs-wasm')).toMatch(/tfjs-backend-wasm 4\.22\.0 \(SIMD, threaded build/);
 
-  const unsupported = /f16 is storage-only|no float16 ops|f32 only|no UnsortedSegmentSum/;
+  const unsupported = /f16 is storage-only|no float16 ops|f32 only|no UnsortedSegmentSum|ours-only row/;
   const ok = new Map<string, number>();
   for (const { workload: w, results } of rows) {
     expect(results.map((r) => r.engine), w.id).toEqual(['ours', 'ours-wasm', 'jax-js-wasm', 'tfjs-wasm']);
@@ -91,13 +91,14 @@ test('ours-wasm, jax-js-wasm and tfjs-wasm run every --quick workload they suppo
       }
     }
   }
-  // Every f32 workload (f16 matmuls are unsupported everywhere); TF.js's wasm backend lacks the
-  // gradient of gather, so it runs the matmuls, attention forward, the linear step and decoding.
+  // Every f32 workload (f16 matmuls are unsupported everywhere; the SFT step is ours only); TF.js's wasm
+  // backend lacks the gradient of gather, so it runs the matmuls, attention forward, the linear step and decoding.
   const f32 = rows.filter((r) => !(r.workload.spec.kind === 'matmul' && r.workload.spec.dtype === 'f16')).length;
-  expect(Object.fromEntries(ok)).toEqual({ ours: f32, 'ours-wasm': f32, 'jax-js-wasm': f32, 'tfjs-wasm': 10 });
+  expect(Object.fromEntries(ok)).toEqual({ ours: f32, 'ours-wasm': f32, 'jax-js-wasm': f32 - 1, 'tfjs-wasm': 10 });
 
   const table = markdownTable(rows);
   expect(table).toMatch(/\| matmul f32 \[256x512\]·\[512x512\]ᵀ \| jax-js-wasm \|( [^|]*\|){6} n\/a \| [\d.]+x \|/);
-  expect(table).toMatch(/\| matmul f32 \[256x512\]·\[512x512\]ᵀ \| tfjs-wasm \|( [^|]*\|){6} [\d.]+ \(heap\) \| [\d.]+x \| [\d.]+ \|/);
+  // TF.js's heap and ours-wasm's live bytes are different measures: no memory ratio between them.
+  expect(table).toMatch(/\| matmul f32 \[256x512\]·\[512x512\]ᵀ \| tfjs-wasm \|( [^|]*\|){6} [\d.]+ \(heap\) \| [\d.]+x \|  \|/);
   expect(b.errors).toEqual([]);
 }, 600_000);
