@@ -288,9 +288,9 @@ const api = {
   },
 
   /** The backend a run trains on for `choice`: its description, why it was picked, and any warning. */
-  async describeBackend(choice: E.BackendChoice = 'auto'): Promise<{ description: string; reason: string; warning?: string }> {
+  async describeBackend(choice: E.BackendChoice = 'auto'): Promise<{ name: E.Backend['name']; description: string; reason: string; warning?: string }> {
     const c = await (created[choice] ??= E.createBackend({ choice }));
-    return { description: c.backend.description, reason: c.reason, warning: c.warning };
+    return { name: c.backend.name, description: c.backend.description, reason: c.reason, warning: c.warning };
   },
 
   /**

@@ -23,6 +23,9 @@ type TabId = (typeof TABS)[number]['id'];
 
 const fromHash = (): TabId => (TABS.find((t) => `#${t.id}` === location.hash)?.id ?? 'setup');
 
+/** The header's short name of the compute backend (Setup has the details). */
+const BACKEND_BADGE = { webgpu: 'WebGPU', wasm: 'WebAssembly', cpu: 'CPU (slow)' } as const;
+
 /** The whole lab. */
 export function App({ lab }: { lab: Lab }) {
   useLab(lab);
@@ -45,7 +48,7 @@ export function App({ lab }: { lab: Lab }) {
       h('nav', null, TABS.map((t) => h('a', { href: `#${t.id}`, class: t.id === tab ? 'active' : '', 'data-tab': t.id }, t.label))),
       h('div', { class: 'status-line' },
         run ? h('span', { class: `badge status-${run.status}` }, `${run.status} · ${run.phase}`) : null,
-        h('span', { class: `badge ${lab.backendInfo && !lab.backendInfo.error ? 'ok' : 'warn'}`, title: lab.backendInfo?.reason ?? a?.name }, lab.backendInfo ? lab.backendInfo.description.split(',')[0] : '…'),
+        h('span', { class: `badge ${lab.backendInfo && !lab.backendInfo.error ? 'ok' : 'warn'}`, title: lab.backendInfo?.reason ?? a?.name }, lab.backendInfo?.name ? BACKEND_BADGE[lab.backendInfo.name] : lab.backendInfo ? 'no backend' : '…'),
         h('span', { class: `badge ${lab.proxy.reachable ? 'ok' : ''}`, title: lab.proxy.message }, lab.proxy.reachable ? 'proxy' : 'local search'))),
     lab.error ? h('div', { class: 'notice error global', role: 'alert' }, lab.error, ' ', h('button', { class: 'link', onClick: () => ((lab.error = null), lab.changed()) }, 'dismiss')) : null,
     lab.backendInfo?.error ? h('div', { class: 'notice warn global' }, lab.backendInfo.error) : null,

@@ -33,7 +33,7 @@ export class Lab {
   adapter: AdapterReport | null = null;
   /** The compute backend asked for (Setup), and what the trainer worker made of it. */
   backend: BackendChoice = 'auto';
-  backendInfo: { description: string; reason: string; warning?: string; error?: string } | null = null;
+  backendInfo: { name?: 'webgpu' | 'wasm' | 'cpu'; description: string; reason: string; warning?: string; error?: string } | null = null;
   recipe: Recipe = quickRecipe();
   proxy: ProxyState = { url: configuredProxyUrl() ?? null, reachable: false, message: 'checking…' };
   run: RunRecord | null = null;
