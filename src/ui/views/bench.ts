@@ -6,7 +6,7 @@
  */
 import { h } from 'preact';
 import { useState } from 'preact/hooks';
-import { ENGINES, SUITES, markdownTable, speedRatio, type EngineName, type RowResult, type SuiteName } from '../../../bench/harness.js';
+import { ENGINES, SUITES, isOurs, markdownTable, referenceOf, speedRatio, type EngineName, type RowResult, type SuiteName } from '../../../bench/harness.js';
 import { adapterInfo, createEngines } from '../../../bench/page.js';
 import { BenchSession } from '../../../bench/runner.js';
 import { workloads } from '../../../bench/workloads.js';
@@ -69,9 +69,9 @@ export function BenchView({ lab }: { lab: Lab }) {
   return h('div', { class: 'view bench' },
     h(Card, { title: 'Benchmark: this engine vs jax-js and TensorFlow.js' },
       h('p', { class: 'muted' },
-        'Every engine runs the same workloads on this page\'s WebGPU adapter, each on its own device, from the same host data; outputs are checked against ours before timing (a mismatch is shown, not timed). ',
-        'Quick shapes suit software adapters (SwiftShader runs at CPU speed). Peak MiB counts the GPU buffers an engine creates during a row: here one page runs every row, so an engine may reuse buffers pooled in earlier rows (npm run bench gives each row a fresh page). ',
-        'Training in the Train view competes for the same GPU.'),
+        'Every engine runs the same workloads from the same host data: the WebGPU engines (ours, jax-js, tfjs) on this page\'s adapter, each on its own device, the WebAssembly ones (ours-wasm, jax-js-wasm, tfjs-wasm) on the CPU; outputs are checked against ours before timing (a mismatch is shown, not timed), and each peer is compared with ours on the same kind of backend. ',
+        'Quick shapes suit software adapters (SwiftShader runs at CPU speed). Peak MiB counts the GPU buffers a WebGPU engine creates during a row (ours-wasm: its live tensors; TF.js wasm: its heap): here one page runs every row, so an engine may reuse memory pooled in earlier rows (npm run bench gives each row a fresh page). ',
+        'Training in the Train view competes for the same processor.'),
       lab.run?.status === 'running' ? h('div', { class: 'notice warn' }, 'A run is training: benchmark times will be slower and noisier.') : null,
       h('div', { class: 'row' }, 'Suites:', SUITES.map((x) => h('label', null, h('input', { type: 'checkbox', checked: suites.includes(x), disabled: running, 'data-suite': x, onChange: () => setSuites(toggle(suites, x)) }), ` ${x}`))),
       h('div', { class: 'row' }, 'Peers:', ENGINES.filter((e) => e !== 'ours').map((x) => h('label', null, h('input', { type: 'checkbox', checked: peers.includes(x), disabled: running, 'data-engine': x, onChange: () => setPeers(toggle(peers, x)) }), ` ${x}`))),
@@ -89,13 +89,12 @@ export function BenchView({ lab }: { lab: Lab }) {
 function ResultTable({ rows }: { rows: RowResult[] }) {
   return h('table', { class: 'data', id: 'bench-table' },
     h('thead', null, h('tr', null, ['workload', 'engine', 'ms', 'GFLOP/s', 'tokens/s', 'dispatches', 'submits', 'peak MiB', 'ours faster by', 'max rel err'].map((c) => h('th', null, c)))),
-    h('tbody', null, rows.flatMap(({ workload: w, results }) => {
-      const ours = results.find((r) => r.engine === 'ours');
-      return results.map((r) => h('tr', { 'data-engine': r.engine },
+    h('tbody', null, rows.flatMap(({ workload: w, results }) =>
+      // each peer against ours on the same kind of backend (WebGPU peers: ours; WebAssembly ones: ours-wasm)
+      results.map((r) => h('tr', { 'data-engine': r.engine },
         h('td', null, w.name), h('td', null, r.engine),
         ...(r.status === 'ok'
           ? [fmt(r.ms, 1), fmt(r.gflops, 2), fmt(r.tokensPerS, 1), fmt(r.dispatches, 0), fmt(r.submits, 0), r.peakBytes === undefined ? '' : (r.peakBytes / 2 ** 20).toFixed(1),
-            r.engine === 'ours' ? '' : `${fmt(speedRatio(ours, r), 2)}x`, r.relErr === undefined ? '' : r.relErr.toExponential(1)].map((v) => h('td', null, v))
-          : [h('td', { colSpan: 8, class: 'muted' }, `${r.status}: ${r.note ?? ''}`)])));
-    })));
+            isOurs(r.engine) ? '' : `${fmt(speedRatio(referenceOf(results, r), r), 2)}x`, r.relErr === undefined ? '' : r.relErr.toExponential(1)].map((v) => h('td', null, v))
+          : [h('td', { colSpan: 8, class: 'muted' }, `${r.status}: ${r.note ?? ''}`)]))))));
 }
