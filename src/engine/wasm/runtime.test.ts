@@ -1,7 +1,7 @@
 /**
  * The WebAssembly backend's thread pool: every share of a job runs exactly once on its own thread,
  * back-to-back jobs do not mix, a trap in a worker's share is raised on the calling thread (not a
- * hang), and the heap's size classes reuse freed blocks.
+ * hang), the heap's size classes reuse freed blocks, and its limit is reported by name.
  */
 import { expect, test } from 'vitest';
 import { Func, i32, ifThen, seq } from './asm.js';
@@ -70,4 +70,12 @@ test('size classes: 64-byte steps to 1 KiB, then quarter-power-of-two steps; fre
   rt.release(a, 5000);
   expect(rt.alloc(4900, 'b')).toBe(a);
   expect(rt.heapBytes).toBe(top);
+});
+
+test('an allocation past the memory limit names the tensor, its size and the limit; the heap stays usable', async () => {
+  const rt = await Runtime.create(testFuncs(), { threads: 1, maxPages: 1024 });
+  expect(rt.maxBytes).toBe(64 * 2 ** 20);
+  expect(() => rt.alloc(100 * 2 ** 20, 'lm_head.weight (26214400 × f32)')).toThrow(/out of memory allocating lm_head\.weight \(26214400 × f32\) \(104857600 bytes\).*over the 67108864-byte limit/);
+  const p = rt.alloc(2 ** 20, 'after');
+  expect(p).toBeGreaterThan(0);
 });

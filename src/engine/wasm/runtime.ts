@@ -96,7 +96,6 @@ export interface RuntimeOptions {
 
 /** Memory, heap, module instance and thread pool of one WasmBackend. */
 export class Runtime {
-  readonly memory: WebAssembly.Memory;
   readonly maxBytes: number;
   private fns: KernelFn[] = [];
   private index = new Map<string, number>();
@@ -111,16 +110,30 @@ export class Runtime {
   private u16View!: Uint16Array;
   threads = 1;
 
-  private constructor(readonly shared: boolean, maxPages: number) {
+  private constructor(readonly shared: boolean, readonly memory: WebAssembly.Memory, maxPages: number) {
     this.maxBytes = maxPages * PAGE;
-    this.memory = new WebAssembly.Memory({ initial: 64, maximum: maxPages, shared } as WebAssembly.MemoryDescriptor);
+  }
+
+  /**
+   * A memory of at most `maxPages`, halving the maximum while the runtime refuses to reserve it (a
+   * shared memory reserves its maximum up front; 32-bit or small devices may not have 4 GiB of
+   * address space to give).
+   */
+  private static reserve(shared: boolean, maxPages: number): { memory: WebAssembly.Memory; maxPages: number } {
+    for (let pages = maxPages; ; pages >>= 1) {
+      try {
+        return { memory: new WebAssembly.Memory({ initial: 64, maximum: pages, shared } as WebAssembly.MemoryDescriptor), maxPages: pages };
+      } catch (e) {
+        if (pages <= 1024) throw new Error(`WebAssembly backend: could not reserve even ${(pages * PAGE) / 2 ** 20} MiB of memory: ${(e as Error).message}`);
+      }
+    }
   }
 
   /** Compiles `funcs` into one module over a fresh memory and starts `threads - 1` workers. */
   static async create(funcs: Func[], opts: RuntimeOptions): Promise<Runtime> {
     const shared = opts.threads > 1;
-    const maxPages = opts.maxPages ?? 65536;
-    const rt = new Runtime(shared, maxPages);
+    const { memory, maxPages } = Runtime.reserve(shared, opts.maxPages ?? 65536);
+    const rt = new Runtime(shared, memory, maxPages);
     const bytes = encodeModule(funcs, { initialPages: 64, maxPages, shared });
     const module = await WebAssembly.compile(bytes as BufferSource);
     const inst = await WebAssembly.instantiate(module, { env: { memory: rt.memory } });
