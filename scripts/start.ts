@@ -16,4 +16,4 @@ await server.listen();
 for (const url of server.resolvedUrls?.local ?? []) proxy.allowOrigin(new URL(url).origin);
 server.printUrls();
 console.log(`  Search proxy: ${proxy.url}`);
-console.log('Open the URL above in Chrome (WebGPU). Ctrl+C stops the lab.');
+console.log('Open the URL above in Chrome (WebGPU, or WebAssembly on the CPU where there is no GPU). Ctrl+C stops the lab.');
