@@ -27,21 +27,24 @@ export interface KernelCtx<A extends string> {
 export interface KernelDef<A extends string = string> {
   name: string;
   args: Record<A, ArgType>;
+  /** The argument names and types in declaration order (the argument block's layout), derived once. */
+  names: A[];
+  types: ArgType[];
   build(k: KernelCtx<A>): Code;
 }
 
 /** Declares a kernel; `build` runs when the module is generated. */
 export function kernel<A extends string>(name: string, args: Record<A, ArgType>, build: (k: KernelCtx<A>) => Code): KernelDef<A> {
-  return { name, args, build };
+  const names = Object.keys(args) as A[];
+  return { name, args, names, types: names.map((n) => args[n]), build };
 }
 
 /** The function of a kernel, with its argument prologue. */
 export function buildKernel(def: KernelDef, relaxed: boolean): Func {
   const f = new Func(def.name, ['i32', 'i32', 'i32']);
-  const names = Object.keys(def.args);
   const p = {} as Record<string, Local>;
-  const prologue: Code[] = names.map((n, i) => {
-    const t = def.args[n];
+  const prologue: Code[] = def.names.map((n, i) => {
+    const t = def.types[i];
     p[n] = f.local(t);
     return p[n].set(t === 'i32' ? i32.load(f.param(0).get(), i * 4) : f32.load(f.param(0).get(), i * 4));
   });
@@ -66,6 +69,5 @@ export function buildKernel(def: KernelDef, relaxed: boolean): Func {
 
 /** Argument values in declaration order, from a record keyed like the declaration. */
 export function packArgs<A extends string>(def: KernelDef<A>, values: Record<A, number>): { types: ArgType[]; values: number[] } {
-  const names = Object.keys(def.args) as A[];
-  return { types: names.map((n) => def.args[n]), values: names.map((n) => values[n]) };
+  return { types: def.types, values: def.names.map((n) => values[n]) };
 }
