@@ -13,7 +13,7 @@ export type Code = number[];
 type Arg = Code | number;
 
 /** Unsigned LEB128 (spec 5.2.2). */
-export function uleb(v: number): number[] {
+function uleb(v: number): number[] {
   const out: number[] = [];
   do {
     let b = v & 0x7f;
@@ -25,7 +25,7 @@ export function uleb(v: number): number[] {
 }
 
 /** Signed LEB128 of a 32-bit integer. */
-export function sleb(v: number): number[] {
+function sleb(v: number): number[] {
   v |= 0;
   const out: number[] = [];
   for (;;) {
@@ -87,10 +87,6 @@ export const i32 = {
   max_s: (a: Code, b: Code): Code => select(a, b, i32.gt_s(a, b)),
   trunc_f32_s: (a: Code): Code => flat(a, 0xa8),
   reinterpret_f32: (a: Code): Code => flat(a, 0xbc),
-  /** Low 16 bits, zero-extended (f16 storage). */
-  load16_u: (addr: Code, offset = 0): Code => flat(addr, 0x2f, memarg(1, offset)),
-  store16: (addr: Code, v: Code, offset = 0): Code => flat(addr, v, 0x3b, memarg(1, offset)),
-  shr_u: (a: Code, b: Code): Code => flat(a, b, 0x76),
 };
 
 export const f32 = {
@@ -101,15 +97,11 @@ export const f32 = {
   load: (addr: Code, offset = 0): Code => flat(addr, 0x2a, memarg(2, offset)),
   store: (addr: Code, v: Code, offset = 0): Code => flat(addr, v, 0x38, memarg(2, offset)),
   eq: (a: Code, b: Code): Code => flat(a, b, 0x5b),
-  ne: (a: Code, b: Code): Code => flat(a, b, 0x5c),
   lt: (a: Code, b: Code): Code => flat(a, b, 0x5d),
   gt: (a: Code, b: Code): Code => flat(a, b, 0x5e),
-  le: (a: Code, b: Code): Code => flat(a, b, 0x5f),
   ge: (a: Code, b: Code): Code => flat(a, b, 0x60),
   abs: (a: Code): Code => flat(a, 0x8b),
   neg: (a: Code): Code => flat(a, 0x8c),
-  floor: (a: Code): Code => flat(a, 0x8e),
-  trunc: (a: Code): Code => flat(a, 0x8f),
   nearest: (a: Code): Code => flat(a, 0x90),
   sqrt: (a: Code): Code => flat(a, 0x91),
   add: (a: Code, b: Code): Code => flat(a, b, 0x92),
@@ -120,7 +112,6 @@ export const f32 = {
   min: (a: Code, b: Code): Code => flat(a, b, 0x96),
   max: (a: Code, b: Code): Code => flat(a, b, 0x97),
   convert_i32_s: (a: Code): Code => flat(a, 0xb2),
-  convert_i32_u: (a: Code): Code => flat(a, 0xb3),
   reinterpret_i32: (a: Code): Code => flat(a, 0xbe),
 };
 
@@ -141,9 +132,7 @@ export const f32x4 = {
   eq: (a: Code, b: Code): Code => flat(a, b, simd(0x41)),
   lt: (a: Code, b: Code): Code => flat(a, b, simd(0x43)),
   gt: (a: Code, b: Code): Code => flat(a, b, simd(0x44)),
-  le: (a: Code, b: Code): Code => flat(a, b, simd(0x45)),
   ge: (a: Code, b: Code): Code => flat(a, b, simd(0x46)),
-  floor: (a: Code): Code => flat(a, simd(0x68)),
   nearest: (a: Code): Code => flat(a, simd(0x6a)),
   abs: (a: Code): Code => flat(a, simd(0xe0)),
   neg: (a: Code): Code => flat(a, simd(0xe1)),
@@ -171,7 +160,6 @@ export const i32x4 = {
 export function select(a: Code, b: Code, cond: Code): Code {
   return flat(a, b, cond, 0x1b);
 }
-export const drop = (a: Code): Code => flat(a, 0x1a);
 
 /** `if (cond) then [else otherwise]` as a statement. */
 export function ifThen(cond: Code, then: Code, otherwise?: Code): Code {
@@ -183,13 +171,6 @@ export function forRange(i: Local, from: Code, to: Code, body: Code, step: Code 
   return flat(i.set(from), 0x02, 0x40, 0x03, 0x40, i32.ge_s(i.get(), to), 0x0d, 1, body, i.set(i32.add(i.get(), step)), 0x0c, 0, 0x0b, 0x0b);
 }
 
-/** A block whose body may `exit()` (br 0 from directly inside it): early-out for a kernel section. */
-export function block(body: Code): Code {
-  return flat(0x02, 0x40, body, 0x0b);
-}
-/** Branch out of the innermost enclosing `block` when cond holds (valid only directly inside it, not in a loop). */
-export const exitIf = (cond: Code): Code => flat(cond, 0x0d, 0);
-export const ret = (): Code => [0x0f];
 export const call = (fn: number, ...args: Code[]): Code => flat(...args, 0x10, uleb(fn));
 
 /** A function under construction: parameters, locals by name, and its body. */
