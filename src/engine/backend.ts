@@ -1,10 +1,10 @@
 /**
- * The kernel interface every backend implements: the CPU reference (cpu/) and WebGPU (webgpu/).
- * Kernels take and return contiguous row-major buffers ("storages"); shapes travel as plain
- * numbers. Autograd, broadcasting rules, views and error messages live above this layer, in
- * tensor.ts and ops/, so that both backends are checked by the same differentiable ops.
+ * The kernel interface every backend implements: the CPU reference (cpu/), WebGPU (webgpu/) and
+ * WebAssembly (wasm/). Kernels take and return contiguous row-major buffers ("storages"); shapes
+ * travel as plain numbers. Autograd, broadcasting rules, views and error messages live above this
+ * layer, in tensor.ts and ops/, so that every backend is checked by the same differentiable ops.
  *
- * Float kernels compute in f32 on the GPU and in f64 on the CPU (the oracle), read f16 storage
+ * Float kernels compute in f32 on WebGPU and WebAssembly and in f64 on the CPU reference (the oracle), read f16 storage
  * where a parameter says so, and write f32 unless a parameter says otherwise.
  */
 import type { DType } from './dtype.js';

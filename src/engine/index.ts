@@ -1,6 +1,6 @@
 /**
- * The MMSearch Lab tensor engine: tensors on WebGPU (or the CPU reference), reverse-mode autograd,
- * fused transformer ops, optimizers. See README "Engine" for a tour.
+ * The MMSearch Lab tensor engine: tensors on WebGPU, WebAssembly SIMD (CPU) or the float64 CPU
+ * reference, reverse-mode autograd, fused transformer ops, optimizers; createBackend picks the backend. See README "Engine" for a tour.
  */
 export type { Backend, Storage } from './backend.js';
 export { CpuBackend } from './cpu/backend.js';
