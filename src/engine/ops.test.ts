@@ -2,8 +2,9 @@
  * Every differentiable op, checked three ways on small seeded inputs with odd sizes:
  *  1. CPU backward (float64) against central finite differences of the CPU forward;
  *  2. WebGPU forward against the CPU forward;
- *  3. WebGPU backward against the CPU backward.
- * Tolerances: |gpu - cpu| ≤ atol + rtol·|cpu| with f32 defaults atol 2e-5, rtol 2e-4 (per case where
+ *  3. WebGPU backward against the CPU backward;
+ *  4. the WebAssembly backend's forward and backward against the CPU (1 thread; 3 threads, every op split).
+ * Tolerances (WebGPU and WebAssembly alike): |got - cpu| ≤ atol + rtol·|cpu| with f32 defaults atol 2e-5, rtol 2e-4 (per case where
  * reductions are long); finite differences atol 1e-6, rtol 1e-5 (h = 1e-6 in float64).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
