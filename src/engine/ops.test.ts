@@ -1,5 +1,5 @@
 /**
- * Every differentiable op, checked three ways on small seeded inputs with odd sizes:
+ * Every differentiable op, checked four ways on small seeded inputs with odd sizes:
  *  1. CPU backward (float64) against central finite differences of the CPU forward;
  *  2. WebGPU forward against the CPU forward;
  *  3. WebGPU backward against the CPU backward;
