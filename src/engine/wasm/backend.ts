@@ -57,7 +57,7 @@ function nextTask(): Promise<void> {
 }
 
 /** Merges dimensions that are contiguous in every stride set (and drops size-1 ones): fewer, longer loops. */
-export function coalesce(shape: number[], strideSets: number[][]): { shape: number[]; strides: number[][] } {
+function coalesce(shape: number[], strideSets: number[][]): { shape: number[]; strides: number[][] } {
   const outShape: number[] = [];
   const out: number[][] = strideSets.map(() => []);
   shape.forEach((n, d) => {

@@ -26,7 +26,7 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(bytes / step) * step;
 }
 
-export interface KernelFn {
+interface KernelFn {
   (args: number, tid: number, nt: number): void;
 }
 

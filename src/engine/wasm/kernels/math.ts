@@ -37,7 +37,7 @@ export interface Lanes {
 }
 
 /** Module indices of the library functions (placed first in the module by libraryFuncs()). */
-export const LIB = { exp: 0, log: 1, expV: 2, logV: 3 } as const;
+const LIB = { exp: 0, log: 1, expV: 2, logV: 3 } as const;
 
 export const scalar: Lanes = {
   type: 'f32',

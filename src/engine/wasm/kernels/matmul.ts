@@ -14,8 +14,8 @@
 import { f32, f32x4, forRange, i32, ifThen, select, seq, v128, type Code, type Local } from '../asm.js';
 import { kernel } from '../kernel.js';
 
-export const MR = 6;
-export const NR = 8;
+const MR = 6;
+const NR = 8;
 /** k steps per iteration of the micro-kernel's loop (A stored [m, k]). */
 const UNROLL = 4;
 const NV = NR / 4;
