@@ -73,6 +73,14 @@ export interface FvqaMiniConfig extends WorldConfig {
   hazyFactShare: number;
   /** Probability that a hazy pair's direct answer states the truth; else noise drawn as a guess is (pairGuesses; default 0). */
   hazyTruthShare: number;
+  /**
+   * Share of the search trajectories of name and visual questions that go on, after the image search,
+   * to a text search about the recognised entity (`<name> creature`, whose page's first sentence
+   * states the name and the look) before answering, as the RAG workflow (paper Table 1) always does.
+   * The warm start then teaches reading retrieval the question did not need, for every question kind
+   * (issue 15: RAG within 10 points of on-demand). Drawn per trajectory from its own stream; default 0.
+   */
+  ragChainShare: number;
 }
 
 export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
@@ -89,6 +97,7 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
   decisionNeutral: 0,
   hazyFactShare: 0,
   hazyTruthShare: 0,
+  ragChainShare: 0,
 };
 
 export const FACT_ATTRIBUTES = ['name', 'region', 'year', 'discoverer', 'diet'] as const;
@@ -324,7 +333,7 @@ type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess';
  * @param stated the answer of a 'direct' or 'guess' trajectory: the truth for a known fact, a noisy
  *   value for a hazy one, a guess without the knowledge (unused by the search behaviours)
  */
-function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, stated: string): {
+function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, stated: string, ragChain: boolean): {
   prompt: ChatMessage[];
   images: FvqaImage[];
 } {
@@ -360,13 +369,16 @@ function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, 
   const seen = `The top result is ${name}.`;
   // A needless search on a fact question goes on to the text search, as an unsure policy would: the
   // warm start then holds the whole chain for familiar entities too, and GRPO can find it redundant.
-  if (inst.attribute === 'name' || visual) {
+  if ((inst.attribute === 'name' || visual) && !ragChain) {
     say(assistantTurn(seen, answerAction(truth)));
     return { prompt, images };
   }
-  const attr = inst.attribute as FactAttribute;
-  const query = `${name} ${FACT_PHRASE[attr]}`;
-  say(assistantTurn(`${seen} I need its ${FACT_PHRASE[attr]}.`, textSearchAction(query)));
+  // Fact questions search the asked-for fact; name and visual ones (ragChain) the entity's page, whose
+  // first sentence states the name and the look, as the RAG workflow's forced text search would.
+  const attr: FactAttribute = inst.attribute === 'name' || visual ? 'name' : (inst.attribute as FactAttribute);
+  const need = attr === 'name' ? 'creature' : FACT_PHRASE[attr];
+  const query = `${name} ${need}`;
+  say(assistantTurn(`${seen} I need its ${attr === 'name' ? 'page' : need}.`, textSearchAction(query)));
   const pages = search.text(query);
   const results = formatTextSearchResults(pages.map((p) => ({ url: p.url, summary: p.text })));
   prompt.push({ role: 'user', content: toolResultTurn('text_search', results, inst.question) });
@@ -426,7 +438,7 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 /** @throws Error naming an issue-15 option whose value is out of range. */
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
-  for (const k of ['hazyFactShare', 'hazyTruthShare'] as const) {
+  for (const k of ['hazyFactShare', 'hazyTruthShare', 'ragChainShare'] as const) {
     const v = config[k];
     if (!(v >= 0 && v <= 1)) throw new Error(`${k} must be in [0, 1], got ${v}`);
   }
@@ -524,7 +536,10 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
       : b !== 'guess' ? ''
         : neutral ? guessAt('guess', inst, k)
           : wrongAnswer(inst.entity, inst.attribute, entities, srng);
-    const t = trajectory(inst, b, search, stated);
+    const searches = b === 'needless_search' || b === 'search_chain';
+    const ragChain = searches && config.ragChainShare > 0 && (inst.attribute === 'name' || inst.kind === 'visual')
+      && new Rng(config.seed, `rag:${stream}`).next() < config.ragChainShare;
+    const t = trajectory(inst, b, search, stated, ragChain);
     sft.push(toRow(inst, 'sft', sft.length, t.prompt, t.images));
     tick('sft');
   };
