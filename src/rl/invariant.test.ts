@@ -1,0 +1,82 @@
+/**
+ * The refactoring invariant (issue 17): a short seeded run on the float64 CPU backend (a micro VLM,
+ * a tiny FVQA-mini world, a few warm-start SFT steps, a few GRPO steps, evaluation) must give the same
+ * metrics, rollouts and checkpoint bytes, bit for bit, as it did when the digests below were recorded.
+ * A change of behaviour (the numbers of a run, or the checkpoint format) fails this test: if the change
+ * is meant, record the new digests (the failure message prints them) in the same commit and say why.
+ *
+ * The recipe is written out here (not read from recipes/), and the time-dependent metrics (time/*,
+ * tokens_per_second) are left out of the digest.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test } from 'vitest';
+import * as E from '../engine/index.js';
+import { parseRecipe } from './recipe.js';
+import { Trainer, type CheckpointStore, type TrainEvent } from './trainer.js';
+
+/** sha256 of the run's metrics events, rollouts events and every checkpoint saved, in order. */
+const RECORDED = {
+  metrics: 'dd1d0c1dd2add2d263a086761754fa1a1d04a281a90d0c3bc112c86e759cc77b',
+  rollouts: 'da6480523cb2c80a331896f01ce0751283493fb79ff62fc38c6927d58f1127f2',
+  checkpoints: '56fe667b4ad7b2fe03095629b3566d9ad05b2d49e25cc813760e6f92bfb2465d',
+};
+
+const root = new URL('../../', import.meta.url).pathname;
+const tiny = JSON.parse(readFileSync(join(root, 'models/tiny-vlm/config.json'), 'utf8'));
+const micro = {
+  ...tiny,
+  vision_config: { ...tiny.vision_config, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2 },
+  text_config: { ...tiny.text_config, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2 },
+};
+const readFile = async (p: string) =>
+  p === 'models/micro/config.json' ? new TextEncoder().encode(JSON.stringify(micro)) : new Uint8Array(readFileSync(join(root, p.replace('models/micro/', 'models/tiny-vlm/'))));
+
+const recipe = parseRecipe({
+  name: 'invariant',
+  seed: 3,
+  model: { source: 'models/micro', init: 'scratch', compact_instructions: true },
+  data: { source: 'fvqa-mini', fvqa_mini: { entities: 8, heldOutEntities: 2, testSize: 8, sftSamplesPerPair: 1 } },
+  search: { backend: 'local', summary_sentences: 1 },
+  sft: { epochs: 0.25, learning_rate: 0.003, batch_size: 4, micro_batch_size: 2, group_by_length: true, warmup_ratio: 0.5, weight_decay: 0.01, max_grad_norm: 1 },
+  grpo: {
+    learning_rate: 0.0005, num_generations: 2, per_device_train_batch_size: 2, gradient_accumulation_steps: 2, max_steps: 3,
+    beta: 0.04, epsilon: 0.2, loss_type: 'dapo', temperature: 0.9, max_completion_length: 96, lr_scheduler_type: 'linear', warmup_ratio: 0.34,
+    num_iterations: 2, max_grad_norm: 1, weight_decay: 0.01, search: { max_turns: 3, image_search_limit: 1, text_search_limit: 2, results_per_search: 1 },
+  },
+  rollout: { max_turn_tokens: 24 },
+  eval: { split: 'test', max_rows: 2, modes: ['direct', 'rag', 'on_demand'], batch_size: 8, after_sft: true },
+  checkpoint_steps: 2,
+});
+
+const sha = (h: ReturnType<typeof createHash>) => h.digest('hex');
+
+test('a seeded CPU run gives the recorded metrics, rollouts and checkpoint bytes', async () => {
+  const metrics = createHash('sha256'), rollouts = createHash('sha256'), checkpoints = createHash('sha256');
+  let saves = 0;
+  const store: CheckpointStore = {
+    async load() {
+      return null;
+    },
+    async save(files) {
+      saves++;
+      for (const name of [...files.keys()].sort()) checkpoints.update(`${name}\n`).update(files.get(name)!);
+    },
+  };
+  const onEvent = (e: TrainEvent) => {
+    if (e.type === 'metrics') {
+      const kept = Object.entries(e.metrics).filter(([k]) => !k.startsWith('time/') && k !== 'tokens_per_second');
+      metrics.update(JSON.stringify([e.phase, e.step, kept]) + '\n');
+    } else if (e.type === 'rollouts') {
+      rollouts.update(JSON.stringify([e.step, e.trajectories.map((t) => [t.tokens, t.lossMask, t.turns]), e.rewards, e.advantages]) + '\n');
+    }
+  };
+  const t = new Trainer(recipe, { backend: new E.CpuBackend(), readFile, store, onEvent });
+  await t.setup();
+  await t.run();
+  expect(t.state.phase).toBe('done');
+  expect(saves).toBeGreaterThan(3);
+  const got = { metrics: sha(metrics), rollouts: sha(rollouts), checkpoints: sha(checkpoints) };
+  expect(got, `digests now: ${JSON.stringify(got, null, 2)}`).toEqual(RECORDED);
+}, 600_000);
