@@ -37,12 +37,14 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.ctx.device.destroy());
 
-test('packBatch aligns next-token targets with the loss mask', () => {
-  const p = packBatch([{ tokens: [5, 6, 7], lossMask: [0, 1, 1], images: [] }, { tokens: [8, 9], lossMask: [0, 1], images: [] }], 2, 64);
+test('packBatch aligns next-token targets with completion_mask and tool_mask', () => {
+  const p = packBatch([{ tokens: [5, 6, 7], completion_mask: [0, 1, 1], tool_mask: [1, 0, 1], images: [] }, { tokens: [8, 9], completion_mask: [0, 1], images: [] }], 2, 64);
   expect(Array.from(p.batch.ids)).toEqual([5, 6, 7, 8, 9, 2]);
   expect(Array.from(p.batch.mask!)).toEqual([1, 1, 1, 1, 1, 0]);
   expect(Array.from(p.targets)).toEqual([6, 7, 2, 9, 2, 2]);
   expect(Array.from(p.completionMask)).toEqual([1, 1, 0, 1, 0, 0]);
+  // tool_mask is 1 on padding and where a sequence gives none (TRL pads it with 1).
+  expect(Array.from(p.toolMask!)).toEqual([0, 1, 1, 1, 1, 1]);
 });
 
 test('SFT memorises two trajectories; greedy multi-turn rollouts with the local search engine replay them', async () => {
@@ -68,7 +70,7 @@ test('SFT memorises two trajectories; greedy multi-turn rollouts with the local 
   const opt = new E.AdamW(params, { lr: 3e-3, weightDecay: 0 });
   let first = NaN, last = NaN;
   for (let step = 0; step < 150; step++) {
-    const r = await sftStep(model, convs, { optimizer: opt, params, maxGradNorm: 1, lr: 3e-3, microBatch: 2, padId: tok.specialIds.imEnd, imageSize: 64 });
+    const r = await sftStep(model, convs.map((c) => ({ ...c, completion_mask: c.lossMask })), { optimizer: opt, params, maxGradNorm: 1, lr: 3e-3, microBatch: 2, padId: tok.specialIds.imEnd, imageSize: 64 });
     if (step === 0) first = r.loss;
     last = r.loss;
     if (r.loss < 0.01) break;
@@ -88,11 +90,13 @@ test('SFT memorises two trajectories; greedy multi-turn rollouts with the local 
   // The replayed trajectories are token for token the warm-start conversations.
   expect(d.tokens).toEqual(convs[0].tokens);
   expect(c.tokens).toEqual(convs[1].tokens);
-  expect(c.lossMask).toEqual(convs[1].lossMask);
+  // The warm start trains on the assistant's tokens; the rollout's completion_mask · tool_mask marks the same ones.
+  expect(c.completion_mask.map((m, i) => m * c.tool_mask[i])).toEqual(convs[1].lossMask);
+  expect(c.tool_mask.slice(c.promptLength).includes(0)).toBe(true);
   expect(c.turns[1]).toBe(chain.prompt[3].content);
 
   // RAG workflow: in each of the first two turns the policy reasons, then the workflow inserts the
-  // action (loss mask 0): the image search, then the text-search tag, after which the policy writes
+  // action (tool_mask 0): the image search, then the text-search tag, after which the policy writes
   // the query. The direct row answers at once in its warm start, the chain row after the image search.
   const rag = await rollout(model, tok, [direct, chain], index, {
     sampling: { temperature: 0, rng: new E.Rng(0) }, limits: DEFAULT_LIMITS, maxTurnTokens: 64, maxCompletionLength: 600,
@@ -102,9 +106,9 @@ test('SFT memorises two trajectories; greedy multi-turn rollouts with the local 
     expect(t.turns[0]).toMatch(/^<reason>[^]*<\/reason><search><img><\/search>$/);
     expect(t.calls[0].kind).toBe('image_search');
     expect(t.toolTurns.length).toBeGreaterThanOrEqual(1);
-    // Inserted tags carry mask 0, the policy's reasoning before them (and its query after) mask 1.
+    // Inserted tags carry tool_mask 0, the policy's reasoning before them (and its query after) 1.
     const at = t.tokens.indexOf(tok.tagIds['<search>']!, t.promptLength);
-    expect([t.lossMask[at - 1], t.lossMask[at], t.lossMask[at + 1]]).toEqual([1, 0, 0]);
+    expect([t.tool_mask[at - 1], t.tool_mask[at], t.tool_mask[at + 1]]).toEqual([1, 0, 0]);
   }
   // Turn 2: the text-search tag follows the reasoning (closed for the policy when it left it open, as the
   // memorised toy model does after an unseen first turn) and the policy writes the query.
@@ -112,8 +116,19 @@ test('SFT memorises two trajectories; greedy multi-turn rollouts with the local 
     expect(t.turns[1]).toMatch(/^<reason>[^]*<\/reason><text_search>/);
     expect(t.turns[1].split('<text_search>')[1]).not.toMatch(/<answer>|<\/answer>/);
     const at = t.tokens.indexOf(tok.tagIds['<text_search>']!, t.promptLength);
-    expect([t.lossMask[at], t.lossMask[at + 1]]).toEqual([0, 1]);
+    expect([t.tool_mask[at], t.tool_mask[at + 1]]).toEqual([0, 1]);
   }
+
+  // Direct answer: the search tags are suppressed, so the chain row, which searches on demand, answers
+  // from memory in its first turn (no search call, no tool turn).
+  const direct1 = await rollout(model, tok, [chain], index, {
+    sampling: { temperature: 0, rng: new E.Rng(0) }, limits: DEFAULT_LIMITS, maxTurnTokens: 64, maxCompletionLength: 600,
+    resultsPerSearch: 2, imageSize: 64, withThumbnails: true, compactInstructions: true, mode: 'direct',
+  });
+  const dc = direct1.trajectories[0];
+  expect(dc.toolTurns).toHaveLength(0);
+  expect(dc.turns[0]).not.toMatch(/<search>|<text_search>/);
+  expect(dc.tokens.slice(dc.promptLength)).not.toContain(tok.tagIds['<search>']);
   opt.dispose();
   model.dispose();
 }, 600_000);

@@ -1,10 +1,11 @@
 /**
- * Multi-turn search rollouts (MMSearch-R1 Sec. 3.1; veRL's multi-turn vLLM rollout in the authors'
- * code): for a batch of prompts, every trajectory is decoded turn by turn through the batched
- * KV-cache session; a turn ends when its action tag closes it (or at EOS or the turn budget); a search
- * allowed by the per-trajectory budget runs through the search tools (all trajectories of the batch
- * at once, concurrently), and its results come back as an inserted user turn (loss mask 0, thumbnails
- * as images) appended to the live cache; at most `max_turns` assistant turns.
+ * The lab's one agent loop: multi-turn search rollouts (MMSearch-R1 Sec. 3.1; veRL's multi-turn vLLM
+ * rollout in the authors' code). GRPO's rollouts, the evaluation and Chat (a batch of one, streamed
+ * through {@link RolloutCallbacks}) all run it. For a batch of prompts, every trajectory is decoded turn
+ * by turn through the batched KV-cache session; a turn ends when its action tag closes it (or at EOS or
+ * the turn budget); a search allowed by the per-trajectory budget runs through the search tools (all
+ * trajectories of the batch at once, concurrently), and its results come back as an inserted user turn
+ * (tool_mask 0, thumbnails as images) appended to the live cache; at most `max_turns` assistant turns.
  */
 import * as E from '../engine/index.js';
 import { IMAGE_PLACEHOLDER, IMAGE_SEARCH_ACTION, questionFromUserTurn } from '../data/protocol.js';
@@ -16,14 +17,19 @@ import { emptyToolMetrics, parseToolCall, runToolCall, SearchBudget, type Inform
 import type { SearchTools } from '../search/types.js';
 import { dataUrlBytes, imagePixels, TurnEncoder } from './conversation.js';
 
-/** One sampled trajectory: one flat token sequence with its loss mask and what happened in it. */
+/**
+ * One sampled trajectory: one flat token sequence with its two masks and what happened in it. The masks
+ * stay apart up to the loss, as TRL's GRPOTrainer keeps them (the loss trains on their product).
+ */
 export interface Trajectory {
   row: FvqaRow;
   question: string;
   /** Prompt, assistant turns and inserted user turns, concatenated. */
   tokens: number[];
-  /** 1 on tokens the policy generated, 0 on inserted ones. */
-  lossMask: number[];
+  /** TRL `completion_mask`: 1 on every token after the prompt (the policy's turns and the inserted ones), 0 on the prompt. */
+  completion_mask: number[];
+  /** TRL `tool_mask`: 0 on tokens the environment inserted (search results with their follow-up user turn, the RAG workflow's actions), 1 elsewhere. */
+  tool_mask: number[];
   /** The sampler's log-probability of each generated token (0 elsewhere); diagnostics only (the loss recomputes). */
   sampleLogprobs: number[];
   /** Tokens of the prompt (the completion starts after it). */
@@ -41,7 +47,8 @@ export interface Trajectory {
 }
 
 /**
- * How tools are used: the policy decides (on-demand), never (direct answer), or the RAG workflow (paper Table 1's
+ * How tools are used: the policy decides (on-demand), never (direct answer: the search tags are suppressed while
+ * it writes, see {@link searchTags}, so it answers from memory), or the RAG workflow (paper Table 1's
  * baseline): after the policy's reasoning, turn 1's image search and turn 2's `<text_search>` tag are
  * inserted (see {@link ragAction}), the policy writes the query; turn 3 answers.
  */
@@ -62,11 +69,25 @@ export interface RolloutOptions {
   /** Replace the paper's instruction texts by short stand-ins (see TurnEncoder). */
   compactInstructions: boolean;
   mode?: SearchMode;
+  /** Live reports of the loop (Chat streams them); training and evaluation pass none. */
+  callbacks?: RolloutCallbacks;
   /**
    * TRL max_prompt_length: a longer prompt keeps its last this-many tokens (see {@link truncatePromptLeft});
    * undefined = no limit.
    */
   maxPromptLength?: number;
+}
+
+/** What {@link rollout} reports while it runs, per trajectory `r` of the batch. */
+export interface RolloutCallbacks {
+  /** Assistant turn `turn` of trajectory r starts. */
+  onTurn?(r: number, turn: number): void;
+  /** The turn's text grew by `text` (one sampled or inserted token, decoded; the template's leading space dropped). */
+  onToken?(r: number, turn: number, text: string): void;
+  /** The turn closed with `call` (kind 'none' when no action tag closed it). */
+  onCall?(r: number, turn: number, call: ToolCall): void;
+  /** A search ran and its results were inserted as the next user turn. */
+  onTool?(r: number, info: InformationTurn): void;
 }
 
 /** Counters of one rollout batch (for metrics). */
@@ -133,6 +154,15 @@ export function queryBlockedTags(tok: LabTokenizer): number[] {
 }
 
 /**
+ * The search action tags (`<search>`, `<text_search>`), suppressed in the direct-answer mode so that a policy
+ * that would search must answer from memory instead (the paper prompts its direct baseline without tools).
+ * Single-token tags only, as {@link queryBlockedTags}.
+ */
+export function searchTags(tok: LabTokenizer): number[] {
+  return (['<search>', '<text_search>'] as const).map((t) => tok.tagIds[t]).filter((id): id is number => id !== undefined);
+}
+
+/**
  * Samples one trajectory per row (repeat rows G times for GRPO groups) with the model's KV-cache
  * session and the search tools. Tool failures become error turns (counted), never exceptions.
  * Prompts longer than `o.maxPromptLength` are left-truncated first ({@link truncatePromptLeft}); the
@@ -157,7 +187,7 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
     const promptImages = row.images.slice(0, first.split(IMAGE_PLACEHOLDER).length - 1).map((i) => i.bytes);
     return {
       row, question: row.extra_info?.question ?? questionFromUserTurn(first),
-      tokens, lossMask: tokens.map(() => 0), sampleLogprobs: tokens.map(() => 0), promptLength: tokens.length,
+      tokens, completion_mask: tokens.map(() => 0), tool_mask: tokens.map(() => 1), sampleLogprobs: tokens.map(() => 0), promptLength: tokens.length,
       images: promptImages, turns: [], calls: [], toolTurns: [], truncated: false,
     };
   });
@@ -177,7 +207,19 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
   const active = rows.map(() => true);
   const eos = tok.specialIds.endOfUtterance;
   // Image tokens only come with inserted images, and the template's own specials never start a turn's text.
-  const sampling = { ...o.sampling, suppressTokens: [image, fakeTokenAroundImage, globalImg, imStart, imEnd] };
+  const sampling = { ...o.sampling, suppressTokens: [image, fakeTokenAroundImage, globalImg, imStart, imEnd, ...(mode === 'direct' ? searchTags(tok) : [])] };
+  const cb = o.callbacks;
+  const turnText = (ids: number[]) => tok.decode(ids.filter((id) => id !== eos)).replace(/^ /, '');
+  // The turn's tokens so far and the text already streamed, per trajectory (only when someone listens).
+  const streamed = rows.map(() => ({ ids: [] as number[], shown: '' }));
+  const stream = (r: number, turn: number, ids: readonly number[]) => {
+    if (!cb?.onToken) return;
+    const s = streamed[r];
+    const now = turnText([...s.ids, ...ids]);
+    if (now.length > s.shown.length) cb.onToken(r, turn, now.slice(s.shown.length));
+    s.shown = now;
+  };
+  const settle = (r: number, ids: readonly number[]) => void (cb?.onToken && streamed[r].ids.push(...ids));
   try {
     let t0 = performance.now();
     await session.append(trajs.map((t) => segment(t.tokens, imageSeqLen ? t.images : [])));
@@ -185,12 +227,17 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
     for (let turn = 0; turn < o.limits.maxTurns && active.some(Boolean); turn++) {
       const turnBudget = trajs.map((t) => Math.min(o.maxTurnTokens, o.maxCompletionLength - completion(t)));
       const forced = mode === 'rag' ? ragAction(turn) : null;
+      trajs.forEach((_, r) => {
+        if (!active[r]) return;
+        streamed[r] = { ids: [], shown: '' };
+        cb?.onTurn?.(r, turn);
+      });
       const gen = await session.generate({
         maxNewTokens: Math.max(1, ...turnBudget.filter((_, r) => active[r])),
         sampling,
         active,
         eosTokenIds: [eos],
-        stop: (r, toks) => toks.length >= turnBudget[r] || (forced ? REASON_CLOSED : CLOSING).test(tok.decode(toks.slice(-4))),
+        stop: (r, toks) => (stream(r, turn, toks), toks.length >= turnBudget[r] || (forced ? REASON_CLOSED : CLOSING).test(tok.decode(toks.slice(-4)))),
       });
       // Each active row's turn as pieces: generated (mask 1) and, in the RAG workflow, the inserted action (mask 0).
       const pieces = trajs.map((_, r) => (active[r] ? [{ ids: gen.tokens[r], logprobs: gen.logprobs[r], mask: 1 }] : []));
@@ -200,6 +247,7 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
         const take = trajs.map((t, r) => active[r] && completion(t) + gen.tokens[r].length + inserts[r].length + 1 < o.maxCompletionLength);
         if (take.some(Boolean)) {
           await session.append(take.map((f, r) => (f ? { ids: inserts[r] } : null)));
+          take.forEach((f, r) => f && (settle(r, gen.tokens[r]), stream(r, turn, inserts[r]), settle(r, inserts[r])));
           take.forEach((f, r) => f && pieces[r].push({ ids: inserts[r], logprobs: inserts[r].map(() => 0), mask: 0 }));
           if (forced.query) {
             const used = trajs.map((_, r) => gen.tokens[r].length + inserts[r].length);
@@ -208,7 +256,7 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
               sampling: { ...sampling, suppressTokens: [...sampling.suppressTokens, ...queryBlockedTags(tok)] },
               active: take,
               eosTokenIds: [eos],
-              stop: (r, toks) => used[r] + toks.length >= turnBudget[r] || CLOSING.test(tok.decode(toks.slice(-4))),
+              stop: (r, toks) => (stream(r, turn, toks), used[r] + toks.length >= turnBudget[r] || CLOSING.test(tok.decode(toks.slice(-4)))),
             });
             take.forEach((f, r) => f && pieces[r].push({ ids: query.tokens[r], logprobs: query.logprobs[r], mask: 1 }));
           }
@@ -219,14 +267,16 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
         const toks = pieces[r].flatMap((p) => p.ids);
         for (const p of pieces[r]) {
           t.tokens.push(...p.ids);
-          t.lossMask.push(...p.ids.map(() => p.mask));
+          t.completion_mask.push(...p.ids.map(() => 1));
+          t.tool_mask.push(...p.ids.map(() => p.mask));
           t.sampleLogprobs.push(...p.logprobs);
           if (p.mask) stats.generatedTokens += p.ids.length;
         }
-        const text = tok.decode(toks.filter((id) => id !== eos)).replace(/^ /, '');
+        const text = turnText(toks);
         t.turns.push(text);
         const call = parseToolCall(text);
         t.calls.push(call);
+        cb?.onCall?.(r, turn, call);
         const closed = CLOSING.test(text);
         if (!closed && completion(t) >= o.maxCompletionLength) t.truncated = true;
         pending[r] = mode !== 'direct' && closed && budgets[r].decide(call, turn) === 'execute' ? call : null;
@@ -256,10 +306,12 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
         }
         const thumbs = info.images.map(dataUrlBytes);
         t.tokens.push(...ids);
-        t.lossMask.push(...ids.map(() => 0));
+        t.completion_mask.push(...ids.map(() => 1));
+        t.tool_mask.push(...ids.map(() => 0));
         t.sampleLogprobs.push(...ids.map(() => 0));
         t.images.push(...thumbs);
         t.toolTurns.push(info);
+        cb?.onTool?.(r, info);
         return segment(ids, thumbs);
       });
       pending.fill(null);
