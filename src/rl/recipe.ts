@@ -32,6 +32,8 @@ export const RecipeSchema = z.strictObject({
     fvqa_mini: z.record(z.string(), z.number()).default({}).describe('Generator settings (src/data/fvqa-mini.ts FvqaMiniConfig), e.g. {"seed": 1, "entities": 100}.'),
     train: z.string().optional().describe('parquet: train file (FVQA schema): a path, an http(s) URL (read by HTTP Range) or hf:ORG/NAME[@REV]/FILE of a hub dataset.'),
     test: z.string().optional().describe('parquet: test file, as data.train; eval.split "test" evaluates on it.'),
+    train_categories: z.array(z.enum(['search_free', 'search_required'])).min(1).nullable().default(null)
+      .describe('GRPO prompts from these FVQA categories only (null: all). ["search_required"] is the paper\'s ablation without data balancing.'),
   }),
   search: z.strictObject({
     backend: z.enum(['local', 'proxy']).default('local').describe('local: the in-process index over the corpus; proxy: the search proxy at proxy_url.'),

@@ -148,3 +148,17 @@ test('filter_groups: a policy whose groups all have identical rewards draws max_
   expect(e.events.some((x) => x.type === 'rollouts' || x.type === 'metrics')).toBe(false);
   t.model.dispose();
 }, 300_000);
+
+test('data.train_categories: GRPO prompts come from the listed FVQA categories only (the ablation without data balancing)', async () => {
+  const base = recipe({ max_steps: 1 });
+  const all = await run(base, 1);
+  expect(new Set(all.t.data.splits.train.map((r) => r.category))).toEqual(new Set(['search_free', 'search_required']));
+  const only = await run(parseRecipe({ ...base, data: { ...base.data, train_categories: ['search_required'] } }), 1);
+  const rows = only.t.data.splits.train;
+  expect(rows.length).toBe(all.t.data.splits.train.filter((r) => r.category === 'search_required').length);
+  expect(only.rollouts.flatMap((r) => r.trajectories.map((t) => t.row.category))).toEqual(expect.arrayContaining(['search_required']));
+  expect(only.rollouts.flatMap((r) => r.trajectories.map((t) => t.row.category)).every((c) => c === 'search_required')).toBe(true);
+  // The test split is untouched: the ablation is evaluated on the same rows as the main run.
+  expect(only.t.data.splits.test).toEqual(all.t.data.splits.test);
+  expect(() => parseRecipe({ ...base, data: { ...base.data, train_categories: ['visual'] } })).toThrow(/train_categories/);
+}, 300_000);

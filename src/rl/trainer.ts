@@ -20,7 +20,8 @@ import { applyLora, createModel, loadPretrained, loadWeights, readTensorExact, s
 import { parseConfig } from '../models/config.js';
 import { loadTokenizer, type LabTokenizer } from '../models/tokenizer.js';
 import { LocalSearchIndex } from '../search/local-index.js';
-import { parseToolCall, runToolCall, emptyToolMetrics } from '../search/protocol.js';
+import { emptyToolMetrics, parseToolCall } from '../protocol/tools.js';
+import { runToolCall } from '../search/run-tool.js';
 import type { SearchTools } from '../search/types.js';
 import { searchLimits, resolveGenerationBatch } from './config.js';
 import { dataUrlBytes, encodeConversation, TurnEncoder, type EncodedConversation } from './conversation.js';
@@ -175,6 +176,8 @@ export class Trainer {
       this.data = { splits: { train: await this.parquetRows('train'), test: await this.parquetRows('test') } };
       this.tools = proxy!;
     }
+    const keep = r.data.train_categories;
+    if (keep) this.data.splits.train = this.data.splits.train.filter((row) => keep.includes(row.category as (typeof keep)[number]));
     const { generation_batch_size } = resolveGenerationBatch(r.grpo);
     const prompts = generation_batch_size / r.grpo.num_generations;
     if (this.data.splits.train.length < prompts) throw new Error(`the training split has ${this.data.splits.train.length} rows; a GRPO step takes ${prompts} prompts (generation batch ${generation_batch_size} / num_generations ${r.grpo.num_generations})`);
@@ -304,7 +307,7 @@ export class Trainer {
       // Sorted by length so that each micro-batch pads little.
       const batch = batches[step % stepsPerEpoch].map((i) => convs[i]).sort((a, b) => a.tokens.length - b.tokens.length);
       const ts = performance.now();
-      const r = await sftStep(this.model, batch, { optimizer: this.optimizer, params, maxGradNorm: s.max_grad_norm, lr: schedule(step), microBatch: s.micro_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize });
+      const r = await sftStep(this.model, batch.map((c) => ({ tokens: c.tokens, completion_mask: c.lossMask, images: c.images })), { optimizer: this.optimizer, params, maxGradNorm: s.max_grad_norm, lr: schedule(step), microBatch: s.micro_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize });
       this.trackBadSteps(r.stepped, `SFT step ${step}`);
       this.state.sftStep++;
       const sec = (performance.now() - ts) / 1000;
@@ -380,7 +383,8 @@ export class Trainer {
         const adv = computeAdvantages(batch.rewards, g.num_generations, g.scale_rewards);
         this.emit({ type: 'rollouts', step, trajectories, rewards: batch.rewards, advantages: Array.from(adv.advantages) });
         const tt = performance.now();
-        const seqs = trajectories.map((t) => ({ tokens: t.tokens, lossMask: g.mask_truncated_completions && t.truncated ? t.lossMask.map(() => 0) : t.lossMask, images: t.images }));
+        // TRL's mask_truncated_completions zeroes a truncated completion's completion_mask.
+        const seqs = trajectories.map((t) => ({ tokens: t.tokens, completion_mask: g.mask_truncated_completions && t.truncated ? t.completion_mask.map(() => 0) : t.completion_mask, tool_mask: t.tool_mask, images: t.images }));
         const m = await grpoUpdate(this.model, seqs, adv.advantages, {
           loss_type: g.loss_type, beta: g.beta, epsilon: g.epsilon, epsilon_high: g.epsilon_high, temperature: g.temperature,
           max_completion_length: g.max_completion_length, num_iterations: g.num_iterations, microBatch: g.per_device_train_batch_size,
