@@ -17,7 +17,8 @@ import { readCorpusDir } from '../src/search/corpus-fs.js';
 import { LayoutHashEmbedder, type ImageEmbedder } from '../src/search/embed.js';
 import { sniffImage } from '../src/search/image.js';
 import { LocalSearchIndex } from '../src/search/local-index.js';
-import { cacheKey, DEFAULT_K, MAX_K, MAX_QUERY_LENGTH, type ImageQuery } from '../src/search/types.js';
+import { RESULTS_PER_SEARCH } from '../src/protocol/tools.js';
+import { cacheKey, MAX_K, MAX_QUERY_LENGTH, type ImageQuery } from '../src/search/types.js';
 import { LocalBackend } from './backends/local.js';
 import type { SearchBackend } from './backends/types.js';
 import { SearxngBackend, SerpApiBackend, WikipediaBackend } from './backends/web.js';
@@ -48,7 +49,7 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-const kSchema = z.coerce.number({ error: 'must be an integer' }).int('must be an integer').min(1).max(MAX_K).default(DEFAULT_K);
+const kSchema = z.coerce.number({ error: 'must be an integer' }).int('must be an integer').min(1).max(MAX_K).default(RESULTS_PER_SEARCH);
 const textBody = z.object({
   query: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty').max(MAX_QUERY_LENGTH),
   k: kSchema,

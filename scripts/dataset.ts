@@ -17,7 +17,7 @@ import { generateFvqaMini, SPLITS, type FvqaMiniConfig } from '../src/data/fvqa-
 import { decodeImage } from '../src/data/image.js';
 import { fvqaMiniStats, jsonlFileBatches, openParquetSource, writeFvqaMiniDir, writeParquetFile } from '../src/data/node-io.js';
 import { fvqaParquetBatches, inspectFvqaParquet } from '../src/data/parquet.js';
-import { questionFromUserTurn } from '../src/data/protocol.js';
+import { questionFromUserTurn } from '../src/protocol/prompts.js';
 import type { FvqaRow, Progress } from '../src/data/types.js';
 import { recordToRow } from '../src/data/validate.js';
 import { openFsStore } from '../src/storage/fs-store.js';

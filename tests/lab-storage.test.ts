@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { generateFvqaMini } from '../src/data/fvqa-mini.js';
 import { writeParquetFile } from '../src/data/node-io.js';
-import { questionFromUserTurn } from '../src/data/protocol.js';
+import { questionFromUserTurn } from '../src/protocol/prompts.js';
 import { openBrowser, openLab, type LabPage, type TestBrowser } from './browser.js';
 
 let b: TestBrowser;

@@ -7,7 +7,7 @@
  */
 import * as Comlink from 'comlink';
 import * as E from '../src/engine/index.js';
-import { firstUserTurn } from '../src/data/protocol.js';
+import { firstUserTurn } from '../src/protocol/prompts.js';
 import type { FvqaMini } from '../src/data/fvqa-mini.js';
 import { IdbHubCache } from '../src/hub/idb-cache.js';
 import { openSafetensorsBuffer } from '../src/io/safetensors.js';
@@ -23,7 +23,8 @@ import { dataUrlBytes, imagePixels, TurnEncoder } from '../src/rl/conversation.j
 import { evaluate, table1, type ModeSummary } from '../src/rl/evaluate.js';
 import { parseRecipe, type Recipe } from '../src/rl/recipe.js';
 import { CLOSING, queryBlockedTags, ragAction, REASON_CLOSED, workflowInsert, type SearchMode } from '../src/rl/rollout.js';
-import { emptyToolMetrics, parseToolCall, runToolCall, SearchBudget, type TurnPart } from '../src/search/protocol.js';
+import { emptyToolMetrics, parseToolCall, SearchBudget, type TurnPart } from '../src/protocol/tools.js';
+import { runToolCall } from '../src/search/run-tool.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import type { SearchTools } from '../src/search/types.js';
 import { quickRecipe, readLabFile, searchTools, worldOf } from '../src/ui/lab-env.js';

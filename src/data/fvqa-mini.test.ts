@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { generateFvqaMini, SPLITS, type FvqaMini } from './fvqa-mini.js';
 import { decodeImage, type Rgba } from './image.js';
-import { IMAGE_PLACEHOLDER, MAX_ASSISTANT_TURNS, questionFromUserTurn } from './protocol.js';
+import { IMAGE_PLACEHOLDER, questionFromUserTurn } from '../protocol/prompts.js';
+import { DEFAULT_LIMITS } from '../protocol/tools.js';
 import type { FvqaRow } from './types.js';
 import { LocalSearchIndex } from '../search/local-index.js';
 import { COLOURS } from './world.js';
@@ -222,7 +223,7 @@ describe('FVQA-mini generator', () => {
       const roles = r.prompt.map((m) => m.role).join(',');
       expect(roles).toMatch(/^user,assistant(,user,assistant)*$/);
       const turns = r.prompt.filter((m) => m.role === 'assistant').map((m) => m.content);
-      expect(turns.length).toBeLessThanOrEqual(MAX_ASSISTANT_TURNS);
+      expect(turns.length).toBeLessThanOrEqual(DEFAULT_LIMITS.maxTurns);
       const acts = turns.map((t) => {
         const m = action.exec(t);
         expect(m, t).not.toBeNull();

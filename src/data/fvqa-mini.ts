@@ -23,9 +23,10 @@
 import type { CorpusImage, CorpusPage, SearchCorpus } from '../search/corpus.js';
 import { decodeImage } from './image.js';
 import {
-  IMAGE_SEARCH_ACTION, SEARCH_TOP_K, answerAction, assistantTurn, firstUserTurn, formatImageSearchResults,
+  IMAGE_SEARCH_ACTION, answerAction, assistantTurn, firstUserTurn, formatImageSearchResults,
   formatTextSearchResults, textSearchAction, toolResultTurn,
-} from './protocol.js';
+} from '../protocol/prompts.js';
+import { RESULTS_PER_SEARCH } from '../protocol/tools.js';
 import { IMAGE_SIZE, pooledRgb, renderLookPng } from './render.js';
 import { Rng } from './rng.js';
 import type { Category, ChatMessage, FvqaImage, FvqaRow, ProgressCallback, QuestionKind } from './types.js';
@@ -300,7 +301,7 @@ class CorpusSearch {
   }
 
   /** Top-k corpus images by L2 distance of pooled pixels; ties by id. */
-  image(png: Uint8Array, k = SEARCH_TOP_K): CorpusImage[] {
+  image(png: Uint8Array, k = RESULTS_PER_SEARCH): CorpusImage[] {
     const q = pooled(png);
     const scored = this.corpus.images.map((im, i) => {
       let d = 0;
@@ -313,7 +314,7 @@ class CorpusSearch {
   }
 
   /** Top-k pages by query-term hits (title hits count triple); the page text is the summary (<= 5 sentences). */
-  text(query: string, k = SEARCH_TOP_K): CorpusPage[] {
+  text(query: string, k = RESULTS_PER_SEARCH): CorpusPage[] {
     const terms = query.toLowerCase().split(/[^a-z0-9]+/).filter((t) => t.length > 2);
     const scored = this.corpus.pages.map((p) => {
       const title = p.title.toLowerCase().split(/[^a-z0-9]+/);

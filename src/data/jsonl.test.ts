@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { jsonlFileBatches } from './node-io.js';
-import { questionFromUserTurn } from './protocol.js';
+import { questionFromUserTurn } from '../protocol/prompts.js';
 import { renderLookPng } from './render.js';
 import { DatasetFormatError, type FvqaRow } from './types.js';
 

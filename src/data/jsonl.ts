@@ -7,7 +7,7 @@
  * `prompt` may be given instead of `question`; `images` entries may be strings or {path}.
  * Runtime-agnostic: lines and image bytes come from callbacks (Node: node-io.ts; browser: File objects).
  */
-import { firstUserTurn } from './protocol.js';
+import { firstUserTurn } from '../protocol/prompts.js';
 import { DatasetFormatError, type FvqaRow, type ProgressCallback } from './types.js';
 import { recordToRow } from './validate.js';
 

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { generateFvqaMini } from '../data/fvqa-mini.js';
 import type { FvqaRow } from '../data/types.js';
 import type { Trajectory } from '../rl/rollout.js';
-import { parseToolCall, type InformationTurn } from '../search/protocol.js';
+import { parseToolCall, type InformationTurn } from '../protocol/tools.js';
 import { rolloutRecords, toJsonl, type RolloutRecord } from './rollouts.js';
 
 const row: FvqaRow = generateFvqaMini({ seed: 1, entities: 16, heldOutEntities: 2, testSize: 8 }).splits.test[0];

@@ -6,7 +6,7 @@
  */
 import { computeScore, type RewardComponents, type RewardOptions } from '../rl/reward.js';
 import type { Trajectory } from '../rl/rollout.js';
-import type { ToolCall } from '../search/protocol.js';
+import type { ToolCall } from '../protocol/tools.js';
 
 /** One assistant turn: its text, the action that closed it, and the tool result inserted after it (executed searches only). */
 export interface TurnRecord {

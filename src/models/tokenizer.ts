@@ -31,7 +31,7 @@ export const SPECIAL_TOKENS = {
 } as const;
 export type SpecialTokenName = keyof typeof SPECIAL_TOKENS;
 
-/** The MMSearch-R1 protocol tags (src/data/protocol.ts); added, non-special tokens in tiny-vlm's vocabulary. */
+/** The MMSearch-R1 protocol tags (src/protocol/prompts.ts); added, non-special tokens in tiny-vlm's vocabulary. */
 export const PROTOCOL_TAGS = [
   '<reason>', '</reason>', '<answer>', '</answer>', '<search>', '</search>', '<img>',
   '<text_search>', '</text_search>', '<information>', '</information>',

@@ -6,8 +6,7 @@
  * by {@link GRPOConfigSchema}: unknown fields and out-of-range values are errors naming the field.
  */
 import { z } from 'zod';
-import { DEFAULT_LIMITS, type SearchLimits } from '../search/protocol.js';
-import { DEFAULT_K } from '../search/types.js';
+import { DEFAULT_LIMITS, RESULTS_PER_SEARCH, type SearchLimits } from '../protocol/tools.js';
 import { LOSS_TYPES } from './grpo.js';
 
 /** Where a field and its default come from. */
@@ -33,7 +32,7 @@ const SearchSchema = z.strictObject({
   max_turns: int().min(1).max(3).default(DEFAULT_LIMITS.maxTurns).meta(doc('MMSearch-R1', 'Assistant turns per trajectory; a search asked for in the last one is not run (the format score allows at most 3).')),
   image_search_limit: int().min(0).default(DEFAULT_LIMITS.imageSearch).meta(doc('MMSearch-R1', 'Image searches per trajectory; a further request ends the trajectory.')),
   text_search_limit: int().min(0).default(DEFAULT_LIMITS.textSearch).meta(doc('MMSearch-R1', 'Text searches per trajectory; a further request ends the trajectory.')),
-  results_per_search: int().min(1).max(20).default(DEFAULT_K).meta(doc('MMSearch-R1', 'Results returned by each image or text search (paper: 5).')),
+  results_per_search: int().min(1).max(20).default(RESULTS_PER_SEARCH).meta(doc('MMSearch-R1', 'Results returned by each image or text search (paper: 5).')),
 });
 
 const FilterGroupsSchema = z.strictObject({

@@ -6,7 +6,7 @@
  * equals the template's rendering of the whole conversation (tested), for tiny-vlm and SmolVLM alike.
  */
 import { decodeImage } from '../data/image.js';
-import { compactInstructions } from '../data/protocol.js';
+import { compactInstructions } from '../protocol/prompts.js';
 import type { ChatMessage, FvqaRow } from '../data/types.js';
 import { pixelValues } from '../models/image.js';
 import { expandImageTokens, SPECIAL_TOKENS, type LabTokenizer } from '../models/tokenizer.js';
@@ -14,7 +14,7 @@ import { expandImageTokens, SPECIAL_TOKENS, type LabTokenizer } from '../models/
 /**
  * Encodes the segments of a conversation for a model with `imageSeqLen` tokens per image. With
  * `compact`, the paper's instruction texts in user turns are replaced by short stand-ins
- * (src/data/protocol.ts COMPACT_INSTRUCTIONS), for policies trained from scratch.
+ * (src/protocol/prompts.ts COMPACT_INSTRUCTIONS), for policies trained from scratch.
  */
 export class TurnEncoder {
   constructor(

@@ -11,7 +11,7 @@ import { createModel } from '../models/checkpoint.js';
 import { imageSeqLen, parseConfig, type VLMConfig } from '../models/config.js';
 import { loadTokenizer } from '../models/tokenizer.js';
 import { LocalSearchIndex } from '../search/local-index.js';
-import { DEFAULT_LIMITS } from '../search/protocol.js';
+import { DEFAULT_LIMITS } from '../protocol/tools.js';
 import { TurnEncoder } from './conversation.js';
 import { rollout, truncatePromptLeft } from './rollout.js';
 

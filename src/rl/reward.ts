@@ -8,7 +8,7 @@
  * {@link parseToolCall}, the same parser the rollout uses.
  */
 import type { RewardModel } from '../data/types.js';
-import { parseToolCall } from '../search/protocol.js';
+import { parseToolCall } from '../protocol/tools.js';
 
 /** Python's `string.punctuation` (ASCII), which the reference strips. */
 const PUNCTUATION = new Set('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~');

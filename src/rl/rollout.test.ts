@@ -15,7 +15,7 @@ import { createModel } from '../models/checkpoint.js';
 import { parseConfig } from '../models/config.js';
 import { loadTokenizer } from '../models/tokenizer.js';
 import { LocalSearchIndex } from '../search/local-index.js';
-import { DEFAULT_LIMITS } from '../search/protocol.js';
+import { DEFAULT_LIMITS } from '../protocol/tools.js';
 import { encodeConversation, TurnEncoder } from './conversation.js';
 import { rollout } from './rollout.js';
 import { packBatch, sftStep } from './steps.js';
@@ -57,7 +57,7 @@ test('SFT memorises two trajectories; greedy multi-turn rollouts with the local 
   const enc = new TurnEncoder(tok, 16, true);
   // Re-render the chain's tool turn with the local engine's actual results (as training does).
   const hits = await index.imageSearch({ bytes: chain.images[0].bytes }, 2);
-  const { renderImageResults } = await import('../search/protocol.js');
+  const { renderImageResults } = await import('../protocol/tools.js');
   const info = renderImageResults(hits, chain.extra_info!.question);
   const { dataUrlBytes } = await import('./conversation.js');
   const chainMsgs = [chain.prompt[0], chain.prompt[1], { role: 'user' as const, content: info.text }, chain.prompt[3]];

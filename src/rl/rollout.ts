@@ -8,12 +8,13 @@
  * (tool_mask 0, thumbnails as images) appended to the live cache; at most `max_turns` assistant turns.
  */
 import * as E from '../engine/index.js';
-import { IMAGE_PLACEHOLDER, IMAGE_SEARCH_ACTION, questionFromUserTurn } from '../data/protocol.js';
+import { IMAGE_PLACEHOLDER, IMAGE_SEARCH_ACTION, questionFromUserTurn } from '../protocol/prompts.js';
 import type { FvqaRow } from '../data/types.js';
 import { DecodeSession, type SamplingOptions, type Segment } from '../models/generate.js';
 import type { CausalModel } from '../models/llama.js';
 import type { LabTokenizer } from '../models/tokenizer.js';
-import { emptyToolMetrics, parseToolCall, runToolCall, SearchBudget, type InformationTurn, type SearchLimits, type ToolCall, type ToolMetrics } from '../search/protocol.js';
+import { emptyToolMetrics, parseToolCall, SearchBudget, type InformationTurn, type SearchLimits, type ToolCall, type ToolMetrics } from '../protocol/tools.js';
+import { runToolCall } from '../search/run-tool.js';
 import type { SearchTools } from '../search/types.js';
 import { dataUrlBytes, imagePixels, TurnEncoder } from './conversation.js';
 

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy, type Proxy } from '../../proxy/server.js';
 import { fakeServer, sendJson, type FakeServer } from '../../proxy/testing.js';
 import { MemorySearchCache, ProxySearchClient, SearchClientError } from './client.js';
-import { emptyToolMetrics, runToolCall } from './protocol.js';
+import { emptyToolMetrics } from '../protocol/tools.js';
+import { runToolCall } from './run-tool.js';
 import { makeTestCorpus, png, TEST_IMAGES } from './testing.js';
 
 let proxy: Proxy;

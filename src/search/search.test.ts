@@ -8,9 +8,9 @@ import { readCorpusDir, writeCorpusDir } from './corpus-fs.js';
 import { colourLayout, differenceHash, LayoutHashEmbedder } from './embed.js';
 import { base64ToBytes, bytesToBase64, decodeImage, sniffImage } from './image.js';
 import { LocalSearchIndex } from './local-index.js';
-import {
-  emptyToolMetrics, IMAGE_PLACEHOLDER, parseToolCall, renderImageResults, renderTextResults, runToolCall, SearchBudget,
-} from './protocol.js';
+import { IMAGE_PLACEHOLDER } from '../protocol/prompts.js';
+import { emptyToolMetrics, parseToolCall, renderImageResults, renderTextResults, SearchBudget } from '../protocol/tools.js';
+import { runToolCall } from './run-tool.js';
 import { extractiveSummary, splitSentences } from './summarise.js';
 import { draw, makeTestCorpus, png, TEST_IMAGES } from './testing.js';
 import { cacheKey, normaliseQuery, type SearchTools } from './types.js';

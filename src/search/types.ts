@@ -3,19 +3,10 @@
  * protocol"), shared by the proxy, its client and the in-worker `local` engine.
  */
 
-/** One image-search hit: the page title, its address and a thumbnail (data: URL or http(s) URL). */
-export interface ImageSearchResult {
-  title: string;
-  url: string;
-  thumbnail: string;
-}
+import type { ImageSearchResult, TextSearchResult } from '../protocol/tools.js';
 
-/** One text-search hit: the page title, its address and a <= 5-sentence summary made for the query. */
-export interface TextSearchResult {
-  title: string;
-  url: string;
-  summary: string;
-}
+/** The two tools' hits are the protocol's (src/protocol/tools.ts). */
+export type { ImageSearchResult, TextSearchResult };
 
 /** The image to search with: its file bytes (PNG/JPEG) or a public http(s) URL of it. */
 export type ImageQuery = { bytes: Uint8Array; url?: undefined } | { url: string; bytes?: undefined };
@@ -28,8 +19,6 @@ export interface SearchTools {
   textSearch(query: string, k: number, signal?: AbortSignal): Promise<TextSearchResult[]>;
 }
 
-/** Default number of results per call: the paper returns up to 5 for both tools. */
-export const DEFAULT_K = 5;
 /** Largest `k` the proxy accepts. */
 export const MAX_K = 10;
 /** Longest text query the proxy accepts, in UTF-16 code units. */

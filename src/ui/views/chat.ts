@@ -6,7 +6,7 @@ import * as Comlink from 'comlink';
 import { h } from 'preact';
 import { useState } from 'preact/hooks';
 import type { ChatEvent, ChatSample, ModelSpec } from '../../../workers/inference.worker.js';
-import type { TurnPart } from '../../search/protocol.js';
+import type { TurnPart } from '../../protocol/tools.js';
 import { useLab, type Lab } from '../lab.js';
 import { ModelPicker } from './evaluate.js';
 import { Card } from './setup.js';

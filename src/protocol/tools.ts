@@ -1,13 +1,24 @@
 /**
- * The MMSearch-R1 tool protocol on the client side (paper section 3.1, public code
- * `vllm_rollout_spmd` multi-turn rollout; notes "Conversation protocol"): parse an assistant turn,
- * apply the per-trajectory search limits, run the tool and render the `<information>` user turn.
+ * The MMSearch-R1 tool protocol (paper section 3.1, public code `vllm_rollout_spmd` multi-turn
+ * rollout; notes "Conversation protocol"): parse an assistant turn, the per-trajectory search limits,
+ * and the `<information>` user turn that carries a tool's results (or its error) back to the policy.
+ * Running the tools is src/search/run-tool.ts's; the wording of every turn is ./prompts.ts's.
  */
-import { formatImageSearchResults, formatTextSearchResults, IMAGE_PLACEHOLDER, toolResultTurn } from '../data/protocol.js';
-import type { ImageQuery, ImageSearchResult, SearchTools, TextSearchResult } from './types.js';
+import { formatImageSearchResults, formatTextSearchResults, IMAGE_PLACEHOLDER, toolResultTurn } from './prompts.js';
 
-export { IMAGE_PLACEHOLDER };
-import { DEFAULT_K } from './types.js';
+/** One image-search hit: the page title, its address and a thumbnail (data: URL or http(s) URL). */
+export interface ImageSearchResult {
+  title: string;
+  url: string;
+  thumbnail: string;
+}
+
+/** One text-search hit: the page title, its address and a <= 5-sentence summary made for the query. */
+export interface TextSearchResult {
+  title: string;
+  url: string;
+  summary: string;
+}
 
 /** What an assistant turn asks for. `none` = no action tag closes the turn (malformed or cut off). */
 export type ToolCall =
@@ -47,6 +58,9 @@ export interface SearchLimits {
 }
 
 export const DEFAULT_LIMITS: SearchLimits = { maxTurns: 3, imageSearch: 1, textSearch: 2 };
+
+/** Results per search call (paper section 3.1: up to 5 for both tools); the proxy's default `k`. */
+export const RESULTS_PER_SEARCH = 5;
 
 /**
  * Counts the searches of one trajectory and decides whether a requested search runs. A search
@@ -99,12 +113,12 @@ function turnFrom(parts: TurnPart[], error: boolean): InformationTurn {
 
 /**
  * The user turn after an image search: `Searched results: <information>...</information>`, the
- * question and the follow-up instruction, in the wording of src/data/protocol.ts (the one source of
+ * question and the follow-up instruction, in the wording of ./prompts.ts (the one source of
  * protocol text, so that warm-start trajectories and rollouts see identical turns). Each result is a
  * thumbnail (an `<image>`, inserted as an image) and its page title; with `withImages` false the
  * thumbnails are left out (for models that take no images in tool results).
  */
-export function renderImageResults(results: ImageSearchResult[], question: string, withImages = true): InformationTurn {
+export function renderImageResults(results: readonly ImageSearchResult[], question: string, withImages = true): InformationTurn {
   const text = toolResultTurn('image_search', formatImageSearchResults(results, withImages), question);
   const chunks = text.split(IMAGE_PLACEHOLDER);
   const parts: TurnPart[] = [];
@@ -116,7 +130,7 @@ export function renderImageResults(results: ImageSearchResult[], question: strin
 }
 
 /** The user turn after a text search: `(link) summary` entries, the question, the follow-up instruction. */
-export function renderTextResults(results: TextSearchResult[], question: string): InformationTurn {
+export function renderTextResults(results: readonly TextSearchResult[], question: string): InformationTurn {
   return turnFrom([{ type: 'text', text: toolResultTurn('text_search', formatTextSearchResults(results), question) }], false);
 }
 
@@ -142,41 +156,4 @@ export interface ToolMetrics {
 
 export function emptyToolMetrics(): ToolMetrics {
   return { imageSearches: 0, textSearches: 0, imageSearchFailures: 0, textSearchFailures: 0 };
-}
-
-/** Options of {@link runToolCall}. */
-export interface RunToolOptions {
-  /** Results per call; default 5. */
-  k?: number;
-  /** Put thumbnails into the image-search turn; default true. */
-  withImages?: boolean;
-  signal?: AbortSignal;
-}
-
-/**
- * Runs an executed search call and renders the next user turn. Never throws for a tool failure:
- * the model gets {@link renderToolError} and `metrics.*Failures` is incremented, so one failed
- * search never kills a training step.
- */
-export async function runToolCall(
-  tools: SearchTools,
-  call: Extract<ToolCall, { kind: 'image_search' | 'text_search' }>,
-  ctx: { question: string; image: ImageQuery },
-  metrics: ToolMetrics,
-  opts: RunToolOptions = {},
-): Promise<InformationTurn> {
-  const k = opts.k ?? DEFAULT_K;
-  try {
-    if (call.kind === 'image_search') {
-      metrics.imageSearches++;
-      const results = await tools.imageSearch(ctx.image, k, opts.signal);
-      return renderImageResults(results, ctx.question, opts.withImages ?? true);
-    }
-    metrics.textSearches++;
-    return renderTextResults(await tools.textSearch(call.query, k, opts.signal), ctx.question);
-  } catch (e) {
-    if (call.kind === 'image_search') metrics.imageSearchFailures++;
-    else metrics.textSearchFailures++;
-    return renderToolError(call.kind, e instanceof Error ? e.message : String(e));
-  }
 }

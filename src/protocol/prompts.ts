@@ -1,7 +1,8 @@
 /**
  * The MMSearch-R1 conversation protocol as text: the first user turn, the follow-up user turns that
  * carry tool results, and the action tags the policy ends a turn with. Shared by the dataset
- * generator (prompts, warm-start trajectories) and the rollout code.
+ * generator (prompts, warm-start trajectories), the search tools' result turns and the rollout code;
+ * parsing a turn, the limits and the rendered tool turns are in ./tools.ts.
  *
  * Source: MMSearch-R1 (arXiv 2506.20670, Sec. 3 and App. on prompts) and its public code
  * (EvolvingLMMs-Lab/multimodal-search-r1: the round-1 user prompt, the after-image-search and
@@ -20,13 +21,6 @@ export const IMAGE_SEARCH_ACTION = '<search><img></search>';
 
 /** What the model says after a text search that did not give the answer (paper's after-text-search prompt). */
 export const UNABLE_TO_ANSWER = 'Unable to answer due to lack of relevant information';
-
-/** At most 3 assistant turns per trajectory; image search at most once, text search at most twice. */
-export const MAX_ASSISTANT_TURNS = 3;
-export const MAX_IMAGE_SEARCHES = 1;
-export const MAX_TEXT_SEARCHES = 2;
-/** Up to 5 results per search call (paper Sec. 3.1). */
-export const SEARCH_TOP_K = 5;
 
 /**
  * Instructions of the first user turn (paper: "round-1 user prompt"): reason in <reason>, then end
