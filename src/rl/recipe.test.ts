@@ -22,6 +22,11 @@ test('the shipped recipes validate', () => {
   expect(ablation.eval.modes).toEqual(['on_demand']);
   expect(ablation.grpo.reward.search_penalty).toBe(0);
   expect(main.grpo.reward.search_penalty).toBe(0.1);
+  // The ablation without data balancing: GRPO prompts from search_required only, nothing else changed.
+  const unbalanced = loadRecipe(readFileSync(join(dir, 'fvqa-mini-search-required-only.json'), 'utf8'));
+  expect({ ...unbalanced, name: main.name, description: main.description, data: { ...unbalanced.data, train_categories: null }, eval: { ...unbalanced.eval, modes: main.eval.modes } }).toEqual(main);
+  expect(unbalanced.data.train_categories).toEqual(['search_required']);
+  expect(main.data.train_categories).toBeNull();
 });
 
 test('unknown, missing and out-of-range fields are named', () => {
