@@ -9,22 +9,20 @@ import * as Comlink from 'comlink';
 import * as E from '../src/engine/index.js';
 import { firstUserTurn } from '../src/protocol/prompts.js';
 import type { FvqaMini } from '../src/data/fvqa-mini.js';
+import type { FvqaRow } from '../src/data/types.js';
 import { IdbHubCache } from '../src/hub/idb-cache.js';
 import { openSafetensorsBuffer } from '../src/io/safetensors.js';
 import { exportModelFiles, loadCheckpointModel } from '../src/export/model.js';
 import { readZip, writeZip } from '../src/export/zip.js';
 import { createModel, loadPretrained, type PolicyModel } from '../src/models/checkpoint.js';
 import { parseConfig } from '../src/models/config.js';
-import { DecodeSession, type Segment } from '../src/models/generate.js';
 import { loadFromHub } from '../src/models/hub.js';
 import { loadTokenizer, type LabTokenizer } from '../src/models/tokenizer.js';
 import { searchLimits } from '../src/rl/config.js';
-import { dataUrlBytes, imagePixels, TurnEncoder } from '../src/rl/conversation.js';
 import { evaluate, table1, type ModeSummary } from '../src/rl/evaluate.js';
 import { parseRecipe, type Recipe } from '../src/rl/recipe.js';
-import { CLOSING, queryBlockedTags, ragAction, REASON_CLOSED, workflowInsert, type SearchMode } from '../src/rl/rollout.js';
-import { emptyToolMetrics, parseToolCall, SearchBudget, type TurnPart } from '../src/protocol/tools.js';
-import { runToolCall } from '../src/search/run-tool.js';
+import { rollout, type SearchMode } from '../src/rl/rollout.js';
+import type { TurnPart } from '../src/protocol/tools.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import type { SearchTools } from '../src/search/types.js';
 import { quickRecipe, readLabFile, searchTools, worldOf } from '../src/ui/lab-env.js';
@@ -186,87 +184,35 @@ const api = {
   },
 
   /**
-   * One conversation: the question with its image, then assistant turns streamed token by token;
-   * searches run through the tools within the recipe's limits and their results are inserted. With
-   * `rag`, the RAG workflow of Table 1: image search, then text search, each inserted after the policy's reasoning (ragAction).
+   * One conversation, through the same agent loop as training and evaluation ({@link rollout}) with a
+   * batch of one: the question with its image, then assistant turns streamed token by token; searches
+   * run through the tools within the recipe's limits and their results are inserted. With `rag`, the RAG
+   * workflow of Table 1 (ragAction): image search, then text search, each inserted after the policy's reasoning.
    */
   async chat(req: { image: Uint8Array; question: string; temperature: number; maxTurns: number; seed?: number; rag?: boolean }, onEvent: (e: ChatEvent) => void): Promise<{ turns: string[]; answer: string | null }> {
     const { model, tok, recipe, tools } = need();
-    const imageSeqLen = 'imageSeqLen' in model ? model.imageSeqLen : 0;
-    const imageSize = 'vision' in model.config ? model.config.vision.image_size : 0;
-    const enc = new TurnEncoder(tok, imageSeqLen, recipe.model.compact_instructions);
-    const limits = { ...searchLimits(recipe.grpo), maxTurns: req.maxTurns };
-    const budget = new SearchBudget(limits);
-    const be = model.backend;
-    const owned: E.Tensor[] = [];
-    const segment = (ids: number[], imgs: Uint8Array[]): Segment => {
-      if (!imgs.length || !imageSeqLen) return { ids };
-      const px = imgs.map((b) => imagePixels(b, imageSize));
-      const all = new Float32Array(px.reduce((n, p) => n + p.length, 0));
-      px.reduce((at, p) => (all.set(p, at), at + p.length), 0);
-      const t = E.fromArray(be, all, [imgs.length, 3, imageSize, imageSize]).keep();
-      owned.push(t);
-      return { ids, images: t };
+    const g = recipe.grpo;
+    const row: FvqaRow = {
+      data_id: 'chat', data_source: 'chat', prompt: [{ role: 'user', content: firstUserTurn(req.question) }], images: [{ bytes: req.image, path: null }],
+      reward_model: { ground_truth: '', candidate_answers: [], style: 'rule' }, category: null, image_urls: null, extra_info: null,
     };
-    const prompt = enc.prompt(firstUserTurn(req.question));
-    const maxLength = Math.min(model.text.max_position_embeddings, prompt.length + 1600);
-    const session = new DecodeSession(model, 1, maxLength);
-    const { image, fakeTokenAroundImage, globalImg, imStart, imEnd, endOfUtterance } = tok.specialIds;
-    const sampling = { temperature: req.temperature, rng: new E.Rng(req.seed ?? 0), suppressTokens: [image, fakeTokenAroundImage, globalImg, imStart, imEnd] };
-    const turns: string[] = [];
-    let answer: string | null = null;
-    /** Samples until `until` matches (or the turn budget ends), streaming the text as it grows. */
-    const sample = async (turn: number, until: RegExp, o = sampling): Promise<string> => {
-      let shown = '';
-      const room = maxLength - session.history[0].length - 1;
-      const gen = await session.generate({
-        maxNewTokens: Math.max(1, Math.min(recipe.rollout.max_turn_tokens, room)), sampling: o, eosTokenIds: [endOfUtterance],
-        stop: (_r, toks) => {
-          const now = tok.decode(toks.filter((id) => id !== endOfUtterance)).replace(/^ /, '');
-          if (now.length > shown.length) onEvent({ type: 'token', index: turn, text: now.slice(shown.length) });
-          shown = now;
-          return until.test(tok.decode(toks.slice(-4)));
-        },
-      });
-      return tok.decode(gen.tokens[0].filter((id) => id !== endOfUtterance)).replace(/^ /, '');
-    };
-    /** One assistant turn; in the RAG workflow its action is inserted after the policy's reasoning (ragAction). */
-    const generateTurn = async (turn: number): Promise<string> => {
-      const forced = req.rag ? ragAction(turn) : null;
-      let text = await sample(turn, forced ? REASON_CLOSED : CLOSING);
-      if (!forced) return text;
-      const insert = workflowInsert(text, forced);
-      const ids = tok.encode(insert);
-      // No room for the action and a few query tokens: the turn ends as the policy left it.
-      if (session.history[0].length + ids.length + 8 >= maxLength) return text;
-      await session.append([{ ids }]);
-      onEvent({ type: 'token', index: turn, text: insert });
-      text += insert;
-      if (forced.query) text += await sample(turn, CLOSING, { ...sampling, suppressTokens: [...sampling.suppressTokens, ...queryBlockedTags(tok)] });
-      return text;
-    };
-    try {
-      await session.append([segment(prompt, [req.image])]);
-      for (let turn = 0; turn < limits.maxTurns; turn++) {
-        onEvent({ type: 'turn', index: turn });
-        const turnText = await generateTurn(turn);
-        turns.push(turnText);
-        const call = parseToolCall(turnText);
-        onEvent({ type: 'call', index: turn, call: call.kind === 'text_search' ? `text_search: ${call.query}` : call.kind });
-        if (call.kind === 'answer') answer = call.answer;
-        if (!CLOSING.test(turnText) || budget.decide(call, turn) !== 'execute' || (call.kind !== 'image_search' && call.kind !== 'text_search')) break;
-        const info = await runToolCall(tools, call, { question: req.question, image: { bytes: req.image } }, emptyToolMetrics(), { k: recipe.grpo.search.results_per_search, withImages: imageSeqLen > 0 });
-        onEvent({ type: 'tool', parts: info.parts, error: info.error });
-        const ids = enc.userTurn(info.text);
-        if (session.history[0].length + ids.length + 8 >= maxLength) break;
-        await session.append([segment(ids, info.images.map(dataUrlBytes))]);
-      }
-    } finally {
-      session.dispose();
-      owned.forEach((t) => t.dispose());
-    }
+    const { trajectories } = await rollout(model, tok, [row], tools, {
+      sampling: { temperature: req.temperature, rng: new E.Rng(req.seed ?? 0) }, limits: { ...searchLimits(g), maxTurns: req.maxTurns },
+      maxTurnTokens: recipe.rollout.max_turn_tokens, maxCompletionLength: g.max_completion_length, resultsPerSearch: g.search.results_per_search,
+      imageSize: 'vision' in model.config ? model.config.vision.image_size : 0, withThumbnails: true, compactInstructions: recipe.model.compact_instructions,
+      maxPromptLength: g.max_prompt_length, mode: req.rag ? 'rag' : 'on_demand',
+      callbacks: {
+        onTurn: (_r, index) => onEvent({ type: 'turn', index }),
+        onToken: (_r, index, text) => onEvent({ type: 'token', index, text }),
+        onCall: (_r, index, call) => onEvent({ type: 'call', index, call: call.kind === 'text_search' ? `text_search: ${call.query}` : call.kind }),
+        onTool: (_r, info) => onEvent({ type: 'tool', parts: info.parts, error: info.error }),
+      },
+    });
+    const t = trajectories[0];
+    const last = t.calls.at(-1);
+    const answer = last?.kind === 'answer' ? last.answer : null;
     onEvent({ type: 'done', answer });
-    return { turns, answer };
+    return { turns: t.turns, answer };
   },
 
   /** The three-mode evaluation (greedy) on a split of the loaded recipe's world. */

@@ -135,7 +135,7 @@ function rolloutViews(trainer: Trainer, e: Extract<TrainEvent, { type: 'rollouts
     });
     const tokens: RolloutView['tokens'] = [];
     for (let k = t.promptLength; k < t.tokens.length; k++) {
-      const id = t.tokens[k], m = t.lossMask[k];
+      const id = t.tokens[k], m = t.tool_mask[k];
       if (id === imageId) {
         if (tokens.at(-1)?.t !== '[image]') tokens.push({ t: '[image]', m });
       } else tokens.push({ t: tok.decode([id]), m });

@@ -70,7 +70,7 @@ export function rolloutRecords(e: RolloutsEvent, reward: RewardOptions, groupSiz
   if (e.rewards.length !== n || e.advantages.length !== n) throw new Error(`rolloutRecords: ${n} trajectories, ${e.rewards.length} rewards, ${e.advantages.length} advantages`);
   return e.trajectories.map((t, index) => {
     const { reward: _, ...components } = computeScore(t.turns.length ? t.turns : [''], t.row.reward_model, reward);
-    const generated = t.lossMask.reduce((a, m) => a + m, 0);
+    const generated = t.tool_mask.reduce((a, m, i) => a + m * t.completion_mask[i], 0);
     return {
       step: e.step, index, group: Math.floor(index / groupSize), data_id: t.row.data_id, question: t.question,
       ground_truth: t.row.reward_model.ground_truth, candidate_answers: t.row.reward_model.candidate_answers,

@@ -215,6 +215,26 @@ describe.each(LOSS_TYPES)('%s', (lossType) => {
     });
   });
 
+  test('tool_mask: the loss, gradient and metrics on completion_mask and tool_mask equal those on their product', () => {
+    const c = randomCase(5);
+    // Split the case's mask as a rollout does: the completion (ragged ends) and the tool-result column 1.
+    const completion = c.mask.map((r, i) => r.map((_, j) => +(j < 5 - (i % 5))));
+    const tool = c.mask.map((r) => r.map((_, j) => +(j !== 1)));
+    const both = (() => {
+      const logp = leaf(cpu, c.logp);
+      const out = grpoLoss(
+        { per_token_logps: logp, old_per_token_logps: mat(cpu, c.old), ref_per_token_logps: mat(cpu, c.ref), advantages: c.adv, completion_mask: mat(cpu, completion), tool_mask: mat(cpu, tool), entropies: mat(cpu, c.entropy) },
+        optsFor(lossType, c),
+      );
+      out.loss.backward();
+      return { loss: out.loss, grad: logp.grad!, metrics: out.metrics };
+    })();
+    const product = runLoss(cpu, c, optsFor(lossType, c));
+    expect(num(both.loss)).toBe(num(product.loss));
+    expect(plain(f64(both.grad))).toEqual(plain(f64(product.grad)));
+    for (const k of Object.keys(product.metrics) as (keyof typeof product.metrics)[]) expect(num(both.metrics[k]!)).toBe(num(product.metrics[k]!));
+  });
+
   test('micro-batches: two halves accumulate to the full batch where TRL says they do', () => {
     const c = randomCase(11);
     const full = runLoss(cpu, c, optsFor(lossType, c));

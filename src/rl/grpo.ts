@@ -148,8 +148,13 @@ export interface GRPOLossInputs {
   ref_per_token_logps?: Tensor;
   /** A_i [B] (host numbers or a tensor), broadcast over each rollout's tokens. */
   advantages: Tensor | ArrayLike<number>;
-  /** Loss mask [B, T], f32 0/1: 1 on tokens the model generated. Masked positions must hold finite values. */
+  /** TRL `completion_mask` [B, T], f32 0/1: 1 on completion tokens (0 on prompt and padding). Masked positions must hold finite values. */
   completion_mask: Tensor;
+  /**
+   * TRL `tool_mask` [B, T], f32 0/1: 0 on tokens a tool inserted (search results), 1 elsewhere; omitted = all 1.
+   * The loss, its normalisers and the metrics use completion_mask · tool_mask, as TRL's `_compute_loss`.
+   */
+  tool_mask?: Tensor;
   /** Per-token entropy [B, T] for the `entropy` metric (optional). */
   entropies?: Tensor;
 }
@@ -180,7 +185,7 @@ function expectBT(t: Tensor, shape: readonly number[], what: string): void {
  *   r = exp(logp - logp_old),  per_token = -min(r·A, clip(r, 1 - epsilon, 1 + epsilon_high)·A) + beta·k3,
  *   k3 = exp(logp_ref - logp) - (logp_ref - logp) - 1   (Schulman's k3, veRL "low_var_kl"),
  *
- * aggregated over masked tokens M (mask m) by `loss_type`:
+ * aggregated over masked tokens M (mask m = completion_mask · tool_mask) by `loss_type`:
  * - grpo: mean over sequences of Σ_t m·l / max(Σ_t m, 1), then / gradient_accumulation_steps;
  * - bnpo: Σ m·l / max(Σ m, 1) over the micro-batch, then / gradient_accumulation_steps;
  * - dr_grpo: Σ m·l / (B · max_completion_length), then / gradient_accumulation_steps;
@@ -205,6 +210,7 @@ export function grpoLoss(inputs: GRPOLossInputs, opts: GRPOLossOptions): GRPOLos
   expectBT(inputs.completion_mask, shape, 'completion_mask');
   if (inputs.old_per_token_logps) expectBT(inputs.old_per_token_logps, shape, 'old_per_token_logps');
   if (inputs.ref_per_token_logps) expectBT(inputs.ref_per_token_logps, shape, 'ref_per_token_logps');
+  if (inputs.tool_mask) expectBT(inputs.tool_mask, shape, 'tool_mask');
   if (inputs.entropies) expectBT(inputs.entropies, shape, 'entropies');
   if (!LOSS_TYPES.includes(opts.loss_type)) throw new Error(`grpoLoss: unknown loss_type ${JSON.stringify(opts.loss_type)} (one of ${LOSS_TYPES.join(', ')})`);
   if (opts.beta !== 0 && !inputs.ref_per_token_logps) throw new Error(`grpoLoss: beta = ${opts.beta} needs ref_per_token_logps`);
@@ -214,7 +220,7 @@ export function grpoLoss(inputs: GRPOLossInputs, opts: GRPOLossOptions): GRPOLos
   const adv = inputs.advantages instanceof Tensor ? inputs.advantages : fromArray(be, Float64Array.from(inputs.advantages), [inputs.advantages.length]);
   if (adv.shape.join() !== String(b)) throw new Error(`grpoLoss: advantages must be [${b}], got ${adv.describe()}`);
   const a = detach(adv).reshape([b, 1]);
-  const mask = inputs.completion_mask;
+  const mask = inputs.tool_mask ? mul(inputs.completion_mask, inputs.tool_mask) : inputs.completion_mask;
   const lo = 1 - opts.epsilon;
   const hi = 1 + (opts.epsilon_high ?? opts.epsilon);
   const loT = full(be, [1], lo), hiT = full(be, [1], hi);

@@ -66,7 +66,7 @@ test('rollout with maxPromptLength: trajectories start with the prompt\'s last t
     const want = full[r].length > limit ? full[r].slice(full[r].length - limit) : full[r];
     expect(t.promptLength).toBe(want.length);
     expect(t.tokens.slice(0, t.promptLength)).toEqual(want);
-    expect(t.lossMask.slice(0, t.promptLength).every((m) => m === 0)).toBe(true);
+    expect(t.completion_mask.slice(0, t.promptLength).every((m) => m === 0)).toBe(true);
   });
   expect(stats.truncatedPrompts).toBe(full.filter((p) => p.length > limit).length);
   expect(stats.truncatedPrompts).toBeGreaterThan(0);

@@ -10,10 +10,16 @@ import type { CausalModel, TokenBatch } from '../models/llama.js';
 import { imagePixels } from './conversation.js';
 import { grpoLoss, readMetrics, type GRPOLossMetricName, type LossType } from './grpo.js';
 
-/** A sequence to train on: tokens, loss mask (1 = predict this token), images in `<image>` order. */
+/**
+ * A sequence to train on: tokens, images in `<image>` order, and TRL's two masks per token, kept apart
+ * until the loss, which trains on tokens where both are 1.
+ */
 export interface TrainSequence {
   tokens: readonly number[];
-  lossMask: readonly number[];
+  /** TRL `completion_mask`: 1 on the tokens the loss may train (a rollout's completion; SFT's assistant tokens). */
+  completion_mask: readonly number[];
+  /** TRL `tool_mask`: 0 on tokens a tool inserted, 1 elsewhere; omitted = all 1. */
+  tool_mask?: readonly number[];
   images: readonly Uint8Array[];
 }
 
@@ -22,16 +28,19 @@ export interface PackedBatch {
   batch: TokenBatch;
   /** [B·T] next token at each position (pad at the end). */
   targets: Int32Array;
-  /** [B·T] 1 where position t predicts a loss-masked token t+1. */
+  /** [B·T] completion_mask of token t+1 at position t (position t predicts token t+1). */
   completionMask: Float32Array;
+  /** [B·T] tool_mask of token t+1 at position t; 1 on padding, as TRL pads it; omitted = all 1. */
+  toolMask?: Float32Array;
   /** [N, 3, S, S] pixel values of the batch's images in row-major token order, or undefined. */
   pixels?: Float32Array;
   numImages: number;
 }
 
 /**
- * Packs sequences right-padded to the longest. Position t predicts token t+1, so the completion
- * mask at t is the loss mask of token t+1 (TRL's completion_mask aligned with shifted logits).
+ * Packs sequences right-padded to the longest. Position t predicts token t+1, so the masks at t are
+ * those of token t+1 (TRL's completion_mask and tool_mask aligned with shifted logits).
+ * @throws when a sequence's masks and tokens differ in length
  */
 export function packBatch(seqs: readonly TrainSequence[], padId: number, imageSize: number): PackedBatch {
   const B = seqs.length;
@@ -40,15 +49,18 @@ export function packBatch(seqs: readonly TrainSequence[], padId: number, imageSi
   const mask = new Int32Array(B * T);
   const targets = new Int32Array(B * T).fill(padId);
   const completionMask = new Float32Array(B * T);
+  const toolMask = new Float32Array(B * T).fill(1);
   const images: Float32Array[] = [];
   seqs.forEach((s, b) => {
-    if (s.tokens.length !== s.lossMask.length) throw new Error(`sequence ${b}: ${s.tokens.length} tokens but ${s.lossMask.length} mask entries`);
+    if (s.tokens.length !== s.completion_mask.length) throw new Error(`sequence ${b}: ${s.tokens.length} tokens but ${s.completion_mask.length} completion_mask entries`);
+    if (s.tool_mask && s.tokens.length !== s.tool_mask.length) throw new Error(`sequence ${b}: ${s.tokens.length} tokens but ${s.tool_mask.length} tool_mask entries`);
     for (let t = 0; t < s.tokens.length; t++) {
       ids[b * T + t] = s.tokens[t];
       mask[b * T + t] = 1;
       if (t + 1 < s.tokens.length) {
         targets[b * T + t] = s.tokens[t + 1];
-        completionMask[b * T + t] = s.lossMask[t + 1];
+        completionMask[b * T + t] = s.completion_mask[t + 1];
+        if (s.tool_mask) toolMask[b * T + t] = s.tool_mask[t + 1];
       }
     }
     for (const img of s.images) images.push(imagePixels(img, imageSize));
@@ -58,7 +70,13 @@ export function packBatch(seqs: readonly TrainSequence[], padId: number, imageSi
     pixels = new Float32Array(images.length * images[0].length);
     images.forEach((p, i) => pixels!.set(p, i * p.length));
   }
-  return { batch: { ids, batch: B, length: T, mask }, targets, completionMask, pixels, numImages: images.length };
+  return { batch: { ids, batch: B, length: T, mask }, targets, completionMask, toolMask, pixels, numImages: images.length };
+}
+
+/** completion_mask · tool_mask of a packed batch: 1 where the loss trains (both masks are 0/1, so the product is exact). */
+export function lossMask(p: PackedBatch): Float32Array {
+  const tool = p.toolMask;
+  return tool ? p.completionMask.map((c, i) => c * tool[i]) : p.completionMask;
 }
 
 /**
@@ -108,14 +126,14 @@ export async function applyGradients(o: OptimizerStep): Promise<{ gradNorm: numb
  * (micro-batches of `microBatch` sequences accumulate). Returns the loss (nats per token).
  */
 export async function sftStep(model: CausalModel, seqs: readonly TrainSequence[], o: OptimizerStep & { microBatch: number; padId: number; imageSize: number }): Promise<{ loss: number; tokens: number; gradNorm: number; stepped: boolean }> {
-  const total = seqs.reduce((n, s) => n + s.lossMask.slice(1).reduce((a, b) => a + b, 0), 0);
+  const total = seqs.reduce((n, s) => n + s.completion_mask.reduce((a, c, t) => a + (t ? c * (s.tool_mask?.[t] ?? 1) : 0), 0), 0);
   if (total === 0) throw new Error('sftStep: no loss-masked tokens in the batch');
   let loss = 0;
   for (const mb of chunks(seqs, o.microBatch)) {
     const p = packBatch(mb, o.padId, o.imageSize);
     const l = await E.scope(async () => {
       const { logprobs } = sequenceLogprobs(model, p, 1, o.imageSize);
-      const m = E.fromArray(model.backend, p.completionMask, logprobs.shape);
+      const m = E.fromArray(model.backend, lossMask(p), logprobs.shape);
       const nll = E.mulScalar(E.sum(E.mul(logprobs, m)), -1 / total);
       nll.backward();
       return nll.item();
@@ -161,7 +179,7 @@ export async function grpoUpdate(model: CausalModel, seqs: readonly TrainSequenc
   const byLength = seqs.map((s, i) => ({ s, i })).sort((a, b) => a.s.tokens.length - b.s.tokens.length);
   const micro = chunks(byLength, o.microBatch);
   const packed = micro.map((mb) => packBatch(mb.map((x) => x.s), o.padId, o.imageSize));
-  const numItems = packed.reduce((n, p) => n + p.completionMask.reduce((a, b) => a + b, 0), 0);
+  const numItems = packed.reduce((n, p) => n + lossMask(p).reduce((a, b) => a + b, 0), 0);
   const offPolicy = o.num_iterations > 1 || micro.length > o.gradient_accumulation_steps;
   const be = model.backend;
   const logpsOf = async (m: CausalModel, p: PackedBatch) => {
@@ -192,6 +210,7 @@ export async function grpoUpdate(model: CausalModel, seqs: readonly TrainSequenc
             ref_per_token_logps: refLogps && E.fromArray(be, refLogps[k], shape),
             advantages: micro[k].map((x) => advantages[x.i]),
             completion_mask: E.fromArray(be, p.completionMask, shape),
+            tool_mask: p.toolMask && E.fromArray(be, p.toolMask, shape),
             entropies: entropy,
           },
           { loss_type: o.loss_type, beta: o.beta, epsilon: o.epsilon, epsilon_high: o.epsilon_high, max_completion_length: o.max_completion_length, num_items_in_batch: numItems, gradient_accumulation_steps: o.gradient_accumulation_steps },
@@ -211,5 +230,29 @@ export async function grpoUpdate(model: CausalModel, seqs: readonly TrainSequenc
   }
   const out: GRPOStepMetrics = { skipped_steps: skipped, optimizer_steps: steps };
   for (const [key, v] of Object.entries(sums)) (out as Record<string, number>)[key] = v / (key === 'grad_norm' ? steps : count);
+  return out;
+}
+
+/**
+ * The policy's log-probability of every token of each sequence given the tokens before it (fp32,
+ * log_softmax(logits / temperature), as the loss computes them), no grad, in micro-batches of `microBatch`.
+ * The step inspector scores a GRPO batch with it before and after the update.
+ * @returns per sequence, entry t = log π(tokens[t] | tokens[<t]) (entry 0, which nothing predicts, is 0)
+ */
+export async function scoreTokens(model: CausalModel, seqs: readonly TrainSequence[], o: { microBatch: number; padId: number; imageSize: number; temperature: number }): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const mb of chunks(seqs, o.microBatch)) {
+    const p = packBatch(mb, o.padId, o.imageSize);
+    const t = E.noGrad(() => E.scope(() => sequenceLogprobs(model, p, o.temperature, o.imageSize).logprobs.keep()));
+    const d = (await t.data()) as Float32Array;
+    t.dispose();
+    const T = p.batch.length;
+    mb.forEach((s, b) => {
+      const lp = new Float32Array(s.tokens.length);
+      // Position t predicts token t + 1.
+      lp.set(d.subarray(b * T, b * T + s.tokens.length - 1), 1);
+      out.push(lp);
+    });
+  }
   return out;
 }

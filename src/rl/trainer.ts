@@ -30,10 +30,10 @@ import { collectTrainBatch } from './dynamic-sampling.js';
 import { computeAdvantages } from './grpo.js';
 import { MetricsWindow } from './metrics-window.js';
 import type { Recipe } from './recipe.js';
-import { computeScore } from './reward.js';
+import { computeScore, type RewardComponents } from './reward.js';
 import { rollout, type RolloutOptions, type RolloutStats, type SearchMode, type Trajectory } from './rollout.js';
 import { grpoSchedule } from './schedule.js';
-import { grpoUpdate, sftStep } from './steps.js';
+import { grpoUpdate, scoreTokens, sftStep } from './steps.js';
 
 /** Where a run keeps its checkpoint: every save replaces all files at once. */
 export interface CheckpointStore {
@@ -44,8 +44,39 @@ export interface CheckpointStore {
 export type TrainEvent =
   | { type: 'progress'; phase: Phase; done: number; total: number; etaSeconds: number | null }
   | { type: 'metrics'; phase: Phase; step: number; metrics: Record<string, number> }
-  | { type: 'rollouts'; step: number; trajectories: Trajectory[]; rewards: number[]; advantages: number[] }
+  | {
+      type: 'rollouts';
+      step: number;
+      trajectories: Trajectory[];
+      rewards: number[];
+      advantages: number[];
+      /** Each trajectory's reward parts, scored with the step's search penalty. */
+      scores: RewardComponents[];
+      /** Per trajectory: its group's mean reward and the std its advantage was divided by. */
+      meanGroupedRewards: number[];
+      stdRewards: number[];
+      /** With TrainerEnv.inspect: every token's log-probability under the policy before and after this step's update (see scoreTokens). */
+      logprobs?: { before: Float32Array[]; after: Float32Array[] };
+    }
   | { type: 'log'; message: string };
+
+/** GRPO settings a running run may change (the lab's knobs); a change applies from the next step on. */
+export interface Knobs {
+  /** grpo.reward.search_penalty */
+  search_penalty: number;
+  /** grpo.temperature: sampling, and the log-probs of the loss */
+  temperature: number;
+  /** grpo.learning_rate: the schedule's peak; the schedule keeps its shape */
+  learning_rate: number;
+}
+export const KNOB_NAMES = ['search_penalty', 'temperature', 'learning_rate'] as const satisfies readonly (keyof Knobs)[];
+
+/** One knob change: from GRPO step `step` on, `knob` is `value`. */
+export interface KnobChange {
+  step: number;
+  knob: keyof Knobs;
+  value: number;
+}
 
 /** A run's phases in order; 'download' (hub files before training starts) appears only in progress events. */
 export type Phase = 'download' | 'sft' | 'grpo' | 'eval' | 'done';
@@ -70,6 +101,11 @@ export interface TrainerEnv {
    */
   hub?: Omit<HubRepoOptions, 'onProgress'>;
   onEvent?: (e: TrainEvent) => void;
+  /**
+   * Re-score every GRPO batch with the policy before and after its update (`logprobs` of the rollouts
+   * event, the lab's step inspector): two more forward passes per step.
+   */
+  inspect?: boolean;
 }
 
 interface TrainerState {
@@ -84,6 +120,8 @@ interface TrainerState {
   grpoSeed: number;
   /** GRPO generation batches drawn so far: the prompt stream's position (= grpoStep unless filter_groups drew more). */
   genBatches: number;
+  /** Knob changes made while training, in order (absent when none was made). */
+  knobs?: KnobChange[];
 }
 
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v, null, 2) + '\n');
@@ -138,6 +176,8 @@ export class Trainer {
   private download = { file: '', at: 0 };
   /** The warm-start policy's on-demand evaluation (recipe eval.after_sft): the "before GRPO" row. */
   sftEvalResult: EvalResult | null = null;
+  /** A GRPO step is being taken (a knob set now applies from the step after it). */
+  private stepInFlight = false;
 
   constructor(readonly recipe: Recipe, readonly env: TrainerEnv) {
     const grpoSeed = recipe.grpo.seed ?? recipe.seed;
@@ -343,17 +383,39 @@ export class Trainer {
     return order.slice((b % perEpoch) * prompts, (b % perEpoch + 1) * prompts).map((i) => train[i]);
   }
 
-  private async runGrpo(maxSteps?: number, signal?: AbortSignal): Promise<void> {
+  /** The knobs in force at GRPO step `step`: the recipe's values with every change made for that step or earlier. */
+  knobsAt(step: number): Knobs {
     const g = this.recipe.grpo;
+    const k: Knobs = { search_penalty: g.reward.search_penalty, temperature: g.temperature, learning_rate: g.learning_rate };
+    for (const c of this.state.knobs ?? []) if (c.step <= step) k[c.knob] = c.value;
+    return k;
+  }
+
+  /**
+   * Changes a knob from the next GRPO step on (the step in progress, if any, keeps its value). The change
+   * is saved with the checkpoint, and every later step logs the knobs as `knobs/<name>` metrics.
+   * @returns the change, with the step it applies from
+   * @throws Error naming the knob when the value is out of range
+   */
+  setKnob(knob: keyof Knobs, value: number): KnobChange {
+    if (!KNOB_NAMES.includes(knob)) throw new Error(`unknown knob ${JSON.stringify(knob)} (one of ${KNOB_NAMES.join(', ')})`);
+    const ok = knob === 'search_penalty' ? value >= 0 && value <= 1 : value > 0 && Number.isFinite(value);
+    if (!ok) throw new Error(`${knob} ${value}: ${knob === 'search_penalty' ? 'a number in [0, 1]' : 'a positive number'}`);
+    const change = { step: this.state.grpoStep + (this.stepInFlight ? 1 : 0), knob, value };
+    this.state.knobs = [...(this.state.knobs ?? []).filter((c) => !(c.step === change.step && c.knob === knob)), change];
+    return change;
+  }
+
+  private async runGrpo(maxSteps?: number, signal?: AbortSignal): Promise<void> {
+    const base = this.recipe.grpo;
     const total = this.grpoTotalSteps();
-    const { generation_batch_size } = resolveGenerationBatch(g);
-    const promptsPerStep = generation_batch_size / g.num_generations;
+    const { generation_batch_size } = resolveGenerationBatch(base);
+    const promptsPerStep = generation_batch_size / base.num_generations;
     const params = this.trainable();
-    this.optimizer ??= new E.AdamW(params, { lr: g.learning_rate, betas: [g.adam_beta1, g.adam_beta2], eps: g.adam_epsilon, weightDecay: g.weight_decay });
-    const schedule = grpoSchedule(g, total);
-    const ref = g.beta !== 0 && !this.recipe.model.lora ? this.frozenCopy() : undefined;
+    this.optimizer ??= new E.AdamW(params, { lr: base.learning_rate, betas: [base.adam_beta1, base.adam_beta2], eps: base.adam_epsilon, weightDecay: base.weight_decay });
+    const ref = base.beta !== 0 && !this.recipe.model.lora ? this.frozenCopy() : undefined;
     // Metrics of the steps since the last log; an interval interrupted by a stop is not carried over a resume.
-    const log = new MetricsWindow(g.logging_steps);
+    const log = new MetricsWindow(base.logging_steps);
     const t0 = performance.now();
     const startStep = this.state.grpoStep;
     let ran = 0;
@@ -361,6 +423,10 @@ export class Trainer {
       while (this.state.grpoStep < total && (maxSteps === undefined || ran < maxSteps)) {
         if (signal?.aborted) return;
         const step = this.state.grpoStep;
+        this.stepInFlight = true;
+        const knobs = this.knobsAt(step);
+        const g = { ...base, temperature: knobs.temperature, learning_rate: knobs.learning_rate, reward: { ...base.reward, search_penalty: knobs.search_penalty } };
+        const schedule = grpoSchedule(g, total);
         this.rng.setState(this.state.rng);
         const tr = performance.now();
         const stats: (RolloutStats & { trajectories: number })[] = [];
@@ -381,10 +447,11 @@ export class Trainer {
         if (g.filter_groups.enable && batch.genBatches > 1)
           this.emit({ type: 'log', message: `GRPO step ${step}: filter_groups drew ${batch.genBatches} generation batches; ${batch.keptGroups} groups had differing rewards, ${batch.filteredGroups} were dropped` });
         const adv = computeAdvantages(batch.rewards, g.num_generations, g.scale_rewards);
-        this.emit({ type: 'rollouts', step, trajectories, rewards: batch.rewards, advantages: Array.from(adv.advantages) });
         const tt = performance.now();
         // TRL's mask_truncated_completions zeroes a truncated completion's completion_mask.
         const seqs = trajectories.map((t) => ({ tokens: t.tokens, completion_mask: g.mask_truncated_completions && t.truncated ? t.completion_mask.map(() => 0) : t.completion_mask, tool_mask: t.tool_mask, images: t.images }));
+        const score = () => scoreTokens(this.model, seqs, { microBatch: g.per_device_train_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize, temperature: g.temperature });
+        const before = this.env.inspect ? await score() : null;
         const m = await grpoUpdate(this.model, seqs, adv.advantages, {
           loss_type: g.loss_type, beta: g.beta, epsilon: g.epsilon, epsilon_high: g.epsilon_high, temperature: g.temperature,
           max_completion_length: g.max_completion_length, num_iterations: g.num_iterations, microBatch: g.per_device_train_batch_size,
@@ -393,19 +460,27 @@ export class Trainer {
           optimizer: this.optimizer, params, maxGradNorm: g.max_grad_norm, lr: schedule(step),
         });
         const trainMs = performance.now() - tt;
+        this.emit({
+          type: 'rollouts', step, trajectories, rewards: batch.rewards, advantages: Array.from(adv.advantages), scores,
+          meanGroupedRewards: Array.from(adv.meanGroupedRewards), stdRewards: Array.from(adv.stdRewards),
+          logprobs: before ? { before, after: await score() } : undefined,
+        });
         this.trackBadSteps(m.skipped_steps === 0, `GRPO step ${step}`);
         this.state.grpoStep++;
         ran++;
         const metrics = this.grpoMetrics(trajectories, scores, adv.metrics, m, mergeStats(stats), rolloutMs, trainMs, schedule(step));
+        if (this.state.knobs?.length) for (const k of KNOB_NAMES) metrics[`knobs/${k}`] = knobs[k];
         if (g.filter_groups.enable) Object.assign(metrics, { 'train/num_gen_batches': batch.genBatches, 'filter_groups/kept_groups': batch.keptGroups, 'filter_groups/filtered_groups': batch.filteredGroups });
         const logged = log.add(this.state.grpoStep, metrics);
         if (logged) this.emit({ type: 'metrics', phase: 'grpo', step, metrics: logged });
         this.emitProgress('grpo', this.state.grpoStep, total, startStep, t0);
+        this.stepInFlight = false;
         if (this.state.grpoStep % this.recipe.checkpoint_steps === 0) await this.save();
       }
       if (this.state.grpoStep >= total) this.state.phase = 'eval';
       await this.save();
     } finally {
+      this.stepInFlight = false;
       ref?.dispose();
     }
   }
