@@ -6,7 +6,7 @@ import { IMAGE_PLACEHOLDER, questionFromUserTurn } from '../protocol/prompts.js'
 import { DEFAULT_LIMITS } from '../protocol/tools.js';
 import type { FvqaRow } from './types.js';
 import { LocalSearchIndex } from '../search/local-index.js';
-import { COLOURS } from './world.js';
+import { COLOURS } from './look.js';
 
 let w: FvqaMini;
 beforeAll(() => {

@@ -27,11 +27,12 @@ import {
   formatTextSearchResults, textSearchAction, toolResultTurn,
 } from '../protocol/prompts.js';
 import { RESULTS_PER_SEARCH } from '../protocol/tools.js';
+import type { EntityLook } from './look.js';
 import { IMAGE_SIZE, pooledRgb, renderLookPng } from './render.js';
 import { Rng } from './rng.js';
 import type { Category, ChatMessage, FvqaImage, FvqaRow, ProgressCallback, QuestionKind } from './types.js';
 import {
-  DEFAULT_WORLD, DIETS, DISCOVERERS, REGIONS, generateEntities, MIN_YEAR, MAX_YEAR, type Entity, type EntityLook, type WorldConfig,
+  DEFAULT_WORLD, DIETS, DISCOVERERS, REGIONS, generateEntities, MIN_YEAR, MAX_YEAR, type Entity, type WorldConfig,
 } from './world.js';
 
 /** Generator settings; every size is configurable, defaults keep CPU tests to about a second. */

@@ -8,7 +8,7 @@
  */
 import { rgbaToPng, type Rgba } from './image.js';
 import { Rng } from './rng.js';
-import { BACKGROUNDS, COLOURS, type EntityLook, type Shape } from './world.js';
+import { BACKGROUNDS, COLOURS, type EntityLook, type Shape } from './look.js';
 
 /** Default image side in pixels (the tiny VLM uses 8x8 patches: 64x64 gives 8x8 = 64 patches). */
 export const IMAGE_SIZE = 64;
