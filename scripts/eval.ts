@@ -1,10 +1,16 @@
 /**
- * `npm run eval -- --checkpoint DIR [--split test] [--max-rows N] [--json] [--runtime node|wasm|chromium|cpu] [--backend auto|webgpu|wasm|cpu]`
+ * `npm run eval -- --checkpoint DIR [--split test,heldout] [--max-rows N] [--temperature T --samples N] [--json] [--runtime node|wasm|chromium|cpu] [--backend auto|webgpu|wasm|cpu]`
  * Evaluates a run's checkpoint (DIR as written by `npm run train`: recipe.json + checkpoint/) in the
- * three modes of MMSearch-R1's Table 1 (direct answer, RAG workflow, on-demand search), greedy.
- * Prints the table (or the summaries as JSON) and writes eval-<split>.json (per-question
- * transcripts) and eval-<split>.md to DIR. The checkpoint is read, never written. Runtimes as in
- * scripts/train.ts (`chromium`: the lab's trainer worker in headless Chromium).
+ * recipe's modes of MMSearch-R1's Table 1 (direct answer, RAG workflow, on-demand search), greedy, on
+ * each split of --split (default: the recipe's eval split, and FVQA-mini's heldout split: entities never
+ * seen in SFT or GRPO). Prints a table per split, or with --json one array of {@link EvalRow}: per split
+ * and mode, accuracy and search ratio (percent) overall and byCategory, each marked with the policy's
+ * stage and decoding; the run's own before-GRPO evaluation (checkpoint/eval-sft.json, recipe eval.after_sft) is
+ * included as stage "before_grpo". Writes eval-<split>.json (per-question transcripts) and
+ * eval-<split>.md to DIR (eval-<split>-t<T>.json/md when sampled). `--temperature T` (> 0) samples `--samples N`
+ * trajectories per row at temperature T instead of greedy decoding (recipe eval.temperature, eval.num_samples),
+ * e.g. at the GRPO temperature to see the search decisions GRPO starts from. The checkpoint is read, never written. Runtimes as in scripts/train.ts
+ * (`chromium`: the lab's trainer worker in headless Chromium).
  */
 import type { BackendChoice } from '../src/engine/select.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,14 +20,19 @@ import { createRuntimeBackend, recipeServices, runWithDawnEnv } from './runtime.
 import { progressLine } from './train-output.js';
 import type { TrainEvent } from '../src/rl/trainer.js';
 import type { HostedEvent, HostedResult } from '../workers/trainer.worker.js';
+import type { ModeSummary } from '../src/rl/evaluate.js';
 
 type EvalResult = NonNullable<HostedResult['eval']>;
+/** One line of `--json`: a mode's summary on one split, for the policy before or after GRPO. */
+export type EvalRow = ModeSummary & { stage: 'before_grpo' | 'after_grpo'; split: string; temperature: number; samples: number };
 
 const { values } = parseArgs({
   options: {
     checkpoint: { type: 'string' },
-    split: { type: 'string', default: 'test' },
+    split: { type: 'string' },
     'max-rows': { type: 'string' },
+    temperature: { type: 'string', default: '0' },
+    samples: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
     runtime: { type: 'string', default: 'node' },
     backend: { type: 'string', default: 'auto' },
@@ -44,45 +55,73 @@ const root = resolve(new URL('..', import.meta.url).pathname);
 const { loadRecipe } = await import('../src/rl/recipe.js');
 const { Trainer } = await import('../src/rl/trainer.js');
 const base = loadRecipe(readFileSync(join(dir, 'recipe.json'), 'utf8'), join(dir, 'recipe.json'));
-const recipe = { ...base, eval: { ...base.eval, split: values.split!, max_rows: values['max-rows'] ? Number(values['max-rows']) : base.eval.max_rows } };
+const splits = (values.split ?? (base.data.source === 'fvqa-mini' ? `${base.eval.split},heldout` : base.eval.split)).split(',').filter(Boolean);
+const temperature = Number(values.temperature), samples = Number(values.samples);
+if (!(temperature >= 0)) fail(`--temperature ${values.temperature}: a number >= 0 (0: greedy)`);
+if (!(Number.isInteger(samples) && samples >= 1)) fail(`--samples ${values.samples}: a whole number >= 1`);
+if (samples > 1 && temperature === 0) fail('--samples N > 1 needs --temperature T > 0 (greedy decoding gives the same trajectory every time)');
+const decoding = { temperature, samples: temperature > 0 ? samples : 1 };
+const suffix = temperature > 0 ? `-t${temperature}` : '';
+const recipeFor = (split: string) => ({
+  ...base, eval: { ...base.eval, split, temperature, num_samples: decoding.samples, max_rows: values['max-rows'] ? Number(values['max-rows']) : base.eval.max_rows },
+});
+const state = JSON.parse(readFileSync(join(dir, 'checkpoint', 'trainer_state.json'), 'utf8')) as { grpoStep: number };
+const stage = state.grpoStep > 0 ? 'after_grpo' : 'before_grpo';
 // Read-only: the run's checkpoint is loaded but never overwritten.
 const { FsCheckpointStore } = await import('../src/rl/fs-store.js');
 const source = new FsCheckpointStore(dir);
 const store = { load: () => source.load(), save: async () => {} };
 const readFile = async (p: string) => new Uint8Array(readFileSync(resolve(root, p)));
-const { search, hub, hubRemote } = await recipeServices(recipe, root);
+const { search, hub, hubRemote } = await recipeServices(base, root);
+let current = '';
 const onEvent = (e: TrainEvent | HostedEvent) => {
-  if (!values.json && e.type === 'progress') process.stdout.write(progressLine(`eval ${values.split}`, e.done, e.total, null));
+  if (!values.json && e.type === 'progress') process.stdout.write(progressLine(`eval ${current}`, e.done, e.total, null));
 };
 
-/** Evaluates in this process (Dawn or the CPU backend). */
-async function evalHere(): Promise<EvalResult> {
-  const trainer = new Trainer(recipe, { backend: await createRuntimeBackend(values.runtime!), readFile, store, proxyTools: search, hub, onEvent });
-  await trainer.setup();
-  trainer.state.phase = 'eval';
-  await trainer.run();
-  return trainer.evalResult!;
+/** Evaluates each split in this process (Dawn or the CPU backend). */
+async function evalHere(each: (split: string, r: EvalResult) => void): Promise<void> {
+  const backend = await createRuntimeBackend(values.runtime!);
+  for (const split of splits) {
+    current = split;
+    const trainer = new Trainer(recipeFor(split), { backend, readFile, store, proxyTools: search, hub, onEvent });
+    await trainer.setup();
+    trainer.state.phase = 'eval';
+    await trainer.run();
+    trainer.model.dispose();
+    each(split, trainer.evalResult!);
+  }
 }
 
-/** Evaluates in the lab's trainer worker in headless Chromium. */
-async function evalInChromium(): Promise<EvalResult> {
+/** Evaluates each split in the lab's trainer worker in headless Chromium. */
+async function evalInChromium(each: (split: string, r: EvalResult) => void): Promise<void> {
   const { openChromiumTrainer } = await import('./chromium/runtime.js');
   const chromium = await openChromiumTrainer('npm run eval', values.backend as BackendChoice);
   try {
-    return (await chromium.run(recipe, { readFile, store, search, onEvent }, { evalOnly: true, hub: hubRemote })).eval!;
+    for (const split of splits) {
+      current = split;
+      each(split, (await chromium.run(recipeFor(split), { readFile, store, search, onEvent }, { evalOnly: true, hub: hubRemote })).eval!);
+    }
   } finally {
     await chromium.close();
   }
 }
 
-let r: EvalResult;
+const rows: EvalRow[] = [];
+// The run's own evaluation of its warm start, when it trained one (recipe eval.after_sft).
+const sftEval = join(dir, 'checkpoint', 'eval-sft.json');
+if (stage === 'after_grpo' && temperature === 0 && existsSync(sftEval))
+  for (const s of JSON.parse(readFileSync(sftEval, 'utf8')).summaries as ModeSummary[]) rows.push({ stage: 'before_grpo', split: base.eval.split, temperature: 0, samples: 1, ...s });
 try {
-  r = values.runtime === 'chromium' ? await evalInChromium() : await evalHere();
+  await (values.runtime === 'chromium' ? evalInChromium : evalHere)((split, r) => {
+    writeFileSync(join(dir, `eval-${split}${suffix}.json`), JSON.stringify({ decoding, summaries: r.summaries, records: r.records }, null, 2) + '\n');
+    writeFileSync(join(dir, `eval-${split}${suffix}.md`), r.table + '\n');
+    for (const s of r.summaries) rows.push({ stage, split, ...decoding, ...s });
+    const how = temperature > 0 ? `${decoding.samples} samples per row at temperature ${temperature}` : 'greedy';
+    if (!values.json) console.log(`\n${split} split, ${stage.replace('_', ' ')} (GRPO step ${state.grpoStep}), ${how}:\n${r.table}`);
+  });
 } catch (e) {
   console.error(`\nnpm run eval: ${(e as Error).message}`);
   process.exit(1);
 }
-writeFileSync(join(dir, `eval-${values.split}.json`), JSON.stringify({ summaries: r.summaries, records: r.records }, null, 2) + '\n');
-writeFileSync(join(dir, `eval-${values.split}.md`), r.table + '\n');
-console.log(values.json ? JSON.stringify(r.summaries) : `\n${r.table}`);
+if (values.json) console.log(JSON.stringify(rows));
 process.exit(0);

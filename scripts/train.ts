@@ -1,5 +1,5 @@
 /**
- * `npm run train -- --recipe fvqa-mini [--steps N] [--out DIR] [--json] [--runtime node|wasm|chromium|cpu] [--backend auto|webgpu|wasm|cpu] [--save-rollouts]`
+ * `npm run train -- --recipe fvqa-mini [--seed N] [--steps N] [--out DIR] [--json] [--runtime node|wasm|chromium|cpu] [--backend auto|webgpu|wasm|cpu] [--save-rollouts]`
  * Runs a recipe headless: warm-start SFT -> GRPO -> evaluation, with checkpoints, metrics.jsonl and
  * the evaluation table (eval.md) in DIR (default runs/<recipe>). Rerunning with the same DIR resumes from the
  * last checkpoint, with any runtime. `--steps N` stops after N GRPO steps in this invocation (rerun to continue).
@@ -22,6 +22,8 @@
  * SFT with `--steps 0`), for ablations that share one warm start: the recipes must agree on everything
  * before GRPO (seed, model, data, search, sft); the checkpoint, its SFT metrics and its before-GRPO
  * evaluation are copied and relabelled with this recipe's name.
+ * `--seed N` replaces the recipe's seed (world, initialisation, sampling), for runs over seeds; the run's
+ * recipe.json records it.
  * Exit status: 0 done or stopped by --steps, 1 the run failed, 2 bad arguments, 130 interrupted.
  */
 import type { BackendChoice } from '../src/engine/select.js';
@@ -34,6 +36,7 @@ import { trainOutput, type TrainResult } from './train-output.js';
 const { values } = parseArgs({
   options: {
     recipe: { type: 'string' },
+    seed: { type: 'string' },
     steps: { type: 'string' },
     out: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -50,6 +53,7 @@ const fail = (msg: string): never => {
 };
 if (!values.recipe) fail('--recipe NAME|FILE is required (e.g. --recipe fvqa-mini)');
 if (!['node', 'wasm', 'chromium', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node (WebGPU via Dawn), wasm (the WebAssembly backend in Node), chromium (the lab's worker in headless Chromium) or cpu`);
+if (values.seed !== undefined && !(Number.isInteger(Number(values.seed)) && Number(values.seed) >= 0)) fail(`--seed ${values.seed}: a whole number >= 0`);
 if (values.steps !== undefined && !(Number.isInteger(Number(values.steps)) && Number(values.steps) >= 0)) fail(`--steps ${values.steps}: a whole number of GRPO steps`);
 
 if (!['auto', 'webgpu', 'wasm', 'cpu'].includes(values.backend!)) fail(`--backend ${values.backend}: use auto, webgpu, wasm or cpu (the chromium runtime's compute backend)`);
@@ -64,9 +68,12 @@ const { Trainer } = await import('../src/rl/trainer.js');
 const { FsCheckpointStore } = await import('../src/rl/fs-store.js');
 const { rolloutRecords } = await import('../src/export/rollouts.js');
 
+// The recipe as written to the run folder: the file, with --seed applied.
+const recipeText = values.seed === undefined ? readFileSync(recipePath, 'utf8')
+  : JSON.stringify({ ...JSON.parse(readFileSync(recipePath, 'utf8')), seed: Number(values.seed) }, null, 2) + '\n';
 let recipe;
 try {
-  recipe = loadRecipe(readFileSync(recipePath, 'utf8'), recipePath);
+  recipe = loadRecipe(recipeText, recipePath);
 } catch (e) {
   fail((e as Error).message);
 }
@@ -74,7 +81,7 @@ const r = recipe!;
 const out = resolve(values.out ?? join(root, 'runs', r.name));
 mkdirSync(out, { recursive: true });
 if (values['init-from']) initFrom(resolve(values['init-from']));
-writeFileSync(join(out, 'recipe.json'), readFileSync(recipePath));
+writeFileSync(join(out, 'recipe.json'), recipeText);
 
 /** Copies a warm-start checkpoint (see --init-from) into `out` under this recipe's name. */
 function initFrom(src: string): void {

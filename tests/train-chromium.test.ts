@@ -51,7 +51,7 @@ beforeAll(() => {
     sft: { ...base.sft, epochs: 0.1, learning_rate: 0.005, warmup_ratio: 0, batch_size: 8, micro_batch_size: 8 },
     grpo: { ...base.grpo, num_generations: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, max_steps: 2, max_completion_length: 64, search: { ...base.grpo.search, results_per_search: 2 } },
     rollout: { max_turn_tokens: 32 },
-    eval: { split: 'test', modes: ['on_demand'], batch_size: 2, max_rows: 2 },
+    eval: { split: 'test', modes: ['on_demand'], batch_size: 2, max_rows: 2, after_sft: true },
     checkpoint_steps: 1,
   };
   writeFileSync(join(tmp, 'recipe.json'), JSON.stringify(recipe));
@@ -91,8 +91,14 @@ test('train in Chromium, interrupt by --steps, resume in a second invocation, ev
 
   const evaluated = await cli('eval', '--checkpoint', run, '--runtime', 'chromium', '--json');
   expect(evaluated.code, evaluated.stderr).toBe(0);
-  expect(JSON.parse(evaluated.stdout.trim().split('\n').at(-1)!)).toEqual([expect.objectContaining({ mode: 'on_demand', rows: 2 })]);
-  expect(readFileSync(join(run, 'eval-test.md'), 'utf8')).toContain('On-demand search (policy)');
+  // --json: per split (the recipe's test split, then FVQA-mini's heldout one) and mode, marked with the policy's stage;
+  // The run's own before-GRPO evaluation (eval.after_sft) comes first, marked as such.
+  expect(JSON.parse(evaluated.stdout.trim().split('\n').at(-1)!)).toEqual([
+    expect.objectContaining({ stage: 'before_grpo', split: 'test', mode: 'on_demand', rows: 2, byCategory: expect.any(Object) }),
+    expect.objectContaining({ stage: 'after_grpo', split: 'test', mode: 'on_demand', rows: 2, byCategory: expect.any(Object) }),
+    expect.objectContaining({ stage: 'after_grpo', split: 'heldout', mode: 'on_demand', rows: 2, byCategory: expect.any(Object) }),
+  ]);
+  for (const split of ['test', 'heldout']) expect(readFileSync(join(run, `eval-${split}.md`), 'utf8')).toContain('On-demand search (policy)');
 }, 600_000);
 
 test('a failure in the worker reaches the terminal: message, exit status 1', async () => {

@@ -1,5 +1,5 @@
 /**
- * Evaluation in the three modes of MMSearch-R1's Table 1, with greedy decoding: direct answer (no
+ * Evaluation in the three modes of MMSearch-R1's Table 1, with greedy decoding (or sampling): direct answer (no
  * tools), the RAG workflow (image search always made, then a text search with the model's query),
  * and the policy's own on-demand search. Accuracy is exact match after normalisation (the paper used
  * an LLM judge on real benchmarks; on FVQA-mini answers are closed-vocabulary, so EM is exact).
@@ -68,18 +68,20 @@ export function summarise(mode: SearchMode, recs: readonly EvalRecord[]): ModeSu
 }
 
 /**
- * Runs every row once per mode (greedy), in batches.
+ * Runs every row once per mode, in batches: greedy, or sampled with `o.sampling` (repeat rows for
+ * several samples per row; the summaries then count trajectories).
  * @param onProgress rows done / total over all modes
  */
 export async function evaluate(
   model: CausalModel, tok: LabTokenizer, rows: readonly FvqaRow[], tools: SearchTools, modes: readonly SearchMode[],
-  o: Omit<RolloutOptions, 'sampling' | 'mode'> & { batchSize: number }, onProgress?: (done: number, total: number) => void,
+  o: Omit<RolloutOptions, 'sampling' | 'mode'> & { batchSize: number; sampling?: RolloutOptions['sampling'] }, onProgress?: (done: number, total: number) => void,
 ): Promise<{ summaries: ModeSummary[]; records: EvalRecord[] }> {
+  const sampling = o.sampling ?? { temperature: 0, rng: new E.Rng(0) };
   const records: EvalRecord[] = [];
   const total = rows.length * modes.length;
   for (const mode of modes) {
     for (const batch of chunks(rows, o.batchSize)) {
-      const { trajectories } = await rollout(model, tok, batch, tools, { ...o, mode, sampling: { temperature: 0, rng: new E.Rng(0) } });
+      const { trajectories } = await rollout(model, tok, batch, tools, { ...o, mode, sampling });
       for (const t of trajectories) {
         const s = computeScore(t.turns, t.row.reward_model);
         const transcript: EvalRecord['transcript'] = [];

@@ -60,6 +60,8 @@ export const RecipeSchema = z.strictObject({
     modes: z.array(z.enum(['direct', 'rag', 'on_demand'])).min(1).default(['direct', 'rag', 'on_demand']),
     batch_size: int().min(1).default(32),
     after_sft: z.boolean().default(false).describe('Also evaluate the warm-start policy (on-demand mode) when SFT ends: the "before GRPO" row.'),
+    temperature: z.number().min(0).default(0).describe('0: greedy (the paper\'s tables); > 0: sample at this temperature, e.g. the GRPO temperature to measure what GRPO sees.'),
+    num_samples: int().min(1).default(1).describe('Trajectories per row when sampling (temperature > 0); summaries count trajectories.'),
   }).prefault({}),
   checkpoint_steps: int().min(1).default(10).describe('GRPO steps (and SFT optimizer steps) between checkpoints.'),
 }).superRefine((r, ctx) => {

@@ -162,3 +162,25 @@ test('data.train_categories: GRPO prompts come from the listed FVQA categories o
   expect(only.t.data.splits.test).toEqual(all.t.data.splits.test);
   expect(() => parseRecipe({ ...base, data: { ...base.data, train_categories: ['visual'] } })).toThrow(/train_categories/);
 }, 300_000);
+
+test('eval.temperature and eval.num_samples: sampled evaluation counts every trajectory; greedy by default', async () => {
+  const evalWith = async (ev: Record<string, unknown>) => {
+    const base = recipe({});
+    const t = new Trainer(parseRecipe({ ...base, eval: { ...base.eval, max_rows: 2, ...ev } }), env().env);
+    await t.setup();
+    t.state.phase = 'eval';
+    await t.run();
+    t.model.dispose();
+    return t.evalResult!;
+  };
+  const greedy = await evalWith({});
+  const greedyAgain = await evalWith({ temperature: 0, num_samples: 1 });
+  expect(greedyAgain.records).toEqual(greedy.records);
+  const sampled = await evalWith({ temperature: 1, num_samples: 3 });
+  expect(sampled.summaries[0].rows).toBe(6);
+  expect(sampled.records.map((r) => r.data_id)).toEqual(greedy.records.flatMap((r) => [r.data_id, r.data_id, r.data_id]));
+  // Seeded by the recipe seed: the same sampled evaluation twice gives the same trajectories.
+  expect((await evalWith({ temperature: 1, num_samples: 3 })).records).toEqual(sampled.records);
+  // Three samples of a barely trained policy at temperature 1 do not all repeat its greedy transcript.
+  expect(sampled.records.map((r) => JSON.stringify(r.transcript))).not.toEqual(greedy.records.flatMap((r) => Array(3).fill(JSON.stringify(r.transcript))));
+}, 300_000);

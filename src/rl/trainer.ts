@@ -558,13 +558,16 @@ export class Trainer {
     this.emit({ type: 'progress', phase, done, total, etaSeconds: rate > 0 ? (total - done) / rate : null });
   }
 
-  /** Greedy evaluation of the current policy on the recipe's split in `modes`. */
+  /** Evaluation of the current policy on the recipe's split in `modes`: greedy, or eval.num_samples trajectories per row at eval.temperature (seeded by the recipe seed). */
   private async evaluateSplit(modes: readonly SearchMode[]): Promise<EvalResult> {
     const e = this.recipe.eval;
     const split = this.data.splits[e.split];
     if (!split) throw new Error(`eval.split ${e.split}: the data has ${Object.keys(this.data.splits).join(', ')}`);
-    const rows = e.max_rows ? evalSubset(split, e.max_rows) : split;
-    const r = await evaluate(this.model, this.tok, rows, this.tools, modes, { ...this.rolloutOptions({ temperature: 0, rng: new E.Rng(0) }), batchSize: e.batch_size }, (done, total) =>
+    const subset = e.max_rows ? evalSubset(split, e.max_rows) : split;
+    const samples = e.temperature > 0 ? e.num_samples : 1;
+    const rows = subset.flatMap((r) => Array.from({ length: samples }, () => r));
+    const sampling = { temperature: e.temperature, rng: new E.Rng(e.temperature > 0 ? this.recipe.seed : 0) };
+    const r = await evaluate(this.model, this.tok, rows, this.tools, modes, { ...this.rolloutOptions(sampling), batchSize: e.batch_size }, (done, total) =>
       this.emit({ type: 'progress', phase: 'eval', done, total, etaSeconds: null }),
     );
     return { ...r, table: table1(r.summaries) };
