@@ -29,7 +29,7 @@ import {
 import { RESULTS_PER_SEARCH } from '../protocol/tools.js';
 import type { EntityLook } from './look.js';
 import { IMAGE_SIZE, pooledRgb, renderLookPng } from './render.js';
-import { Rng } from './rng.js';
+import { Rng } from '../engine/random.js';
 import type { Category, ChatMessage, FvqaImage, FvqaRow, ProgressCallback, QuestionKind } from './types.js';
 import {
   DEFAULT_WORLD, DIETS, DISCOVERERS, REGIONS, generateEntities, MIN_YEAR, MAX_YEAR, type Entity, type WorldConfig,
@@ -216,7 +216,7 @@ export function buildCorpus(entities: readonly Entity[], config: FvqaMiniConfig)
       text: `Many creatures of the FVQA-mini world eat ${d}. Supplies of ${d} change with the seasons`,
     })),
   ];
-  const rng = new Rng(config.seed, 'distractors');
+  const rng = Rng.stream(config.seed, 'distractors');
   for (const [i, d] of rng.shuffle(distractors).slice(0, config.distractorPages).entries()) {
     pages.push({ id: `page-d${String(i).padStart(3, '0')}`, title: d.title, url: pageUrl(d.title), text: `${d.text}.` });
   }
@@ -259,7 +259,7 @@ export const SPLITS = ['train', 'test', 'heldout', 'sft'] as const;
 export type SplitName = (typeof SPLITS)[number];
 
 function makeInstance(e: Entity, attribute: Attribute, stream: string, config: FvqaMiniConfig): Instance {
-  const rng = new Rng(config.seed, `question:${stream}`);
+  const rng = Rng.stream(config.seed, `question:${stream}`);
   return {
     entity: e,
     attribute,
@@ -421,7 +421,7 @@ function wrongAnswer(e: Entity, attribute: Attribute, entities: readonly Entity[
 export function pairGuesses(seed: number, purpose: string, e: Entity, attribute: Attribute, names: readonly string[]): readonly string[] {
   const pool = answerVocabulary(attribute, names);
   if (pool.length === 0) throw new Error(`no guess vocabulary for ${attribute}`);
-  return new Rng(seed, `${purpose}:${e.id}:${attribute}`).shuffle(pool);
+  return Rng.stream(seed, `${purpose}:${e.id}:${attribute}`).shuffle(pool);
 }
 
 /**
@@ -433,7 +433,7 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
   const pairs = entities
     .filter((e) => e.familiarity === 'familiar')
     .flatMap((e) => FACT_ATTRIBUTES.filter((a) => a !== 'name').map((a) => `${e.id}/${a}`));
-  const chosen = new Set(new Rng(config.seed, 'hazy').shuffle(pairs).slice(0, Math.round(config.hazyFactShare * pairs.length)));
+  const chosen = new Set(Rng.stream(config.seed, 'hazy').shuffle(pairs).slice(0, Math.round(config.hazyFactShare * pairs.length)));
   return pairs.filter((p) => chosen.has(p));
 }
 
@@ -471,7 +471,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
   };
 
   const train: FvqaRow[] = [];
-  const vrng = new Rng(config.seed, 'train-visual');
+  const vrng = Rng.stream(config.seed, 'train-visual');
   for (const e of inWorld) {
     for (const a of FACT_ATTRIBUTES) {
       for (let k = 0; k < config.trainSamplesPerFact; k++) {
@@ -485,7 +485,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     }
   }
 
-  const trng = new Rng(config.seed, 'test');
+  const trng = Rng.stream(config.seed, 'test');
   const attrs: Attribute[] = [...FACT_ATTRIBUTES, ...VISUAL_ATTRIBUTES];
   const pool = (fam: boolean) =>
     trng.shuffle(inWorld.filter((e) => (e.familiarity === 'familiar') === fam).flatMap((e) => attrs.map((a) => [e, a] as const)));
@@ -513,7 +513,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
   // unfamiliar fact by a correct search chain; extras make the policy's search rate middling (default),
   // or give every slot both a direct answer and a search (decisionNeutral).
   const sft: FvqaRow[] = [];
-  const srng = new Rng(config.seed, 'sft');
+  const srng = Rng.stream(config.seed, 'sft');
   const hazyFacts = hazyPairs(entities, config);
   const hazy = new Set(hazyFacts);
   const names = inWorld.map((e) => e.facts.name);
@@ -530,7 +530,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
   const recalled = (inst: Instance, k: number, stream: string) => {
     const truth = answersFor(inst.entity, inst.attribute).ground_truth;
     if (!hazy.has(`${inst.entity.id}/${inst.attribute}`)) return truth;
-    return new Rng(config.seed, `hazy:${stream}`).next() < config.hazyTruthShare ? truth : guessAt('hazy', inst, k);
+    return Rng.stream(config.seed, `hazy:${stream}`).next() < config.hazyTruthShare ? truth : guessAt('hazy', inst, k);
   };
   const add = (inst: Instance, b: Behaviour, k: number, stream: string) => {
     // The default guess draws from the shared 'sft' stream (as it always did); the neutral one per pair and sample.
@@ -540,7 +540,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
           : wrongAnswer(inst.entity, inst.attribute, entities, srng);
     const searches = b === 'needless_search' || b === 'search_chain';
     const ragChain = searches && config.ragChainShare > 0 && (inst.attribute === 'name' || inst.kind === 'visual')
-      && new Rng(config.seed, `rag:${stream}`).next() < config.ragChainShare;
+      && Rng.stream(config.seed, `rag:${stream}`).next() < config.ragChainShare;
     const t = trajectory(inst, b, search, stated, ragChain);
     sft.push(toRow(inst, 'sft', sft.length, t.prompt, t.images));
     tick('sft');

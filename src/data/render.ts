@@ -7,7 +7,7 @@
  * Tints are per sample, not per pixel, so PNGs stay around a kilobyte.
  */
 import { rgbaToPng, type Rgba } from './image.js';
-import { Rng } from './rng.js';
+import { Rng } from '../engine/random.js';
 import { BACKGROUNDS, COLOURS, type EntityLook, type Shape } from './look.js';
 
 /** Default image side in pixels (the tiny VLM uses 8x8 patches: 64x64 gives 8x8 = 64 patches). */
@@ -95,7 +95,7 @@ const clamp = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
  * @returns RGBA, size x size, uint8, alpha 255.
  */
 export function renderLook(look: EntityLook, sampleSeed: { seed: number; stream: string } | null, size = IMAGE_SIZE): Rgba {
-  const rng = sampleSeed ? new Rng(sampleSeed.seed, sampleSeed.stream) : null;
+  const rng = sampleSeed ? Rng.stream(sampleSeed.seed, sampleSeed.stream) : null;
   const jitter = (lo: number, hi: number) => (rng ? rng.int(lo, hi) : 0);
   const s = size / IMAGE_SIZE;
   const shift = () => (rng ? rng.next() - 0.5 : 0);

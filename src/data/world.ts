@@ -6,7 +6,7 @@
  */
 import { BACKGROUNDS, COLOUR_NAMES, MAX_MARKS, MIN_MARKS, PATTERNS, SHAPES, type EntityLook } from './look.js';
 import { pooledRgb, renderLook, rmsDistance } from './render.js';
-import { Rng } from './rng.js';
+import { Rng } from '../engine/random.js';
 
 /**
  * Minimum RMS distance (0..255 scale) between two entities' canonical images pooled to 8x8 cells;
@@ -86,7 +86,7 @@ export function generateEntities(config: WorldConfig): Entity[] {
   const capacity = SHAPES.length * COLOUR_NAMES.length * BACKGROUNDS.length;
   if (n > capacity * 0.6) throw new Error(`at most ${Math.floor(capacity * 0.6)} entities fit the look space; asked for ${n}`);
   if (heldOutEntities >= n) throw new Error(`heldOutEntities (${heldOutEntities}) must be below entities (${n})`);
-  const rng = new Rng(seed, 'entities');
+  const rng = Rng.stream(seed, 'entities');
   const looks: EntityLook[] = [];
   const descriptors: Float32Array[] = [];
   const names = new Set<string>();
@@ -134,7 +134,7 @@ export function generateEntities(config: WorldConfig): Entity[] {
     });
   }
   // Familiarity is drawn from its own stream so that changing the shares keeps every entity's look and facts.
-  const order = new Rng(seed, 'familiarity').shuffle(out.map((_, i) => i));
+  const order = Rng.stream(seed, 'familiarity').shuffle(out.map((_, i) => i));
   const heldOut = new Set(order.slice(0, heldOutEntities));
   const rest = order.slice(heldOutEntities);
   const familiar = new Set(rest.slice(0, Math.round(rest.length * familiarShare)));

@@ -11,6 +11,7 @@
  *    Llama text model under `model.text_model`, untied `lm_head`.
  * Browser-safe (no Node imports): scripts/make-fixtures.ts writes them to disk.
  */
+import { Rng } from '../engine/random.js';
 import { DTYPE_BYTES, f32ToBf16, f32ToF16, numel, serializeSafetensors, type Dtype, type TensorToWrite } from './safetensors.js';
 
 /** Text-decoder fields of a Llama/Qwen2 config.json. */
@@ -123,33 +124,15 @@ export function idefics3Tensors(v: VisionConfig, text: DecoderConfig, scaleFacto
   return t;
 }
 
-/** FNV-1a of a string, for per-tensor seeds. */
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-/** mulberry32: a small, fast, seedable PRNG returning uniform floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Values of one tensor: mean + std * N(0,1) by Box-Muller, seeded by (seed, name). */
 export function initTensor(spec: TensorSpec, seed: number): Float32Array {
-  const rand = mulberry32(fnv1a(`${seed}:${spec.name}`));
+  const rng = Rng.stream(seed, spec.name);
   const n = numel(spec.shape);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    const u = 1 - rand();
-    out[i] = spec.init.mean + spec.init.std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+    // Rng.normal's Box-Muller, written out to keep the fixtures' float rounding (std · √… · cos …).
+    const u = 1 - rng.next();
+    out[i] = spec.init.mean + spec.init.std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.next());
   }
   return out;
 }
