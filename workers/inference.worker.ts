@@ -25,11 +25,11 @@ import { rollout, type SearchMode } from '../src/rl/rollout.js';
 import type { TurnPart } from '../src/protocol/tools.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import type { SearchTools } from '../src/search/types.js';
-import { quickRecipe, readLabFile, searchTools, worldOf } from '../src/ui/lab-env.js';
+import { fullRecipe, readLabFile, readShipped, searchTools, SHIPPED_SOURCE, shippedRecipe, worldOf } from '../src/ui/lab-env.js';
 import { openRuns, type RunRecord, type RunsDb } from '../src/ui/runs-store.js';
 
-/** Which policy to load. */
-export type ModelSpec = { kind: 'fresh'; recipe?: Recipe } | { kind: 'run'; runId: string } | { kind: 'hub'; ref: string; endpoint?: string };
+/** Which policy to load: untrained, a stored run's checkpoint, a shipped checkpoint folder (`checkpoints/fvqa-mini/grpo`), or a hub model. */
+export type ModelSpec = { kind: 'fresh'; recipe?: Recipe } | { kind: 'run'; runId: string } | { kind: 'shipped'; folder: string } | { kind: 'hub'; ref: string; endpoint?: string };
 
 /** What a chat streams to the page. */
 export type ChatEvent =
@@ -91,8 +91,9 @@ async function importedFiles(picked: File[]): Promise<Map<string, Uint8Array>> {
 
 const api = {
   /**
-   * Loads a policy with the tokenizer, world and search tools of its recipe (the quick demo's for
+   * Loads a policy with the tokenizer, world and search tools of its recipe (the main recipe's for
    * hub models). `proxyUrl` routes searches through the proxy instead of the in-worker engine.
+   * @throws Error naming the run, folder or file that is missing or does not load
    */
   async load(spec: ModelSpec, opts: { backend?: E.BackendChoice; proxyUrl?: string } = {}): Promise<{ label: string; parameters: number; search: string; loraModules: number }> {
     runs ??= await openRuns();
@@ -107,12 +108,17 @@ const api = {
       // The run's adapter is attached (and used) when its recipe trains LoRA.
       model = await loadCheckpointModel(recipe, files, be);
       label = run.importedFrom ? `${spec.runId} (imported)` : `${spec.runId} (${run.phase}, GRPO step ${run.grpoStep})`;
+    } else if (spec.kind === 'shipped') {
+      const files = await readShipped(spec.folder);
+      recipe = shippedRecipe(spec.folder, files);
+      model = await loadCheckpointModel(recipe, files, be);
+      label = `shipped ${spec.folder.slice(SHIPPED_SOURCE.length)}`;
     } else if (spec.kind === 'hub') {
-      recipe = quickRecipe();
+      recipe = fullRecipe();
       model = await loadFromHub(spec.ref, be, { cache: new IdbHubCache(), endpoint: spec.endpoint });
       label = spec.ref;
     } else {
-      recipe = spec.recipe ?? quickRecipe();
+      recipe = spec.recipe ?? fullRecipe();
       const cfg = JSON.parse(text(await readLabFile(`${recipe.model.source}/config.json`)));
       model = createModel(parseConfig(cfg, 'config.json'), be, recipe.seed);
       label = `fresh ${recipe.model.source} (untrained)`;

@@ -13,16 +13,15 @@ import { generateFvqaMini, SPLITS, type FvqaMiniConfig } from '../src/data/fvqa-
 import { parseRecipe, type Recipe } from '../src/rl/recipe.js';
 import { rolloutRecords, type RolloutRecord } from '../src/export/rollouts.js';
 import type { EvalRecord, ModeSummary } from '../src/rl/evaluate.js';
-import { computeScore } from '../src/rl/reward.js';
 import type { Trajectory } from '../src/rl/rollout.js';
-import { Trainer, type CheckpointStore, type Phase, type TrainEvent } from '../src/rl/trainer.js';
+import { Trainer, type CheckpointStore, type KnobChange, type Knobs, type Phase, type TrainEvent } from '../src/rl/trainer.js';
 import { ProxySearchClient } from '../src/search/client.js';
 import { openIdbStore } from '../src/storage/idb-store.js';
 import { batchesOf, type DatasetInfo } from '../src/storage/store.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import { IdbHubCache } from '../src/hub/idb-cache.js';
 import type { ImageQuery, ImageSearchResult, TextSearchResult } from '../src/search/types.js';
-import { describeAdapter, readLabFile } from '../src/ui/lab-env.js';
+import { describeAdapter, readLabFile, readShipped, shippedRecipe } from '../src/ui/lab-env.js';
 import { readStoredDataset, STORE_PREFIX } from '../src/ui/stored-data.js';
 import { openRuns, type MetricRow, type RolloutView, type RunRecord, type RunsDb } from '../src/ui/runs-store.js';
 
@@ -43,6 +42,13 @@ export interface StartOptions {
   proxyUrl?: string;
   /** The hub endpoint for `hf:` models and data files (default https://huggingface.co). */
   hubEndpoint?: string;
+  /**
+   * A new run starts from this shipped warm-start checkpoint (`checkpoints/fvqa-mini/warm-start`): its
+   * files become the run's first checkpoint, as `npm run train -- --init-from` does.
+   */
+  initFrom?: string;
+  /** Re-score every GRPO batch before and after its update for the step inspector (default true). */
+  inspect?: boolean;
 }
 
 /** What the page supplies to {@link TrainerApi.runHosted} (a Comlink.proxy): the run's files, checkpoint, searches and event sink. */
@@ -90,6 +96,8 @@ const db = async () => (runs ??= await openRuns());
 const created: Partial<Record<E.BackendChoice, Promise<E.CreatedBackend>>> = {};
 let hubCache: IdbHubCache | null = null;
 let current: { trainer: Trainer; run: RunRecord; abort: AbortController; running: Promise<void> | null } | null = null;
+/** Step-through mode: every start or resume takes one GRPO step, then pauses. */
+let stepThrough = false;
 let listener: ((batch: TrainerUpdate[]) => void) | null = null;
 let queue: TrainerUpdate[] = [];
 let metricsToStore: MetricRow[] = [];
@@ -120,13 +128,15 @@ async function getBackend(choice: E.BackendChoice = 'auto'): Promise<E.Backend> 
 
 const dataUrl = (bytes: Uint8Array) => `data:image/png;base64,${bytesToBase64(bytes)}`;
 
-/** Decodes one step's trajectories for the inspector. */
+/** Decodes one step's trajectories for the inspector, with each token's log-prob change when the trainer re-scored them. */
 function rolloutViews(trainer: Trainer, e: Extract<TrainEvent, { type: 'rollouts' }>): RolloutView[] {
   const tok = trainer.tok;
   const g = trainer.recipe.grpo;
   const imageId = tok.specialIds.image;
+  const searchPenalty = trainer.knobsAt(e.step).search_penalty;
   return e.trajectories.map((t: Trajectory, i) => {
-    const score = computeScore(t.turns.length ? t.turns : [''], t.row.reward_model, g.reward);
+    const score = e.scores[i];
+    const before = e.logprobs?.before[i], after = e.logprobs?.after[i];
     const turns: RolloutView['turns'] = [];
     t.turns.forEach((text, k) => {
       turns.push({ role: 'assistant', text, call: t.calls[k]?.kind ?? 'none' });
@@ -135,15 +145,16 @@ function rolloutViews(trainer: Trainer, e: Extract<TrainEvent, { type: 'rollouts
     });
     const tokens: RolloutView['tokens'] = [];
     for (let k = t.promptLength; k < t.tokens.length; k++) {
-      const id = t.tokens[k], m = t.tool_mask[k];
+      const id = t.tokens[k], m = t.completion_mask[k] * t.tool_mask[k];
       if (id === imageId) {
-        if (tokens.at(-1)?.t !== '[image]') tokens.push({ t: '[image]', m });
-      } else tokens.push({ t: tok.decode([id]), m });
+        if (tokens.at(-1)?.t !== '[image]') tokens.push({ t: '[image]', m, i: k });
+      } else tokens.push({ t: tok.decode([id]), m, i: k, ...(before && after && m ? { lp: before[k], d: after[k] - before[k] } : {}) });
     }
     return {
       group: Math.floor(i / g.num_generations), index: i % g.num_generations, question: t.question, category: t.row.category,
-      groundTruth: t.row.reward_model.ground_truth, image: dataUrl(t.row.images[0].bytes), turns, tokens,
-      reward: e.rewards[i], accuracy: score.accuracy, format: score.format, advantage: e.advantages[i], searched: t.toolTurns.length > 0, truncated: t.truncated,
+      groundTruth: t.row.reward_model.ground_truth, image: dataUrl(t.row.images[0].bytes), turns, tokens, ids: t.tokens, promptLength: t.promptLength,
+      reward: e.rewards[i], accuracy: score.accuracy, format: score.format, penalty: score.penalty, searchPenalty, imageSearches: score.imageSearches, textSearches: score.textSearches,
+      advantage: e.advantages[i], groupMean: e.meanGroupedRewards[i], groupStd: e.stdRewards[i], searched: t.toolTurns.length > 0, truncated: t.truncated,
     };
   });
 }
@@ -181,19 +192,22 @@ function explain(e: unknown, lost: boolean): string {
   return msg;
 }
 
-/** Runs the remaining phases until done, paused or stopped. */
-function runLoop(): void {
+/**
+ * Runs the remaining phases until done, paused or stopped; with `grpoSteps` (step-through), pauses
+ * after that many GRPO steps (the trainer has saved its checkpoint then).
+ */
+function runLoop(grpoSteps?: number): void {
   const c = current!;
   c.abort = new AbortController();
   const signal = c.abort.signal;
   c.running = (async () => {
     try {
       await setStatus({ status: 'running', error: undefined, deviceLost: undefined });
-      await c.trainer.run({ signal });
+      await c.trainer.run({ signal, maxGrpoSteps: grpoSteps });
       if (signal.aborted) {
         await c.trainer.save();
         await setStatus({ status: signal.reason === 'stop' ? 'stopped' : 'paused' });
-      } else await setStatus({ status: 'done' });
+      } else await setStatus({ status: c.trainer.state.phase === 'done' ? 'done' : 'paused' });
     } catch (e) {
       const lost = await deviceLost(e);
       await setStatus({ status: 'failed', error: explain(e, lost), deviceLost: lost || undefined });
@@ -202,6 +216,25 @@ function runLoop(): void {
       await flush();
     }
   })();
+}
+
+/**
+ * A shipped warm-start checkpoint's files as the first checkpoint of a run of `recipe` (as `npm run
+ * train -- --init-from`): its trainer state is relabelled with the recipe's name.
+ * @throws Error when the checkpoint is not right after SFT, or its recipe differs from `recipe` before GRPO
+ */
+async function warmStartFiles(folder: string, recipe: Recipe): Promise<Map<string, Uint8Array>> {
+  const files = await readShipped(folder);
+  const state = files.get('trainer_state.json');
+  if (!state) throw new Error(`${folder}: no trainer_state.json`);
+  const st = JSON.parse(new TextDecoder().decode(state)) as { phase: string; grpoStep: number };
+  if (st.phase !== 'grpo' || st.grpoStep !== 0) throw new Error(`${folder}: the checkpoint is at phase ${st.phase}, GRPO step ${st.grpoStep}, not right after SFT`);
+  const theirs = shippedRecipe(folder, files);
+  for (const k of ['seed', 'model', 'data', 'search', 'sft'] as const)
+    if (JSON.stringify(theirs[k]) !== JSON.stringify(recipe[k])) throw new Error(`${folder}: its recipe differs from ${recipe.name} in "${k}", so it is not this recipe's warm start`);
+  files.delete('manifest.json');
+  files.set('trainer_state.json', new TextEncoder().encode(JSON.stringify({ ...st, recipe: recipe.name }, null, 2) + '\n'));
+  return files;
 }
 
 /** A `store:NAME` data file: the stored dataset as FVQA parquet bytes. @throws Error naming a missing dataset */
@@ -252,6 +285,7 @@ const api = {
       id: `${r.name}-${now.replace(/[-:T]/g, '').slice(0, 14)}`, recipe: r, createdAt: now, updatedAt: now, status: 'running',
       phase: r.sft ? 'sft' : 'grpo', sftStep: 0, grpoStep: 0, checkpointBytes: 0, checkpointAt: null,
     };
+    if (!stored && opts.initFrom) await runsDb.checkpointStore(run.id).save(await warmStartFiles(opts.initFrom, r));
     if (!stored) await runsDb.putRun(run);
     const b = await getBackend(opts.backend);
     current?.trainer.model?.dispose();
@@ -261,6 +295,7 @@ const api = {
       store: runsDb.checkpointStore(run.id),
       proxyTools: r.search.backend === 'proxy' ? new ProxySearchClient({ baseUrl: opts.proxyUrl ?? r.search.proxy_url }) : undefined,
       hub: { cache: (hubCache ??= new IdbHubCache()), endpoint: opts.hubEndpoint },
+      inspect: opts.inspect ?? true,
       onEvent: (e) => {
         if (e.type === 'metrics') {
           const row = { runId: run.id, phase: e.phase, step: e.step, metrics: e.metrics };
@@ -283,8 +318,36 @@ const api = {
     }
     // A resumed run re-runs the steps after its checkpoint: their stored metrics go, so charts get one point per step.
     if (stored) await runsDb.truncateMetrics(run.id, trainer.state);
-    runLoop();
+    runLoop(stepThrough ? 1 : undefined);
     return current.run;
+  },
+
+  /**
+   * Step-through mode on or off: when on, a run pauses after each GRPO step (the one in progress
+   * finishes first) and {@link TrainerApi.step} takes the next one.
+   */
+  setStepThrough(on: boolean): void {
+    stepThrough = on;
+    if (on && current?.running) current.abort.abort('pause');
+  },
+
+  /** Takes exactly one GRPO step of the paused run, then pauses again. @throws Error when no run is paused */
+  step(): void {
+    if (!current || current.running) throw new Error(current ? 'the run is running: pause it (or turn on step-through) first' : 'no run to step: start one');
+    runLoop(1);
+  },
+
+  /**
+   * Changes a GRPO knob of the current run from its next step on (see Trainer.setKnob); a paused run's
+   * checkpoint is saved with the change, so a resume keeps it.
+   * @throws Error when there is no run, or the knob or value is invalid
+   */
+  async setKnob(knob: keyof Knobs, value: number): Promise<KnobChange> {
+    if (!current) throw new Error('no run: start one first');
+    const change = current.trainer.setKnob(knob, value);
+    if (!current.running) await current.trainer.save();
+    send({ type: 'log', message: `${knob} = ${value} from GRPO step ${change.step}` });
+    return change;
   },
 
   /** The backend a run trains on for `choice`: its description, why it was picked, and any warning. */
@@ -332,10 +395,10 @@ const api = {
     await current?.running;
   },
 
-  /** Continues a paused run in this worker. */
+  /** Continues a paused run in this worker (one GRPO step in step-through mode). */
   async resume(): Promise<void> {
     if (!current || current.running) return;
-    runLoop();
+    runLoop(stepThrough ? 1 : undefined);
   },
 
   /** Stops at the next step boundary, writes a checkpoint and frees the model. */

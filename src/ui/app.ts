@@ -13,7 +13,7 @@ import { TrainView } from './views/train.js';
 const TABS = [
   { id: 'setup', label: 'Setup', view: SetupView },
   { id: 'train', label: 'Train', view: TrainView },
-  { id: 'rollouts', label: 'Rollouts', view: RolloutsView },
+  { id: 'rollouts', label: 'Step inspector', view: RolloutsView },
   { id: 'evaluate', label: 'Evaluate', view: EvaluateView },
   { id: 'chat', label: 'Chat', view: ChatView },
   { id: 'storage', label: 'Storage', view: StorageView },

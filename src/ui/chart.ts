@@ -1,6 +1,6 @@
 /**
  * Streaming line charts on uPlot: one chart per metric group, x = step, EMA smoothing (TensorBoard's
- * debiased form) and a log-scale y axis, PNG export of the canvas.
+ * debiased form), a log-scale y axis, marks at given steps (knob changes), PNG export of the canvas.
  */
 import { h } from 'preact';
 import { useEffect, useMemo, useRef } from 'preact/hooks';
@@ -34,6 +34,16 @@ export interface MetricChartProps {
   log: boolean;
   /** Value transform (e.g. bytes -> MiB). */
   scale?: number;
+  /** A caption that explains the metric. */
+  help?: string;
+  /** Vertical marks: at `step`, labelled (e.g. a knob change applied from that step). */
+  marks?: ChartMark[];
+}
+
+/** A vertical mark on a chart. */
+export interface ChartMark {
+  step: number;
+  label: string;
 }
 
 /** A uPlot line chart that updates in place as points arrive. */
@@ -50,9 +60,12 @@ export function MetricChart(p: MetricChartProps) {
     return [xs, ...ys];
   }, [p.points, p.points.length, p.keys.join(), p.smoothing, p.log, p.scale]);
 
+  const marks = useRef<ChartMark[]>([]);
+  marks.current = p.marks ?? [];
   useEffect(() => {
     const el = box.current!;
     const u = new uPlot({
+      hooks: { draw: [(u) => drawMarks(u, marks.current)] },
       width: Math.max(240, el.clientWidth), height: 190,
       scales: { x: { time: false }, y: p.log ? { distr: 3 } : {} },
       axes: [{ label: 'step', size: 36, labelSize: 16, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] }, { size: 56 }],
@@ -66,12 +79,36 @@ export function MetricChart(p: MetricChartProps) {
   }, [p.keys.join(), p.log]);
 
   useEffect(() => plot.current?.setData(data), [data]);
+  useEffect(() => plot.current?.redraw(false), [JSON.stringify(p.marks ?? [])]);
 
   const png = () => plot.current && download(`${p.title.replace(/\W+/g, '_')}.png`, dataUrlToBytes(plot.current.ctx.canvas.toDataURL('image/png')), 'image/png');
   const points = data[0].length;
-  return h('div', { class: 'card chart', 'data-chart': p.title, 'data-points': points },
-    h('div', { class: 'chart-head' }, h('h3', null, p.title), h('span', { class: 'muted' }, points ? `${points} pts` : 'waiting for data'), h('button', { class: 'link', title: 'Save as PNG', onClick: png }, 'PNG')),
-    h('div', { ref: box, class: 'chart-body' }));
+  return h('div', { class: 'card chart', 'data-chart': p.title, 'data-points': points, 'data-marks': (p.marks ?? []).map((m) => m.step).join(',') },
+    h('div', { class: 'chart-head' }, h('h3', { title: p.help }, p.title), h('span', { class: 'muted' }, points ? `${points} pts` : 'waiting for data'), h('button', { class: 'link', title: 'Save as PNG', onClick: png }, 'PNG')),
+    h('div', { ref: box, class: 'chart-body' }),
+    p.help ? h('p', { class: 'chart-help' }, p.help) : null,
+    p.marks?.length ? h('p', { class: 'chart-marks' }, p.marks.map((m) => h('span', { class: 'mark-chip' }, `step ${m.step}: ${m.label}`))) : null);
+}
+
+/** Dashed vertical lines with their labels at the marks' steps (uPlot draw hook). */
+function drawMarks(u: uPlot, marks: readonly ChartMark[]): void {
+  const ctx = u.ctx;
+  const { top, height } = u.bbox;
+  ctx.save();
+  ctx.strokeStyle = '#b45309';
+  ctx.fillStyle = '#b45309';
+  ctx.lineWidth = 1.5 * devicePixelRatio;
+  ctx.setLineDash([5 * devicePixelRatio, 4 * devicePixelRatio]);
+  ctx.font = `${11 * devicePixelRatio}px sans-serif`;
+  for (const m of marks) {
+    const x = Math.round(u.valToPos(m.step, 'x', true));
+    ctx.beginPath();
+    ctx.moveTo(x, top);
+    ctx.lineTo(x, top + height);
+    ctx.stroke();
+    ctx.fillText(m.label, x + 3 * devicePixelRatio, top + 12 * devicePixelRatio);
+  }
+  ctx.restore();
 }
 
 function dataUrlToBytes(url: string): Uint8Array<ArrayBuffer> {

@@ -1,7 +1,7 @@
 /**
- * What both workers share: the lab's files (model configs and tokenizers, served by Vite in dev and
- * emitted as assets by `vite build`), the recipe presets (the full fvqa-mini recipe and the quick
- * demo on a micro model), the FVQA-mini world of a recipe and its search tools.
+ * What both workers share: the lab's files (model configs and tokenizers, and the shipped checkpoints
+ * under checkpoints/, served by Vite in dev and emitted as assets by `vite build`), the recipe presets,
+ * the FVQA-mini world of a recipe and its search tools.
  */
 import { generateFvqaMini, type FvqaMini } from '../data/fvqa-mini.js';
 import { parseRecipe, type Recipe } from '../rl/recipe.js';
@@ -10,6 +10,7 @@ import { ProxySearchClient } from '../search/client.js';
 import { LocalSearchIndex } from '../search/local-index.js';
 import type { SearchTools } from '../search/types.js';
 import fvqaMini from '../../recipes/fvqa-mini.json';
+import fvqaMiniNoPenalty from '../../recipes/fvqa-mini-no-search-penalty.json';
 import tinyConfig from '../../models/tiny-vlm/config.json';
 import type { RunsDb } from './runs-store.js';
 
@@ -18,7 +19,56 @@ const MODEL_FILES: Record<string, string> = Object.fromEntries(
   Object.entries(import.meta.glob('../../models/*/*.json', { query: '?url', import: 'default', eager: true }) as Record<string, string>).map(([k, url]) => [k.replace('../../', ''), url]),
 );
 
-/** The quick demo's model: tiny-vlm's tokenizer with a micro config (1 layer each, 48 wide). */
+/**
+ * Files of the shipped checkpoints (`checkpoints/<recipe>/<stage>/<file>`: safetensors, config.json,
+ * trainer_state.json, manifest.json, ...) by repo path; none when the folder is absent.
+ */
+const SHIPPED_FILES: Record<string, string> = Object.fromEntries(
+  Object.entries(import.meta.glob('../../checkpoints/*/*/*', { query: '?url', import: 'default', eager: true }) as Record<string, string>).map(([k, url]) => [k.replace('../../', ''), url]),
+);
+
+/** Prefix of model sources and paths that name a shipped checkpoint (`checkpoints/fvqa-mini/grpo`). */
+export const SHIPPED_SOURCE = 'checkpoints/';
+/** The shipped checkpoints of the main recipe: its warm start (SFT only) and its GRPO-trained policy. */
+export const SHIPPED_WARM_START = 'checkpoints/fvqa-mini/warm-start';
+export const SHIPPED_GRPO = 'checkpoints/fvqa-mini/grpo';
+
+/** The shipped checkpoint folders (e.g. `checkpoints/fvqa-mini/grpo`) that have a manifest.json. */
+export function shippedCheckpoints(): string[] {
+  return Object.keys(SHIPPED_FILES).filter((k) => k.endsWith('/manifest.json')).map((k) => k.slice(0, -'/manifest.json'.length)).sort();
+}
+
+/**
+ * Every file of a shipped checkpoint folder, fetched.
+ * @throws Error naming the folder when it is not shipped, or the file that failed to load
+ */
+export async function readShipped(folder: string): Promise<Map<string, Uint8Array>> {
+  const names = Object.keys(SHIPPED_FILES).filter((k) => k.startsWith(folder + '/'));
+  if (!names.length) throw new Error(`${folder}: no such shipped checkpoint (shipped: ${shippedCheckpoints().join(', ') || 'none'})`);
+  const files = new Map<string, Uint8Array>();
+  await Promise.all(names.map(async (k) => files.set(k.slice(folder.length + 1), await readLabFile(k))));
+  return files;
+}
+
+/**
+ * The recipe a shipped checkpoint was trained with: its manifest's `recipe`, a recipe object or the
+ * name of a recipe in recipes/ that the lab bundles.
+ * @throws Error naming the folder when the manifest names no recipe the lab knows
+ */
+export function shippedRecipe(folder: string, files: Map<string, Uint8Array>): Recipe {
+  const manifest = files.get('manifest.json');
+  if (!manifest) throw new Error(`${folder}: no manifest.json`);
+  const r = (JSON.parse(new TextDecoder().decode(manifest)) as { recipe?: unknown }).recipe;
+  if (r && typeof r === 'object') return parseRecipe(r, `${folder}/manifest.json: recipe`);
+  const known = LAB_RECIPES.find((x) => x.name === r);
+  if (!known) throw new Error(`${folder}/manifest.json: recipe ${JSON.stringify(r)} is none of the lab's (${LAB_RECIPES.map((x) => x.name).join(', ')})`);
+  return parseRecipe(known);
+}
+
+/** The recipes in recipes/ that the lab bundles (shipped checkpoints name theirs). */
+const LAB_RECIPES = [fvqaMini, fvqaMiniNoPenalty];
+
+/** A micro model (tiny-vlm's tokenizer with a micro config, 1 layer each, 48 wide) for smoke runs: too small to learn the task. */
 export const MICRO_SOURCE = 'models/tiny-vlm-micro';
 export const MICRO_CONFIG = {
   ...tinyConfig,
@@ -31,23 +81,21 @@ export function fullRecipe(): Recipe {
   return parseRecipe(fvqaMini);
 }
 
+/** The "Watch GRPO learn when to search" presets: GRPO only, started from the shipped warm start. */
+export type WatchPreset = 'main' | 'no-penalty';
+
 /**
- * The quick demo: the micro model, a 16-entity world, a short SFT and 2 GRPO steps with groups of 2
- * (the settings of src/rl/trainer.test.ts), so the whole loop runs in minutes on software WebGPU.
+ * "Watch GRPO learn when to search": the main recipe's GRPO (or, with 'no-penalty', the ablation
+ * without the search penalty) started from the shipped warm start ({@link SHIPPED_WARM_START}, whose
+ * checkpoint the run begins from, as `npm run train -- --init-from`), evaluated on-demand only.
  */
-export function quickRecipe(): Recipe {
-  const base = fullRecipe();
+export function watchRecipe(which: WatchPreset = 'main'): Recipe {
+  const base = parseRecipe(which === 'main' ? fvqaMini : fvqaMiniNoPenalty);
   return parseRecipe({
     ...base,
-    name: 'fvqa-mini-quick',
-    description: 'Quick demo: a micro VLM on a 16-entity FVQA-mini world, short SFT, 2 GRPO steps, on-demand evaluation of 8 test rows.',
-    model: { ...base.model, source: MICRO_SOURCE },
-    data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, heldOutEntities: 2, testSize: 8 } },
-    sft: { ...base.sft, epochs: 3, learning_rate: 0.005, warmup_ratio: 0, batch_size: 16, micro_batch_size: 16 },
-    grpo: { ...base.grpo, num_generations: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, max_steps: 2, learning_rate: 0.0005, max_completion_length: 200, search: { ...base.grpo.search, results_per_search: 2 } },
-    rollout: { max_turn_tokens: 32 },
-    eval: { split: 'test', modes: ['on_demand'], batch_size: 8 },
-    checkpoint_steps: 1,
+    name: which === 'main' ? 'watch-grpo' : 'watch-grpo-no-penalty',
+    description: `GRPO live from the shipped warm start (${base.name}'s SFT): the search ratios of search-free and search-required questions start together and split as the policy learns when searching pays${which === 'main' ? '' : ' (here without the search penalty, the ablation: it should search more)'}. On-demand evaluation at the end.`,
+    eval: { ...base.eval, modes: ['on_demand'], after_sft: false },
   });
 }
 
@@ -55,15 +103,21 @@ export function quickRecipe(): Recipe {
 export const RUN_SOURCE = 'runs/';
 
 /**
- * Reads a lab file for the Trainer and the inference worker: `models/...` files by URL, the micro
- * config from code, `runs/<id>/config.json|model.safetensors` from a run's checkpoint. Tokenizer files
- * of a run are its checkpoint's own when it has them (an imported model), else tiny-vlm's, the
- * tokenizer every lab recipe trains with.
+ * Reads a lab file for the Trainer and the inference worker: `models/...` and shipped `checkpoints/...`
+ * files by URL, the micro config from code, `runs/<id>/config.json|model.safetensors` from a run's
+ * checkpoint. Tokenizer files of a run or a shipped checkpoint are its own when it has them (an imported
+ * model), else tiny-vlm's, the tokenizer every lab recipe trains with.
  * @throws Error naming the file when it does not exist
  */
 export async function readLabFile(path: string, runs?: RunsDb): Promise<Uint8Array> {
   if (path === `${MICRO_SOURCE}/config.json`) return new TextEncoder().encode(JSON.stringify(MICRO_CONFIG));
   if (path.startsWith(MICRO_SOURCE + '/')) path = path.replace(MICRO_SOURCE, 'models/tiny-vlm');
+  if (path.startsWith(SHIPPED_SOURCE) && !SHIPPED_FILES[path] && path.split('/').at(-1)!.startsWith('tokenizer')) return readLabFile(`models/tiny-vlm/${path.split('/').at(-1)}`);
+  if (SHIPPED_FILES[path]) {
+    const res = await fetch(SHIPPED_FILES[path]);
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+    return new Uint8Array(await res.arrayBuffer());
+  }
   const run = /^runs\/([^/]+)\/(.+)$/.exec(path);
   if (run) {
     const file = run[2];

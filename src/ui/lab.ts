@@ -10,7 +10,8 @@ import type { Recipe } from '../rl/recipe.js';
 import { configuredProxyUrl } from '../search/client.js';
 import type { InferenceApi } from '../../workers/inference.worker.js';
 import type { StartOptions, TrainerApi, TrainerUpdate } from '../../workers/trainer.worker.js';
-import { describeAdapter, quickRecipe, type AdapterReport } from './lab-env.js';
+import type { KnobChange, Knobs } from '../rl/trainer.js';
+import { describeAdapter, fullRecipe, shippedCheckpoints, SHIPPED_WARM_START, watchRecipe, type AdapterReport } from './lab-env.js';
 import { openRuns, type MetricRow, type RunRecord, type RunsDb } from './runs-store.js';
 
 /** Progress of one phase (download, SFT, GRPO, eval). */
@@ -34,7 +35,12 @@ export class Lab {
   /** The compute backend asked for (Setup), and what the trainer worker made of it. */
   backend: BackendChoice = 'auto';
   backendInfo: { name?: 'webgpu' | 'wasm' | 'cpu'; description: string; reason: string; warning?: string; error?: string } | null = null;
-  recipe: Recipe = quickRecipe();
+  /** The recipe a new run trains: the "Watch GRPO learn" preset when the warm start is shipped, else the main recipe from scratch. */
+  recipe: Recipe = shippedCheckpoints().includes(SHIPPED_WARM_START) ? watchRecipe() : fullRecipe();
+  /** A shipped warm-start checkpoint a new run starts from (the Watch presets), or null to train from the recipe's start. */
+  initFrom: string | null = shippedCheckpoints().includes(SHIPPED_WARM_START) ? SHIPPED_WARM_START : null;
+  /** Step-through: the run pauses after every GRPO step; "One step" takes the next. */
+  stepThrough = false;
   proxy: ProxyState = { url: configuredProxyUrl() ?? null, reachable: false, message: 'checking…' };
   run: RunRecord | null = null;
   metrics: MetricRow[] = [];
@@ -130,6 +136,29 @@ export class Lab {
     return { backend: this.backend, proxyUrl: this.proxy.reachable ? this.proxy.url ?? undefined : undefined };
   }
 
+  /** Picks a recipe to train, with the shipped warm start it starts from (or null). */
+  useRecipe(recipe: Recipe, initFrom: string | null = null): void {
+    this.recipe = recipe;
+    this.initFrom = initFrom;
+    this.changed();
+  }
+
+  /** Step-through on or off (a running run pauses after its current step). */
+  setStepThrough = (on: boolean) => this.guard(async () => {
+    this.stepThrough = on;
+    await this.trainer.setStepThrough(on);
+  });
+
+  /** Takes one GRPO step of the paused run. */
+  oneStep = () => this.guard(() => this.trainer.step());
+
+  /** Changes a knob of the current run from its next GRPO step on. */
+  async setKnob(knob: keyof Knobs, value: number): Promise<KnobChange | null> {
+    let change: KnobChange | null = null;
+    await this.guard(async () => void (change = await this.trainer.setKnob(knob, value)));
+    return change;
+  }
+
   /** Starts a new run of the current recipe. */
   async start(): Promise<void> {
     await this.guard(async () => {
@@ -137,7 +166,7 @@ export class Lab {
       this.progress = {};
       this.logs = [];
       this.rolloutStep = null;
-      this.run = await this.trainer.start(this.recipe, this.startOptions());
+      this.run = await this.trainer.start(this.recipe, { ...this.startOptions(), initFrom: this.initFrom ?? undefined });
     });
   }
 

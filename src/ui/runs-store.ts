@@ -52,12 +52,29 @@ export interface RolloutView {
   image: string;
   /** Assistant turns and tool results in order; tool parts carry thumbnails as data: URLs. */
   turns: ({ role: 'assistant'; text: string; call: string } | { role: 'tool'; parts: ({ type: 'text'; text: string } | { type: 'image'; url: string })[]; error: boolean })[];
-  /** Completion tokens as text pieces with their loss mask (image-token runs collapsed). */
-  tokens: { t: string; m: number }[];
+  /**
+   * Completion tokens as text pieces (image-token runs collapsed into one piece): `m` the loss mask
+   * (completion_mask · tool_mask: 0 on inserted tool results), `i` the index of the piece's first token in
+   * `ids`; with the inspector on, `lp` the token's log-probability before the step's update and `d` how
+   * much the update changed it (after − before), on the policy's own tokens.
+   */
+  tokens: { t: string; m: number; i: number; lp?: number; d?: number }[];
+  /** The whole token sequence (prompt included) and where the completion starts, for re-scoring. */
+  ids: number[];
+  promptLength: number;
   reward: number;
   accuracy: number;
   format: number;
+  /** P, the multiplier of accuracy: 1 - search_penalty when the trajectory searched, else 1. */
+  penalty: number;
+  /** The search penalty the step used (a knob may have changed it). */
+  searchPenalty: number;
+  imageSearches: number;
+  textSearches: number;
   advantage: number;
+  /** The group's mean reward and the std its advantages were divided by. */
+  groupMean: number;
+  groupStd: number;
   searched: boolean;
   truncated: boolean;
 }

@@ -4,11 +4,11 @@
  */
 import * as Comlink from 'comlink';
 import { h } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { ChatEvent, ChatSample, ModelSpec } from '../../../workers/inference.worker.js';
 import type { TurnPart } from '../../protocol/tools.js';
 import { useLab, type Lab } from '../lab.js';
-import { ModelPicker } from './evaluate.js';
+import { defaultModel, ModelPicker } from './evaluate.js';
 import { Card } from './setup.js';
 
 type Bubble = { role: 'assistant'; text: string; call?: string } | { role: 'tool'; parts: TurnPart[]; error: boolean };
@@ -18,7 +18,7 @@ const bytesOfDataUrl = (url: string) => Uint8Array.from(atob(url.slice(url.index
 /** The Chat view. */
 export function ChatView({ lab }: { lab: Lab }) {
   useLab(lab);
-  const [spec, setSpec] = useState('');
+  const [spec, setSpec] = useState(defaultModel);
   const [loaded, setLoaded] = useState('');
   const [samples, setSamples] = useState<ChatSample[]>([]);
   const [image, setImage] = useState<string | null>(null);
@@ -42,6 +42,8 @@ export function ChatView({ lab }: { lab: Lab }) {
       setStatus(`failed: ${(e as Error).message}`);
     }
   };
+  // First visit with a shipped trained policy: load it at once, ready to ask.
+  useEffect(() => void (defaultModel() && !loaded && load()), []);
   const upload = (e: Event) => {
     const f = (e.target as HTMLInputElement).files?.[0];
     if (!f) return;

@@ -11,18 +11,25 @@ import type { ModelSpec } from '../../../workers/inference.worker.js';
 import * as Comlink from 'comlink';
 import { useLab, type Lab } from '../lab.js';
 import type { RunRecord } from '../runs-store.js';
+import { shippedCheckpoints, SHIPPED_GRPO, SHIPPED_SOURCE } from '../lab-env.js';
 import { Card } from './setup.js';
 
 const LABEL: Record<SearchMode, string> = { direct: 'Direct answer', rag: 'RAG workflow', on_demand: 'On-demand search' };
 
-/** A model picker over fresh presets and stored checkpoints; value is a JSON ModelSpec ('' with `none`: no model). */
+/** The shipped GRPO-trained policy as a JSON ModelSpec when this build ships it, else '' (an untrained model). */
+export function defaultModel(): string {
+  return shippedCheckpoints().includes(SHIPPED_GRPO) ? JSON.stringify({ kind: 'shipped', folder: SHIPPED_GRPO } satisfies ModelSpec) : '';
+}
+
+/** A model picker over a fresh model, stored checkpoints and shipped ones; value is a JSON ModelSpec ('' with `none`: no model). */
 export function ModelPicker({ lab, value, onChange, id, none }: { lab: Lab; value: string; onChange: (v: string) => void; id?: string; none?: string }) {
   const [runs, setRuns] = useState<RunRecord[]>([]);
   useEffect(() => void lab.runs().then((db) => db.listRuns()).then((r) => setRuns(r.filter((x) => x.checkpointAt))), [lab.run?.checkpointAt]);
   return h('select', { id, value, onChange: (e: Event) => onChange((e.target as HTMLSelectElement).value) },
     none ? h('option', { value: '' }, none) : null,
     h('option', { value: JSON.stringify({ kind: 'fresh', recipe: lab.recipe }) }, `fresh ${lab.recipe.model.source} (untrained)`),
-    runs.map((r) => h('option', { value: JSON.stringify({ kind: 'run', runId: r.id } satisfies ModelSpec) }, r.importedFrom ? `${r.id} · imported` : `${r.id} · ${r.phase} · GRPO step ${r.grpoStep}`)));
+    runs.map((r) => h('option', { value: JSON.stringify({ kind: 'run', runId: r.id } satisfies ModelSpec) }, r.importedFrom ? `${r.id} · imported` : `${r.id} · ${r.phase} · GRPO step ${r.grpoStep}`)),
+    shippedCheckpoints().map((folder) => h('option', { value: JSON.stringify({ kind: 'shipped', folder } satisfies ModelSpec) }, `shipped: ${folder.slice(SHIPPED_SOURCE.length)}${folder === SHIPPED_GRPO ? ' (trained, no training needed)' : ''}`)));
 }
 
 interface Result {
@@ -58,7 +65,7 @@ function Bars({ results }: { results: Result[] }) {
 /** The Evaluate view. */
 export function EvaluateView({ lab }: { lab: Lab }) {
   useLab(lab);
-  const [spec, setSpec] = useState('');
+  const [spec, setSpec] = useState(defaultModel);
   const [other, setOther] = useState('');
   const [split, setSplit] = useState<'test' | 'heldout' | 'train'>('test');
   const [modes, setModes] = useState<SearchMode[]>(['direct', 'rag', 'on_demand']);

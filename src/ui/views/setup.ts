@@ -10,7 +10,7 @@ import { parseRecipe } from '../../rl/recipe.js';
 import { openIdbStore } from '../../storage/idb-store.js';
 import type { DatasetInfo } from '../../storage/store.js';
 import { download, formatBytes, useLab, type Lab } from '../lab.js';
-import { fullRecipe, MICRO_SOURCE, quickRecipe, RUN_SOURCE } from '../lab-env.js';
+import { fullRecipe, MICRO_SOURCE, RUN_SOURCE, shippedCheckpoints, SHIPPED_WARM_START, watchRecipe } from '../lab-env.js';
 import { FVQA_KNOBS, getPath, RECIPE_SECTIONS, setPath, type FieldSpec } from '../recipe-fields.js';
 import type { RunRecord } from '../runs-store.js';
 import { STORE_PREFIX, storedDataFile } from '../stored-data.js';
@@ -55,7 +55,7 @@ function Model({ lab, runs }: { lab: Lab; runs: RunRecord[] }) {
   const r = lab.recipe;
   const [hub, setHub] = useState('hf:HuggingFaceTB/SmolVLM-256M-Instruct');
   const [estimate, setEstimate] = useState('');
-  const set = (source: string, init: 'scratch' | 'pretrained') => ((lab.recipe = { ...r, model: { ...r.model, source, init } }), lab.changed());
+  const set = (source: string, init: 'scratch' | 'pretrained') => lab.useRecipe({ ...r, model: { ...r.model, source, init } });
   const estimateSize = async () => {
     setEstimate('asking the hub…');
     try {
@@ -69,7 +69,7 @@ function Model({ lab, runs }: { lab: Lab; runs: RunRecord[] }) {
   };
   const withCkpt = runs.filter((x) => x.checkpointAt);
   return h('div', { class: 'stack' },
-    h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'model', checked: r.model.source === MICRO_SOURCE, onChange: () => set(MICRO_SOURCE, 'scratch') }), ' micro VLM (quick demo, ~0.1 M parameters, from scratch)'),
+    h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'model', checked: r.model.source === MICRO_SOURCE, onChange: () => set(MICRO_SOURCE, 'scratch') }), ' micro VLM (~0.1 M parameters, from scratch: smoke runs only, too small to learn the task)'),
     h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'model', checked: r.model.source === 'models/tiny-vlm', onChange: () => set('models/tiny-vlm', 'scratch') }), ' tiny-vlm preset (1.14 M parameters, Idefics3 architecture, from scratch)'),
     h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'model', checked: r.model.source.startsWith(RUN_SOURCE), disabled: !withCkpt.length, onChange: () => withCkpt[0] && set(RUN_SOURCE + withCkpt[0].id, 'pretrained') }), ' a stored checkpoint: ',
       h('select', { disabled: !withCkpt.length, value: r.model.source.startsWith(RUN_SOURCE) ? r.model.source.slice(RUN_SOURCE.length) : '', onChange: (e: Event) => set(RUN_SOURCE + (e.target as HTMLSelectElement).value, 'pretrained') },
@@ -147,7 +147,10 @@ function Field({ f, value, onChange }: { f: FieldSpec; value: unknown; onChange:
   return h('tr', { class: changed ? 'changed' : '' }, h('td', null, h('label', { for: id }, h('code', null, f.path.slice(1).join('.') || f.path[0]))), h('td', null, input), h('td', { class: 'muted num' }, JSON.stringify(f.default)), h('td', { class: 'help' }, f.help));
 }
 
+const noWarm = `The shipped warm start (${SHIPPED_WARM_START}) is not in this build`;
+
 function RecipeForm({ lab }: { lab: Lab }) {
+  const warm = shippedCheckpoints().includes(SHIPPED_WARM_START);
   const [error, setError] = useState('');
   const [open, setOpen] = useState('GRPO');
   const update = (path: string[], v: unknown) => {
@@ -163,21 +166,22 @@ function RecipeForm({ lab }: { lab: Lab }) {
     const file = (e.target as HTMLInputElement).files?.[0];
     if (!file) return;
     try {
-      lab.recipe = parseRecipe(JSON.parse(await file.text()), file.name);
+      lab.useRecipe(parseRecipe(JSON.parse(await file.text()), file.name));
       setError('');
-      lab.changed();
     } catch (err) {
       setError((err as Error).message);
     }
   };
   return h('div', null,
     h('div', { class: 'row' },
-      h('button', { id: 'preset-quick', class: lab.recipe.name === 'fvqa-mini-quick' ? 'primary' : '', onClick: () => ((lab.recipe = quickRecipe()), lab.changed()) }, 'Quick demo preset (minutes)'),
-      h('button', { id: 'preset-full', class: lab.recipe.name === 'fvqa-mini' ? 'primary' : '', onClick: () => ((lab.recipe = fullRecipe()), lab.changed()) }, 'fvqa-mini (full recipe)'),
+      h('button', { id: 'preset-watch', class: lab.recipe.name === 'watch-grpo' ? 'primary' : '', disabled: !warm, title: warm ? 'GRPO from the shipped warm start: Train -> Start, and watch the search ratios of the two question categories split' : noWarm, onClick: () => lab.useRecipe(watchRecipe('main'), SHIPPED_WARM_START) }, 'Watch GRPO learn when to search'),
+      h('button', { id: 'preset-watch-no-penalty', class: lab.recipe.name === 'watch-grpo-no-penalty' ? 'primary' : '', disabled: !warm, title: warm ? 'The same, without the search penalty (the paper\'s ablation): compare the two runs side by side in Train' : noWarm, onClick: () => lab.useRecipe(watchRecipe('no-penalty'), SHIPPED_WARM_START) }, 'the same without the search penalty'),
+      h('button', { id: 'preset-full', class: lab.recipe.name === 'fvqa-mini' ? 'primary' : '', onClick: () => lab.useRecipe(fullRecipe()) }, 'fvqa-mini from scratch (SFT + GRPO)'),
       h('span', { class: 'spacer' }),
       h('label', { class: 'button' }, 'Load JSON', h('input', { type: 'file', accept: '.json,application/json', hidden: true, onChange: load })),
       h('button', { onClick: () => download(`${lab.recipe.name}.json`, JSON.stringify(lab.recipe, null, 2) + '\n', 'application/json') }, 'Save JSON')),
     h('p', { class: 'muted' }, lab.recipe.description),
+    lab.initFrom ? h('p', { class: 'notice info', id: 'init-from' }, `Starts from the shipped warm start ${lab.initFrom} (its SFT is done: the run begins at GRPO step 0).`) : null,
     error ? h('div', { class: 'notice error' }, error) : null,
     RECIPE_SECTIONS.map((s) => h('details', { open: open === s.title, onToggle: (e: Event) => (e.target as HTMLDetailsElement).open && setOpen(s.title) },
       h('summary', null, s.title, h('span', { class: 'muted' }, ` · ${s.fields.length} fields`)),
