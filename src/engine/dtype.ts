@@ -8,14 +8,6 @@
  */
 export type DType = 'f32' | 'f16' | 'i32' | 'u32';
 
-/** Bytes per element as stored on the GPU. */
-export const BYTES_PER_ELEMENT: Record<DType, number> = { f32: 4, f16: 2, i32: 4, u32: 4 };
-
-/** Host-side array type for each dtype (f16 reads back widened to Float32Array). */
-export type HostArray<D extends DType = DType> = D extends 'i32' ? Int32Array : D extends 'u32' ? Uint32Array : Float32Array;
-
-export const isFloat = (d: DType): boolean => d === 'f32' || d === 'f16';
-
 /** Bytes a buffer of `n` elements of `dtype` occupies (f16 rounded up to whole 32-bit words). */
 export function storageBytes(n: number, dtype: DType): number {
   return dtype === 'f16' ? Math.ceil(n / 2) * 4 : n * 4;

@@ -1,6 +1,7 @@
 /** metrics.jsonl -> CSV, read back with an independent RFC 4180 parser and compared with the JSONL values. */
 import { describe, expect, test } from 'vitest';
-import { metricsToCsv, parseJsonl } from './metrics.js';
+import { parseJsonl } from '../io/jsonl.js';
+import { metricsToCsv } from './metrics.js';
 
 /** RFC 4180: fields separated by commas, quoted fields may hold commas, quotes ("") and line breaks. */
 function parseCsv(text: string): string[][] {

@@ -5,26 +5,6 @@
  * null values empty, text quoted when it holds a comma, quote or line break.
  */
 
-/**
- * Parses JSONL text into objects; blank lines are skipped.
- * @throws naming the 1-based line when a line is not a JSON object
- */
-export function parseJsonl(text: string, file = 'metrics.jsonl'): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      throw new Error(`${file} line ${i + 1}: ${(e as Error).message}`);
-    }
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${file} line ${i + 1}: not a JSON object`);
-    out.push(v as Record<string, unknown>);
-  });
-  return out;
-}
-
 function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
   const s = typeof v === 'number' ? String(v) : typeof v === 'string' ? v : JSON.stringify(v);

@@ -7,7 +7,8 @@ import { dirname, join } from 'node:path';
 import { generateFvqaMini } from '../data/fvqa-mini.js';
 import { writeParquetFile } from '../data/node-io.js';
 import type { Recipe } from '../rl/recipe.js';
-import { metricsToCsv, parseJsonl } from './metrics.js';
+import { parseJsonl } from '../io/jsonl.js';
+import { metricsToCsv } from './metrics.js';
 import { launchScript, verlMapping, verlReadme, type MappingEntry } from './verl.js';
 
 /** Writes every file of a map under `dir` (relative paths may contain folders). */

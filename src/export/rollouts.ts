@@ -4,7 +4,7 @@
  * inserted result, the reward components (MMSearch-R1 reward, src/rl/reward.ts) and the advantage.
  * Images are counted, not embedded.
  */
-import { computeScore, type RewardComponents, type RewardOptions } from '../rl/reward.js';
+import { scoreTrajectory, type RewardComponents, type RewardOptions } from '../rl/reward.js';
 import type { Trajectory } from '../rl/rollout.js';
 import type { ToolCall } from '../protocol/tools.js';
 
@@ -69,7 +69,7 @@ export function rolloutRecords(e: RolloutsEvent, reward: RewardOptions, groupSiz
   const n = e.trajectories.length;
   if (e.rewards.length !== n || e.advantages.length !== n) throw new Error(`rolloutRecords: ${n} trajectories, ${e.rewards.length} rewards, ${e.advantages.length} advantages`);
   return e.trajectories.map((t, index) => {
-    const { reward: _, ...components } = computeScore(t.turns.length ? t.turns : [''], t.row.reward_model, reward);
+    const { reward: _, ...components } = scoreTrajectory(t, reward);
     const generated = t.tool_mask.reduce((a, m, i) => a + m * t.completion_mask[i], 0);
     return {
       step: e.step, index, group: Math.floor(index / groupSize), data_id: t.row.data_id, question: t.question,

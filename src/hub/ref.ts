@@ -82,11 +82,6 @@ export function parseHfDatasetFile(ref: string): HfFileRef {
   return { ref: { ...repo, repoType: 'dataset' }, file };
 }
 
-/** Formats a model reference back to `hf:ORG/NAME@REVISION`. */
-export function formatHfRef(ref: HfRef): string {
-  return `hf:${ref.repo}@${ref.revision}`;
-}
-
 /**
  * URL of `file` (a path inside the repo, e.g. `model.safetensors` or `onnx/model.onnx`) at `ref`.
  * @param endpoint base URL without trailing slash requirement, default https://huggingface.co

@@ -21,6 +21,8 @@
  * Typed-array views assume a little-endian host (every platform WebGPU runs on).
  */
 
+import { f16Bits, f16FromBits, numel } from '../engine/dtype.js';
+
 /** Element types of the format, in the Rust crate's `Dtype` order (increasing alignment). */
 export const DTYPES = [
   'BOOL',
@@ -99,13 +101,6 @@ export interface SafetensorsHeader {
   metadata: Record<string, string> | undefined;
   dataStart: number;
   fileSize: number;
-}
-
-/** Number of elements of a shape (1 for a scalar, shape []). */
-export function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
 }
 
 function isDtype(s: unknown): s is Dtype {
@@ -500,18 +495,10 @@ export function bf16ToF32(bits: Uint16Array): Float32Array {
   return new Float32Array(out.buffer);
 }
 
-/** IEEE 754 binary16 bit patterns -> Float32Array (exact, including subnormals, inf and NaN). */
+/** IEEE 754 binary16 bit patterns -> Float32Array (exact, including subnormals, inf and NaN; the engine's f16FromBits). */
 export function f16ToF32(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) {
-    const h = bits[i];
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 0) out[i] = sign * frac * 2 ** -24;
-    else if (exp === 31) out[i] = frac ? NaN : sign * Infinity;
-    else out[i] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
-  }
+  for (let i = 0; i < bits.length; i++) out[i] = f16FromBits(bits[i]);
   return out;
 }
 
@@ -530,41 +517,10 @@ export function f32ToBf16(values: Float32Array): Uint16Array {
   return out;
 }
 
-/** Float32 values -> IEEE binary16 bit patterns, rounding to nearest even; overflow gives +-inf. */
+/** Float32 values -> IEEE binary16 bit patterns, rounding to nearest even; overflow gives +-inf (the engine's f16Bits). */
 export function f32ToF16(values: Float32Array): Uint16Array {
   const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    f32Scratch[0] = values[i];
-    const u = u32Scratch[0];
-    const sign = (u >>> 16) & 0x8000;
-    const exp = (u >>> 23) & 0xff;
-    const mant = u & 0x7fffff;
-    if (exp === 0xff) {
-      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
-      continue;
-    }
-    const e = exp - 127 + 15;
-    if (e >= 31) {
-      out[i] = sign | 0x7c00;
-    } else if (e <= 0) {
-      // Subnormal half (or zero): shift the full significand right and round to nearest even.
-      if (e < -10) {
-        out[i] = sign;
-        continue;
-      }
-      const m = mant | 0x800000;
-      const shift = 14 - e;
-      const half = m >>> shift;
-      const rem = m & ((1 << shift) - 1);
-      const mid = 1 << (shift - 1);
-      out[i] = sign | (half + (rem > mid || (rem === mid && half & 1) ? 1 : 0));
-    } else {
-      const half = (e << 10) | (mant >>> 13);
-      const rem = mant & 0x1fff;
-      // Carry out of the mantissa correctly bumps the exponent (and reaches inf at the top).
-      out[i] = sign | (half + (rem > 0x1000 || (rem === 0x1000 && half & 1) ? 1 : 0));
-    }
-  }
+  for (let i = 0; i < values.length; i++) out[i] = f16Bits(values[i]);
   return out;
 }
 

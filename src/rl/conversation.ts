@@ -7,7 +7,7 @@
  */
 import { decodeImage } from '../data/image.js';
 import { compactInstructions } from '../protocol/prompts.js';
-import type { ChatMessage, FvqaRow } from '../data/types.js';
+import type { ChatMessage } from '../data/types.js';
 import { pixelValues } from '../models/image.js';
 import { expandImageTokens, SPECIAL_TOKENS, type LabTokenizer } from '../models/tokenizer.js';
 
@@ -86,7 +86,3 @@ export function dataUrlBytes(url: string): Uint8Array {
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }
 
-/** The question of an FVQA row: lab rows carry it in extra_info; imported rows in the user turn. */
-export function questionOf(row: FvqaRow, fromUserTurn: (content: string) => string): string {
-  return row.extra_info?.question ?? fromUserTurn(row.prompt[0].content);
-}

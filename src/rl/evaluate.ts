@@ -9,7 +9,7 @@ import type { FvqaRow } from '../data/types.js';
 import type { CausalModel } from '../models/llama.js';
 import type { LabTokenizer } from '../models/tokenizer.js';
 import type { SearchTools } from '../search/types.js';
-import { computeScore } from './reward.js';
+import { scoreTrajectory } from './reward.js';
 import { rollout, type RolloutOptions, type SearchMode } from './rollout.js';
 import { chunks } from './steps.js';
 
@@ -83,7 +83,7 @@ export async function evaluate(
     for (const batch of chunks(rows, o.batchSize)) {
       const { trajectories } = await rollout(model, tok, batch, tools, { ...o, mode, sampling });
       for (const t of trajectories) {
-        const s = computeScore(t.turns, t.row.reward_model);
+        const s = scoreTrajectory(t);
         const transcript: EvalRecord['transcript'] = [];
         t.turns.forEach((turn, i) => {
           transcript.push({ role: 'assistant', text: turn });

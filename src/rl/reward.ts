@@ -176,6 +176,14 @@ export function computeScore(
   return { accuracy, format, searched: searchCount > 0, searchCount, imageSearches, textSearches, penalty, reward, answer };
 }
 
+/**
+ * {@link computeScore} of a rollout trajectory against its row's answers; a trajectory that ended
+ * before it produced a turn scores as one empty turn.
+ */
+export function scoreTrajectory(t: { turns: readonly string[]; row: { reward_model: Parameters<typeof computeScore>[1] } }, opts: RewardOptions = {}): RewardComponents {
+  return computeScore(t.turns.length ? t.turns : [''], t.row.reward_model, opts);
+}
+
 function candidateList(c: readonly string[] | string | undefined): readonly string[] {
   if (c === undefined) return [];
   if (typeof c !== 'string') return c;

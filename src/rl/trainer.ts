@@ -30,7 +30,7 @@ import { collectTrainBatch } from './dynamic-sampling.js';
 import { computeAdvantages } from './grpo.js';
 import { MetricsWindow } from './metrics-window.js';
 import type { Recipe } from './recipe.js';
-import { computeScore, type RewardComponents } from './reward.js';
+import { scoreTrajectory, type RewardComponents } from './reward.js';
 import { rollout, type RolloutOptions, type RolloutStats, type SearchMode, type Trajectory } from './rollout.js';
 import { grpoSchedule } from './schedule.js';
 import { grpoUpdate, scoreTokens, sftStep } from './steps.js';
@@ -435,7 +435,7 @@ export class Trainer {
             const rows = this.promptBatch(this.state.genBatches + i, promptsPerStep).flatMap((p) => Array<FvqaRow>(g.num_generations).fill(p));
             const r = await rollout(this.model, this.tok, rows, this.tools, { ...this.rolloutOptions({ temperature: g.temperature, topK: g.top_k, topP: g.top_p, rng: this.rng }), mode: 'on_demand' });
             stats.push({ ...r.stats, trajectories: r.trajectories.length });
-            const scored = r.trajectories.map((t) => ({ t, score: computeScore(t.turns.length ? t.turns : [''], t.row.reward_model, g.reward) }));
+            const scored = r.trajectories.map((t) => ({ t, score: scoreTrajectory(t, g.reward) }));
             return { items: scored, rewards: scored.map((x) => x.score.reward) };
           },
           { groups: promptsPerStep, num_generations: g.num_generations, filter_groups: g.filter_groups },
@@ -491,7 +491,7 @@ export class Trainer {
    * `stats.trajectories`; the rest describes the trained batch `trajs`.
    */
   private grpoMetrics(
-    trajs: Trajectory[], scores: ReturnType<typeof computeScore>[], advMetrics: Record<string, number>, m: Record<string, number>,
+    trajs: Trajectory[], scores: RewardComponents[], advMetrics: Record<string, number>, m: Record<string, number>,
     stats: RolloutStats & { trajectories: number }, rolloutMs: number, trainMs: number, lr: number,
   ): Record<string, number> {
     const n = trajs.length;

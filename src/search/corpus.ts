@@ -7,6 +7,7 @@
  *   images.jsonl         one CorpusImageMeta per line
  *   images/<id>.png      the image bytes named by CorpusImageMeta.file
  */
+import { parseJsonl } from '../io/jsonl.js';
 
 /** A text document the text-search backend indexes. `url` is a stable identifier, not fetched. */
 export interface CorpusPage {
@@ -36,20 +37,6 @@ export interface CorpusImage extends CorpusImageMeta {
 export interface SearchCorpus {
   pages: CorpusPage[];
   images: CorpusImage[];
-}
-
-/** Parses JSON Lines (one JSON value per non-blank line). @throws Error naming the 1-based line. */
-export function parseJsonl<T>(text: string, what = 'jsonl'): T[] {
-  const out: T[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    try {
-      out.push(JSON.parse(line) as T);
-    } catch (e) {
-      throw new Error(`${what} line ${i + 1}: ${(e as Error).message}`);
-    }
-  });
-  return out;
 }
 
 /** The folder form of a corpus: file path (relative to the folder) -> bytes. */

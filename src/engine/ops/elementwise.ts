@@ -97,7 +97,6 @@ export function affine(x: Tensor, scale: number, shift = 0): Tensor {
   return out;
 }
 
-export const addScalar = (x: Tensor, c: number) => affine(x, 1, c);
 export const mulScalar = (x: Tensor, c: number) => affine(x, c, 0);
 
 /** x^e elementwise (x must be positive for non-integer e). */
