@@ -110,25 +110,6 @@ describe.each(backends())('%s', (_name, be) => {
   });
 });
 
-test('schedules: warmup, cosine and MMSearch-R1 sigmoid decay at hand-checked points', () => {
-  const c = E.cosineSchedule(1, 10, 110, 0.1);
-  expect(c(0)).toBeCloseTo(0.1); // (0+1)/10
-  expect(c(9)).toBeCloseTo(1);
-  expect(c(10)).toBeCloseTo(1); // start of decay
-  expect(c(60)).toBeCloseTo(0.1 + 0.9 * 0.5); // halfway: cos(π/2) = 0
-  expect(c(110)).toBeCloseTo(0.1);
-  expect(c(500)).toBeCloseTo(0.1);
-  // MMSearch-R1's sigmoid decay with decay ratio 0.5 around step 60: k = 1/6.
-  const s = E.sigmoidDecaySchedule(2, 0.5, 60);
-  expect(s(60)).toBeCloseTo(2 * (0.5 / 2 + 0.5)); // halfway: 1.5
-  expect(s(0)).toBeCloseTo(2 * (0.5 / (1 + Math.exp(-10)) + 0.5), 6); // ≈ 2
-  expect(s(120)).toBeCloseTo(2 * (0.5 / (1 + Math.exp(10)) + 0.5), 6); // ≈ 1
-  expect(E.sigmoidDecaySchedule(2, 0, 60)(37)).toBe(2); // ratio 0: constant (their default)
-  expect(() => E.sigmoidDecaySchedule(1, 0.5, 0)).toThrow(/centerSteps must be > 0/);
-  const k = E.constantSchedule(0.5, 4);
-  expect([k(0), k(3), k(4), k(1000)]).toEqual([0.125, 0.5, 0.5, 0.5]);
-});
-
 test('gradients accumulate across backward calls (micro-batches) until zeroGrad', async () => {
   for (const be of [new CpuBackend(), gpu] as Backend[]) {
     const w = E.parameter(E.fromArray(be, [1, 2, 3], [3]));

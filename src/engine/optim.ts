@@ -1,5 +1,6 @@
 /**
- * Optimizers, global grad-norm clipping and learning-rate schedules.
+ * Optimizers and global grad-norm clipping (the learning-rate schedules are the training layer's:
+ * src/rl/schedule.ts).
  * Every update runs on the device: clipping computes the norm and the clip coefficient in GPU
  * buffers that the optimizer kernels read, so a step needs no readback.
  */
@@ -185,37 +186,4 @@ export class SGD {
     for (const [p, s] of this.buf) p.backend.free(s);
     this.buf.clear();
   }
-}
-
-/** A learning-rate schedule: 0-based step -> learning rate. */
-export type Schedule = (step: number) => number;
-
-/** Constant learning rate (TRL lr_scheduler_type "constant"; veRL warmup_style "constant" after warmup). */
-export const constantSchedule = (lr: number, warmupSteps = 0): Schedule => (step) => (step < warmupSteps ? (lr * (step + 1)) / warmupSteps : lr);
-
-/**
- * Linear warmup from 0 to lr over warmupSteps, then cosine decay to minLrRatio·lr at totalSteps
- * (transformers get_cosine_schedule_with_warmup with a floor; veRL warmup_style "cosine").
- */
-export function cosineSchedule(lr: number, warmupSteps: number, totalSteps: number, minLrRatio = 0): Schedule {
-  return (step) => {
-    if (step < warmupSteps) return (lr * (step + 1)) / warmupSteps;
-    const t = Math.min(1, (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps));
-    return lr * (minLrRatio + (1 - minLrRatio) * 0.5 * (1 + Math.cos(Math.PI * t)));
-  };
-}
-
-/**
- * MMSearch-R1's sigmoid decay (multimodal-search-r1, mmsearch_r1/utils/torch_functional.py
- * `get_sigmoid_decay_schedule`, used when `lr_sigmoid_decay_warmup` is set): the factor falls
- * smoothly from about 1 to `1 - decayRatio`, halfway at `centerSteps`, with steepness
- * k = 1 / (0.1 · centerSteps):
- *   lr(step) = lr · ((1 - low) / (1 + exp(k · (step - centerSteps))) + low),  low = 1 - decayRatio.
- * decayRatio 0 (their default) keeps the rate constant. @throws when centerSteps ≤ 0
- */
-export function sigmoidDecaySchedule(lr: number, decayRatio: number, centerSteps: number): Schedule {
-  if (!(centerSteps > 0)) throw new Error(`sigmoidDecaySchedule: centerSteps must be > 0, got ${centerSteps}`);
-  const low = 1 - decayRatio;
-  const k = 1 / (0.1 * centerSteps);
-  return (step) => lr * ((1 - low) / (1 + Math.exp(k * (step - centerSteps))) + low);
 }

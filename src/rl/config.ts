@@ -110,7 +110,7 @@ export const GRPOConfigSchema = z
   .superRefine((c, ctx) => {
     // Each issue quotes the offending field's value (without `input`, zod quotes the whole section).
     if (c.lr_scheduler_type === 'sigmoid_decay') {
-      // MMSearch-R1's sigmoid schedule replaces the warmup schedule (src/engine/optim.ts sigmoidDecaySchedule has none).
+      // MMSearch-R1's sigmoid schedule replaces the warmup schedule (src/rl/schedule.ts sigmoidDecaySchedule has none).
       for (const f of ['warmup_steps', 'warmup_ratio'] as const)
         if (c[f] > 0) ctx.addIssue({ code: 'custom', path: [f], input: c[f], message: 'sigmoid_decay has no linear warmup (MMSearch-R1): the rate starts at about learning_rate and stays there for about lr_scheduler_kwargs.center_steps steps; set 0' });
     } else {

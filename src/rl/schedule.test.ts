@@ -1,7 +1,7 @@
 /** The GRPO learning-rate schedules at hand-computed points, MMSearch-R1's sigmoid decay among them. */
 import { expect, test } from 'vitest';
 import { parseGRPOConfig } from './config.js';
-import { grpoSchedule, warmupSteps } from './schedule.js';
+import { constantSchedule, cosineSchedule, grpoSchedule, sigmoidDecaySchedule, warmupSteps } from './schedule.js';
 
 const at = (over: Record<string, unknown>, total: number, steps: number[]) => steps.map(grpoSchedule(parseGRPOConfig(over), total));
 
@@ -34,4 +34,23 @@ test('linear, cosine and constant schedules (transformers semantics) at hand-com
   expect(at({ learning_rate: 0.5, lr_scheduler_type: 'constant', warmup_steps: 4 }, 10, [0, 9])).toEqual([0.5, 0.5]);
   expect(at({ learning_rate: 0.5, lr_scheduler_type: 'constant_with_warmup', warmup_steps: 4 }, 10, [0, 3, 9])).toEqual([0.125, 0.5, 0.5]);
   expect(warmupSteps({ warmup_steps: 0, warmup_ratio: 0.25 }, 10)).toBe(3);
+});
+
+test('schedules: warmup, cosine and MMSearch-R1 sigmoid decay at hand-checked points', () => {
+  const c = cosineSchedule(1, 10, 110, 0.1);
+  expect(c(0)).toBeCloseTo(0.1); // (0+1)/10
+  expect(c(9)).toBeCloseTo(1);
+  expect(c(10)).toBeCloseTo(1); // start of decay
+  expect(c(60)).toBeCloseTo(0.1 + 0.9 * 0.5); // halfway: cos(π/2) = 0
+  expect(c(110)).toBeCloseTo(0.1);
+  expect(c(500)).toBeCloseTo(0.1);
+  // MMSearch-R1's sigmoid decay with decay ratio 0.5 around step 60: k = 1/6.
+  const s = sigmoidDecaySchedule(2, 0.5, 60);
+  expect(s(60)).toBeCloseTo(2 * (0.5 / 2 + 0.5)); // halfway: 1.5
+  expect(s(0)).toBeCloseTo(2 * (0.5 / (1 + Math.exp(-10)) + 0.5), 6); // ≈ 2
+  expect(s(120)).toBeCloseTo(2 * (0.5 / (1 + Math.exp(10)) + 0.5), 6); // ≈ 1
+  expect(sigmoidDecaySchedule(2, 0, 60)(37)).toBe(2); // ratio 0: constant (their default)
+  expect(() => sigmoidDecaySchedule(1, 0.5, 0)).toThrow(/centerSteps must be > 0/);
+  const k = constantSchedule(0.5, 4);
+  expect([k(0), k(3), k(4), k(1000)]).toEqual([0.125, 0.5, 0.5, 0.5]);
 });

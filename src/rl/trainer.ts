@@ -32,7 +32,7 @@ import { MetricsWindow } from './metrics-window.js';
 import type { Recipe } from './recipe.js';
 import { scoreTrajectory, type RewardComponents } from './reward.js';
 import { rollout, type RolloutOptions, type RolloutStats, type SearchMode, type Trajectory } from './rollout.js';
-import { grpoSchedule } from './schedule.js';
+import { grpoSchedule, sftSchedule } from './schedule.js';
 import { grpoUpdate, scoreTokens, sftStep } from './steps.js';
 
 /** Where a run keeps its checkpoint: every save replaces all files at once. */
@@ -335,7 +335,7 @@ export class Trainer {
     const total = Math.ceil(stepsPerEpoch * s.epochs);
     const params = this.trainable();
     this.optimizer ??= new E.AdamW(params, { lr: s.learning_rate, weightDecay: s.weight_decay });
-    const schedule = E.cosineSchedule(s.learning_rate, Math.round(s.warmup_ratio * total), total, 0.1);
+    const schedule = sftSchedule(s, total);
     const t0 = performance.now();
     const startStep = this.state.sftStep;
     while (this.state.sftStep < total) {
