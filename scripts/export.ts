@@ -78,7 +78,8 @@ async function golden(): Promise<void> {
   if (!values.checkpoint || !values.out) usage();
   const { recipe, files } = openRun(resolve(values.checkpoint!));
   const E = await import('../src/engine/index.js');
-  const { goldenOutput, goldenRow, loadCheckpointModel } = await import('../src/export/model.js');
+  const { goldenOutput, goldenRow } = await import('../src/export/model.js');
+  const { loadCheckpointModel } = await import('../src/rl/checkpoint.js');
   const { loadTokenizer } = await import('../src/models/tokenizer.js');
   const t = tokenizerOf(recipe.model.source);
   const dec = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b));

@@ -7,7 +7,8 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RolloutRecord } from '../src/export/rollouts.js';
 import { toJsonl } from '../src/export/rollouts.js';
-import type { Phase, TrainEvent } from '../src/rl/trainer.js';
+import type { Phase } from '../src/rl/checkpoint.js';
+import type { TrainEvent } from '../src/rl/trainer.js';
 
 /** Where an invocation stopped, and its evaluation table when it reached the end. */
 export interface TrainResult {

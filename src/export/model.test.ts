@@ -15,7 +15,8 @@ import { parseConfig } from '../models/config.js';
 import { lastLogits } from '../models/llama.js';
 import { loadTokenizer } from '../models/tokenizer.js';
 import { parseRecipe, type Recipe } from '../rl/recipe.js';
-import { exportModelFiles, goldenOutput, goldenRow, loadCheckpointModel } from './model.js';
+import { loadCheckpointModel } from '../rl/checkpoint.js';
+import { exportModelFiles, goldenOutput, goldenRow } from './model.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const tiny = JSON.parse(readFileSync(join(root, 'models/tiny-vlm/config.json'), 'utf8'));

@@ -7,19 +7,19 @@
  *  - adapter: PEFT adapter_config.json + adapter_model.safetensors, with the base weights the adapter
  *    was trained on as a full model in `base/`;
  *  - golden: input ids, pixel values, last-position logits and greedy tokens for one fixed prompt.
- * The checkpoint is the trainer's (src/rl/trainer.ts `save`): config.json and model.safetensors with
+ * The checkpoint is the trainer's (src/rl/checkpoint.ts): config.json and model.safetensors with
  * every parameter (LoRA included) at F32 or F64.
  */
 import * as E from '../engine/index.js';
 import { generateFvqaMini } from '../data/fvqa-mini.js';
 import type { FvqaRow } from '../data/types.js';
 import { openSafetensorsBuffer } from '../io/safetensors.js';
-import { applyLora, createModel, loadPretrained, loadWeights, mergeLora, saveAdapter, saveModel, type PolicyModel } from '../models/checkpoint.js';
-import { parseConfig } from '../models/config.js';
+import { loadPretrained, mergeLora, saveAdapter, saveModel, type PolicyModel } from '../models/checkpoint.js';
 import { DecodeSession } from '../models/generate.js';
 import { lastLogits } from '../models/llama.js';
 import { CHAT_TEMPLATE, type LabTokenizer } from '../models/tokenizer.js';
 import { imagePixels, TurnEncoder } from '../rl/conversation.js';
+import { loadCheckpointModel } from '../rl/checkpoint.js';
 import type { Recipe } from '../rl/recipe.js';
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -29,20 +29,6 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 export interface TokenizerFiles {
   'tokenizer.json': Uint8Array;
   'tokenizer_config.json': Uint8Array;
-}
-
-/**
- * The policy of a checkpoint: the checkpoint's config.json, LoRA attached when the recipe has one,
- * every weight loaded (F32 or F64). Parameters are f32 tensors on `backend`.
- * @throws when config.json or model.safetensors is missing, or a tensor is missing or mis-shaped
- */
-export async function loadCheckpointModel(recipe: Recipe, checkpoint: Map<string, Uint8Array>, backend: E.Backend): Promise<PolicyModel> {
-  const cfg = checkpoint.get('config.json'), weights = checkpoint.get('model.safetensors');
-  if (!cfg || !weights) throw new Error(`checkpoint: ${!cfg ? 'config.json' : 'model.safetensors'} is missing`);
-  const model = createModel(parseConfig(JSON.parse(text(cfg)), 'checkpoint/config.json'), backend, 0, true);
-  if (recipe.model.lora) applyLora(model, recipe.model.lora);
-  await loadWeights(model, await openSafetensorsBuffer(weights, 'checkpoint/model.safetensors'));
-  return model;
 }
 
 function tokenizerFiles(tok: TokenizerFiles): Map<string, Uint8Array> {

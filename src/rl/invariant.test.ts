@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import * as E from '../engine/index.js';
 import { parseRecipe } from './recipe.js';
-import { Trainer, type CheckpointStore, type TrainEvent } from './trainer.js';
+import type { CheckpointStore } from './checkpoint.js';
+import { Trainer, type TrainEvent } from './trainer.js';
 
 /** sha256 of the run's metrics events, rollouts events and every checkpoint saved, in order. */
 const RECORDED = {

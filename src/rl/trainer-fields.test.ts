@@ -16,7 +16,8 @@ import { loadTokenizer } from '../models/tokenizer.js';
 import { TurnEncoder } from './conversation.js';
 import { FsCheckpointStore } from './fs-store.js';
 import { parseRecipe, type Recipe } from './recipe.js';
-import { Trainer, type CheckpointStore, type TrainEvent } from './trainer.js';
+import type { CheckpointStore } from './checkpoint.js';
+import { Trainer, type TrainEvent } from './trainer.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const tiny = JSON.parse(readFileSync(join(root, 'models/tiny-vlm/config.json'), 'utf8'));

@@ -1,31 +1,28 @@
 /**
- * The lab's training run: build the policy, the data and the search tools from a recipe, then
- * warm-start SFT -> GRPO -> evaluation, with checkpoints (model, optimizer, RNG, step) that make an
- * interrupted run resume where it stopped. Environment-specific parts (files, checkpoint storage,
- * the hub's download cache, the search proxy) come in through TrainerEnv, so the same class runs in
- * Node (Dawn or CPU) and in a web worker.
- *
- * The model comes from a lab folder (`models/tiny-vlm`) or the hub (`hf:ORG/NAME@REV`, downloaded
- * through env.hub's cache); the data is generated (FVQA-mini) or read from FVQA parquet files.
+ * The lab's training run: build the policy, the data and the search tools from a recipe
+ * (./environment.ts), then warm-start SFT -> GRPO -> evaluation, with checkpoints (model, optimizer,
+ * RNG, step; ./checkpoint.ts) that make an interrupted run resume where it stopped.
+ * Environment-specific parts (files, checkpoint storage, the hub's download cache, the search proxy)
+ * come in through TrainerEnv, so the same class runs in Node (Dawn, WebAssembly or CPU) and in a web
+ * worker.
  */
 import * as E from '../engine/index.js';
-import { generateFvqaMini } from '../data/fvqa-mini.js';
-import { bufferFromBlob, bufferFromBytes, rangeBufferFromUrl, readFvqaParquet } from '../data/parquet.js';
 import type { FvqaRow } from '../data/types.js';
 import type { DownloadProgress } from '../hub/download.js';
-import { parseHfDatasetFile } from '../hub/ref.js';
-import { HubRepo, type HubRepoOptions } from '../hub/repo.js';
-import { openSafetensorsBuffer, serializeSafetensors, type TensorSource, type TensorToWrite } from '../io/safetensors.js';
-import { applyLora, createModel, loadPretrained, loadWeights, readTensorExact, setAdapterEnabled, type PolicyModel } from '../models/checkpoint.js';
-import { parseConfig } from '../models/config.js';
-import { loadTokenizer, type LabTokenizer } from '../models/tokenizer.js';
-import { LocalSearchIndex } from '../search/local-index.js';
+import type { HubRepoOptions } from '../hub/repo.js';
+import { createModel, setAdapterEnabled, type PolicyModel } from '../models/checkpoint.js';
+import type { LabTokenizer } from '../models/tokenizer.js';
 import { emptyToolMetrics, parseToolCall } from '../protocol/tools.js';
 import { runToolCall } from '../search/run-tool.js';
 import type { SearchTools } from '../search/types.js';
+import {
+  checkpointFiles, loadCheckpointWeights, loadOptimizerState, readEvalResult, readTrainerState,
+  type CheckpointStore, type EvalResult, type KnobChange, type Knobs, type Phase, type TrainerState,
+} from './checkpoint.js';
 import { searchLimits, resolveGenerationBatch } from './config.js';
 import { dataUrlBytes, encodeConversation, TurnEncoder, type EncodedConversation } from './conversation.js';
-import { evalSubset, evaluate, table1, type EvalRecord, type ModeSummary } from './evaluate.js';
+import { buildRunEnvironment } from './environment.js';
+import { evalSubset, evaluate, table1 } from './evaluate.js';
 import { collectTrainBatch } from './dynamic-sampling.js';
 import { computeAdvantages } from './grpo.js';
 import { MetricsWindow } from './metrics-window.js';
@@ -34,12 +31,6 @@ import { scoreTrajectory, type RewardComponents } from './reward.js';
 import { rollout, type RolloutOptions, type RolloutStats, type SearchMode, type Trajectory } from './rollout.js';
 import { grpoSchedule, sftSchedule } from './schedule.js';
 import { grpoUpdate, scoreTokens, sftStep } from './steps.js';
-
-/** Where a run keeps its checkpoint: every save replaces all files at once. */
-export interface CheckpointStore {
-  load(): Promise<Map<string, Uint8Array> | null>;
-  save(files: Map<string, Uint8Array>): Promise<void>;
-}
 
 export type TrainEvent =
   | { type: 'progress'; phase: Phase; done: number; total: number; etaSeconds: number | null }
@@ -60,33 +51,8 @@ export type TrainEvent =
     }
   | { type: 'log'; message: string };
 
-/** GRPO settings a running run may change (the lab's knobs); a change applies from the next step on. */
-export interface Knobs {
-  /** grpo.reward.search_penalty */
-  search_penalty: number;
-  /** grpo.temperature: sampling, and the log-probs of the loss */
-  temperature: number;
-  /** grpo.learning_rate: the schedule's peak; the schedule keeps its shape */
-  learning_rate: number;
-}
+/** The knobs a running run may change ({@link Trainer.setKnob}). */
 export const KNOB_NAMES = ['search_penalty', 'temperature', 'learning_rate'] as const satisfies readonly (keyof Knobs)[];
-
-/** One knob change: from GRPO step `step` on, `knob` is `value`. */
-export interface KnobChange {
-  step: number;
-  knob: keyof Knobs;
-  value: number;
-}
-
-/** A run's phases in order; 'download' (hub files before training starts) appears only in progress events. */
-export type Phase = 'download' | 'sft' | 'grpo' | 'eval' | 'done';
-
-/** An evaluation: per-mode summaries, per-question records and the Table-1 markdown. */
-export interface EvalResult {
-  summaries: ModeSummary[];
-  records: EvalRecord[];
-  table: string;
-}
 
 export interface TrainerEnv {
   backend: E.Backend;
@@ -107,25 +73,6 @@ export interface TrainerEnv {
    */
   inspect?: boolean;
 }
-
-interface TrainerState {
-  phase: Exclude<Phase, 'download'>;
-  sftStep: number;
-  grpoStep: number;
-  /** State of GRPO's sampling generator (seeded with grpoSeed). */
-  rng: number[];
-  /** Steps whose loss or gradient was not finite, in a row (training stops at 5). */
-  badSteps: number;
-  /** Seed of GRPO's sampling and prompt order: grpo.seed, else the recipe's seed (checkpoints before it existed used the recipe's). */
-  grpoSeed: number;
-  /** GRPO generation batches drawn so far: the prompt stream's position (= grpoStep unless filter_groups drew more). */
-  genBatches: number;
-  /** Knob changes made while training, in order (absent when none was made). */
-  knobs?: KnobChange[];
-}
-
-const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v, null, 2) + '\n');
-const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 /**
  * Re-runs the searches of a warm-start conversation through the lab's own tools and renders their
@@ -151,14 +98,6 @@ export async function replayWarmStart(row: FvqaRow, tools: SearchTools, k: numbe
     }
   }
   return { messages, images };
-}
-
-/** The files of a model source: JSON files by name, and the weights. */
-interface ModelFiles {
-  /** Where a file comes from, for messages. */
-  where(file: string): string;
-  json(file: string): Promise<Record<string, unknown>>;
-  weights(): Promise<TensorSource>;
 }
 
 export class Trainer {
@@ -197,52 +136,13 @@ export class Trainer {
    *   env.proxyTools, or when the training split is smaller than one GRPO step's prompts
    */
   async setup(): Promise<void> {
-    const r = this.recipe;
-    const proxy = r.search.backend === 'proxy' ? this.requireProxy() : null;
-    const files = this.modelFiles();
-    this.tok = loadTokenizer(await files.json('tokenizer.json'), await files.json('tokenizer_config.json'));
-    const raw = await files.json('config.json');
-    const config = parseConfig(raw, files.where('config.json'));
-    if (config.architecture !== 'Idefics3ForConditionalGeneration') throw new Error(`${r.model.source}: the FVQA recipes need a vision-language model (Idefics3ForConditionalGeneration)`);
-    this.imageSize = config.vision.image_size;
-    this.model = r.model.init === 'pretrained' ? await loadPretrained(raw, await files.weights(), this.env.backend) : createModel(config, this.env.backend, r.seed);
-    if (r.model.lora) applyLora(this.model, r.model.lora, r.seed);
-    if (r.data.source === 'fvqa-mini') {
-      const world = generateFvqaMini({ seed: r.seed, ...r.data.fvqa_mini });
-      this.data = world;
-      this.tools = proxy ?? (await LocalSearchIndex.build(world.corpus, { summarySentences: r.search.summary_sentences }));
-    } else {
-      // The recipe schema allows parquet only with the proxy backend: no generated corpus to search.
-      this.data = { splits: { train: await this.parquetRows('train'), test: await this.parquetRows('test') } };
-      this.tools = proxy!;
-    }
-    const keep = r.data.train_categories;
-    if (keep) this.data.splits.train = this.data.splits.train.filter((row) => keep.includes(row.category as (typeof keep)[number]));
-    const { generation_batch_size } = resolveGenerationBatch(r.grpo);
-    const prompts = generation_batch_size / r.grpo.num_generations;
-    if (this.data.splits.train.length < prompts) throw new Error(`the training split has ${this.data.splits.train.length} rows; a GRPO step takes ${prompts} prompts (generation batch ${generation_batch_size} / num_generations ${r.grpo.num_generations})`);
+    const hub = this.env.hub && { ...this.env.hub, onProgress: (p: DownloadProgress) => this.reportDownload(p) };
+    const run = await buildRunEnvironment(this.recipe, this.env.backend, {
+      readFile: (path) => this.env.readFile(path), proxyTools: this.env.proxyTools, hub, log: (message) => this.emit({ type: 'log', message }),
+    });
+    ({ model: this.model, tok: this.tok, imageSize: this.imageSize, data: this.data, tools: this.tools } = run);
     const ckpt = await this.env.store.load();
     if (ckpt) await this.restore(ckpt);
-  }
-
-  /** model.source's files: a lab folder through env.readFile, or a hub repository through env.hub. */
-  private modelFiles(): ModelFiles {
-    const src = this.recipe.model.source;
-    if (src.startsWith('hf:')) {
-      const repo = new HubRepo(src, this.hubOptions(`model.source ${src}`));
-      return { where: (f) => repo.url(f), json: (f) => repo.json(f), weights: () => repo.weights() };
-    }
-    return {
-      where: (f) => `${src}/${f}`,
-      json: async (f) => JSON.parse(text(await this.env.readFile(`${src}/${f}`))),
-      weights: async () => openSafetensorsBuffer(await this.env.readFile(`${src}/model.safetensors`), `${src}/model.safetensors`),
-    };
-  }
-
-  /** env.hub with download progress reported as events. @throws Error naming `what` when the environment has no hub */
-  private hubOptions(what: string): HubRepoOptions {
-    if (!this.env.hub) throw new Error(`${what}: hub files need a download cache, and this environment gave none (TrainerEnv.hub)`);
-    return { ...this.env.hub, onProgress: (p) => this.reportDownload(p) };
   }
 
   /** A log line when a file starts downloading, then 'download' progress at most 4 times a second; cache hits are silent. */
@@ -257,38 +157,6 @@ export class Trainer {
     if (!p.done && (p.loaded === p.total || now - this.download.at < 250)) return;
     this.download.at = now;
     this.emit({ type: 'progress', phase: 'download', done: p.loaded, total: p.total, etaSeconds: p.etaSeconds ?? null });
-  }
-
-  /**
-   * The rows of data.train or data.test, validated (src/data/validate.ts). The file is a hub dataset
-   * file (`hf:ORG/NAME[@REV]/FILE`, downloaded through env.hub's cache, so a resumed run reads it
-   * locally), an http(s) URL (read with HTTP Range requests) or a path given to env.readFile.
-   * @throws Error naming the setting and file, and for a bad row its number and field
-   */
-  private async parquetRows(split: 'train' | 'test'): Promise<FvqaRow[]> {
-    const source = this.recipe.data[split]!;
-    const where = `data.${split} ${source}`;
-    const hub = source.startsWith('hf:') ? this.hubOptions(where) : null;
-    const rows: FvqaRow[] = [];
-    try {
-      const hf = hub && parseHfDatasetFile(source);
-      const file = hf ? bufferFromBlob(await new HubRepo(hf.ref, hub).download(hf.file))
-        : /^https?:\/\//.test(source) ? await rangeBufferFromUrl(source) : bufferFromBytes(await this.env.readFile(source));
-      await readFvqaParquet(file, (batch) => void rows.push(...batch), { idPrefix: split });
-    } catch (e) {
-      throw new Error(`${where}: ${(e as Error).message}`, { cause: e });
-    }
-    if (!rows.length) throw new Error(`${where}: the file has no rows`);
-    const imageless = rows.findIndex((row) => !row.images.length);
-    // Rollouts put the question's image first in every prompt.
-    if (imageless >= 0) throw new Error(`${where}: row ${imageless}, field images: no image (every question needs its image)`);
-    this.emit({ type: 'log', message: `${where}: ${rows.length} rows` });
-    return rows;
-  }
-
-  private requireProxy(): SearchTools {
-    if (!this.env.proxyTools) throw new Error('search.backend proxy: no proxy client was given');
-    return this.env.proxyTools;
   }
 
   /** Trainable parameters in a fixed order (the optimizer's and its checkpoint's). */
@@ -579,61 +447,26 @@ export class Trainer {
     await this.save();
   }
 
-  /** Writes the checkpoint: weights at full precision, optimizer state, trainer state, eval results. */
+  /** Writes the checkpoint (./checkpoint.ts): weights at full precision, optimizer state, trainer state, eval results. */
   async save(): Promise<void> {
-    const files = new Map<string, Uint8Array>();
-    const exact = this.env.backend.name === 'cpu';
-    const weights = new Map<string, TensorToWrite>();
-    for (const [name, p] of this.model.namedParameters()) {
-      const d = await this.env.backend.read(p.storage, true);
-      weights.set(name, { dtype: exact ? 'F64' : 'F32', shape: p.shape, data: d as Float32Array });
-    }
-    files.set('model.safetensors', serializeSafetensors(weights, { format: 'pt' }));
-    if (this.optimizer) {
-      const st = await this.optimizer.state();
-      const names = this.trainableNames();
-      const slots = new Map<string, TensorToWrite>();
-      st.slots.forEach((s, i) => s.forEach((arr, j) => slots.set(`${names[i]}.${j ? 'exp_avg_sq' : 'exp_avg'}`, { dtype: arr instanceof Float64Array ? 'F64' : 'F32', shape: [arr.length], data: arr })));
-      files.set('optimizer.safetensors', serializeSafetensors(slots, { step: String(st.step) }));
-    }
-    files.set('trainer_state.json', json({ ...this.state, recipe: this.recipe.name }));
-    files.set('config.json', json(this.model.config.raw));
-    for (const [name, r] of [['eval', this.evalResult], ['eval-sft', this.sftEvalResult]] as const) {
-      if (!r) continue;
-      files.set(`${name}.json`, json({ summaries: r.summaries, records: r.records }));
-      files.set(`${name}.md`, new TextEncoder().encode(r.table + '\n'));
-    }
-    await this.env.store.save(files);
+    const optimizer = this.optimizer && { optimizer: this.optimizer, names: this.trainableNames() };
+    await this.env.store.save(await checkpointFiles({ recipe: this.recipe, model: this.model, state: this.state, optimizer, evals: { eval: this.evalResult, 'eval-sft': this.sftEvalResult } }));
   }
 
   private async restore(files: Map<string, Uint8Array>): Promise<void> {
-    const st = JSON.parse(text(files.get('trainer_state.json')!)) as TrainerState & { recipe: string };
-    if (st.recipe !== this.recipe.name) throw new Error(`the checkpoint belongs to recipe "${st.recipe}", not "${this.recipe.name}": use another output folder`);
-    await loadWeights(this.model, await openSafetensorsBuffer(files.get('model.safetensors')!, 'checkpoint model.safetensors'));
-    const sftEval = files.get('eval-sft.json');
-    if (sftEval) {
-      const r = JSON.parse(text(sftEval)) as Omit<EvalResult, 'table'>;
-      this.sftEvalResult = { ...r, table: table1(r.summaries) };
-    }
-    const { recipe: _, ...state } = st;
-    // Checkpoints written before grpoSeed and genBatches existed: the recipe's seed drove GRPO, one generation batch per step.
-    this.state = { ...state, grpoSeed: state.grpoSeed ?? this.recipe.seed, genBatches: state.genBatches ?? state.grpoStep };
+    const st = readTrainerState(files, this.recipe);
+    await loadCheckpointWeights(this.model, files);
+    this.sftEvalResult = readEvalResult(files, 'eval-sft') ?? this.sftEvalResult;
+    this.state = st;
     this.rng.setState(st.rng);
-    const opt = files.get('optimizer.safetensors');
-    if (opt && (st.phase === 'sft' || st.phase === 'grpo')) {
-      const src = await openSafetensorsBuffer(opt, 'checkpoint optimizer.safetensors');
+    if (files.has('optimizer.safetensors') && (st.phase === 'sft' || st.phase === 'grpo')) {
       const params = this.trainable();
       const g = this.recipe.grpo, s = this.recipe.sft;
       this.optimizer = st.phase === 'sft' && s ? new E.AdamW(params, { lr: s.learning_rate, weightDecay: s.weight_decay }) : new E.AdamW(params, { lr: g.learning_rate, betas: [g.adam_beta1, g.adam_beta2], eps: g.adam_epsilon, weightDecay: g.weight_decay });
-      const slots = await Promise.all(this.trainableNames().map(async (n) => (src.has(`${n}.exp_avg`) ? [await readExact(src, `${n}.exp_avg`), await readExact(src, `${n}.exp_avg_sq`)] : [])));
-      this.optimizer.loadState({ step: Number(src.metadata?.step ?? 0), slots });
+      await loadOptimizerState(files, this.optimizer, this.trainableNames());
     }
     this.emit({ type: 'log', message: `resumed at ${st.phase}, SFT step ${st.sftStep}, GRPO step ${st.grpoStep}` });
   }
-}
-
-async function readExact(src: Awaited<ReturnType<typeof openSafetensorsBuffer>>, name: string): Promise<Float32Array | Float64Array> {
-  return (await readTensorExact(src, name)) as Float32Array | Float64Array;
 }
 
 /**

@@ -5,12 +5,12 @@
 import * as Comlink from 'comlink';
 import { useEffect, useState } from 'preact/hooks';
 import type { BackendChoice } from '../engine/select.js';
-import type { Phase } from '../rl/trainer.js';
+import type { Phase } from '../rl/checkpoint.js';
 import type { Recipe } from '../rl/recipe.js';
 import { configuredProxyUrl } from '../search/client.js';
 import type { InferenceApi } from '../../workers/inference.worker.js';
 import type { StartOptions, TrainerApi, TrainerUpdate } from '../../workers/trainer.worker.js';
-import type { KnobChange, Knobs } from '../rl/trainer.js';
+import type { KnobChange, Knobs } from '../rl/checkpoint.js';
 import { describeAdapter, fullRecipe, shippedCheckpoints, SHIPPED_WARM_START, watchRecipe, type AdapterReport } from './lab-env.js';
 import { openRuns, type MetricRow, type RunRecord, type RunsDb } from './runs-store.js';
 

@@ -6,7 +6,7 @@
  */
 import { openDB, type IDBPDatabase } from 'idb';
 import type { Recipe } from '../rl/recipe.js';
-import type { CheckpointStore, Phase } from '../rl/trainer.js';
+import type { CheckpointStore, Phase } from '../rl/checkpoint.js';
 
 export const RUNS_DB = 'mmsearch-runs';
 /** Rollout steps kept per run (older ones are dropped). */

@@ -8,7 +8,7 @@ import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { metricsToCsv } from '../../export/metrics.js';
 import type { Recipe } from '../../rl/recipe.js';
-import type { Knobs, Phase } from '../../rl/trainer.js';
+import type { Knobs, Phase } from '../../rl/checkpoint.js';
 import { MetricChart, type ChartMark } from '../chart.js';
 import { download, formatDuration, useLab, type Lab } from '../lab.js';
 import { metricRecords, type MetricRow, type RunRecord } from '../runs-store.js';
