@@ -4,12 +4,12 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { generateFvqaMini } from '../data/fvqa-mini.js';
 import { writeParquetFile } from '../data/node-io.js';
+import { worldOf } from '../rl/environment.js';
 import type { Recipe } from '../rl/recipe.js';
 import { parseJsonl } from '../io/jsonl.js';
 import { metricsToCsv } from './metrics.js';
-import { launchScript, verlMapping, verlReadme, type MappingEntry } from './verl.js';
+import { launchScript, verlMapping, verlReadme, verlRow, type MappingEntry, type VerlFiles } from './verl.js';
 
 /** Writes every file of a map under `dir` (relative paths may contain folders). */
 export async function writeFiles(dir: string, files: Map<string, Uint8Array | string>): Promise<void> {
@@ -21,24 +21,27 @@ export async function writeFiles(dir: string, files: Map<string, Uint8Array | st
 }
 
 /**
- * Writes the veRL export of a recipe to `dir`: train.parquet and test.parquet (FVQA-mini generated
- * as the trainer does: `{seed: recipe.seed, ...data.fvqa_mini}`; the eval split as test), the launch
- * script run_mmsearch_r1_grpo.sh (executable) and README.md. Parquet recipes reference their files.
- * @param modelPath actor_rollout_ref.model.path for local models (default `$MODEL_PATH`, set when launching)
+ * Writes the veRL export of a recipe to `dir`: train.parquet, test.parquet and heldout.parquet
+ * (FVQA-mini generated as the trainer does: `{seed: recipe.seed, ...data.fvqa_mini}`; the eval split
+ * as test, the held-out entities' questions as heldout; rows as MMSearch-R1's loader expects them,
+ * {@link verlRow}), the launch script run_mmsearch_r1_grpo.sh (executable) and README.md. Parquet
+ * recipes reference their files.
+ * @param modelPath actor_rollout_ref.model.path (default `$MODEL_PATH`, which the script defaults to Qwen2.5-VL-7B-Instruct)
  * @throws when the eval split does not exist, or as {@link verlMapping}
  */
-export async function writeVerlExport(recipe: Recipe, dir: string, modelPath = '${MODEL_PATH:?path of the model from npm run export -- model}'): Promise<MappingEntry[]> {
+export async function writeVerlExport(recipe: Recipe, dir: string, modelPath = '$MODEL_PATH'): Promise<MappingEntry[]> {
   await mkdir(dir, { recursive: true });
-  let files: { train: string; test: string } | null = null;
+  let files: VerlFiles | null = null;
   let paths;
   if (recipe.data.source === 'fvqa-mini') {
-    const data = generateFvqaMini({ seed: recipe.seed, ...recipe.data.fvqa_mini });
+    const data = worldOf(recipe);
     const test = data.splits[recipe.eval.split as keyof typeof data.splits];
     if (!test) throw new Error(`eval.split ${recipe.eval.split}: FVQA-mini has train, test, heldout and sft`);
-    files = { train: 'train.parquet', test: 'test.parquet' };
-    await writeParquetFile(join(dir, files.train), data.splits.train);
-    await writeParquetFile(join(dir, files.test), recipe.eval.max_rows ? test.slice(0, recipe.eval.max_rows) : test);
-    paths = { modelPath, trainFiles: '$HERE/train.parquet', valFiles: '$HERE/test.parquet' };
+    files = { train: 'train.parquet', test: 'test.parquet', heldout: 'heldout.parquet' };
+    await writeParquetFile(join(dir, files.train), data.splits.train.map((r) => verlRow(r, 'fvqa_mini_train')));
+    await writeParquetFile(join(dir, files.test), (recipe.eval.max_rows ? test.slice(0, recipe.eval.max_rows) : test).map((r) => verlRow(r, `fvqa_mini_${recipe.eval.split}`)));
+    await writeParquetFile(join(dir, files.heldout), data.splits.heldout.map((r) => verlRow(r, 'fvqa_mini_heldout')));
+    paths = { modelPath, trainFiles: '$HERE/train.parquet', valFiles: '[$HERE/test.parquet,$HERE/heldout.parquet]' };
   } else {
     // Hub files (hf:ORG/NAME/FILE) are downloaded first: veRL reads local parquet.
     const local = (f: string | undefined, env: string) => (f && !f.startsWith('hf:') ? f : `\${${env}:?download ${f ?? 'the parquet file'}}`);

@@ -11,6 +11,7 @@
  *    8e9e737, the commit MMSearch-R1 pins as its `verl` submodule) but not read by MMSearch-R1's
  *    `main_ppo`, whose actor (`workers/multimodal/actor/dp_actor.py`) is its own: written as comments.
  */
+import type { FvqaRow } from '../data/types.js';
 import { resolveGenerationBatch } from '../rl/config.js';
 import type { Recipe } from '../rl/recipe.js';
 
@@ -69,18 +70,79 @@ const FIXED: MappingEntry[] = [
   { field: '(prompts)', option: 'data.user_prompt_after_image_search', value: 'mmsearch_r1/prompts/after_image_search_prompt_qwenvl.pkl', status: 'override', verified: `${MMS} scripts/run_mmsearch_r1_grpo.sh` },
   { field: '(prompts)', option: 'data.user_prompt_after_text_search', value: 'mmsearch_r1/prompts/after_text_search_prompt_qwenvl.pkl', status: 'override', verified: `${MMS} scripts/run_mmsearch_r1_grpo.sh` },
   { field: '(GRPO has no critic)', option: 'trainer.critic_warmup', value: '0', status: 'override', verified: YAML },
-  { field: '(cluster)', option: 'trainer.n_gpus_per_node', value: '${N_GPUS:-8}', status: 'override', verified: YAML },
-  { field: '(cluster)', option: 'trainer.nnodes', value: '${N_NODES:-1}', status: 'override', verified: YAML },
+  { field: '(cluster)', option: 'trainer.n_gpus_per_node', value: '$N_GPUS', status: 'override', verified: YAML },
+  { field: '(cluster)', option: 'trainer.nnodes', value: '$N_NODES', status: 'override', verified: YAML },
   { field: '(logging)', option: 'trainer.logger', value: "['console']", status: 'override', verified: YAML },
+  { field: '(vLLM on each GPU)', option: 'actor_rollout_ref.rollout.tensor_model_parallel_size', value: '1', status: 'override', verified: `${YAML} (default 2: fails on 1 GPU); the authors' script sets 1` },
+  { field: '(log-prob micro-batch)', option: 'actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu', value: '$MICRO', status: 'override', verified: `${MMS} ray_trainer.py:351 check_mutually_exclusive (ValueError when unset)` },
+  { field: '(log-prob micro-batch)', option: 'actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu', value: '$MICRO', status: 'override', verified: `${MMS} ray_trainer.py:344 check_mutually_exclusive (ValueError when unset)` },
+  { field: '(padding-free forward)', option: 'actor_rollout_ref.model.use_remove_padding', value: 'True', status: 'override', verified: `${YAML} (default is the string "Falseva"); the authors' script sets True` },
 ];
+
+/** Qwen2.5-VL, the model MMSearch-R1's rollout, prompts and loader are written for (its scripts/run_mmsearch_r1_grpo.sh trains the 7B). */
+export const DEFAULT_VERL_MODEL = 'Qwen/Qwen2.5-VL-7B-Instruct';
+
+/**
+ * data.max_prompt_length of the export: the authors' value (scripts/run_mmsearch_r1_grpo.sh). The
+ * loader tokenises the chat-templated round-1 prompt (1,934 characters) + question with every
+ * `<image>` expanded to Qwen2.5-VL's image tokens (a 512x512 image after its resize: 324) and raises
+ * when that exceeds max_prompt_length (truncation='error'), so the lab's max_prompt_length, counted in
+ * tiny-vlm tokens, does not carry over.
+ */
+export const VERL_MAX_PROMPT_LENGTH = 4096;
+
+/** Facts about MMSearch-R1's round-1 user prompt (mmsearch_r1/prompts/round_1_user_prompt_qwenvl.pkl at 583c6b4), which its loader prepends to each row's first message. */
+export const ROUND_1_PROMPT = { chars: 1934, asciiOnly: true, imagePlaceholders: 1, endsWith: '<image> ' } as const;
+
+/**
+ * A lab row as MMSearch-R1's loader expects it (the authors' mmsearch_r1/data/mini_data.pq): the first
+ * user message is the bare question (the loader prepends the round-1 prompt, which ends in `<image>`),
+ * data_source `mmsearch_r1/<name>` (its reward routes only names containing `mmsearch_r1` or
+ * `imsearch` to the search reward), no extra_info. images, reward_model, category, data_id and
+ * image_urls are kept.
+ * @param name data_source suffix, e.g. `fvqa_mini_train`
+ * @throws when the row has no bare question (extra_info.question) and its first message holds lab
+ *   instructions or `<image>`, or when it has other than one image
+ */
+export function verlRow(row: FvqaRow, name: string): FvqaRow {
+  const content = row.extra_info?.question ?? row.prompt[0]?.content;
+  if (!content || content.includes('<image>')) throw new Error(`verlRow ${row.data_id}: needs the bare question (extra_info.question); its prompt holds <image> or instructions`);
+  if (row.images.length !== 1) throw new Error(`verlRow ${row.data_id}: ${row.images.length} images; the round-1 prompt has one <image>`);
+  return { ...row, prompt: [{ role: 'user', content }], data_source: `mmsearch_r1/${name}`, extra_info: null };
+}
 
 /** Where the export's files are, as the script sees them. */
 export interface VerlPaths {
-  /** The model folder or hub id for actor_rollout_ref.model.path. */
+  /** actor_rollout_ref.model.path: a Qwen2.5-VL folder or hub id (shell word; may expand $MODEL_PATH). */
   modelPath: string;
-  /** Train and validation parquet (shell words; `$HERE` is the script's folder). */
+  /** Train and validation parquet (shell words, or a Hydra list of them; `$HERE` is the script's folder). */
   trainFiles: string;
   valFiles: string;
+}
+
+/** The recipe's batch sizes in veRL's units, before the launch script fits them to the GPUs. */
+export interface VerlBatchPlan {
+  /** actor_rollout_ref.rollout.n (= grpo.num_generations). */
+  n: number;
+  /** data.train_batch_size: prompts per step (generation batch / n). */
+  trainPrompts: number;
+  /** actor_rollout_ref.actor.ppo_mini_batch_size: prompts per optimizer step. */
+  miniPrompts: number;
+  /** ppo_micro_batch_size_per_gpu wanted (grpo.per_device_train_batch_size), capped by the script at each GPU's mini-batch share. */
+  micro: number;
+}
+
+/**
+ * The recipe's batch sizes as veRL counts them (prompts for train / mini-batch, rollouts for micro).
+ * @throws when the optimizer mini-batch does not hold whole groups of num_generations
+ */
+export function verlBatchPlan(recipe: Recipe): VerlBatchPlan {
+  const g = recipe.grpo;
+  const G = g.num_generations;
+  const { generation_batch_size } = resolveGenerationBatch(g);
+  const miniRollouts = g.per_device_train_batch_size * g.gradient_accumulation_steps;
+  if (miniRollouts % G !== 0) throw new Error(`grpo: the optimizer mini-batch (per_device_train_batch_size ${g.per_device_train_batch_size} x gradient_accumulation_steps ${g.gradient_accumulation_steps} = ${miniRollouts} rollouts) must hold whole groups of ${G} for veRL's ppo_mini_batch_size (counted in prompts)`);
+  return { n: G, trainPrompts: generation_batch_size / G, miniPrompts: Math.min(miniRollouts, generation_batch_size) / G, micro: g.per_device_train_batch_size };
 }
 
 /**
@@ -92,30 +154,28 @@ export interface VerlPaths {
 export function verlMapping(recipe: Recipe, paths: VerlPaths): MappingEntry[] {
   const g = recipe.grpo;
   const G = g.num_generations;
-  const { generation_batch_size, steps_per_generation } = resolveGenerationBatch(g);
-  const miniRollouts = g.per_device_train_batch_size * g.gradient_accumulation_steps;
-  if (miniRollouts % G !== 0) throw new Error(`grpo: the optimizer mini-batch (per_device_train_batch_size ${g.per_device_train_batch_size} x gradient_accumulation_steps ${g.gradient_accumulation_steps} = ${miniRollouts} rollouts) must hold whole groups of ${G} for veRL's ppo_mini_batch_size (counted in prompts)`);
-  const e = (field: string, option: string, value: unknown, status: MappingStatus, verified: string, note?: string): MappingEntry => ({ field, option, value: typeof value === 'string' && value.startsWith('$') ? value : hydraValue(value), status, verified, ...(note ? { note } : {}) });
+  const { steps_per_generation } = resolveGenerationBatch(g);
+  verlBatchPlan(recipe);
+  const e = (field: string, option: string, value: unknown, status: MappingStatus, verified: string, note?: string): MappingEntry => ({ field, option, value: typeof value === 'string' && value.includes('$') ? value : hydraValue(value), status, verified, ...(note ? { note } : {}) });
   const none = (field: string, note: string): MappingEntry => ({ field, option: '', value: '', status: 'none', verified: '-', note });
   const agg = LOSS_AGG_MODE[g.loss_type];
   const total = g.max_steps > 0 ? g.max_steps : null;
   const warmupRatio = g.warmup_steps > 0 ? (total ? g.warmup_steps / total : null) : g.warmup_ratio;
   const schedule = g.lr_scheduler_type;
   const lora = recipe.model.lora;
-  const hub = recipe.model.source.startsWith('hf:') ? recipe.model.source.slice(3).replace(/@.*$/, '') : null;
 
   const out: MappingEntry[] = [
     ...FIXED,
-    e('model.source', 'actor_rollout_ref.model.path', hub ?? paths.modelPath, 'override', YAML, hub ? undefined : 'the lab model exported with `npm run export -- model` (veRL starts from these weights)'),
+    e(`model.source (${recipe.model.source})`, 'actor_rollout_ref.model.path', paths.modelPath, 'override', YAML, `default ${DEFAULT_VERL_MODEL} ($MODEL_PATH): the rollout, its prompts and the loader (image_grid_thw, get_rope_index) are Qwen2.5-VL's; the lab's architectures (Idefics3 / SmolVLM, tiny-vlm, Llama, Qwen2) do not run in that trainer`),
     e('data (train split)', 'data.train_files', paths.trainFiles, 'override', YAML),
-    e(`eval.split (${recipe.eval.split})`, 'data.val_files', paths.valFiles, 'override', YAML),
+    e(`eval.split (${recipe.eval.split}) and heldout`, 'data.val_files', paths.valFiles, 'override', YAML),
     e('seed', '+data.seed', recipe.seed, 'append', `${MMS} ray_trainer.py:431 data.get('seed', 1)`, 'seeds the train dataloader shuffle only; sampling seeds are vLLM\'s'),
     e('grpo.num_generations', 'actor_rollout_ref.rollout.n', G, 'override', `${YAML}; ray_trainer.py:1051`),
-    e('grpo generation batch / num_generations', 'data.train_batch_size', generation_batch_size / G, 'override', `${YAML}; ray_trainer.py:315 (x rollout.n)`),
-    e('grpo.per_device_train_batch_size x gradient_accumulation_steps / num_generations', 'actor_rollout_ref.actor.ppo_mini_batch_size', miniRollouts / G, 'override', `${YAML}; fsdp_workers.py:112 (x rollout.n)`, steps_per_generation % g.gradient_accumulation_steps ? 'the generation batch is not a whole number of mini-batches' : undefined),
-    e('grpo.per_device_train_batch_size', 'actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu', g.per_device_train_batch_size, 'override', YAML, 'per GPU: the lab has one device'),
+    e('grpo generation batch / num_generations', 'data.train_batch_size', '$TRAIN_PROMPTS', 'override', `${YAML}; ray_trainer.py:315 (x rollout.n, divisible by the GPUs)`, 'rounded up by the script so that each GPU gets whole rollouts and whole mini-batches'),
+    e('grpo.per_device_train_batch_size x gradient_accumulation_steps / num_generations', 'actor_rollout_ref.actor.ppo_mini_batch_size', '$MINI_PROMPTS', 'override', `${YAML}; fsdp_workers.py:112 (x rollout.n / GPUs)`, `rounded up by the script to a multiple of GPUs / gcd(n, GPUs)${steps_per_generation % g.gradient_accumulation_steps ? '; the generation batch is not a whole number of mini-batches' : ''}`),
+    e('grpo.per_device_train_batch_size', 'actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu', '$MICRO', 'override', `${YAML}; dp_actor.py:267 (mini-batch share // micro: 0 would divide by zero)`, 'the largest divisor of each GPU\'s mini-batch share that is at most the recipe\'s value'),
     e('grpo.num_iterations', 'actor_rollout_ref.actor.ppo_epochs', g.num_iterations, 'override', `${YAML}; dp_actor.py:262`),
-    e('grpo.beta > 0', 'actor_rollout_ref.actor.use_kl_loss', g.beta > 0, 'override', `${YAML}; dp_actor.py:328`),
+    e('(KL in the loss, never in the reward)', 'actor_rollout_ref.actor.use_kl_loss', true, 'override', `${YAML}; ray_trainer.py:1106 (False calls apply_kl_penalty before old log-probs exist: KeyError)`, g.beta === 0 ? 'beta 0: the KL term is computed and weighted 0' : undefined),
     e('grpo.beta', 'actor_rollout_ref.actor.kl_loss_coef', g.beta, 'override', `${YAML}; dp_actor.py:336`),
     e('grpo.beta (k3 estimator)', 'actor_rollout_ref.actor.kl_loss_type', 'low_var_kl', 'override', `${YAML}; dp_actor.py:332`),
     e('grpo.epsilon', 'actor_rollout_ref.actor.clip_ratio', g.epsilon, 'override', YAML, 'deprecated in dp_actor.py:306; low/high are used'),
@@ -145,7 +205,7 @@ export function verlMapping(recipe: Recipe, paths: VerlPaths): MappingEntry[] {
     e('grpo.temperature', 'actor_rollout_ref.rollout.temperature', g.temperature, 'override', `${YAML}; dp_actor.py:184 (log-probs at the same temperature)`),
     e('grpo.top_p', 'actor_rollout_ref.rollout.top_p', g.top_p, 'override', YAML),
     e('grpo.top_k (0 = off)', 'actor_rollout_ref.rollout.top_k', g.top_k === 0 ? -1 : g.top_k, 'override', `${YAML} (-1 = off for vLLM)`),
-    e('grpo.max_prompt_length', 'data.max_prompt_length', g.max_prompt_length, 'override', YAML),
+    e(`grpo.max_prompt_length (${g.max_prompt_length} lab tokens)`, 'data.max_prompt_length', VERL_MAX_PROMPT_LENGTH, 'override', `${YAML}; mm_rl_dataset.py (truncation='error' after image expansion)`, 'the authors\' value: Qwen2.5-VL\'s prompt holds the round-1 prompt and the image\'s tokens'),
     e('rollout.max_turn_tokens', 'data.max_response_length', recipe.rollout.max_turn_tokens, 'override', `${YAML} (rollout.response_length: per generation round)`),
     e('grpo.max_completion_length', 'actor_rollout_ref.rollout.response_length_total', g.max_completion_length, 'override', `${YAML}; vllm_rollout_spmd.py:477`),
     e('grpo.search.max_turns', 'actor_rollout_ref.rollout.max_gen_round', g.search.max_turns, 'override', `${YAML}; vllm_rollout_spmd.py:174`),
@@ -166,12 +226,15 @@ export function verlMapping(recipe: Recipe, paths: VerlPaths): MappingEntry[] {
     e('grpo.max_steps (-1: by epochs)', 'trainer.total_training_steps', total, 'override', `${YAML}; ray_trainer.py:478`),
     e('grpo.num_train_epochs', 'trainer.total_epochs', Math.ceil(g.num_train_epochs), 'override', YAML, Number.isInteger(g.num_train_epochs) ? undefined : 'rounded up: veRL counts whole epochs'),
     e('checkpoint_steps', 'trainer.save_freq', recipe.checkpoint_steps, 'override', YAML),
+    e(total ? '(validate after the last step: max_steps)' : '(validate at each checkpoint)', 'trainer.test_freq', total ?? recipe.checkpoint_steps, 'override', `${YAML}; ray_trainer.py:1247 (-1: last_val_metrics unbound at the last step)`),
+    e('eval.after_sft (validate before GRPO)', '+trainer.val_before_train', recipe.eval.after_sft, 'append', `${MMS} ray_trainer.py:972 get('val_before_train', True)`),
+    e('name', 'trainer.experiment_name', recipe.name, 'override', YAML),
     ...(lora
       ? [
-          e('model.lora.r', 'actor_rollout_ref.model.lora_rank', lora.r, 'upstream', `${UPSTREAM} model/hf_model.yaml:43; verl@8e9e737 ppo_trainer.yaml:122`, 'MMSearch-R1 trains every weight'),
+          none('model.lora (r, lora_alpha, lora_dropout, target_modules)', `MMSearch-R1's workers (fsdp_workers.py at 583c6b4) build no LoRA: the veRL run trains every weight. The TRL export carries the adapter (peft LoraConfig r=${lora.r}, lora_alpha=${lora.lora_alpha}, lora_dropout=${lora.lora_dropout}, target_modules as the regex)`),
+          e('model.lora.r', 'actor_rollout_ref.model.lora_rank', lora.r, 'upstream', `${UPSTREAM} model/hf_model.yaml:43; verl@8e9e737 ppo_trainer.yaml:122`, 'upstream veRL\'s own trainer only'),
           e('model.lora.lora_alpha', 'actor_rollout_ref.model.lora_alpha', lora.lora_alpha, 'upstream', `verl@8e9e737 ppo_trainer.yaml:125`),
           e('model.lora.target_modules', 'actor_rollout_ref.model.target_modules', lora.target_modules, 'upstream', `verl@8e9e737 ppo_trainer.yaml:129`, 'veRL documents "all-linear" or a module list; that it hands a regex string to PEFT unchanged is unverified'),
-          none('model.lora.lora_dropout', 'no dropout option in veRL\'s LoRA config'),
         ]
       : []),
     none('model.init', recipe.model.init === 'scratch' ? 'veRL starts from actor_rollout_ref.model.path: export the lab\'s warm-started checkpoint as that model' : 'the pretrained weights are model.path'),
@@ -186,12 +249,24 @@ export function verlMapping(recipe: Recipe, paths: VerlPaths): MappingEntry[] {
   return out;
 }
 
+/** One argument line: the Hydra override inside bash double quotes; in literal values backslash, double quote, dollar and backtick are escaped, shell expansions (`$VAR`, `$HERE/...`) stay live. */
+function bashArg(m: MappingEntry): string {
+  const value = m.value.startsWith('$') || m.value.includes('$HERE') ? m.value : m.value.replace(/[\\"$`]/g, (c) => `\\${c}`);
+  return `    "${m.option}=${value}"`;
+}
+
 /**
  * The launch script: runs MMSearch-R1's `main_ppo` with every `override` / `append` entry as a Hydra
  * override, `upstream` entries as comments (for upstream veRL), `none` entries listed in README.md.
- * Needs `MMSEARCH_R1_DIR` (a clone of EvolvingLMMs-Lab/multimodal-search-r1 with its verl submodule).
+ * It fits the batch sizes to `N_GPUS` x `N_NODES` (default 8 x 1) before launching, as veRL requires:
+ * rollouts per step and per mini-batch divisible by the GPUs (ray_trainer.py:316, fsdp_workers.py:113),
+ * the micro-batch a divisor of each GPU's mini-batch share (dp_actor.py:267). `DRY_RUN=1` prints the
+ * arguments, one per line, instead of running. Needs `MMSEARCH_R1_DIR` (a clone of
+ * EvolvingLMMs-Lab/multimodal-search-r1 with its verl submodule) and optionally `MODEL_PATH`.
+ * @throws as {@link verlBatchPlan}
  */
 export function launchScript(recipe: Recipe, mapping: MappingEntry[]): string {
+  const plan = verlBatchPlan(recipe);
   const active = mapping.filter((m) => m.status === 'override' || m.status === 'append');
   const upstream = mapping.filter((m) => m.status === 'upstream');
   return [
@@ -199,27 +274,47 @@ export function launchScript(recipe: Recipe, mapping: MappingEntry[]): string {
     `# veRL + MMSearch-R1 multi-turn search GRPO for the lab recipe "${recipe.name}" (written by npm run export -- verl).`,
     '# Options are MMSearch-R1\'s (trainer/multimodal/config/ppo_trainer.yaml; "+" = read by its code, not in that yaml).',
     '# See README.md next to this file for recipe fields without an equivalent.',
+    '# Environment: MMSEARCH_R1_DIR (required), MODEL_PATH, N_GPUS (per node, default 8), N_NODES (default 1), DRY_RUN=1 (print the arguments).',
     'set -euo pipefail',
     'HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"',
-    ': "${MMSEARCH_R1_DIR:?set MMSEARCH_R1_DIR to a clone of EvolvingLMMs-Lab/multimodal-search-r1}"',
+    'N_GPUS="${N_GPUS:-8}"',
+    'N_NODES="${N_NODES:-1}"',
+    'WORLD=$((N_GPUS * N_NODES))',
+    '(( WORLD >= 1 )) || { echo "N_GPUS x N_NODES must be at least 1" >&2; exit 2; }',
+    `N=${plan.n}`,
+    '# Prompts rounded up until prompts x N divides by the GPUs (every GPU gets whole rollouts).',
+    'fit() { local p=$1; while (( (p * N) % WORLD != 0 )); do p=$((p + 1)); done; echo "$p"; }',
+    `MINI_PROMPTS=$(fit ${plan.miniPrompts})`,
+    `TRAIN_PROMPTS=$(( (${plan.trainPrompts} + MINI_PROMPTS - 1) / MINI_PROMPTS * MINI_PROMPTS ))`,
+    'MINI_PER_GPU=$((MINI_PROMPTS * N / WORLD))',
+    `MICRO=${plan.micro}`,
+    '(( MICRO > MINI_PER_GPU )) && MICRO=$MINI_PER_GPU',
+    'while (( MINI_PER_GPU % MICRO != 0 )); do MICRO=$((MICRO - 1)); done',
+    `if (( TRAIN_PROMPTS != ${plan.trainPrompts} || MINI_PROMPTS != ${plan.miniPrompts} || MICRO != ${plan.micro} )); then`,
+    `  echo "fitted to $WORLD GPUs: train_batch_size $TRAIN_PROMPTS (recipe ${plan.trainPrompts}), ppo_mini_batch_size $MINI_PROMPTS (recipe ${plan.miniPrompts}), ppo_micro_batch_size_per_gpu $MICRO (recipe ${plan.micro})" >&2`,
+    'fi',
+    `MODEL_PATH="\${MODEL_PATH:-${DEFAULT_VERL_MODEL}}"`,
     ...(upstream.length
       ? ['# Upstream veRL equivalents (volcengine/verl), not read by MMSearch-R1\'s main_ppo:', ...upstream.map((m) => `#   ${m.option}=${m.value}`)]
       : []),
+    'ARGS=(',
+    ...active.map(bashArg),
+    ')',
+    'if [[ -n "${DRY_RUN:-}" ]]; then printf \'%s\\n\' "${ARGS[@]}" "$@"; exit 0; fi',
+    ': "${MMSEARCH_R1_DIR:?set MMSEARCH_R1_DIR to a clone of EvolvingLMMs-Lab/multimodal-search-r1}"',
     'cd "$MMSEARCH_R1_DIR"',
-    'python3 -m mmsearch_r1.trainer.multimodal.main_ppo \\',
-    ...active.map((m) => `    ${m.option}=${m.value} \\`),
-    '    "$@"',
+    'exec python3 -m mmsearch_r1.trainer.multimodal.main_ppo "${ARGS[@]}" "$@"',
     '',
   ].join('\n');
 }
 
-/** Hydra overrides of a launch script: `option -> value` for the command's lines and, separately, the commented upstream ones. */
+/** Hydra overrides of a launch script as written (before the shell expands them): `option -> value` for its arguments and, separately, the commented upstream ones. */
 export function parseLaunchScript(script: string): { overrides: Map<string, string>; upstream: Map<string, string> } {
   const overrides = new Map<string, string>();
   const upstream = new Map<string, string>();
   for (const line of script.split('\n')) {
-    const arg = /^ {4}(\+?[A-Za-z_][\w.]*)=(.*?) \\$/.exec(line);
-    if (arg) overrides.set(arg[1], arg[2]);
+    const arg = /^ {4}"(\+?[A-Za-z_][\w.]*)=(.*)"$/.exec(line);
+    if (arg) overrides.set(arg[1], arg[2].replace(/\\([\\"$`])/g, '$1'));
     const up = /^# {3}([A-Za-z_][\w.]*)=(.*)$/.exec(line);
     if (up) upstream.set(up[1], up[2]);
   }
@@ -234,8 +329,15 @@ export function mappingTable(mapping: MappingEntry[]): string {
   return ['| recipe field | veRL / MMSearch-R1 option | value | status | verified in | note |', '|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
+/** Parquet files of an export (relative names). */
+export interface VerlFiles {
+  train: string;
+  test: string;
+  heldout: string;
+}
+
 /** README.md of the export folder: how to run it, fields without an equivalent, and the full mapping. */
-export function verlReadme(recipe: Recipe, mapping: MappingEntry[], files: { train: string; test: string } | null): string {
+export function verlReadme(recipe: Recipe, mapping: MappingEntry[], files: VerlFiles | null): string {
   const missing = mapping.filter((m) => m.status === 'none');
   const upstream = mapping.filter((m) => m.status === 'upstream');
   const differ = mapping.filter((m) => m.status !== 'none' && m.status !== 'upstream' && m.note);
@@ -244,14 +346,20 @@ export function verlReadme(recipe: Recipe, mapping: MappingEntry[], files: { tra
     '',
     'Written by `npm run export -- verl`. Files:',
     '',
-    ...(files ? [`- \`${files.train}\`, \`${files.test}\`: the recipe's FVQA-mini splits (seed ${recipe.seed}) in the FVQA / veRL parquet schema.`] : ['- no parquet: the recipe reads parquet files itself (data.train / data.test), referenced by the script.']),
+    ...(files
+      ? [`- \`${files.train}\`, \`${files.test}\`, \`${files.heldout}\`: the recipe's FVQA-mini splits (seed ${recipe.seed}) as MMSearch-R1's loader reads them: the bare question as the user message (the loader prepends its round-1 prompt, which ends in \`<image>\`), data_source \`mmsearch_r1/fvqa_mini_<split>\` (routed to its search reward). Validation runs on test and heldout, reported per data_source.`]
+      : ['- no parquet: the recipe reads parquet files itself (data.train / data.test), referenced by the script.']),
     '- `run_mmsearch_r1_grpo.sh`: the launch script (extra Hydra overrides may follow as arguments).',
     '',
     '## Run',
     '',
     '    git clone --recursive https://github.com/EvolvingLMMs-Lab/multimodal-search-r1',
     '    # install it and its verl submodule as its README says; replace the placeholder search tools',
-    '    MMSEARCH_R1_DIR=$PWD/multimodal-search-r1 MODEL_PATH=/path/to/exported/model bash run_mmsearch_r1_grpo.sh',
+    `    MMSEARCH_R1_DIR=$PWD/multimodal-search-r1 N_GPUS=8 bash run_mmsearch_r1_grpo.sh   # MODEL_PATH defaults to ${DEFAULT_VERL_MODEL}`,
+    '',
+    'N_GPUS (per node, 1 to 8) and N_NODES set the cluster; the script fits the batch sizes to them (it says so when it rounds)',
+    'and `DRY_RUN=1` prints the arguments without running. The lab\'s own architectures do not run in this trainer: its rollout,',
+    'prompts and loader are Qwen2.5-VL\'s (vision tokens, get_rope_index). Train the lab\'s models at scale with the TRL export.',
     '',
     'Option names were read in EvolvingLMMs-Lab/multimodal-search-r1@583c6b4 and volcengine/verl (b178a3c, and 8e9e737, the',
     'submodule commit MMSearch-R1 pins); the table says where. No option name is unverified; notes say "unverified" where a behaviour is.',
@@ -266,8 +374,7 @@ export function verlReadme(recipe: Recipe, mapping: MappingEntry[], files: { tra
     '',
     '## How the run differs',
     '',
-    '- The rollout, its prompts (data.user_prompt_* pickles) and image handling are written for Qwen2.5-VL; the lab\'s',
-    '  Idefics3 models (tiny-vlm, SmolVLM) need those adapted before vLLM can serve them in this rollout.',
+    '- The model is Qwen2.5-VL (the rollout, its prompts and image handling are written for it), not the recipe\'s.',
     '- Loss aggregation: MMSearch-R1\'s actor averages token losses over each micro-batch (TRL bnpo), whatever grpo.loss_type says.',
     ...differ.map((m) => `- \`${m.option}\` (${m.field}): ${m.note}`),
     '',
