@@ -1,7 +1,7 @@
 /**
- * `npm run eval -- --checkpoint DIR [--split test,heldout] [--max-rows N] [--temperature T --samples N] [--json] [--runtime node|wasm|chromium|cpu] [--backend auto|webgpu|wasm|cpu]`
+ * `npm run eval -- --checkpoint DIR [--split test,heldout] [--modes direct,rag,on_demand] [--max-rows N] [--temperature T --samples N] [--json] [--runtime node|wasm|chromium|cpu] [--backend auto|webgpu|wasm|cpu]`
  * Evaluates a run's checkpoint (DIR as written by `npm run train`: recipe.json + checkpoint/) in the
- * recipe's modes of MMSearch-R1's Table 1 (direct answer, RAG workflow, on-demand search), greedy, on
+ * recipe's modes (or --modes) of MMSearch-R1's Table 1 (direct answer, RAG workflow, on-demand search), greedy, on
  * each split of --split (default: the recipe's eval split, and FVQA-mini's heldout split: entities never
  * seen in SFT or GRPO). Prints a table per split, or with --json one array of {@link EvalRow}: per split
  * and mode, accuracy and search ratio (percent) overall and byCategory, each marked with the policy's
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     checkpoint: { type: 'string' },
     split: { type: 'string' },
     'max-rows': { type: 'string' },
+    modes: { type: 'string' },
     temperature: { type: 'string', default: '0' },
     samples: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
@@ -60,10 +61,13 @@ const temperature = Number(values.temperature), samples = Number(values.samples)
 if (!(temperature >= 0)) fail(`--temperature ${values.temperature}: a number >= 0 (0: greedy)`);
 if (!(Number.isInteger(samples) && samples >= 1)) fail(`--samples ${values.samples}: a whole number >= 1`);
 if (samples > 1 && temperature === 0) fail('--samples N > 1 needs --temperature T > 0 (greedy decoding gives the same trajectory every time)');
+const MODES = ['direct', 'rag', 'on_demand'] as const;
+const modes = values.modes ? values.modes.split(',') : base.eval.modes;
+for (const m of modes) if (!(MODES as readonly string[]).includes(m)) fail(`--modes: "${m}" is not one of ${MODES.join(', ')}`);
 const decoding = { temperature, samples: temperature > 0 ? samples : 1 };
 const suffix = temperature > 0 ? `-t${temperature}` : '';
 const recipeFor = (split: string) => ({
-  ...base, eval: { ...base.eval, split, temperature, num_samples: decoding.samples, max_rows: values['max-rows'] ? Number(values['max-rows']) : base.eval.max_rows },
+  ...base, eval: { ...base.eval, split, modes: modes as (typeof MODES)[number][], temperature, num_samples: decoding.samples, max_rows: values['max-rows'] ? Number(values['max-rows']) : base.eval.max_rows },
 });
 const state = JSON.parse(readFileSync(join(dir, 'checkpoint', 'trainer_state.json'), 'utf8')) as { grpoStep: number };
 const stage = state.grpoStep > 0 ? 'after_grpo' : 'before_grpo';
