@@ -46,12 +46,12 @@ export async function createRuntimeBackend(runtime: string): Promise<Backend> {
  * takes `hubRemote` (its worker caches in IndexedDB).
  */
 export async function recipeServices(r: Recipe, root: string): Promise<{ search: TrainerEnv['proxyTools']; hub: NonNullable<TrainerEnv['hub']>; hubRemote: { endpoint?: string; headers?: Record<string, string> } }> {
-  const { ProxySearchClient } = await import('../src/search/client.js');
+  const { proxySearchTools } = await import('../src/rl/environment.js');
   const { FsHubCache } = await import('../src/hub/fs-cache.js');
   const headers = process.env.HF_TOKEN ? { Authorization: `Bearer ${process.env.HF_TOKEN}` } : undefined;
   const hubRemote = { endpoint: process.env.HF_ENDPOINT, headers };
   return {
-    search: r.search.backend === 'proxy' ? new ProxySearchClient({ baseUrl: r.search.proxy_url }) : undefined,
+    search: proxySearchTools(r),
     hub: { cache: new FsHubCache(resolve(process.env.HUB_CACHE_DIR ?? join(root, '.cache', 'hub'))), ...hubRemote },
     hubRemote,
   };

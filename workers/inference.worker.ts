@@ -26,7 +26,8 @@ import { rollout, type SearchMode } from '../src/rl/rollout.js';
 import type { TurnPart } from '../src/protocol/tools.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import type { SearchTools } from '../src/search/types.js';
-import { fullRecipe, readLabFile, readShipped, searchTools, SHIPPED_SOURCE, shippedRecipe, worldOf } from '../src/ui/lab-env.js';
+import { fullRecipe, readLabFile, readShipped, searchTools, SHIPPED_SOURCE, shippedRecipe } from '../src/ui/lab-env.js';
+import { worldOf } from '../src/rl/environment.js';
 import { openRuns, type RunRecord, type RunsDb } from '../src/ui/runs-store.js';
 
 /** Which policy to load: untrained, a stored run's checkpoint, a shipped checkpoint folder (`checkpoints/fvqa-mini/grpo`), or a hub model. */

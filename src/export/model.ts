@@ -11,7 +11,6 @@
  * every parameter (LoRA included) at F32 or F64.
  */
 import * as E from '../engine/index.js';
-import { generateFvqaMini } from '../data/fvqa-mini.js';
 import type { FvqaRow } from '../data/types.js';
 import { openSafetensorsBuffer } from '../io/safetensors.js';
 import { loadPretrained, mergeLora, saveAdapter, saveModel, type PolicyModel } from '../models/checkpoint.js';
@@ -20,6 +19,7 @@ import { lastLogits } from '../models/llama.js';
 import { CHAT_TEMPLATE, type LabTokenizer } from '../models/tokenizer.js';
 import { imagePixels, TurnEncoder } from '../rl/conversation.js';
 import { loadCheckpointModel } from '../rl/checkpoint.js';
+import { worldOf } from '../rl/environment.js';
 import type { Recipe } from '../rl/recipe.js';
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -140,5 +140,5 @@ export async function goldenOutput(recipe: Recipe, model: PolicyModel, tok: LabT
 /** The row the golden prompt comes from: the first test row of the recipe's FVQA-mini world. @throws for parquet recipes */
 export function goldenRow(recipe: Recipe): FvqaRow {
   if (recipe.data.source !== 'fvqa-mini') throw new Error('golden: the recipe reads parquet data; the golden prompt comes from FVQA-mini (data.source fvqa-mini)');
-  return generateFvqaMini({ seed: recipe.seed, ...recipe.data.fvqa_mini }).splits.test[0];
+  return worldOf(recipe).splits.test[0];
 }

@@ -16,6 +16,7 @@ import { openSafetensorsBuffer, type TensorSource } from '../io/safetensors.js';
 import { applyLora, createModel, loadPretrained, type PolicyModel } from '../models/checkpoint.js';
 import { parseConfig } from '../models/config.js';
 import { loadTokenizer, type LabTokenizer } from '../models/tokenizer.js';
+import { ProxySearchClient, type ProxyClientOptions } from '../search/client.js';
 import { LocalSearchIndex } from '../search/local-index.js';
 import type { SearchTools } from '../search/types.js';
 import { resolveGenerationBatch } from './config.js';
@@ -55,6 +56,14 @@ export function worldOf(recipe: Recipe): FvqaMini {
 /** The local search engine over a world's corpus, as the recipe's search section sets it up. */
 export function localSearchTools(recipe: Recipe, world: FvqaMini): Promise<LocalSearchIndex> {
   return LocalSearchIndex.build(world.corpus, { summarySentences: recipe.search.summary_sentences });
+}
+
+/**
+ * The search proxy's client for a recipe whose search.backend is proxy (at search.proxy_url), else
+ * undefined: what {@link RunSources.proxyTools} takes.
+ */
+export function proxySearchTools(recipe: Recipe, opts: Omit<ProxyClientOptions, 'baseUrl'> = {}): ProxySearchClient | undefined {
+  return recipe.search.backend === 'proxy' ? new ProxySearchClient({ baseUrl: recipe.search.proxy_url, ...opts }) : undefined;
 }
 
 /**

@@ -3,11 +3,11 @@
  * under checkpoints/, served by Vite in dev and emitted as assets by `vite build`), the recipe presets,
  * the FVQA-mini world of a recipe and its search tools.
  */
-import { generateFvqaMini, type FvqaMini } from '../data/fvqa-mini.js';
+import type { FvqaMini } from '../data/fvqa-mini.js';
+import { localSearchTools } from '../rl/environment.js';
 import { parseRecipe, type Recipe } from '../rl/recipe.js';
 import { IdbSearchCache } from '../search/idb-cache.js';
 import { ProxySearchClient } from '../search/client.js';
-import { LocalSearchIndex } from '../search/local-index.js';
 import type { SearchTools } from '../search/types.js';
 import fvqaMini from '../../recipes/fvqa-mini.json';
 import fvqaMiniNoPenalty from '../../recipes/fvqa-mini-no-search-penalty.json';
@@ -134,15 +134,10 @@ export async function readLabFile(path: string, runs?: RunsDb): Promise<Uint8Arr
   return new Uint8Array(await res.arrayBuffer());
 }
 
-/** The FVQA-mini world a recipe trains on (the Trainer generates the same one). */
-export function worldOf(recipe: Recipe): FvqaMini {
-  return generateFvqaMini({ seed: recipe.seed, ...recipe.data.fvqa_mini });
-}
-
 /** Search tools: the proxy client when `proxyUrl` is given, else the in-worker local engine over the world's corpus. */
 export async function searchTools(recipe: Recipe, world: FvqaMini, proxyUrl?: string): Promise<{ tools: SearchTools; label: string }> {
   if (proxyUrl) return { tools: new ProxySearchClient({ baseUrl: proxyUrl, cache: await IdbSearchCache.open() }), label: `proxy ${proxyUrl}` };
-  return { tools: await LocalSearchIndex.build(world.corpus, { summarySentences: recipe.search.summary_sentences }), label: 'in-worker local engine' };
+  return { tools: await localSearchTools(recipe, world), label: 'in-worker local engine' };
 }
 
 /** Adapter facts for the Setup view. */
