@@ -9,7 +9,7 @@
  * `model.text_model...`, `lm_head`). Image splitting is not used: one global image per `<image>` run.
  */
 import * as E from '../engine/index.js';
-import { initWeight, KVCache, LayerNorm, Linear, PixelShuffleConnector, VisionEncoderLayer, type Init } from '../nn/layers.js';
+import { GeluMLP, initWeight, KVCache, LayerNorm, Linear, SelfAttention, type Init } from '../nn/layers.js';
 import { Module, ModuleList } from '../nn/module.js';
 import { headDim, imageSeqLen, type TextConfig, type VisionConfig, type VLMConfig } from './config.js';
 import { attentionContext, checkBatch, initFor, LlamaModel, type CausalModel, type TokenBatch } from './llama.js';
@@ -154,4 +154,70 @@ export class Idefics3ForConditionalGeneration extends Module implements CausalMo
     super.dispose();
     this.ropeTable.dispose();
   }
+}
+
+export interface VisionLayerConfig {
+  hidden: number;
+  heads: number;
+  intermediate: number;
+  layerNormEps: number;
+}
+
+/** SiglipEncoderLayer: pre-LayerNorm bidirectional attention and GELU MLP with residuals, biases everywhere. */
+export class VisionEncoderLayer extends Module {
+  readonly layer_norm1: LayerNorm;
+  readonly self_attn: SelfAttention;
+  readonly layer_norm2: LayerNorm;
+  readonly mlp: GeluMLP;
+  constructor(cfg: VisionLayerConfig, init: Init) {
+    super();
+    const headDim = cfg.hidden / cfg.heads;
+    this.layer_norm1 = this.child('layer_norm1', new LayerNorm(cfg.hidden, cfg.layerNormEps, init));
+    this.self_attn = this.child('self_attn', new SelfAttention({ hidden: cfg.hidden, heads: cfg.heads, kvHeads: cfg.heads, headDim, qkvBias: true, outBias: true, causal: false, outName: 'out_proj' }, 0, init));
+    this.layer_norm2 = this.child('layer_norm2', new LayerNorm(cfg.hidden, cfg.layerNormEps, init));
+    this.mlp = this.child('mlp', new GeluMLP(cfg.hidden, cfg.intermediate, init));
+  }
+  /** h [B, N, hidden] (SigLIP: learned absolute position embeddings, so no RoPE here). */
+  forward(h: E.Tensor): E.Tensor {
+    const a = E.add(h, this.self_attn.forward(this.layer_norm1.forward(h), {}));
+    return E.add(a, this.mlp.forward(this.layer_norm2.forward(a)));
+  }
+}
+
+/**
+ * Idefics3Connector: pixel shuffle (space-to-depth) of the patch grid by `scale`, then a bias-free
+ * linear projection (`modality_projection.proj`). x [B, N, C] with N = side² -> [B, N/scale², C·scale²]
+ * -> [B, N/scale², textHidden]. The shuffle follows Idefics3Connector.pixel_shuffle: the grid is
+ * viewed [B, side, side/scale, C·scale], transposed, and regrouped so each output token holds a
+ * scale×scale block of neighbouring patches.
+ */
+export class PixelShuffleConnector extends Module {
+  readonly modality_projection: ProjectionHolder;
+  constructor(readonly visionHidden: number, readonly scale: number, textHidden: number, init: Init) {
+    super();
+    this.modality_projection = this.child('modality_projection', new ProjectionHolder(visionHidden * scale * scale, textHidden, init));
+  }
+  forward(x: E.Tensor): E.Tensor {
+    return this.modality_projection.proj.forward(pixelShuffle(x, this.scale));
+  }
+}
+
+class ProjectionHolder extends Module {
+  readonly proj: Linear;
+  constructor(inF: number, outF: number, init: Init) {
+    super();
+    this.proj = this.child('proj', new Linear(inF, outF, false, init));
+  }
+}
+
+/** Idefics3Connector.pixel_shuffle: [B, N, C] -> [B, N/s², C·s²] (N a square, side divisible by s). */
+export function pixelShuffle(x: E.Tensor, s: number): E.Tensor {
+  const [b, n, c] = x.shape;
+  const side = Math.round(Math.sqrt(n));
+  if (side * side !== n || side % s) throw new Error(`pixelShuffle: ${n} patches do not form a square grid divisible by scale ${s}`);
+  let y = x.reshape([b, side, side / s, c * s]);
+  y = E.permute(y, [0, 2, 1, 3]); // [b, side/s, side, c·s]
+  y = y.reshape([b, side / s, side / s, c * s * s]);
+  y = E.permute(y, [0, 2, 1, 3]); // [b, side/s, side/s, c·s²]
+  return y.reshape([b, n / (s * s), c * s * s]);
 }

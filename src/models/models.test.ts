@@ -10,7 +10,7 @@ import { closeness, gpuBackend } from '../engine/testing.js';
 import type { WebGPUBackend } from '../engine/webgpu/backend.js';
 import { buildFixtures, type FixtureRepo } from '../io/fixtures.js';
 import { openSafetensorsBuffer, openShardedSafetensors, serializeSafetensors, type TensorSource } from '../io/safetensors.js';
-import { pixelShuffle } from '../nn/layers.js';
+import { pixelShuffle } from './idefics3.js';
 import { applyLora, loadAdapter, loadPretrained, mergeLora, saveAdapter, saveModel, setAdapterEnabled, type PolicyModel } from './checkpoint.js';
 import { DecodeSession } from './generate.js';
 import { lastLogits, type TokenBatch } from './llama.js';
