@@ -53,9 +53,9 @@ if (values.backend !== 'auto' && values.runtime !== 'chromium') fail('--backend 
 if (values.runtime === 'node') runWithDawnEnv(values.child!, fail);
 
 const root = resolve(new URL('..', import.meta.url).pathname);
-const { loadRecipe } = await import('../src/rl/recipe.js');
+const { loadStoredRecipe } = await import('../src/rl/recipe.js');
 const { Trainer } = await import('../src/rl/trainer.js');
-const base = loadRecipe(readFileSync(join(dir, 'recipe.json'), 'utf8'), join(dir, 'recipe.json'));
+const base = loadStoredRecipe(readFileSync(join(dir, 'recipe.json'), 'utf8'), join(dir, 'recipe.json'));
 const splits = (values.split ?? (base.data.source === 'fvqa-mini' ? `${base.eval.split},heldout` : base.eval.split)).split(',').filter(Boolean);
 const temperature = Number(values.temperature), samples = Number(values.samples);
 if (!(temperature >= 0)) fail(`--temperature ${values.temperature}: a number >= 0 (0: greedy)`);

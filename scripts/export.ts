@@ -31,7 +31,7 @@ const usage = (): never => {
   throw new Error('usage: export verl --recipe R --out DIR | model --checkpoint RUN --out OUT [--adapter] | golden --checkpoint RUN --out FILE | metrics --run RUN --format csv [--out FILE]');
 };
 
-const { loadRecipe } = await import('../src/rl/recipe.js');
+const { loadRecipe, loadStoredRecipe } = await import('../src/rl/recipe.js');
 
 function recipeFile(nameOrPath: string): string {
   const path = existsSync(nameOrPath) ? nameOrPath : join(root, 'recipes', `${nameOrPath}.json`);
@@ -43,7 +43,7 @@ function recipeFile(nameOrPath: string): string {
 function openRun(dir: string) {
   const ckpt = join(dir, 'checkpoint');
   if (!existsSync(join(dir, 'recipe.json')) || !existsSync(ckpt)) throw new Error(`${dir} has no recipe.json and checkpoint/ (is it a run folder of npm run train?)`);
-  const recipe = loadRecipe(readFileSync(join(dir, 'recipe.json'), 'utf8'), join(dir, 'recipe.json'));
+  const recipe = loadStoredRecipe(readFileSync(join(dir, 'recipe.json'), 'utf8'), join(dir, 'recipe.json'));
   const files = new Map(readdirSync(ckpt).map((f) => [f, new Uint8Array(readFileSync(join(ckpt, f)))]));
   return { recipe, files };
 }

@@ -63,7 +63,7 @@ if (values.runtime === 'node') runWithDawnEnv(values.child!, fail);
 const root = resolve(new URL('..', import.meta.url).pathname);
 const recipePath = existsSync(values.recipe!) ? values.recipe! : join(root, 'recipes', `${values.recipe}.json`);
 if (!existsSync(recipePath)) fail(`recipe ${values.recipe} not found (looked at ${values.recipe} and ${recipePath})`);
-const { loadRecipe } = await import('../src/rl/recipe.js');
+const { loadRecipe, loadStoredRecipe } = await import('../src/rl/recipe.js');
 const { Trainer } = await import('../src/rl/trainer.js');
 const { FsCheckpointStore } = await import('../src/rl/fs-store.js');
 const { rolloutRecords } = await import('../src/export/rollouts.js');
@@ -92,7 +92,7 @@ function initFrom(src: string): void {
   if (state.phase !== 'grpo' || state.grpoStep !== 0) fail(`--init-from ${src}: that run is at phase ${state.phase}, GRPO step ${state.grpoStep}; it must have stopped right after SFT (train it with --steps 0)`);
   let theirs: typeof r;
   try {
-    theirs = loadRecipe(readFileSync(join(src, 'recipe.json'), 'utf8'), join(src, 'recipe.json'));
+    theirs = loadStoredRecipe(readFileSync(join(src, 'recipe.json'), 'utf8'), join(src, 'recipe.json'));
   } catch (e) {
     return fail((e as Error).message);
   }

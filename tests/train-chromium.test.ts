@@ -48,7 +48,7 @@ beforeAll(() => {
     model: { ...base.model, source: model },
     data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, heldOutEntities: 2, testSize: 8 } },
     // 0.1 epoch of the warm-start rows in batches of 8: 2 SFT steps.
-    sft: { ...base.sft, epochs: 0.1, learning_rate: 0.005, warmup_ratio: 0, batch_size: 8, micro_batch_size: 8 },
+    sft: { ...base.sft, num_train_epochs: 0.1, learning_rate: 0.005, warmup_ratio: 0, per_device_train_batch_size: 8, gradient_accumulation_steps: 1 },
     grpo: { ...base.grpo, num_generations: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, max_steps: 2, max_completion_length: 64, search: { ...base.grpo.search, results_per_search: 2 } },
     rollout: { max_turn_tokens: 32 },
     eval: { split: 'test', modes: ['on_demand'], batch_size: 2, max_rows: 2, after_sft: true },

@@ -21,7 +21,7 @@ import { loadFromHub } from '../src/models/hub.js';
 import { loadTokenizer, type LabTokenizer } from '../src/models/tokenizer.js';
 import { searchLimits } from '../src/rl/config.js';
 import { evaluate, table1, type ModeSummary } from '../src/rl/evaluate.js';
-import { parseRecipe, type Recipe } from '../src/rl/recipe.js';
+import { loadStoredRecipe, parseRecipe, type Recipe } from '../src/rl/recipe.js';
 import { rollout, type SearchMode } from '../src/rl/rollout.js';
 import type { TurnPart } from '../src/protocol/tools.js';
 import { bytesToBase64 } from '../src/search/image.js';
@@ -166,7 +166,7 @@ const api = {
     runs ??= await openRuns();
     const all = await importedFiles(picked);
     const from = picked.map((f) => f.name).join(', ');
-    const base = all.has(RECIPE_FILE) ? parseRecipe(JSON.parse(text(all.get(RECIPE_FILE)!)), `${from}: ${RECIPE_FILE}`) : opts.recipe;
+    const base = all.has(RECIPE_FILE) ? loadStoredRecipe(text(all.get(RECIPE_FILE)!), `${from}: ${RECIPE_FILE}`) : opts.recipe;
     const probe = await loadPretrained(JSON.parse(text(all.get('config.json')!)), await openSafetensorsBuffer(all.get('model.safetensors')!, `${from}: model.safetensors`), await getBackend(opts.backend));
     probe.dispose();
     if (all.has('tokenizer.json') !== all.has('tokenizer_config.json')) throw new Error(`${from}: give both tokenizer.json and tokenizer_config.json, or neither (the recipe's tokenizer is used then)`);

@@ -10,7 +10,7 @@
 import * as Comlink from 'comlink';
 import * as E from '../src/engine/index.js';
 import { generateFvqaMini, SPLITS, type FvqaMiniConfig } from '../src/data/fvqa-mini.js';
-import { parseRecipe, type Recipe } from '../src/rl/recipe.js';
+import { parseRecipe, upgradeStoredRecipe, type Recipe } from '../src/rl/recipe.js';
 import { rolloutRecords, type RolloutRecord } from '../src/export/rollouts.js';
 import type { EvalRecord, ModeSummary } from '../src/rl/evaluate.js';
 import type { Trajectory } from '../src/rl/rollout.js';
@@ -280,7 +280,8 @@ const api = {
     const runsDb = await db();
     const stored = opts.resumeRunId ? await runsDb.getRun(opts.resumeRunId) : undefined;
     if (opts.resumeRunId && !stored) throw new Error(`run ${opts.resumeRunId} is not in storage`);
-    const r: Recipe = stored ? stored.recipe : parseRecipe(recipe);
+    // A stored run's recipe may carry the SFT section's former names (recipes stored before they changed).
+    const r: Recipe = stored ? parseRecipe(upgradeStoredRecipe(stored.recipe)) : parseRecipe(recipe);
     const now = new Date().toISOString();
     const run: RunRecord = stored ?? {
       id: `${r.name}-${now.replace(/[-:T]/g, '').slice(0, 14)}`, recipe: r, createdAt: now, updatedAt: now, status: 'running',

@@ -55,8 +55,13 @@ const LR_SCHEDULER_KWARGS_DEFAULTS = LrSchedulerKwargsSchema.parse({});
  * Fields a TRL user may expect in the GRPO section that the lab keeps elsewhere: an unknown-field error
  * for one of these says where the setting lives.
  */
+const CHECKPOINT_STEPS = "checkpoint frequency is the recipe's top-level checkpoint_steps (GRPO steps and SFT steps between checkpoints; TrainingArguments save_steps); set it there";
 const MOVED_FIELDS: Readonly<Record<string, string>> = {
-  save_steps: "checkpoint frequency is the recipe's top-level checkpoint_steps (GRPO steps and SFT steps between checkpoints; TrainingArguments save_steps); set it there",
+  save_steps: CHECKPOINT_STEPS,
+  // Former names of the recipe's SFT section (now TrainingArguments'), by full path.
+  'sft.epochs': 'renamed num_train_epochs (transformers TrainingArguments)',
+  'sft.micro_batch_size': 'renamed per_device_train_batch_size (TrainingArguments: trajectories per forward/backward)',
+  'sft.batch_size': 'an optimizer step now trains per_device_train_batch_size x gradient_accumulation_steps trajectories (TrainingArguments); set gradient_accumulation_steps = batch_size / per_device_train_batch_size',
 };
 
 /**
@@ -157,7 +162,11 @@ export class ConfigError extends Error {
 export function formatIssues(error: z.ZodError, prefix: readonly (string | number)[] = []): ConfigIssue[] {
   return error.issues.flatMap((i) => {
     const base = [...prefix, ...i.path.map(String)];
-    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ path: [...base, k].join('.'), message: MOVED_FIELDS[k] ? `unknown field: ${MOVED_FIELDS[k]}` : 'unknown field' }));
+    if (i.code === 'unrecognized_keys')
+      return i.keys.map((k) => {
+        const path = [...base, k].join('.'), moved = MOVED_FIELDS[path] ?? MOVED_FIELDS[k];
+        return { path, message: moved ? `unknown field: ${moved}` : 'unknown field' };
+      });
     const got = i.input === undefined ? '' : ` (got ${JSON.stringify(i.input)})`;
     return [{ path: base.join('.'), message: i.message + got }];
   });

@@ -41,7 +41,7 @@ const recipe = parseRecipe({
   model: { source: 'models/micro', init: 'scratch', compact_instructions: true },
   data: { source: 'fvqa-mini', fvqa_mini: { entities: 8, heldOutEntities: 2, testSize: 8, sftSamplesPerPair: 1 } },
   search: { backend: 'local', summary_sentences: 1 },
-  sft: { epochs: 0.25, learning_rate: 0.003, batch_size: 4, micro_batch_size: 2, group_by_length: true, warmup_ratio: 0.5, weight_decay: 0.01, max_grad_norm: 1 },
+  sft: { num_train_epochs: 0.25, learning_rate: 0.003, per_device_train_batch_size: 2, gradient_accumulation_steps: 2, group_by_length: true, warmup_ratio: 0.5, weight_decay: 0.01, max_grad_norm: 1 },
   grpo: {
     learning_rate: 0.0005, num_generations: 2, per_device_train_batch_size: 2, gradient_accumulation_steps: 2, max_steps: 3,
     beta: 0.04, epsilon: 0.2, loss_type: 'dapo', temperature: 0.9, max_completion_length: 96, lr_scheduler_type: 'linear', warmup_ratio: 0.34,

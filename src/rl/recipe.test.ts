@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { ConfigError } from './config.js';
-import { loadRecipe, parseRecipe } from './recipe.js';
+import { loadRecipe, loadStoredRecipe, parseRecipe } from './recipe.js';
 
 const dir = new URL('../../recipes/', import.meta.url).pathname;
 
@@ -42,11 +42,26 @@ test('unknown, missing and out-of-range fields are named', () => {
     throw new Error('accepted');
   };
   expect(err({ ...ok, extra: 1 })).toMatch(/r\.json: .*extra: unknown field/);
-  expect(err({ ...ok, sft: { epochs: 0 } })).toMatch(/sft\.epochs/);
+  expect(err({ ...ok, sft: { num_train_epochs: 0 } })).toMatch(/sft\.num_train_epochs/);
+  // The SFT section's former names: rejected, each error naming the TrainingArguments field that replaced it.
+  expect(err({ ...ok, sft: { epochs: 2 } })).toMatch(/sft\.epochs: unknown field: renamed num_train_epochs/);
+  expect(err({ ...ok, sft: { micro_batch_size: 8 } })).toMatch(/sft\.micro_batch_size: unknown field: renamed per_device_train_batch_size/);
+  expect(err({ ...ok, sft: { batch_size: 16 } })).toMatch(/sft\.batch_size: unknown field: .*gradient_accumulation_steps/);
+  expect(err({ ...ok, sft: { save_steps: 16 } })).toMatch(/sft\.save_steps: unknown field: checkpoint frequency is the recipe's top-level checkpoint_steps/);
   expect(err({ ...ok, grpo: { num_generations: 1 } })).toMatch(/grpo\.num_generations/);
   // TRL's save_steps: the recipe has one name for checkpoint frequency, and the error says which.
   expect(err({ ...ok, grpo: { save_steps: 5 } })).toMatch(/grpo\.save_steps: unknown field: checkpoint frequency is the recipe's top-level checkpoint_steps/);
   expect(parseRecipe({ ...ok, checkpoint_steps: 5 }).checkpoint_steps).toBe(5);
   expect(err({ ...ok, model: {} })).toMatch(/model\.source/);
   expect(() => loadRecipe('{', 'r.json')).toThrow(/r\.json: .*invalid JSON/);
+});
+
+test('a stored recipe with the SFT section\'s former names loads as the same optimizer steps', () => {
+  const stored = { name: 'x', model: { source: 'models/tiny-vlm' }, data: {}, sft: { epochs: 14, batch_size: 16, micro_batch_size: 8, learning_rate: 0.003 } };
+  const r = loadStoredRecipe(JSON.stringify(stored), 'runs/x/recipe.json');
+  expect(r.sft).toMatchObject({ num_train_epochs: 14, per_device_train_batch_size: 8, gradient_accumulation_steps: 2, learning_rate: 0.003 });
+  // A batch below the micro-batch was one micro-batch of the whole batch.
+  expect(loadStoredRecipe(JSON.stringify({ ...stored, sft: { batch_size: 4, micro_batch_size: 8 } })).sft).toMatchObject({ per_device_train_batch_size: 4, gradient_accumulation_steps: 1 });
+  expect(() => loadStoredRecipe(JSON.stringify({ ...stored, sft: { batch_size: 12, micro_batch_size: 8 } }), 'r.json')).toThrow(/r\.json: sft\.batch_size 12 is not a multiple of sft\.micro_batch_size 8/);
+  expect(() => loadRecipe(JSON.stringify(stored))).toThrow(/sft\.epochs: unknown field: renamed num_train_epochs/);
 });

@@ -1,7 +1,9 @@
 /**
  * A training recipe: one JSON file naming the model, the data, the search backend, the warm-start
  * SFT, the GRPO configuration (TRL GRPOConfig names, src/rl/config.ts) and the evaluation. Validated
- * with zod: unknown or out-of-range fields are rejected with the field named (`sft.epochs: ...`).
+ * with zod: unknown or out-of-range fields are rejected with the field named (`sft.num_train_epochs: ...`),
+ * and a field's former name with its new one. Sections and fields are snake_case; the SFT section has
+ * transformers TrainingArguments' names, the GRPO section TRL GRPOConfig's.
  * FVQA parquet data (`data.source: parquet`) needs both files, no warm-start SFT (FVQA rows carry no
  * trajectories) and the proxy search backend (there is no generated corpus to search locally).
  */
@@ -41,10 +43,10 @@ export const RecipeSchema = z.strictObject({
     summary_sentences: int().min(1).max(10).default(5).describe('Sentences per text-search summary (local backend; paper: up to 5).'),
   }).prefault({}),
   sft: z.strictObject({
-    epochs: z.number().positive().default(1).describe('Passes over the warm-start trajectories.'),
+    num_train_epochs: z.number().positive().default(1).describe('Passes over the warm-start trajectories (TrainingArguments.num_train_epochs; fractions stop part-way).'),
     learning_rate: z.number().positive().max(1).default(1e-3),
-    batch_size: int().min(1).default(16).describe('Trajectories per optimizer step.'),
-    micro_batch_size: int().min(1).default(8).describe('Trajectories per forward/backward (sorted by length to limit padding).'),
+    per_device_train_batch_size: int().min(1).default(8).describe('Trajectories per forward/backward (the micro-batch, sorted by length to limit padding; TrainingArguments).'),
+    gradient_accumulation_steps: int().min(1).default(2).describe('Micro-batches whose gradients add up to one optimizer step: an optimizer step trains per_device_train_batch_size x gradient_accumulation_steps trajectories (TrainingArguments).'),
     group_by_length: z.boolean().default(false).describe('Batch trajectories of similar length together (transformers TrainingArguments.group_by_length): far less padding.'),
     warmup_ratio: z.number().min(0).max(1).default(0.05),
     weight_decay: z.number().min(0).max(1).default(0.01),
@@ -87,4 +89,34 @@ export function parseRecipe(value: unknown, where = 'recipe'): Recipe {
 /** Parses recipe JSON text. @throws ConfigError for invalid JSON or fields */
 export function loadRecipe(json: string, where = 'recipe'): Recipe {
   return parseJsonWith(json, parseRecipe, where);
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A recipe stored by an earlier version of the lab (a run folder's recipe.json, a shipped checkpoint, a
+ * run in the lab's storage) with the former names of its SFT section replaced: epochs ->
+ * num_train_epochs; micro_batch_size -> per_device_train_batch_size and batch_size ->
+ * gradient_accumulation_steps = batch_size / micro_batch_size (the same optimizer steps). Recipes
+ * people write go through {@link parseRecipe}, which rejects the former names.
+ * @throws Error when batch_size is not a multiple of micro_batch_size (no TrainingArguments equivalent)
+ */
+export function upgradeStoredRecipe(value: unknown, where = 'recipe'): unknown {
+  if (!isObject(value) || !isObject(value.sft)) return value;
+  const { epochs, batch_size, micro_batch_size, ...sft } = value.sft;
+  if (epochs === undefined && batch_size === undefined && micro_batch_size === undefined) return value;
+  if (epochs !== undefined) sft.num_train_epochs ??= epochs;
+  if (batch_size !== undefined || micro_batch_size !== undefined) {
+    // The former defaults: 16 trajectories per step, micro-batches of 8.
+    const batch = Number(batch_size ?? 16), micro = Math.min(Number(micro_batch_size ?? 8), batch);
+    if (batch % micro) throw new Error(`${where}: sft.batch_size ${batch} is not a multiple of sft.micro_batch_size ${micro}: set sft.per_device_train_batch_size and sft.gradient_accumulation_steps`);
+    sft.per_device_train_batch_size = micro;
+    sft.gradient_accumulation_steps = batch / micro;
+  }
+  return { ...value, sft };
+}
+
+/** A stored recipe's JSON text ({@link upgradeStoredRecipe}), validated. @throws ConfigError for invalid JSON or fields */
+export function loadStoredRecipe(json: string, where = 'recipe'): Recipe {
+  return parseJsonWith(json, (v, w) => parseRecipe(upgradeStoredRecipe(v, w), w), where);
 }

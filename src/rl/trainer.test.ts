@@ -59,7 +59,7 @@ afterAll(() => {
 });
 
 test('few-step fvqa-mini run: finite metrics, the format rate rises, checkpoints round-trip', async () => {
-  const base = recipe({ sft: { epochs: 6, learning_rate: 0.005, warmup_ratio: 0, batch_size: 16, micro_batch_size: 16 }, grpo: { num_generations: 2, per_device_train_batch_size: 8, gradient_accumulation_steps: 1, max_steps: 2, learning_rate: 0.0005 } });
+  const base = recipe({ sft: { num_train_epochs: 6, learning_rate: 0.005, warmup_ratio: 0, per_device_train_batch_size: 16, gradient_accumulation_steps: 1 }, grpo: { num_generations: 2, per_device_train_batch_size: 8, gradient_accumulation_steps: 1, max_steps: 2, learning_rate: 0.0005 } });
   const r: Recipe = { ...base, sft: { ...base.sft!, group_by_length: true }, eval: { ...base.eval, after_sft: true } };
   const metrics: Extract<TrainEvent, { type: 'metrics' }>[] = [];
   const env: TrainerEnv = { backend: gpu, readFile, store: new FsCheckpointStore(tmp()), onEvent: (e) => e.type === 'metrics' && metrics.push(e) };
@@ -102,7 +102,7 @@ test('few-step fvqa-mini run: finite metrics, the format rate rises, checkpoints
 }, 900_000);
 
 test('resume from a checkpoint equals the uninterrupted run bit for bit (CPU backend)', async () => {
-  const r = recipe({ sft: { epochs: 0.2, batch_size: 4, micro_batch_size: 4 }, grpo: { num_generations: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, max_steps: 2 } });
+  const r = recipe({ sft: { num_train_epochs: 0.2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1 }, grpo: { num_generations: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, max_steps: 2 } });
   const cpuEnv = (dir: string, onEvent?: TrainerEnv['onEvent']): TrainerEnv => ({ backend: new E.CpuBackend(), readFile, store: new FsCheckpointStore(dir), onEvent });
   const full = new Trainer({ ...r, eval: { ...r.eval, max_rows: 1 } }, cpuEnv(tmp()));
   await full.setup();

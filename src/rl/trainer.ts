@@ -199,8 +199,10 @@ export class Trainer {
   private async runSft(signal?: AbortSignal): Promise<void> {
     const s = this.recipe.sft!;
     const convs = await this.warmStartConversations();
-    const stepsPerEpoch = Math.ceil(convs.length / s.batch_size);
-    const total = Math.ceil(stepsPerEpoch * s.epochs);
+    // One optimizer step: gradient_accumulation_steps micro-batches of per_device_train_batch_size trajectories.
+    const batchSize = s.per_device_train_batch_size * s.gradient_accumulation_steps;
+    const stepsPerEpoch = Math.ceil(convs.length / batchSize);
+    const total = Math.ceil(stepsPerEpoch * s.num_train_epochs);
     const params = this.trainable();
     this.optimizer ??= new E.AdamW(params, { lr: s.learning_rate, weightDecay: s.weight_decay });
     const schedule = sftSchedule(s, total);
@@ -211,11 +213,11 @@ export class Trainer {
       const step = this.state.sftStep;
       const epoch = Math.floor(step / stepsPerEpoch);
       // The batches of an epoch depend only on (seed, epoch): resuming mid-epoch sees the same ones.
-      const batches = epochBatches(convs.map((c) => c.tokens.length), s.batch_size, s.group_by_length, new E.Rng(this.recipe.seed * 7919 + epoch));
+      const batches = epochBatches(convs.map((c) => c.tokens.length), batchSize, s.group_by_length, new E.Rng(this.recipe.seed * 7919 + epoch));
       // Sorted by length so that each micro-batch pads little.
       const batch = batches[step % stepsPerEpoch].map((i) => convs[i]).sort((a, b) => a.tokens.length - b.tokens.length);
       const ts = performance.now();
-      const r = await sftStep(this.model, batch.map((c) => ({ tokens: c.tokens, completion_mask: c.lossMask, images: c.images })), { optimizer: this.optimizer, params, maxGradNorm: s.max_grad_norm, lr: schedule(step), microBatch: s.micro_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize });
+      const r = await sftStep(this.model, batch.map((c) => ({ tokens: c.tokens, completion_mask: c.lossMask, images: c.images })), { optimizer: this.optimizer, params, maxGradNorm: s.max_grad_norm, lr: schedule(step), microBatch: s.per_device_train_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize });
       this.trackBadSteps(r.stepped, `SFT step ${step}`);
       this.state.sftStep++;
       const sec = (performance.now() - ts) / 1000;

@@ -5,7 +5,7 @@
  */
 import type { FvqaMini } from '../data/fvqa-mini.js';
 import { localSearchTools } from '../rl/environment.js';
-import { parseRecipe, type Recipe } from '../rl/recipe.js';
+import { loadStoredRecipe, parseRecipe, type Recipe } from '../rl/recipe.js';
 import { IdbSearchCache } from '../search/idb-cache.js';
 import { ProxySearchClient } from '../search/client.js';
 import type { SearchTools } from '../search/types.js';
