@@ -16,7 +16,7 @@ const info = (text: string): InformationTurn => ({ parts: [{ type: 'text', text 
 function traj(turns: string[], toolTurns: InformationTurn[], lossMask: number[]): Trajectory {
   return {
     // Tokens before promptLength are the prompt; the rest follow lossMask (0 = inserted by a tool).
-    row, question: 'q?', tokens: lossMask.map((_, i) => i), completion_mask: lossMask.map((_, i) => +(i >= 3)), tool_mask: lossMask.map((m, i) => (i >= 3 ? m : 1)), sampleLogprobs: lossMask.map(() => 0), promptLength: 3,
+    row, question: 'q?', tokens: lossMask.map((_, i) => i), completion_mask: lossMask.map((_, i) => +(i >= 3)), tool_mask: lossMask.map((m, i) => (i >= 3 ? m : 1)), sampling_per_token_logps: lossMask.map(() => 0), promptLength: 3,
     images: [row.images[0].bytes], turns, calls: turns.map(parseToolCall), toolTurns, truncated: false,
   };
 }

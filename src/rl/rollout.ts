@@ -31,8 +31,8 @@ export interface Trajectory {
   completion_mask: number[];
   /** TRL `tool_mask`: 0 on tokens the environment inserted (search results with their follow-up user turn, the RAG workflow's actions), 1 elsewhere. */
   tool_mask: number[];
-  /** The sampler's log-probability of each generated token (0 elsewhere); diagnostics only (the loss recomputes). */
-  sampleLogprobs: number[];
+  /** TRL `sampling_per_token_logps`: the sampler's log-probability of each generated token (0 elsewhere); diagnostics only (the loss recomputes). */
+  sampling_per_token_logps: number[];
   /** Tokens of the prompt (the completion starts after it). */
   promptLength: number;
   /** Images in the order of their `<image>` runs: the question image, then thumbnails (PNG/JPEG bytes). */
@@ -188,7 +188,7 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
     const promptImages = row.images.slice(0, first.split(IMAGE_PLACEHOLDER).length - 1).map((i) => i.bytes);
     return {
       row, question: row.extra_info?.question ?? questionFromUserTurn(first),
-      tokens, completion_mask: tokens.map(() => 0), tool_mask: tokens.map(() => 1), sampleLogprobs: tokens.map(() => 0), promptLength: tokens.length,
+      tokens, completion_mask: tokens.map(() => 0), tool_mask: tokens.map(() => 1), sampling_per_token_logps: tokens.map(() => 0), promptLength: tokens.length,
       images: promptImages, turns: [], calls: [], toolTurns: [], truncated: false,
     };
   });
@@ -270,7 +270,7 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
           t.tokens.push(...p.ids);
           t.completion_mask.push(...p.ids.map(() => 1));
           t.tool_mask.push(...p.ids.map(() => p.mask));
-          t.sampleLogprobs.push(...p.logprobs);
+          t.sampling_per_token_logps.push(...p.logprobs);
           if (p.mask) stats.generatedTokens += p.ids.length;
         }
         const text = turnText(toks);
@@ -309,7 +309,7 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
         t.tokens.push(...ids);
         t.completion_mask.push(...ids.map(() => 1));
         t.tool_mask.push(...ids.map(() => 0));
-        t.sampleLogprobs.push(...ids.map(() => 0));
+        t.sampling_per_token_logps.push(...ids.map(() => 0));
         t.images.push(...thumbs);
         t.toolTurns.push(info);
         cb?.onTool?.(r, info);
