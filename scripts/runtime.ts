@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Backend } from '../src/engine/index.js';
 import type { Recipe } from '../src/rl/recipe.js';
 import type { TrainerEnv } from '../src/rl/trainer.js';
-import { dawnEnv } from './gpu-env.js';
+import { dawnEnv } from './chromium/gpu-env.js';
 
 /**
  * In the parent process (no `--child` flag), re-runs this script with `--child` and the Dawn

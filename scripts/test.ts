@@ -6,7 +6,7 @@
  * Extra arguments go to vitest (e.g. `npm test -- src/engine`).
  */
 import { spawnSync } from 'node:child_process';
-import { dawnEnv, findChrome } from './gpu-env.js';
+import { dawnEnv, findChrome } from './chromium/gpu-env.js';
 import { ensurePythonEnv } from './python-env.js';
 
 let env: NodeJS.ProcessEnv;

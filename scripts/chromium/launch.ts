@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { createServer } from 'vite';
-import { CHROMIUM_WEBGPU_FLAGS, findChrome } from '../gpu-env.js';
+import { CHROMIUM_WEBGPU_FLAGS, findChrome } from './gpu-env.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 

@@ -1,6 +1,6 @@
 /**
  * A GPUDevice in Node through the `webgpu` package (Dawn). Node-only: never import from browser code.
- * The process environment must point Vulkan at a driver before start (scripts/gpu-env.ts does that
+ * The process environment must point Vulkan at a driver before start (scripts/chromium/gpu-env.ts does that
  * for `npm test` and the CLI; on machines without a GPU it is Chromium's SwiftShader).
  */
 import { create, globals } from 'webgpu';
