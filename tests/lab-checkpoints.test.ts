@@ -1,5 +1,5 @@
 /**
- * The lab's checkpoints in headless Chromium (software WebGPU): a quick-demo run stopped after its
+ * The lab's checkpoints in headless Chromium (software WebGPU): a smoke run stopped after its
  * 15th SFT step is exported from Storage as a Hugging Face model ZIP, imported back as a stored
  * checkpoint, and both give the same greedy chat output and the same Table 1 when compared side by
  * side in Evaluate. A LoRA run chats with its adapter attached, gives the same output as its merged
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { readZip } from '../src/export/zip.js';
 import { openSafetensorsBuffer } from '../src/io/safetensors.js';
 import { openBrowser, openLab, type LabPage, type TestBrowser } from './browser.js';
+import { loadRecipeInLab, smokeRecipe } from './smoke-recipe.js';
 
 let b: TestBrowser;
 let page: Page;
@@ -74,7 +75,7 @@ async function chatWith(label: string, temperature: number, expectLoaded?: RegEx
 test('export a checkpoint, import it back, identical greedy chat and Table 1; a LoRA run chats with its adapter and exports PEFT files', async () => {
   lab = await openLab(b, tmp);
   page = lab.page;
-  await page.click('#preset-quick');
+  await loadRecipeInLab(page, tmp, smokeRecipe());
   const full = await trainSft(15);
 
   // Export the run as a Hugging Face model folder (one ZIP), then import that ZIP back.
@@ -116,15 +117,15 @@ test('export a checkpoint, import it back, identical greedy chat and Table 1; a 
   expect(await page.locator('#eval-bars .bar-row[data-model="2"]').count()).toBe(1);
   await lab.shot('evaluate-compare');
 
-  // A LoRA run: the quick recipe with an adapter on the text model's attention.
+  // A LoRA run: the smoke recipe with an adapter on the text model's attention.
   await lab.tab('setup');
   const recipe = JSON.parse(readFileSync(await lab.downloadFrom('button:has-text("Save JSON")'), 'utf8'));
-  recipe.name = 'fvqa-mini-quick-lora';
+  recipe.name = 'fvqa-mini-smoke-lora';
   recipe.model.lora = { r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: '.*text_model.*\\.(q_proj|v_proj)' };
   const recipePath = join(tmp, 'lora-recipe.json');
   writeFileSync(recipePath, JSON.stringify(recipe));
   await page.setInputFiles('.setup input[type=file][accept=".json,application/json"]', recipePath);
-  await page.waitForSelector('.card-head h2:has-text("fvqa-mini-quick-lora")');
+  await page.waitForSelector('.card-head h2:has-text("fvqa-mini-smoke-lora")');
   const lora = await trainSft(3);
 
   // PEFT adapter export: adapter files with trained (non-zero) B matrices, and the base model under base/.

@@ -13,6 +13,7 @@ import { generateFvqaMini } from '../src/data/fvqa-mini.js';
 import { writeParquetFile } from '../src/data/node-io.js';
 import { questionFromUserTurn } from '../src/protocol/prompts.js';
 import { openBrowser, openLab, type LabPage, type TestBrowser } from './browser.js';
+import { loadRecipeInLab, smokeRecipe } from './smoke-recipe.js';
 
 let b: TestBrowser;
 let page: Page;
@@ -54,19 +55,13 @@ test('dataset imports; a lost GPU device mid-run is offered for resuming, and th
   expect(await page.textContent('[data-dataset="questions"]')).toContain('jsonl-set/questions.jsonl');
   await lab.shot('storage-datasets');
 
-  // A quick-demo run with a checkpoint every 4 SFT steps, so that steps after the checkpoint are
+  // A smoke run with a checkpoint every 4 SFT steps, so that steps after the checkpoint are
   // charted before the device goes.
   await lab.tab('setup');
   // On a software adapter "auto" may measure WebAssembly faster: this test needs a GPU device to lose.
   await page.click('input[name=backend][value=webgpu]');
   await page.waitForSelector('#backend-choice:has-text("Runs on")', { timeout: 60_000 });
-  await page.click('#preset-quick');
-  const recipe = JSON.parse(readFileSync(await lab.downloadFrom('button:has-text("Save JSON")'), 'utf8'));
-  recipe.name = 'fvqa-mini-quick-ckpt4';
-  recipe.checkpoint_steps = 4;
-  writeFileSync(join(tmp, 'recipe.json'), JSON.stringify(recipe));
-  await page.setInputFiles('.setup input[type=file][accept=".json,application/json"]', join(tmp, 'recipe.json'));
-  await page.waitForSelector('.card-head h2:has-text("fvqa-mini-quick-ckpt4")');
+  await loadRecipeInLab(page, tmp, smokeRecipe({ name: 'fvqa-mini-smoke-ckpt4', checkpoint_steps: 4 }));
   await lab.tab('train');
   await page.click('#start');
   await page.waitForFunction(() => Number(document.querySelector('[data-chart="SFT loss"]')?.getAttribute('data-points')) >= 6, null, { timeout: 180_000 });

@@ -1,5 +1,5 @@
 /**
- * The lab in headless Chromium (software WebGPU): Setup with the quick-demo preset and a generated
+ * The lab in headless Chromium (software WebGPU): Setup with the smoke recipe (tests/smoke-recipe.ts) and a generated
  * FVQA-mini; a run (SFT -> 2 GRPO steps -> evaluation) in the trainer worker with live charts; a page
  * reload mid-run and the resume from the IndexedDB checkpoint; the rollout inspector; the three-mode
  * evaluation; chat through the in-worker engine and through the running search proxy; Storage listing
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startProxy, type Proxy } from '../proxy/server.js';
 import { generateFvqaMini } from '../src/data/fvqa-mini.js';
 import { openBrowser, openLab, type LabPage, type TestBrowser } from './browser.js';
+import { loadRecipeInLab, smokeRecipe } from './smoke-recipe.js';
 
 let b: TestBrowser;
 let proxy: Proxy;
@@ -22,7 +23,7 @@ let lab: LabPage;
 
 beforeAll(async () => {
   cacheDir = mkdtempSync(join(tmpdir(), 'mmsearch-lab-proxy-'));
-  // The proxy serves the quick demo's world (the same corpus the in-worker engine indexes).
+  // The proxy serves the smoke recipe's world (the same corpus the in-worker engine indexes).
   const world = generateFvqaMini({ seed: 1, entities: 16, heldOutEntities: 2, testSize: 8 });
   proxy = await startProxy({ port: 0, cacheDir }, { corpus: world.corpus });
   process.env.VITE_PROXY_URL = proxy.url;
@@ -43,10 +44,10 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   page = lab.page;
   await page.waitForSelector('#proxy-status:has-text("proxy at")');
 
-  // Setup: quick preset, a small FVQA-mini in the dataset store.
-  await page.click('#preset-quick');
+  // Setup: the smoke recipe, a small FVQA-mini in the dataset store.
+  await loadRecipeInLab(page, cacheDir, smokeRecipe());
   // On WebGPU (software here), so that the reload below interrupts the run: on WebAssembly, which
-  // "auto" may pick, the quick demo finishes before the first GRPO step is charted.
+  // "auto" may pick, the smoke run finishes before the first GRPO step is charted.
   await page.click('input[name=backend][value=webgpu]');
   await page.waitForSelector('#backend-choice:has-text("Runs on")', { timeout: 60_000 });
   await page.click('#generate-dataset');
@@ -75,10 +76,11 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   expect(sftSteps).toBeGreaterThanOrEqual(2);
   await lab.shot('train-done');
 
-  // Rollout inspector: groups of 2 trajectories, every assistant turn labelled with its tool call.
+  // Step inspector: groups of 2 trajectories, every assistant turn labelled with its tool call.
   await lab.tab('rollouts');
   await page.waitForSelector('.traj', { timeout: 30_000 });
   expect(await page.locator('.group').first().locator('.traj').count()).toBe(2);
+  for (const b of await page.locator('.traj button:has-text("turns with tool results")').all()) await b.click();
   const calls = await page.locator('.turn.assistant .call').allTextContents();
   expect(calls.length).toBeGreaterThan(0);
   expect(calls.every((c) => ['image_search', 'text_search', 'answer', 'none'].includes(c))).toBe(true);

@@ -26,7 +26,7 @@ import { rollout, type SearchMode } from '../src/rl/rollout.js';
 import type { TurnPart } from '../src/protocol/tools.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import type { SearchTools } from '../src/search/types.js';
-import { fullRecipe, readLabFile, readShipped, searchTools, SHIPPED_SOURCE, shippedRecipe } from '../src/ui/lab-env.js';
+import { fullRecipe, readLabFile, readShipped, searchTools, SHIPPED_SOURCE } from '../src/ui/lab-env.js';
 import { worldOf } from '../src/rl/environment.js';
 import { openRuns, type RunRecord, type RunsDb } from '../src/ui/runs-store.js';
 
@@ -111,9 +111,9 @@ const api = {
       model = await loadCheckpointModel(recipe, files, be);
       label = run.importedFrom ? `${spec.runId} (imported)` : `${spec.runId} (${run.phase}, GRPO step ${run.grpoStep})`;
     } else if (spec.kind === 'shipped') {
-      const files = await readShipped(spec.folder);
-      recipe = shippedRecipe(spec.folder, files);
-      model = await loadCheckpointModel(recipe, files, be);
+      const shipped = await readShipped(spec.folder);
+      recipe = shipped.recipe;
+      model = await loadCheckpointModel(recipe, shipped.files, be);
       label = `shipped ${spec.folder.slice(SHIPPED_SOURCE.length)}`;
     } else if (spec.kind === 'hub') {
       recipe = fullRecipe();

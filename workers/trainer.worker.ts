@@ -22,7 +22,7 @@ import { batchesOf, type DatasetInfo } from '../src/storage/store.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import { IdbHubCache } from '../src/hub/idb-cache.js';
 import type { ImageQuery, ImageSearchResult, TextSearchResult } from '../src/search/types.js';
-import { describeAdapter, readLabFile, readShipped, shippedRecipe } from '../src/ui/lab-env.js';
+import { describeAdapter, readLabFile, readShipped } from '../src/ui/lab-env.js';
 import { readStoredDataset, STORE_PREFIX } from '../src/ui/stored-data.js';
 import { openRuns, type MetricRow, type RolloutView, type RunRecord, type RunsDb } from '../src/ui/runs-store.js';
 
@@ -225,15 +225,13 @@ function runLoop(grpoSteps?: number): void {
  * @throws Error when the checkpoint is not right after SFT, or its recipe differs from `recipe` before GRPO
  */
 async function warmStartFiles(folder: string, recipe: Recipe): Promise<Map<string, Uint8Array>> {
-  const files = await readShipped(folder);
+  const { recipe: theirs, files } = await readShipped(folder);
   const state = files.get('trainer_state.json');
   if (!state) throw new Error(`${folder}: no trainer_state.json`);
   const st = JSON.parse(new TextDecoder().decode(state)) as { phase: string; grpoStep: number };
   if (st.phase !== 'grpo' || st.grpoStep !== 0) throw new Error(`${folder}: the checkpoint is at phase ${st.phase}, GRPO step ${st.grpoStep}, not right after SFT`);
-  const theirs = shippedRecipe(folder, files);
   for (const k of ['seed', 'model', 'data', 'search', 'sft'] as const)
     if (JSON.stringify(theirs[k]) !== JSON.stringify(recipe[k])) throw new Error(`${folder}: its recipe differs from ${recipe.name} in "${k}", so it is not this recipe's warm start`);
-  files.delete('manifest.json');
   files.set('trainer_state.json', new TextEncoder().encode(JSON.stringify({ ...st, recipe: recipe.name }, null, 2) + '\n'));
   return files;
 }

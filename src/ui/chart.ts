@@ -79,7 +79,8 @@ export function MetricChart(p: MetricChartProps) {
   }, [p.keys.join(), p.log]);
 
   useEffect(() => plot.current?.setData(data), [data]);
-  useEffect(() => plot.current?.redraw(false), [JSON.stringify(p.marks ?? [])]);
+  // New marks on drawn data: draw again (uPlot cannot lay out axes without data).
+  useEffect(() => void (data[0].length && plot.current?.redraw(false)), [JSON.stringify(p.marks ?? [])]);
 
   const png = () => plot.current && download(`${p.title.replace(/\W+/g, '_')}.png`, dataUrlToBytes(plot.current.ctx.canvas.toDataURL('image/png')), 'image/png');
   const points = data[0].length;
@@ -90,23 +91,27 @@ export function MetricChart(p: MetricChartProps) {
     p.marks?.length ? h('p', { class: 'chart-marks' }, p.marks.map((m) => h('span', { class: 'mark-chip' }, `step ${m.step}: ${m.label}`))) : null);
 }
 
-/** Dashed vertical lines with their labels at the marks' steps (uPlot draw hook). */
+/** Dashed vertical lines at the marks' steps, their labels stacked beside them (uPlot draw hook). */
 function drawMarks(u: uPlot, marks: readonly ChartMark[]): void {
   const ctx = u.ctx;
-  const { top, height } = u.bbox;
+  const { left, top, width, height } = u.bbox;
+  const px = devicePixelRatio;
   ctx.save();
   ctx.strokeStyle = '#b45309';
   ctx.fillStyle = '#b45309';
-  ctx.lineWidth = 1.5 * devicePixelRatio;
-  ctx.setLineDash([5 * devicePixelRatio, 4 * devicePixelRatio]);
-  ctx.font = `${11 * devicePixelRatio}px sans-serif`;
-  for (const m of marks) {
-    const x = Math.round(u.valToPos(m.step, 'x', true));
+  ctx.lineWidth = 1.5 * px;
+  ctx.font = `${11 * px}px sans-serif`;
+  for (const step of new Set(marks.map((m) => m.step))) {
+    const x = Math.round(u.valToPos(step, 'x', true));
+    ctx.setLineDash([5 * px, 4 * px]);
     ctx.beginPath();
     ctx.moveTo(x, top);
     ctx.lineTo(x, top + height);
     ctx.stroke();
-    ctx.fillText(m.label, x + 3 * devicePixelRatio, top + 12 * devicePixelRatio);
+    // Labels on the side with room: left of the line in the right half of the plot.
+    const right = x > left + width / 2;
+    ctx.textAlign = right ? 'right' : 'left';
+    marks.filter((m) => m.step === step).forEach((m, i) => ctx.fillText(m.label, x + (right ? -4 : 4) * px, top + (12 + 13 * i) * px));
   }
   ctx.restore();
 }

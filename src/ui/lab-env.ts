@@ -20,11 +20,12 @@ const MODEL_FILES: Record<string, string> = Object.fromEntries(
 );
 
 /**
- * Files of the shipped checkpoints (`checkpoints/<recipe>/<stage>/<file>`: safetensors, config.json,
- * trainer_state.json, manifest.json, ...) by repo path; none when the folder is absent.
+ * Files of the shipped checkpoints by repo path, none when the folder is absent. A shipped checkpoint
+ * (scripts/ship-checkpoint.ts) is a folder `checkpoints/<recipe>/<stage>/` with manifest.json, recipe.json
+ * and checkpoint/ (model.safetensors, config.json, trainer_state.json: what `npm run train` checkpoints).
  */
 const SHIPPED_FILES: Record<string, string> = Object.fromEntries(
-  Object.entries(import.meta.glob('../../checkpoints/*/*/*', { query: '?url', import: 'default', eager: true }) as Record<string, string>).map(([k, url]) => [k.replace('../../', ''), url]),
+  Object.entries(import.meta.glob('../../checkpoints/*/*/**/*.{json,safetensors}', { query: '?url', import: 'default', eager: true }) as Record<string, string>).map(([k, url]) => [k.replace('../../', ''), url]),
 );
 
 /** Prefix of model sources and paths that name a shipped checkpoint (`checkpoints/fvqa-mini/grpo`). */
@@ -38,35 +39,24 @@ export function shippedCheckpoints(): string[] {
   return Object.keys(SHIPPED_FILES).filter((k) => k.endsWith('/manifest.json')).map((k) => k.slice(0, -'/manifest.json'.length)).sort();
 }
 
+/** A shipped checkpoint, fetched: its recipe and the files of its checkpoint/ folder by name (`model.safetensors`, ...). */
+export interface ShippedCheckpoint {
+  recipe: Recipe;
+  files: Map<string, Uint8Array>;
+}
+
 /**
- * Every file of a shipped checkpoint folder, fetched.
- * @throws Error naming the folder when it is not shipped, or the file that failed to load
+ * A shipped checkpoint folder (`checkpoints/fvqa-mini/grpo`), fetched, with the recipe of its recipe.json.
+ * @throws Error naming the folder when it is not shipped, a file failed to load, or recipe.json is not a valid recipe
  */
-export async function readShipped(folder: string): Promise<Map<string, Uint8Array>> {
-  const names = Object.keys(SHIPPED_FILES).filter((k) => k.startsWith(folder + '/'));
-  if (!names.length) throw new Error(`${folder}: no such shipped checkpoint (shipped: ${shippedCheckpoints().join(', ') || 'none'})`);
+export async function readShipped(folder: string): Promise<ShippedCheckpoint> {
+  if (!shippedCheckpoints().includes(folder)) throw new Error(`${folder}: no such shipped checkpoint (shipped: ${shippedCheckpoints().join(', ') || 'none'})`);
+  const prefix = `${folder}/checkpoint/`;
   const files = new Map<string, Uint8Array>();
-  await Promise.all(names.map(async (k) => files.set(k.slice(folder.length + 1), await readLabFile(k))));
-  return files;
+  await Promise.all(Object.keys(SHIPPED_FILES).filter((k) => k.startsWith(prefix)).map(async (k) => files.set(k.slice(prefix.length), await readLabFile(k))));
+  const recipe = loadStoredRecipe(new TextDecoder().decode(await readLabFile(`${folder}/recipe.json`)), `${folder}/recipe.json`);
+  return { recipe, files };
 }
-
-/**
- * The recipe a shipped checkpoint was trained with: its manifest's `recipe`, a recipe object or the
- * name of a recipe in recipes/ that the lab bundles.
- * @throws Error naming the folder when the manifest names no recipe the lab knows
- */
-export function shippedRecipe(folder: string, files: Map<string, Uint8Array>): Recipe {
-  const manifest = files.get('manifest.json');
-  if (!manifest) throw new Error(`${folder}: no manifest.json`);
-  const r = (JSON.parse(new TextDecoder().decode(manifest)) as { recipe?: unknown }).recipe;
-  if (r && typeof r === 'object') return parseRecipe(r, `${folder}/manifest.json: recipe`);
-  const known = LAB_RECIPES.find((x) => x.name === r);
-  if (!known) throw new Error(`${folder}/manifest.json: recipe ${JSON.stringify(r)} is none of the lab's (${LAB_RECIPES.map((x) => x.name).join(', ')})`);
-  return parseRecipe(known);
-}
-
-/** The recipes in recipes/ that the lab bundles (shipped checkpoints name theirs). */
-const LAB_RECIPES = [fvqaMini, fvqaMiniNoPenalty];
 
 /** A micro model (tiny-vlm's tokenizer with a micro config, 1 layer each, 48 wide) for smoke runs: too small to learn the task. */
 export const MICRO_SOURCE = 'models/tiny-vlm-micro';
@@ -105,14 +95,13 @@ export const RUN_SOURCE = 'runs/';
 /**
  * Reads a lab file for the Trainer and the inference worker: `models/...` and shipped `checkpoints/...`
  * files by URL, the micro config from code, `runs/<id>/config.json|model.safetensors` from a run's
- * checkpoint. Tokenizer files of a run or a shipped checkpoint are its own when it has them (an imported
- * model), else tiny-vlm's, the tokenizer every lab recipe trains with.
+ * checkpoint. Tokenizer files of a run are its checkpoint's own when it has them (an imported model),
+ * else tiny-vlm's, the tokenizer every lab recipe trains with.
  * @throws Error naming the file when it does not exist
  */
 export async function readLabFile(path: string, runs?: RunsDb): Promise<Uint8Array> {
   if (path === `${MICRO_SOURCE}/config.json`) return new TextEncoder().encode(JSON.stringify(MICRO_CONFIG));
   if (path.startsWith(MICRO_SOURCE + '/')) path = path.replace(MICRO_SOURCE, 'models/tiny-vlm');
-  if (path.startsWith(SHIPPED_SOURCE) && !SHIPPED_FILES[path] && path.split('/').at(-1)!.startsWith('tokenizer')) return readLabFile(`models/tiny-vlm/${path.split('/').at(-1)}`);
   if (SHIPPED_FILES[path]) {
     const res = await fetch(SHIPPED_FILES[path]);
     if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
