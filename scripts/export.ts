@@ -4,11 +4,15 @@
  *
  *   verl --recipe R --out DIR [--model-path P]    train/test parquet, run_mmsearch_r1_grpo.sh, README.md
  *   model --checkpoint RUN --out OUT [--adapter]  config.json + model.safetensors + tokenizer files + chat template
- *                                                 (--adapter: PEFT adapter files, base model in OUT/base/)
+ *                                                 (+ processor files for Idefics3; --adapter: PEFT adapter files,
+ *                                                 base model in OUT/base/, named by absolute path in adapter_config)
  *   golden --checkpoint RUN --out FILE            lab logits and greedy tokens for a fixed prompt (check_hf_compat.py)
+ *   trl --recipe R [--checkpoint RUN] --out DIR   a runnable TRL GRPOTrainer project (python/trl_project/)
  *   metrics --run RUN --format csv [--out FILE]   metrics.jsonl as CSV (default RUN/metrics.csv)
- * RUN is a folder written by `npm run train` (recipe.json, checkpoint/, metrics.jsonl). Models are
- * loaded on the float64 CPU backend (exact; no GPU needed).
+ * RUN is a folder written by `npm run train` (recipe.json, checkpoint/, metrics.jsonl), or for model
+ * and golden a model folder (config.json + model.safetensors or a sharded index, any dtype; tokenizer
+ * files used when present), e.g. a fixture of scripts/make-fixtures.ts. Models are loaded on the
+ * float64 CPU backend (exact; no GPU needed).
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -28,7 +32,7 @@ const { positionals, values } = parseArgs({
 });
 const root = resolve(new URL('..', import.meta.url).pathname);
 const usage = (): never => {
-  throw new Error('usage: export verl --recipe R --out DIR | model --checkpoint RUN --out OUT [--adapter] | golden --checkpoint RUN --out FILE | metrics --run RUN --format csv [--out FILE]');
+  throw new Error('usage: export verl --recipe R --out DIR | model --checkpoint RUN|MODEL_DIR --out OUT [--adapter] | golden --checkpoint RUN|MODEL_DIR --out FILE | trl --recipe R [--checkpoint RUN] --out DIR [--proxy-url URL] | metrics --run RUN --format csv [--out FILE]');
 };
 
 const { loadRecipe, loadStoredRecipe } = await import('../src/rl/recipe.js');
@@ -63,32 +67,72 @@ async function verl(): Promise<void> {
   console.log(JSON.stringify({ out: values.out, options: count('override') + count('append'), upstream_only: count('upstream'), no_equivalent: count('none') }));
 }
 
+/** Tokenizer files of a folder, or null when it has none. */
+function tokenizerIn(dir: string) {
+  if (!existsSync(join(dir, 'tokenizer.json')) || !existsSync(join(dir, 'tokenizer_config.json'))) return null;
+  const read = (f: string) => new Uint8Array(readFileSync(join(dir, f)));
+  return { 'tokenizer.json': read('tokenizer.json'), 'tokenizer_config.json': read('tokenizer_config.json') };
+}
+
+/** A model folder's config and weights (single file or sharded index). */
+async function openModelFolder(dir: string) {
+  if (!existsSync(join(dir, 'config.json'))) throw new Error(`${dir}: neither a run folder (recipe.json, checkpoint/) nor a model folder (config.json)`);
+  const { openSafetensorsBuffer, openShardedSafetensors } = await import('../src/io/safetensors.js');
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const open = (f: string) => openSafetensorsBuffer(new Uint8Array(readFileSync(join(dir, f))), join(dir, f));
+  if (existsSync(join(dir, 'model.safetensors'))) return { config, weights: await open('model.safetensors') };
+  const index = join(dir, 'model.safetensors.index.json');
+  if (!existsSync(index)) throw new Error(`${dir}: no model.safetensors or model.safetensors.index.json`);
+  return { config, weights: await openShardedSafetensors(readFileSync(index, 'utf8'), open, index) };
+}
+
+const isRun = (dir: string) => existsSync(join(dir, 'recipe.json'));
+
 async function model(): Promise<void> {
   if (!values.checkpoint || !values.out) usage();
-  const { recipe, files } = openRun(resolve(values.checkpoint!));
+  const dir = resolve(values.checkpoint!);
   const E = await import('../src/engine/index.js');
-  const { exportModelFiles } = await import('../src/export/model.js');
+  const { exportModelFiles, exportModelFolder } = await import('../src/export/model.js');
   const { writeFiles } = await import('../src/export/node.js');
-  const out = await exportModelFiles(recipe, files, tokenizerOf(recipe.model.source), new E.CpuBackend(), { adapter: values.adapter });
+  let out;
+  if (isRun(dir)) {
+    const { recipe, files } = openRun(dir);
+    out = await exportModelFiles(recipe, files, tokenizerOf(recipe.model.source), new E.CpuBackend(), { adapter: values.adapter, baseModelPath: resolve(values.out!, 'base') });
+  } else {
+    if (values.adapter) throw new Error('--adapter needs a run folder whose recipe has model.lora');
+    const { config, weights } = await openModelFolder(dir);
+    out = await exportModelFolder(config, weights, tokenizerIn(dir), new E.CpuBackend());
+  }
   await writeFiles(resolve(values.out!), out);
   console.log(JSON.stringify({ out: values.out, files: [...out.keys()] }));
 }
 
 async function golden(): Promise<void> {
   if (!values.checkpoint || !values.out) usage();
-  const { recipe, files } = openRun(resolve(values.checkpoint!));
+  const dir = resolve(values.checkpoint!);
   const E = await import('../src/engine/index.js');
   const { goldenOutput, goldenRow } = await import('../src/export/model.js');
-  const { loadCheckpointModel } = await import('../src/rl/checkpoint.js');
   const { loadTokenizer } = await import('../src/models/tokenizer.js');
-  const t = tokenizerOf(recipe.model.source);
   const dec = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b));
-  const tok = loadTokenizer(dec(t['tokenizer.json']), dec(t['tokenizer_config.json']));
-  const m = await loadCheckpointModel(recipe, files, new E.CpuBackend());
+  const be = new E.CpuBackend();
+  let recipe = null, m, t;
+  if (isRun(dir)) {
+    const run = openRun(dir);
+    recipe = run.recipe;
+    t = tokenizerOf(recipe.model.source);
+    const { loadCheckpointModel } = await import('../src/rl/checkpoint.js');
+    m = await loadCheckpointModel(recipe, run.files, be);
+  } else {
+    const { config, weights } = await openModelFolder(dir);
+    t = tokenizerIn(dir);
+    const { loadPretrained } = await import('../src/models/checkpoint.js');
+    m = await loadPretrained(config, weights, be);
+  }
+  const tok = t ? loadTokenizer(dec(t['tokenizer.json']), dec(t['tokenizer_config.json'])) : null;
   const g = await goldenOutput(recipe, m, tok, goldenRow(recipe));
   m.dispose();
   writeFileSync(resolve(values.out!), JSON.stringify(g) + '\n');
-  console.log(JSON.stringify({ out: values.out, input_ids: g.input_ids.length, vocab: g.logits_last.length, greedy: g.greedy.tokens.length }));
+  console.log(JSON.stringify({ out: values.out, architecture: g.architecture, input_ids: g.input_ids.length, vocab: g.logits_last.length, greedy: g.greedy.tokens.length }));
 }
 
 async function metrics(): Promise<void> {

@@ -78,7 +78,10 @@ describe('full model export', () => {
     const recipe = recipeWith(null);
     const ckpt = await checkpointOf(null);
     const files = await exportModelFiles(recipe, ckpt, tokFiles, be);
-    expect([...files.keys()].sort()).toEqual(['chat_template.json', 'config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    expect([...files.keys()].sort()).toEqual(['README.md', 'chat_template.json', 'config.json', 'model.safetensors', 'preprocessor_config.json', 'processor_config.json', 'tokenizer.json', 'tokenizer_config.json']);
+    // Idefics3Processor set to the lab's image input: 64x64, no splitting, (64 / 8)^2 / 2^2 = 16 image tokens.
+    expect(dec(files.get('processor_config.json')!)).toEqual({ processor_class: 'Idefics3Processor', image_seq_len: 16 });
+    expect(dec(files.get('preprocessor_config.json')!)).toMatchObject({ image_processor_type: 'Idefics3ImageProcessor', do_image_splitting: false, size: { longest_edge: 64 }, max_image_size: { longest_edge: 64 }, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5] });
     const config = dec(files.get('config.json')!);
     expect(config).toEqual({ ...micro, torch_dtype: 'float32' });
     expect(files.get('tokenizer.json')).toEqual(tokFiles['tokenizer.json']);
@@ -124,10 +127,13 @@ describe('LoRA export', () => {
     m.dispose();
 
     const files = await exportModelFiles(recipe, ckpt, tokFiles, be, { adapter: true });
-    expect([...files.keys()].filter((k) => !k.startsWith('base/')).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'chat_template.json', 'tokenizer.json', 'tokenizer_config.json']);
+    expect([...files.keys()].filter((k) => !k.startsWith('base/')).sort()).toEqual(['README.md', 'adapter_config.json', 'adapter_model.safetensors', 'chat_template.json', 'preprocessor_config.json', 'processor_config.json', 'tokenizer.json', 'tokenizer_config.json']);
     expect(files.has('base/config.json') && files.has('base/model.safetensors') && files.has('base/tokenizer.json')).toBe(true);
     const ac = dec(files.get('adapter_config.json')!);
-    expect(ac).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, target_modules: LORA.target_modules, base_model_name_or_path: 'models/tiny-vlm' });
+    // Idefics3 has no AutoModelForCausalLM class: task_type null and PEFT's auto_mapping; the base is the export's base/ folder.
+    expect(ac).toMatchObject({ peft_type: 'LORA', task_type: null, r: 4, lora_alpha: 8, target_modules: LORA.target_modules, base_model_name_or_path: 'base' });
+    expect(ac.auto_mapping).toEqual({ base_model_class: 'Idefics3ForConditionalGeneration', parent_library: 'transformers.models.idefics3.modeling_idefics3' });
+    expect(new TextDecoder().decode(files.get('README.md')!)).toContain('PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained("EXPORT/base"), "EXPORT")');
     const { __metadata__: _, ...entries } = header(files.get('adapter_model.safetensors')!);
     // PEFT keys: base_model.model.<module>.lora_A.weight [r, in], lora_B.weight [out, r]; q_proj and v_proj of 2 layers.
     expect(Object.keys(entries).length).toBe(2 * 2 * 2);
@@ -157,14 +163,14 @@ describe('golden output', () => {
     const g = await goldenOutput(recipe, m, tok, row, 4);
     m.dispose();
     expect(g.input_ids.filter((t) => t === g.image_token_id).length).toBe(16);
-    expect(g.pixel_values.shape).toEqual([1, 1, 3, 64, 64]);
-    expect(g.pixel_values.data.length).toBe(3 * 64 * 64);
+    expect(g.pixel_values!.shape).toEqual([1, 1, 3, 64, 64]);
+    expect(g.pixel_values!.data.length).toBe(3 * 64 * 64);
     expect(g.logits_last.length).toBe(1024);
-    expect(g.prompt.startsWith('<|im_start|>User:')).toBe(true);
+    expect(g.prompt!.startsWith('<|im_start|>User:')).toBe(true);
 
     const files = await exportModelFiles(recipe, ckpt, tokFiles, be);
     const back = await loadPretrained(dec(files.get('config.json')!), await openSafetensorsBuffer(files.get('model.safetensors')!), be);
-    const pix = E.fromArray(be, Float32Array.from(g.pixel_values.data), [1, 3, 64, 64]);
+    const pix = E.fromArray(be, Float32Array.from(g.pixel_values!.data), [1, 3, 64, 64]);
     const out = E.noGrad(() => lastLogits(back, back.forward({ ids: Int32Array.from(g.input_ids), batch: 1, length: g.input_ids.length }, undefined, pix)));
     expect(Array.from((await out.data()) as ArrayLike<number>)).toEqual(g.logits_last);
     const argmax = g.logits_last.reduce((b, v, i, a) => (v > a[b] ? i : b), 0);
