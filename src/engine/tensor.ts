@@ -28,6 +28,19 @@ let nextId = 1;
 let gradEnabled = true;
 const scopes: Set<Tensor>[] = [];
 
+/**
+ * An n-dimensional array on one backend: a contiguous row-major {@link Storage} (dtype f32, f16, i32
+ * or u32; f16 is storage only and widens to f32 when read) and a shape (`[]` is a scalar). Create one
+ * with the functions of ops/creation.ts (fromArray, zeros, randn, ...) and transform it with the ops
+ * (every float op records for autograd when an input requires a gradient).
+ *
+ * Lifetime: a tensor made inside `scope(fn)` is freed when fn returns unless fn returns it or it was
+ * `keep()`-ed; `dispose()` frees it at once. Using a freed tensor throws an error naming it
+ * (`describe()`: name, shape, dtype). Reading (`data()`, `item()`) waits for the backend's queued work.
+ *
+ * Source: the semantics of torch.Tensor where the lab needs them (shape, requires_grad, .grad that
+ * accumulates across backward calls, backward()); storage and tape are this engine's.
+ */
 export class Tensor {
   readonly id = nextId++;
   readonly shape: readonly number[];

@@ -92,6 +92,17 @@ class Idefics3Model extends Module {
   }
 }
 
+/**
+ * transformers' Idefics3ForConditionalGeneration (modeling_idefics3.py: SmolVLM-256M/500M-Instruct, and
+ * the lab's tiny-vlm): a SigLIP vision transformer, the pixel-shuffle connector, and a Llama text
+ * decoder whose `<image>` token embeddings are replaced by the image features, then the LM head
+ * (tied to the embeddings when the config says so). Parameter names are transformers'.
+ *
+ * Shapes: pixel_values [N, 3, image_size, image_size] f32 (normalised as the lab's image processor
+ * does); token ids [B, T] i32; each image gives `imageSeqLen` = (image_size / patch_size)² /
+ * scale_factor² features; hidden states [B, T, text hidden_size] f32.
+ * Errors: token ids out of the vocabulary; a count of `<image>` tokens that does not match the images.
+ */
 export class Idefics3ForConditionalGeneration extends Module implements CausalModel {
   readonly model: Idefics3Model;
   readonly lm_head?: Linear;

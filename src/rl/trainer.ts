@@ -100,6 +100,20 @@ export async function replayWarmStart(row: FvqaRow, tools: SearchTools, k: numbe
   return { messages, images };
 }
 
+/**
+ * One training run of a recipe: `setup()` builds the run environment (./environment.ts) and resumes
+ * from the checkpoint store when it holds a checkpoint of the same recipe; `run()` runs the phases
+ * left, warm-start SFT (recipe.sft: TrainingArguments names) -> GRPO (recipe.grpo: TRL GRPOConfig
+ * names, MMSearch-R1's reward and search limits) -> the three-mode evaluation, saving a checkpoint
+ * (./checkpoint.ts) every checkpoint_steps steps and at each phase's end. Progress, metrics (TRL/veRL
+ * names), each GRPO step's rollouts and log lines go to `env.onEvent`.
+ *
+ * Errors: setup's (a missing or malformed model or data file, an `hf:` source without a hub cache, a
+ * proxy backend without a client, a training split smaller than one step's prompts, a checkpoint of
+ * another recipe); five steps in a row with a non-finite loss or gradient stop the run (the last good
+ * checkpoint is kept). Sources: TRL GRPOTrainer (loss, advantages, masks), MMSearch-R1 (reward, search
+ * protocol, evaluation modes), transformers Trainer (schedules, gradient accumulation, group_by_length).
+ */
 export class Trainer {
   model!: PolicyModel;
   tok!: LabTokenizer;

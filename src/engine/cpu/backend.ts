@@ -103,6 +103,17 @@ function forEachIndex(shape: number[], sa: number[], sb: number[], fn: (i: numbe
   }
 }
 
+/**
+ * The float64 reference implementation of every {@link Backend} kernel, in plain TypeScript: the oracle
+ * that the WebGPU and WebAssembly kernels are tested against, the backend of the bit-exact tests
+ * (a resumed run equals the uninterrupted one; src/rl/invariant.test.ts) and `--runtime cpu`.
+ *
+ * Storage: f32 tensors are held as Float64Array (so results are float64, not rounded to f32), f16 as
+ * Float64Array rounded to binary16 on write (as the GPU's pack2x16float), i32/u32 as Int32Array /
+ * Uint32Array. `read(s, true)` returns the float64 values exactly (checkpoints store them as F64);
+ * `memory()` counts the bytes the same tensors would take on a GPU.
+ * Errors: out-of-range indices (gather, embedding) throw naming the index and the range.
+ */
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly description = 'CPU reference backend (float64, plain TypeScript: slow, for tests and as a fallback)';

@@ -50,6 +50,18 @@ function rowMajor(shape: number[], strides: number[]): boolean {
   return true;
 }
 
+/**
+ * The {@link Backend} on a WebGPU device (the browser's navigator.gpu in a page or worker, or Dawn in
+ * Node): every kernel is one or a few WGSL dispatches recorded through its {@link GpuContext}, which
+ * batches them into few submissions. Two kernel families, picked by the adapter's name: 'software'
+ * (SwiftShader and kin) and 'gpu' (workgroup-tiled).
+ *
+ * Storage: f32, i32 and u32 as 32-bit words; f16 as packed halves (two per word, read through WGSL's
+ * unpack2x16float, so no shader-f16 feature is needed); compute is f32.
+ * Errors: f16 inputs to kernels that need f32, strided copies or gathers of f16 storage; buffers above
+ * the adapter's limits, a lost device or a GPU validation error (raised by the GpuContext, naming the
+ * tensor, its size and the limit).
+ */
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly ctx: GpuContext;

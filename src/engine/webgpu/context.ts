@@ -39,6 +39,16 @@ export function sizeClass(n: number): number {
   return Math.ceil(n / step) * step;
 }
 
+/**
+ * The WebGPU runtime of one GPUDevice under the {@link WebGPUBackend}: pooled buffers by size class,
+ * a pipeline cache keyed by shader source, one command encoder and compute pass recorded until a
+ * readback or 1024 dispatches, a uniform ring and an upload ring written once per submission, and the
+ * bookkeeping of live / peak / pooled bytes, dispatches and submissions.
+ *
+ * Errors: `check()` throws once the device is lost ("GPU device lost (reason): reload the model from
+ * its last checkpoint") or reported an uncaptured error; a buffer above the adapter's
+ * maxStorageBufferBindingSize throws naming its label and both sizes; a failed readback throws.
+ */
 export class GpuContext {
   readonly device: GPUDevice;
   readonly limits: { maxBufferSize: number; maxStorageBufferBindingSize: number };
