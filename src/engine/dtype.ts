@@ -74,3 +74,41 @@ export function f16FromBits(h: number): number {
   if (e === 31) return m ? NaN : sign * Infinity;
   return sign * (1 + m / 1024) * 2 ** (e - 15);
 }
+
+// Whole arrays (safetensors F16 / BF16 tensors, fixtures), over the scalar converters above.
+
+/** BF16 bit patterns -> Float32Array (exact: bf16 is the top half of an f32). */
+export function bf16ToF32(bits: Uint16Array): Float32Array {
+  const out = new Uint32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = bits[i] << 16;
+  return new Float32Array(out.buffer);
+}
+
+/** IEEE 754 binary16 bit patterns -> Float32Array (exact, including subnormals, inf and NaN). */
+export function f16ToF32(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = f16FromBits(bits[i]);
+  return out;
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** Float32 values -> BF16 bit patterns, rounding to nearest even (as torch's `.to(torch.bfloat16)`). */
+export function f32ToBf16(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    f32Scratch[0] = values[i];
+    const u = u32Scratch[0];
+    if ((u & 0x7fffffff) > 0x7f800000) out[i] = (u >>> 16) | 0x40; // keep NaN a (quiet) NaN
+    else out[i] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+  }
+  return out;
+}
+
+/** Float32 values -> IEEE binary16 bit patterns, rounding to nearest even; overflow gives +-inf. */
+export function f32ToF16(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = f16Bits(values[i]);
+  return out;
+}

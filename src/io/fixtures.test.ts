@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { writeFixtureHub } from '../../scripts/make-fixtures.js';
 import { buildFixtures, initTensor, type FixtureRepo } from './fixtures.js';
-import { f32ToBf16, bf16ToF32, openSafetensorsBuffer, openShardedSafetensors, type TensorSource } from './safetensors.js';
+import { bf16ToF32, f32ToBf16 } from '../engine/dtype.js';
+import { openSafetensorsBuffer, openShardedSafetensors, type TensorSource } from './safetensors.js';
 
 const repos = buildFixtures(0);
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);

@@ -12,8 +12,8 @@
  * Browser-safe (no Node imports): scripts/make-fixtures.ts writes them to disk.
  */
 import { Rng } from '../engine/random.js';
-import { numel } from '../engine/dtype.js';
-import { DTYPE_BYTES, f32ToBf16, f32ToF16, serializeSafetensors, type Dtype, type TensorToWrite } from './safetensors.js';
+import { f32ToBf16, f32ToF16, numel } from '../engine/dtype.js';
+import { DTYPE_BYTES, serializeSafetensors, type Dtype, type TensorToWrite } from './safetensors.js';
 
 /** Text-decoder fields of a Llama/Qwen2 config.json. */
 export interface DecoderConfig {

@@ -1,10 +1,7 @@
 import { describe, expect, test } from 'vitest';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../engine/dtype.js';
 import {
-  bf16ToF32,
   DTYPE_BYTES,
-  f16ToF32,
-  f32ToBf16,
-  f32ToF16,
   openSafetensorsBlob,
   openSafetensorsBuffer,
   openShardedSafetensors,
