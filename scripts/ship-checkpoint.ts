@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { f32ToF16 } from '../src/engine/dtype.js';
 import { openSafetensorsBuffer, serializeSafetensors, type TensorToWrite } from '../src/io/safetensors.js';
 import type { EvalRecord, ModeSummary } from '../src/rl/evaluate.js';
-import { loadRecipe, type Recipe } from '../src/rl/recipe.js';
+import { loadStoredRecipe, type Recipe } from '../src/rl/recipe.js';
 import { FsCheckpointStore } from '../src/rl/fs-store.js';
 import { Trainer } from '../src/rl/trainer.js';
 import { createRuntimeBackend } from './runtime.js';
@@ -54,7 +54,7 @@ for (const name of weights.names()) {
 }
 writeFileSync(join(out, 'checkpoint', 'model.safetensors'), serializeSafetensors(tensors));
 
-const recipe = loadRecipe(readFileSync(join(out, 'recipe.json'), 'utf8'), join(out, 'recipe.json'));
+const recipe = loadStoredRecipe(readFileSync(join(out, 'recipe.json'), 'utf8'), join(out, 'recipe.json'));
 const backend = await createRuntimeBackend(values.runtime!);
 const readFile = async (p: string) => new Uint8Array(readFileSync(resolve(root, p)));
 
