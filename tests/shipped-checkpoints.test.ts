@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { WasmBackend } from '../src/engine/wasm/backend.js';
-import { loadRecipe } from '../src/rl/recipe.js';
+import { loadStoredRecipe } from '../src/rl/recipe.js';
 import { FsCheckpointStore } from '../src/rl/fs-store.js';
 import { Trainer } from '../src/rl/trainer.js';
 
@@ -39,7 +39,7 @@ describe.each(folders)('checkpoints/fvqa-mini/%s', (folder) => {
 
   test('greedy on-demand answers and search calls on the fixed test rows are the recorded ones', async () => {
     backend ??= await WasmBackend.create();
-    const recipe = loadRecipe(readFileSync(join(dir, 'recipe.json'), 'utf8'));
+    const recipe = loadStoredRecipe(readFileSync(join(dir, 'recipe.json'), 'utf8'));
     const source = new FsCheckpointStore(dir);
     const t = new Trainer(
       { ...recipe, eval: { ...recipe.eval, split: 'test', modes: ['on_demand'], max_rows: manifest.checks.rows.length } },
