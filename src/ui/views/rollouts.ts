@@ -15,11 +15,11 @@ import { Card } from './setup.js';
 type Filter = 'all' | 'yes' | 'no';
 
 const ADVANTAGE_HELP = 'Advantage A = (reward − group mean) / (group std + 1e-4): how much better this trajectory did than the others sampled for the same question. The update raises the log-probability of every token the policy wrote in trajectories with A > 0 and lowers it where A < 0; a group whose rewards all agree (std 0) teaches nothing.';
-const SHADING_HELP = 'Each token the policy wrote is shaded by how much this step\'s update changed its log-probability (the same tokens re-scored with the policy before and after the update): green = reinforced (more likely now), red = suppressed; the stronger the colour, the larger the change (scaled to the step\'s largest). Grey italics: tool results and other inserted text, masked out of the loss (tool_mask 0).';
+const SHADING_HELP = 'Each token the policy wrote is shaded by how much this step\'s update changed its log-probability (the same tokens re-scored with the policy before and after the update): green = reinforced (more likely now), red = suppressed; the stronger the colour, the larger the change (full colour from the step\'s 95th percentile of |Δ log p| up; hover a token for its numbers). Grey italics: tool results and other inserted text, masked out of the loss (tool_mask 0).';
 
-/** Background for a log-prob change `d` relative to the step's largest change `max`. */
+/** Background for a log-prob change `d` on the step's scale `max` (changes beyond it get the full colour). */
 function shade(d: number, max: number): string {
-  const a = Math.min(1, Math.abs(d) / (max || 1)) * 0.75;
+  const a = Math.sqrt(Math.min(1, Math.abs(d) / (max || 1))) * 0.75;
   return d >= 0 ? `rgba(22, 163, 74, ${a.toFixed(3)})` : `rgba(220, 38, 38, ${a.toFixed(3)})`;
 }
 
@@ -56,12 +56,14 @@ function Trajectory({ t, max }: { t: RolloutView; max: number }) {
 
 /** One run's groups at one step. */
 function Step({ views, title }: { views: RolloutView[]; title?: string }) {
-  const max = Math.max(0, ...views.flatMap((t) => t.tokens.map((k) => Math.abs(k.d ?? 0))));
+  const changes = views.flatMap((t) => t.tokens.flatMap((k) => (k.d === undefined ? [] : [Math.abs(k.d)]))).sort((a, b) => a - b);
+  // A few tokens move far more than the rest: colour on the 95th percentile so that the others show.
+  const max = changes[Math.floor(0.95 * (changes.length - 1))] ?? 0;
   const groups = [...new Set(views.map((t) => t.group))].map((g) => views.filter((t) => t.group === g));
   const searched = views.filter((t) => t.searched).length;
   return h('div', { class: 'step-col' },
     title ? h('h3', { class: 'run-title' }, title) : null,
-    views.length ? h('p', { class: 'muted step-summary' }, `${views.length} trajectories · mean reward ${(views.reduce((a, t) => a + t.reward, 0) / views.length).toFixed(3)} · search ratio ${((100 * searched) / views.length).toFixed(0)}% · largest |Δ log p| ${max.toFixed(4)}`) : null,
+    views.length ? h('p', { class: 'muted step-summary' }, `${views.length} trajectories · mean reward ${(views.reduce((a, t) => a + t.reward, 0) / views.length).toFixed(3)} · search ratio ${((100 * searched) / views.length).toFixed(0)}% · |Δ log p| 95th percentile ${max.toFixed(4)}, largest ${(changes.at(-1) ?? 0).toFixed(4)}`) : null,
     groups.map((g) => h(Card, { title: `Group ${g[0].group}: ${g[0].question}` },
       h('div', { class: 'group' },
         h('div', { class: 'group-info' }, h('img', { class: 'question-image', src: g[0].image, alt: 'question image' }),

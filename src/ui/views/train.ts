@@ -106,7 +106,7 @@ function Controls({ lab }: { lab: Lab }) {
     h('table', { class: 'knobs' }, h('tbody', null, KNOBS.map(({ knob, label, step, help }) => h('tr', null,
       h('td', { title: help }, label),
       h('td', { class: 'num' }, h('b', null, String(current[knob]))),
-      h('td', null, h('input', { type: 'number', id: `knob-${knob}`, step, min: 0, class: 'short', placeholder: String(current[knob]), value: draft[knob] ?? '',
+      h('td', null, h('input', { type: 'number', id: `knob-${knob}`, step, min: 0, class: 'knob', placeholder: String(current[knob]), value: draft[knob] ?? '',
         onInput: (e: Event) => setDraft({ ...draft, [knob]: Number((e.target as HTMLInputElement).value) }) })),
       h('td', null, h('button', { id: `apply-${knob}`, disabled: !run || draft[knob] === undefined, onClick: () => apply(knob) }, 'apply from next step')),
       h('td', { class: 'help' }, help))))),
@@ -167,6 +167,9 @@ export function TrainView({ lab }: { lab: Lab }) {
         GRPO_CHARTS.flatMap((c) => [chart(c, grpo, marksA, 'A · '), chart(c, compare.filter((m) => m.phase === 'grpo'), marksB, 'B · ')]))
       : h('div', { class: 'charts', id: 'grpo-charts' }, GRPO_CHARTS.map((c) => chart(c, grpo, marksA))),
     h('h3', { class: 'section' }, 'Warm-start SFT'),
-    h('div', { class: 'charts', id: 'sft-charts' }, SFT_CHARTS.map((c) => chart(c, sft))),
+    // A run from a shipped warm start has no SFT of its own.
+    !sft.length && run?.recipe.sft && run.phase !== 'sft'
+      ? h('p', { class: 'muted', id: 'sft-none' }, 'No warm-start SFT in this run: it started from a shipped warm start whose SFT was done when it was made.')
+      : h('div', { class: 'charts', id: 'sft-charts' }, SFT_CHARTS.map((c) => chart(c, sft))),
     h(Card, { title: 'Log' }, h('pre', { class: 'log', id: 'train-log' }, lab.logs.length ? lab.logs.join('\n') : 'No messages yet.')));
 }
