@@ -21,7 +21,7 @@ import { loadFromHub } from '../src/models/hub.js';
 import { loadTokenizer, type LabTokenizer } from '../src/models/tokenizer.js';
 import { searchLimits } from '../src/rl/config.js';
 import { evaluate, table1, type ModeSummary } from '../src/rl/evaluate.js';
-import { loadStoredRecipe, parseRecipe, type Recipe } from '../src/rl/recipe.js';
+import { loadStoredRecipe, type Recipe } from '../src/rl/recipe.js';
 import { rollout, type SearchMode } from '../src/rl/rollout.js';
 import type { TurnPart } from '../src/protocol/tools.js';
 import { bytesToBase64 } from '../src/search/image.js';

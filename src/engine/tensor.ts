@@ -56,7 +56,6 @@ export class Tensor {
   /** Optional name for error messages and debugging (module path of a parameter). */
   name?: string;
   private disposed = false;
-  private kept = false;
 
   /** Wraps a storage; prefer the creation functions in ops/creation.ts. @throws on size mismatch. */
   constructor(storage: Storage, shape: readonly number[], name?: string) {
@@ -122,7 +121,6 @@ export class Tensor {
 
   /** Removes this tensor from the enclosing scope so it outlives it; returns itself. */
   keep(): this {
-    this.kept = true;
     for (const s of scopes) s.delete(this);
     return this;
   }

@@ -234,7 +234,6 @@ export const delta = {
   },
   /** scalar for software adapters: vec4 rows (head_dim a multiple of 4), 64 threads. */
   vec4(d: number) {
-    const J = range(d / 4);
     return DELTA.kernel(/* wgsl */ `
 @group(0) @binding(1) var<storage, read> o: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> dO: array<vec4<f32>>;
