@@ -175,3 +175,45 @@ describe('FVQA-mini hazy familiar facts (issue 15)', () => {
     expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, hazyTruthShare: -0.1 })).toThrow(/hazyTruthShare/);
   });
 });
+
+describe('FVQA-mini extra tail entities (extraTailEntities)', () => {
+  const TAILS = 24;
+  let t: FvqaMini;
+  beforeAll(() => {
+    t = generateFvqaMini({ ...NEUTRAL, extraTailEntities: TAILS });
+  });
+
+  test('leave the world, its splits and the existing warm start unchanged; add only warm-start chains about new entities', () => {
+    expect(t.entities.slice(0, NEUTRAL.entities)).toEqual(w.entities);
+    for (const split of ['train', 'test', 'heldout'] as const) expect(t.splits[split]).toEqual(w.splits[split]);
+    // The existing warm start keeps its trajectories; only the lower-ranked results its tool turns list can
+    // differ, the corpus having more images and pages.
+    expect(t.splits.sft.slice(0, w.splits.sft.length).map(turns)).toEqual(w.splits.sft.map(turns));
+    const tails = t.entities.slice(NEUTRAL.entities);
+    expect(tails).toHaveLength(TAILS);
+    expect(new Set(tails.map((e) => e.familiarity))).toEqual(new Set(['warm_start_tail']));
+    expect(new Set(t.entities.map((e) => e.facts.name.toLowerCase())).size).toBe(t.entities.length);
+    // Every tail is in the corpus (image and page), and has exactly two slots (its name and one fact),
+    // each one search chain and one guess: the warm start stays decision-neutral.
+    const ids = new Set(tails.map((e) => e.id));
+    for (const e of tails) expect(t.corpus.images.some((im) => im.title === e.facts.name) && t.corpus.pages.some((p) => p.title === e.facts.name)).toBe(true);
+    const extra = t.splits.sft.slice(w.splits.sft.length);
+    expect(extra.every((r) => ids.has(r.extra_info!.entity_id))).toBe(true);
+    for (const [p, c] of shares(extra, pair)) expect(c, p).toEqual({ search: 1, direct: 1 });
+    expect(new Set(extra.filter((r) => r.extra_info!.attribute === 'name').map((r) => r.extra_info!.entity_id))).toEqual(ids);
+  });
+
+  test("a tail's search chain names it only after the image search: its name must be read from the results", () => {
+    const tails = new Map(t.entities.filter((e) => e.familiarity === 'warm_start_tail').map((e) => [e.id, e.facts.name]));
+    const chains = t.splits.sft.filter((r) => tails.has(r.extra_info!.entity_id) && searched(r));
+    expect(chains).toHaveLength(2 * TAILS);
+    for (const r of chains) {
+      const name = tails.get(r.extra_info!.entity_id)!;
+      const [first, afterImage] = turns(r);
+      expect(first).not.toContain(name);
+      const results = r.prompt[2].content;
+      expect(results.indexOf(name)).toBeGreaterThan(-1);
+      expect(afterImage).toContain(`The top result is ${name}.`);
+    }
+  });
+});

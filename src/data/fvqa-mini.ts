@@ -440,6 +440,7 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 /** @throws Error naming an issue-15 option whose value is out of range. */
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
+  if (!(Number.isInteger(config.extraTailEntities) && config.extraTailEntities >= 0)) throw new Error(`extraTailEntities must be a whole number >= 0, got ${config.extraTailEntities}`);
   for (const k of ['hazyFactShare', 'hazyTruthShare', 'ragChainShare'] as const) {
     const v = config[k];
     if (!(v >= 0 && v <= 1)) throw new Error(`${k} must be in [0, 1], got ${v}`);
@@ -463,7 +464,8 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
   const corpus = buildCorpus(entities, config);
   onProgress?.({ phase: 'corpus', done: corpus.images.length, total: corpus.images.length, unit: 'images' });
   const search = new CorpusSearch(corpus);
-  const inWorld = entities.filter((e) => e.familiarity !== 'held_out');
+  // Train and test entities; the extra tail entities (warm_start_tail) only appear in warm-start search chains.
+  const inWorld = entities.filter((e) => e.familiarity === 'familiar' || e.familiarity === 'unfamiliar');
   const heldOut = entities.filter((e) => e.familiarity === 'held_out');
   let made = 0;
   const tick = (phase: string) => {
@@ -545,23 +547,27 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     sft.push(toRow(inst, 'sft', sft.length, t.prompt, t.images));
     tick('sft');
   };
+  /** The warm-start trajectories of one (entity, attribute, sample k) slot. */
+  const slot = (e: Entity, a: Attribute, k: number, stream: string) => {
+    const inst = makeInstance(e, a, stream, config);
+    const extra = () => makeInstance(e, a, `${stream}:extra`, config);
+    if (inst.category === 'search_free') {
+      add(inst, 'direct', k, stream);
+      if (neutral || srng.next() < config.needlessSearchShare) add(extra(), 'needless_search', k, `${stream}:extra`);
+    } else {
+      add(inst, 'search_chain', k, stream);
+      if (neutral || srng.next() < config.guessWithoutSearchShare) add(extra(), 'guess', k, `${stream}:extra`);
+    }
+  };
   for (let k = 0; k < config.sftSamplesPerPair; k++) {
     // Sample 0 keeps the stream names of a single-sample world, so that its rows do not change.
     const tag = k === 0 ? '' : `:${k}`;
-    for (const e of inWorld) {
-      for (const a of attrs) {
-        const stream = `sft:${e.id}:${a}${tag}`;
-        const inst = makeInstance(e, a, stream, config);
-        const extra = () => makeInstance(e, a, `${stream}:extra`, config);
-        if (inst.category === 'search_free') {
-          add(inst, 'direct', k, stream);
-          if (neutral || srng.next() < config.needlessSearchShare) add(extra(), 'needless_search', k, `${stream}:extra`);
-        } else {
-          add(inst, 'search_chain', k, stream);
-          if (neutral || srng.next() < config.guessWithoutSearchShare) add(extra(), 'guess', k, `${stream}:extra`);
-        }
-      }
-    }
+    for (const e of inWorld) for (const a of attrs) slot(e, a, k, `sft:${e.id}:${a}${tag}`);
+  }
+  // Each extra tail entity once: its name and one fact drawn from its own stream.
+  for (const e of entities.filter((x) => x.familiarity === 'warm_start_tail')) {
+    const fact = Rng.stream(config.seed, `tail:${e.id}`).pick(FACT_ATTRIBUTES.filter((a) => a !== 'name'));
+    for (const a of ['name', fact] as const) slot(e, a, 0, `sft:${e.id}:${a}`);
   }
   onProgress?.({ phase: 'done', done: made, total: made, unit: 'rows' });
   return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts };
