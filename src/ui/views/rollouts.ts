@@ -119,6 +119,7 @@ export function RolloutsView({ lab }: { lab: Lab }) {
     h('div', { class: 'legend' },
       h('span', { class: 'tok gen', style: { background: shade(1, 1) } }, 'reinforced'), h('span', { class: 'tok gen', style: { background: shade(-1, 1) } }, 'suppressed'),
       h('span', { class: 'tok ins' }, 'tool result (masked)'), h('span', { class: 'muted' }, SHADING_HELP)),
+    h('p', { class: 'muted legend-note' }, ADVANTAGE_HELP, ' Reward components per trajectory: reward = 0.9 · acc · P + 0.1 · format (hover each for its meaning).'),
     !runId || !steps.length ? h('div', { class: 'notice info' }, 'No steps yet: each GRPO step stores its trajectories here as it finishes (the last 20 steps of a run). Turn on step-through in Train to stop after every step.') : null,
     other
       ? h('div', { class: 'side-by-side' }, h(Step, { views: shown, title: `A: ${runId}` }), h(Step, { views: filter(otherViews), title: `B: ${other}${otherViews.length ? '' : ' (no rollouts stored at this step)'}` }))
