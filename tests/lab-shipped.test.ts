@@ -1,0 +1,87 @@
+/**
+ * The lab's first visit with the shipped checkpoints (checkpoints/fvqa-mini/{warm-start,grpo}, issue
+ * 16) in headless Chromium: Chat opens with the GRPO-trained policy loaded and, greedy, gives the
+ * answers and search calls its manifest records for fixed test rows (scripts/ship-checkpoint.ts
+ * evaluated them in Node): a familiar creature answered without search, an unfamiliar one after image
+ * search then text search; Evaluate offers the same policy; the "Watch GRPO learn when to search"
+ * preset is chosen and its run starts at GRPO step 0 from the shipped warm start. Skipped when this
+ * checkout ships no checkpoints. Screenshots go to test-artifacts/.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { generateFvqaMini } from '../src/data/fvqa-mini.js';
+import { loadStoredRecipe } from '../src/rl/recipe.js';
+import { openBrowser, openLab, type TestBrowser } from './browser.js';
+
+const root = join(import.meta.dirname, '..');
+const GRPO = join(root, 'checkpoints/fvqa-mini/grpo');
+const WARM = join(root, 'checkpoints/fvqa-mini/warm-start');
+
+interface CheckRow {
+  data_id: string;
+  question: string;
+  answer: string | null;
+  image_searches: number;
+  text_searches: number;
+}
+const manifest = existsSync(join(GRPO, 'manifest.json')) ? (JSON.parse(readFileSync(join(GRPO, 'manifest.json'), 'utf8')) as { checks?: { rows: CheckRow[] } }) : null;
+const shipped = !!manifest?.checks && existsSync(join(WARM, 'manifest.json'));
+
+let b: TestBrowser;
+let tmp: string;
+beforeAll(async () => {
+  if (!shipped) return;
+  tmp = mkdtempSync(join(tmpdir(), 'mmsearch-lab-shipped-'));
+  b = await openBrowser();
+});
+afterAll(async () => {
+  await b?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+test.skipIf(!shipped)('first visit: Chat and Evaluate on the shipped policy, the Watch preset from the shipped warm start', async () => {
+  const lab = await openLab(b, tmp);
+  const page = lab.page;
+  const recipe = loadStoredRecipe(readFileSync(join(GRPO, 'recipe.json'), 'utf8'), 'recipe.json');
+  const world = generateFvqaMini({ seed: recipe.seed, ...recipe.data.fvqa_mini });
+  const rows = manifest!.checks!.rows;
+  const familiar = rows.find((r) => r.image_searches === 0 && r.text_searches === 0);
+  const unfamiliar = rows.find((r) => r.image_searches === 1 && r.text_searches === 1);
+  expect(familiar && unfamiliar, 'the manifest checks a row answered from memory and one after image then text search').toBeTruthy();
+
+  // Chat: the trained policy is loaded on arrival; each check row's image and question give the recorded calls and answer.
+  await lab.tab('chat');
+  await page.waitForSelector('#chat-loaded:has-text("shipped fvqa-mini/grpo")', { timeout: 120_000 });
+  for (const check of [familiar!, unfamiliar!]) {
+    const row = world.splits.test.find((r) => r.data_id === check.data_id)!;
+    const image = join(tmp, `${check.data_id}.png`);
+    writeFileSync(image, row.images[0].bytes);
+    await page.setInputFiles('.chat input[type=file]', image);
+    await page.fill('#chat-question', check.question);
+    await page.click('#chat-send');
+    await page.waitForSelector('#chat-status:not(:has-text("thinking"))', { timeout: 180_000 });
+    const calls = await page.locator('#chat-transcript .bubble.assistant .call').allTextContents();
+    const want = [...Array(check.image_searches).fill('image_search'), ...Array(check.text_searches).fill('text_search'), 'answer'];
+    expect(calls.map((c) => c.replace(/:.*/, ''))).toEqual(want);
+    expect(await page.textContent('#chat-status')).toBe(`answer: ${check.answer}`);
+    await lab.shot(`chat-shipped-${check.image_searches ? 'search' : 'memory'}`);
+  }
+
+  // Evaluate offers the trained policy first.
+  await lab.tab('evaluate');
+  expect(await page.locator('#eval-model option:checked').textContent()).toContain('shipped: fvqa-mini/grpo');
+
+  // The Watch preset is the lab's recipe; its run starts from the warm start at GRPO step 0.
+  await lab.tab('setup');
+  await page.waitForSelector('#init-from:has-text("checkpoints/fvqa-mini/warm-start")');
+  await lab.tab('train');
+  await page.check('#step-through');
+  await page.click('#start');
+  await page.waitForSelector('#run-status:has-text("paused")', { timeout: 600_000 });
+  expect(await page.textContent('#train-log')).toMatch(/resumed at grpo, SFT step \d+, GRPO step 0/);
+  expect(await page.locator('[data-chart="Search ratio"]').getAttribute('data-points')).toBe('1');
+  await lab.shot('watch-first-step');
+  expect(b.errors).toEqual([]);
+}, 1_200_000);
