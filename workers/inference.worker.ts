@@ -20,7 +20,7 @@ import { parseConfig } from '../src/models/config.js';
 import { loadFromHub } from '../src/models/hub.js';
 import { loadTokenizer, type LabTokenizer } from '../src/models/tokenizer.js';
 import { searchLimits } from '../src/rl/config.js';
-import { evaluate, table1, type ModeSummary } from '../src/rl/evaluate.js';
+import { evalSubset, evaluate, table1, type ModeSummary } from '../src/rl/evaluate.js';
 import { loadStoredRecipe, type Recipe } from '../src/rl/recipe.js';
 import { rollout, type SearchMode } from '../src/rl/rollout.js';
 import type { TurnPart } from '../src/protocol/tools.js';
@@ -182,10 +182,11 @@ const api = {
     return (await runs.getRun(id))!;
   },
 
-  /** Rows of the loaded recipe's world to chat about. */
+  /** Rows of the loaded recipe's world to chat about, `n` taken round-robin over the question kinds. */
   samples(split: 'test' | 'train' = 'test', n = 12): ChatSample[] {
     const { world } = need();
-    return world.splits[split].slice(0, n).map((r) => ({
+    // Round-robin over the question kinds: creatures the policy knows and ones it must search for.
+    return evalSubset(world.splits[split], n).map((r) => ({
       id: r.data_id, question: r.extra_info?.question ?? '', answer: r.reward_model.ground_truth, category: r.category,
       image: `data:image/png;base64,${bytesToBase64(r.images[0].bytes)}`,
     }));
@@ -223,10 +224,11 @@ const api = {
     return { turns: t.turns, answer };
   },
 
-  /** The three-mode evaluation (greedy) on a split of the loaded recipe's world. */
+  /** The three-mode evaluation (greedy) on a split of the loaded recipe's world, on `maxRows` rows taken round-robin over the question kinds. */
   async evaluate(req: { split: 'test' | 'heldout' | 'train'; modes: SearchMode[]; maxRows: number | null }, onProgress: (done: number, total: number) => void): Promise<{ label: string; summaries: ModeSummary[]; table: string }> {
     const { model, tok, recipe, world, tools, label } = need();
-    const rows = req.maxRows ? world.splits[req.split].slice(0, req.maxRows) : world.splits[req.split];
+    // A few rows cover every question kind (the first rows of a split are all about familiar creatures).
+    const rows = req.maxRows ? evalSubset(world.splits[req.split], req.maxRows) : world.splits[req.split];
     const g = recipe.grpo;
     const imageSize = 'vision' in model.config ? model.config.vision.image_size : 0;
     const r = await evaluate(model, tok, rows, tools, req.modes, {

@@ -78,7 +78,7 @@ export function ChatView({ lab }: { lab: Lab }) {
       loaded ? h('p', { class: 'muted', id: 'chat-loaded' }, loaded) : null),
     h('div', { class: 'chat-layout' },
       h(Card, { title: 'Image and question' },
-        samples.length ? h('div', { class: 'samples' }, samples.map((s) => h('button', { class: `sample ${image === s.image ? 'chosen' : ''}`, title: `${s.question} (${s.answer})`, onClick: () => (setImage(s.image), setQuestion(s.question), setExpected(s.answer)) }, h('img', { src: s.image, alt: s.question })))) : h('p', { class: 'muted' }, 'Load a model to pick images from its FVQA-mini world.'),
+        samples.length ? h('div', { class: 'samples' }, samples.map((s) => h('button', { class: `sample ${image === s.image ? 'chosen' : ''}`, title: `${s.question} (${s.answer}; ${s.category ?? 'no category'})`, onClick: () => (setImage(s.image), setQuestion(s.question), setExpected(s.answer)) }, h('img', { src: s.image, alt: s.question })))) : h('p', { class: 'muted' }, 'Load a model to pick images from its FVQA-mini world.'),
         h('label', { class: 'button' }, 'Upload an image', h('input', { type: 'file', accept: 'image/png,image/jpeg', hidden: true, onChange: upload })),
         image ? h('img', { class: 'question-image big', src: image, alt: 'chosen image' }) : null,
         h('textarea', { id: 'chat-question', rows: 2, placeholder: 'Ask about the image…', value: question, onInput: (e: Event) => setQuestion((e.target as HTMLTextAreaElement).value) }),
