@@ -148,7 +148,9 @@ function targets(r: SeedResult): [string, string, boolean | null][] {
     ['on-demand accuracy >= RAG - 2', od && rag ? od.accuracy - (rag.accuracy - 2) : undefined, (v) => v >= 0, `${f1(od?.accuracy)} vs ${f1(rag?.accuracy)}`],
     ['on-demand accuracy >= direct + 15', od && direct ? od.accuracy - (direct.accuracy + 15) : undefined, (v) => v >= 0, `${f1(od?.accuracy)} vs ${f1(direct?.accuracy)}`],
     ['RAG accuracy within 10 of on-demand', od && rag ? Math.abs(od.accuracy - rag.accuracy) : undefined, (v) => v <= 10, `${f1(rag?.accuracy)} vs ${f1(od?.accuracy)}`],
-    ['heldout: on-demand search ratio >= 80%', hod?.searchRatio, (v) => v >= 80, f1(hod?.searchRatio)],
+    // The heldout split also asks its entities' visual questions (search_free: answerable from the pixels), which a
+    // policy that learnt the trade-off answers without search, so the ratio is measured on the rows that need search.
+    ['heldout: search ratio on its search_required rows >= 80%', cat(hod, 'search_required')?.searchRatio, (v) => v >= 80, `${f1(cat(hod, 'search_required')?.searchRatio)} (all rows ${f1(hod?.searchRatio)})`],
     ['heldout: on-demand accuracy >= 50%', hod?.accuracy, (v) => v >= 50, f1(hod?.accuracy)],
     ['no search penalty: search ratio >= main + 20', np && od ? np.searchRatio - od.searchRatio : undefined, (v) => v >= 20, `${f1(np?.searchRatio)} vs ${f1(od?.searchRatio)}`],
     ['search_required prompts only: search_free SR >= main + 30', sro && od ? (cat(sro, 'search_free')?.searchRatio ?? NaN) - (srFree ?? NaN) : undefined, (v) => v >= 30, `${f1(cat(sro, 'search_free')?.searchRatio)} vs ${f1(srFree)}`],

@@ -183,9 +183,15 @@ describe('FVQA-mini extra tail entities (extraTailEntities)', () => {
     t = generateFvqaMini({ ...NEUTRAL, extraTailEntities: TAILS });
   });
 
-  test('leave the world, its splits and the existing warm start unchanged; add only warm-start chains about new entities', () => {
+  test('leave the world, its test and heldout splits and the existing warm start unchanged; add warm-start chains and train questions about new entities', () => {
     expect(t.entities.slice(0, NEUTRAL.entities)).toEqual(w.entities);
-    for (const split of ['train', 'test', 'heldout'] as const) expect(t.splits[split]).toEqual(w.splits[split]);
+    for (const split of ['test', 'heldout'] as const) expect(t.splits[split]).toEqual(w.splits[split]);
+    expect(t.splits.train.slice(0, w.splits.train.length)).toEqual(w.splits.train);
+    // Train: each tail's name, its warm-start fact and two visual questions, balanced between the categories.
+    const tailTrain = t.splits.train.slice(w.splits.train.length);
+    expect(tailTrain).toHaveLength(4 * TAILS);
+    expect(tailTrain.filter((r) => r.category === 'search_free')).toHaveLength(2 * TAILS);
+    expect(new Set(tailTrain.map((r) => r.extra_info!.entity_id))).toEqual(new Set(t.entities.slice(NEUTRAL.entities).map((e) => e.id)));
     // The existing warm start keeps its trajectories; only the lower-ranked results its tool turns list can
     // differ, the corpus having more images and pages.
     expect(t.splits.sft.slice(0, w.splits.sft.length).map(turns)).toEqual(w.splits.sft.map(turns));

@@ -486,6 +486,16 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
       tick('train');
     }
   }
+  // Extra tail entities: the name and fact of their warm-start chains (search_required) and two visual
+  // questions (search_free), so GRPO sees many more entities it must search for than it can memorise.
+  const tails = entities.filter((x) => x.familiarity === 'warm_start_tail');
+  const tailFact = (e: Entity) => Rng.stream(config.seed, `tail:${e.id}`).pick(FACT_ATTRIBUTES.filter((a) => a !== 'name'));
+  for (const e of tails) {
+    for (const a of ['name', tailFact(e), ...Rng.stream(config.seed, `tail-visual:${e.id}`).shuffle(VISUAL_ATTRIBUTES).slice(0, 2)] as const) {
+      train.push(questionRow(makeInstance(e, a, `train:${e.id}:${a}:0`, config), 'train', train.length));
+      tick('train');
+    }
+  }
 
   const trng = Rng.stream(config.seed, 'test');
   const attrs: Attribute[] = [...FACT_ATTRIBUTES, ...VISUAL_ATTRIBUTES];
@@ -565,10 +575,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     for (const e of inWorld) for (const a of attrs) slot(e, a, k, `sft:${e.id}:${a}${tag}`);
   }
   // Each extra tail entity once: its name and one fact drawn from its own stream.
-  for (const e of entities.filter((x) => x.familiarity === 'warm_start_tail')) {
-    const fact = Rng.stream(config.seed, `tail:${e.id}`).pick(FACT_ATTRIBUTES.filter((a) => a !== 'name'));
-    for (const a of ['name', fact] as const) slot(e, a, 0, `sft:${e.id}:${a}`);
-  }
+  for (const e of tails) for (const a of ['name', tailFact(e)] as const) slot(e, a, 0, `sft:${e.id}:${a}`);
   onProgress?.({ phase: 'done', done: made, total: made, unit: 'rows' });
   return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts };
 }
