@@ -132,8 +132,16 @@ export function TrainView({ lab }: { lab: Lab }) {
   const other = runs.find((r) => r.id === compareId);
   const marksA = run ? knobMarks(grpo, run.recipe) : [];
   const marksB = other ? knobMarks(compare.filter((m) => m.phase === 'grpo'), other.recipe) : [];
-  const chart = (c: (typeof GRPO_CHARTS)[number], rows: MetricRow[], marks: ChartMark[] = [], prefix = '') =>
-    h(MetricChart, { key: prefix + c.title, title: prefix + c.title, points: rows, keys: c.keys, labels: c.labels, scale: c.scale, smoothing, log, help: prefix ? undefined : c.help, marks });
+  const chart = (c: (typeof GRPO_CHARTS)[number], rows: MetricRow[], marks: ChartMark[] = [], prefix = '', yRange?: [number, number]) =>
+    h(MetricChart, { key: prefix + c.title, title: prefix + c.title, points: rows, keys: c.keys, labels: c.labels, scale: c.scale, smoothing, log, help: prefix ? undefined : c.help, marks, yRange });
+  /** One y range for a chart of both runs, so that side-by-side lines compare at a glance. */
+  const shared = (c: (typeof GRPO_CHARTS)[number], rows: MetricRow[]): [number, number] | undefined => {
+    const vs = rows.flatMap((r) => c.keys.map((k) => r.metrics[k] * (c.scale ?? 1))).filter(Number.isFinite);
+    if (log || !vs.length) return undefined;
+    const [lo, hi] = [Math.min(...vs), Math.max(...vs)];
+    const pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 1;
+    return [lo - pad, hi + pad];
+  };
   return h('div', { class: 'view train' },
     lab.resumable && !run ? h('div', { class: 'notice info', id: 'resume-offer' }, `Run ${lab.resumable.id} was interrupted at ${lab.resumable.phase} (SFT step ${lab.resumable.sftStep}, GRPO step ${lab.resumable.grpoStep}); its checkpoint is in IndexedDB. `,
       h('button', { class: 'primary', id: 'resume-stored', onClick: () => lab.resumeStored(lab.resumable!) }, 'Resume it'), ' ', h('button', { onClick: () => ((lab.resumable = null), lab.changed()) }, 'Dismiss')) : null,
@@ -164,7 +172,11 @@ export function TrainView({ lab }: { lab: Lab }) {
     other
       ? h('div', { class: 'charts side-by-side', id: 'grpo-charts' },
         h('h3', { class: 'run-title' }, `A: ${run?.id ?? 'this run'}`), h('h3', { class: 'run-title' }, `B: ${other.id}`),
-        GRPO_CHARTS.flatMap((c) => [chart(c, grpo, marksA, 'A · '), chart(c, compare.filter((m) => m.phase === 'grpo'), marksB, 'B · ')]))
+        GRPO_CHARTS.flatMap((c) => {
+          const rowsB = compare.filter((m) => m.phase === 'grpo');
+          const range = shared(c, [...grpo, ...rowsB]);
+          return [chart(c, grpo, marksA, 'A · ', range), chart(c, rowsB, marksB, 'B · ', range)];
+        }))
       : h('div', { class: 'charts', id: 'grpo-charts' }, GRPO_CHARTS.map((c) => chart(c, grpo, marksA))),
     h('h3', { class: 'section' }, 'Warm-start SFT'),
     // A run from a shipped warm start has no SFT of its own.
