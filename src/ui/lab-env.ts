@@ -84,7 +84,7 @@ export function watchRecipe(which: WatchPreset = 'main'): Recipe {
   return parseRecipe({
     ...base,
     name: which === 'main' ? 'watch-grpo' : 'watch-grpo-no-penalty',
-    description: `GRPO live from the shipped warm start (${base.name}'s SFT): the search ratios of search-free and search-required questions start together and split as the policy learns when searching pays${which === 'main' ? '' : ' (here without the search penalty, the ablation: it should search more)'}. On-demand evaluation at the end.`,
+    description: `GRPO live from the shipped warm start (the main recipe's SFT, done when it was shipped): the search ratios of search-free and search-required questions start together and split as the policy learns when searching pays${which === 'main' ? '' : ' (here without the search penalty, the ablation: it should search more)'}. On-demand evaluation at the end.`,
     eval: { ...base.eval, modes: ['on_demand'], after_sft: false },
   });
 }
