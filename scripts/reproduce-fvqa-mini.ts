@@ -18,7 +18,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -71,10 +71,23 @@ function step(dir: string, name: string, done: string, script: string, args: str
   writeFileSync(timings, JSON.stringify({ ...t, [name]: Math.round((Date.now() - t0) / 1000) }, null, 2) + '\n');
 }
 
-/** Every step of one seed. */
+/** Whether process `pid` is alive. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every step of one seed, unless another live invocation holds the seed's lock (several can share the seeds). */
 function reproduce(seed: number): void {
   const dir = join(out, `seed-${seed}`);
   mkdirSync(dir, { recursive: true });
+  const lock = join(dir, '.lock');
+  if (existsSync(lock) && alive(Number(readFileSync(lock, 'utf8')))) return console.log(`[${relative(root, dir)}] another invocation is running it`);
+  writeFileSync(lock, String(process.pid));
   const rt = ['--runtime', values.runtime!];
   const ws = join(dir, 'warm-start');
   step(dir, 'warm_start', join(ws, 'checkpoint', 'eval-sft.json'), 'train', ['--recipe', 'fvqa-mini', '--seed', String(seed), '--steps', '0', '--out', ws, '--json', ...rt], 'warm-start.log');
@@ -88,6 +101,7 @@ function reproduce(seed: number): void {
     const run = join(dir, a.replace('fvqa-mini-', ''));
     step(dir, a.replace('fvqa-mini-', '').replace(/-/g, '_'), join(run, 'eval.md'), 'train', ['--recipe', a, '--seed', String(seed), '--init-from', ws, '--out', run, '--json', ...rt], `${basename(run)}.log`);
   }
+  rmSync(lock);
 }
 
 // ---------------------------------------------------------------- report
@@ -342,5 +356,5 @@ ${timing}
 }
 
 const list = seeds();
-if (!values['report-only']) for (const s of list) (reproduce(s.seed), report(list));
+if (!values['report-only']) for (const s of list) (reproduce(s.seed), load(s.seed, s.drawn) && report(list));
 report(list);
