@@ -177,6 +177,13 @@ export class Trainer {
   private trainable(): E.Tensor[] {
     return this.model.parameters().filter((p) => p.requiresGrad);
   }
+  /** AdamW over the trainable parameters with a phase's settings (SFT: the sft section's rate and decay; GRPO: the grpo section's). */
+  private newOptimizer(phase: 'sft' | 'grpo'): E.AdamW {
+    const g = this.recipe.grpo, s = this.recipe.sft;
+    return phase === 'sft' && s
+      ? new E.AdamW(this.trainable(), { lr: s.learning_rate, weightDecay: s.weight_decay })
+      : new E.AdamW(this.trainable(), { lr: g.learning_rate, betas: [g.adam_beta1, g.adam_beta2], eps: g.adam_epsilon, weightDecay: g.weight_decay });
+  }
   private trainableNames(): string[] {
     return this.model.namedParameters().filter(([, p]) => p.requiresGrad).map(([n]) => n);
   }
@@ -218,7 +225,7 @@ export class Trainer {
     const stepsPerEpoch = Math.ceil(convs.length / batchSize);
     const total = Math.ceil(stepsPerEpoch * s.num_train_epochs);
     const params = this.trainable();
-    this.optimizer ??= new E.AdamW(params, { lr: s.learning_rate, weightDecay: s.weight_decay });
+    this.optimizer ??= this.newOptimizer('sft');
     const schedule = sftSchedule(s, total);
     const t0 = performance.now();
     const startStep = this.state.sftStep;
@@ -296,7 +303,7 @@ export class Trainer {
     const { generation_batch_size } = resolveGenerationBatch(base);
     const promptsPerStep = generation_batch_size / base.num_generations;
     const params = this.trainable();
-    this.optimizer ??= new E.AdamW(params, { lr: base.learning_rate, betas: [base.adam_beta1, base.adam_beta2], eps: base.adam_epsilon, weightDecay: base.weight_decay });
+    this.optimizer ??= this.newOptimizer('grpo');
     const ref = base.beta !== 0 && !this.recipe.model.lora ? this.frozenCopy() : undefined;
     // Metrics of the steps since the last log; an interval interrupted by a stop is not carried over a resume.
     const log = new MetricsWindow(base.logging_steps);
@@ -476,9 +483,7 @@ export class Trainer {
     this.state = st;
     this.rng.setState(st.rng);
     if (files.has('optimizer.safetensors') && (st.phase === 'sft' || st.phase === 'grpo')) {
-      const params = this.trainable();
-      const g = this.recipe.grpo, s = this.recipe.sft;
-      this.optimizer = st.phase === 'sft' && s ? new E.AdamW(params, { lr: s.learning_rate, weightDecay: s.weight_decay }) : new E.AdamW(params, { lr: g.learning_rate, betas: [g.adam_beta1, g.adam_beta2], eps: g.adam_epsilon, weightDecay: g.weight_decay });
+      this.optimizer = this.newOptimizer(st.phase);
       await loadOptimizerState(files, this.optimizer, this.trainableNames());
     }
     this.emit({ type: 'log', message: `resumed at ${st.phase}, SFT step ${st.sftStep}, GRPO step ${st.grpoStep}` });
