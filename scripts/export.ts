@@ -28,6 +28,7 @@ const { positionals, values } = parseArgs({
     adapter: { type: 'boolean', default: false },
     run: { type: 'string' },
     format: { type: 'string', default: 'csv' },
+    'proxy-url': { type: 'string' },
   },
 });
 const root = resolve(new URL('..', import.meta.url).pathname);
@@ -144,7 +145,24 @@ async function metrics(): Promise<void> {
   console.log(JSON.stringify({ out, rows }));
 }
 
-const commands: Record<string, () => Promise<void>> = { verl, model, golden, metrics };
+async function trl(): Promise<void> {
+  if (!values.recipe || !values.out) usage();
+  const path = recipeFile(values.recipe!);
+  let recipe = loadRecipe(readFileSync(path, 'utf8'), path);
+  let checkpoint: Map<string, Uint8Array> | undefined;
+  if (values.checkpoint) {
+    const run = openRun(resolve(values.checkpoint));
+    if (run.recipe.model.source !== recipe.model.source) throw new Error(`--checkpoint ${values.checkpoint} trained ${run.recipe.model.source}, the recipe uses ${recipe.model.source}`);
+    ({ files: checkpoint } = run);
+    recipe = { ...recipe, model: { ...recipe.model, lora: run.recipe.model.lora } };
+  }
+  const { writeTrlExport } = await import('../src/export/trl-node.js');
+  const tokenizer = recipe.model.source.startsWith('hf:') ? null : tokenizerOf(recipe.model.source);
+  const cfg = await writeTrlExport(recipe, resolve(values.out!), { checkpoint, tokenizer, proxyUrl: values['proxy-url'] ?? recipe.search.proxy_url ?? 'http://127.0.0.1:8787' });
+  console.log(JSON.stringify({ out: values.out, model: cfg.lab.model, grpo_fields: Object.keys(cfg.grpo).length, not_carried: Object.keys(cfg.not_carried) }));
+}
+
+const commands: Record<string, () => Promise<void>> = { verl, model, golden, trl, metrics };
 try {
   await (commands[positionals[0] ?? ''] ?? usage)();
 } catch (e) {
