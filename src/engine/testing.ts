@@ -4,6 +4,7 @@
  */
 import { CpuBackend } from './cpu/backend.js';
 import type { Backend } from './backend.js';
+import { numel } from './dtype.js';
 import { fromArray } from './ops/creation.js';
 import { Rng } from './random.js';
 import { noGrad, scope, Tensor } from './tensor.js';
@@ -34,7 +35,7 @@ export interface InputSpec {
 export function makeInputs(specs: InputSpec[], seed: number): Float64Array[] {
   const rng = new Rng(seed);
   return specs.map((s) => {
-    const n = s.shape.reduce((a, b) => a * b, 1);
+    const n = numel(s.shape);
     const a = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       if (s.kind === 'int') a[i] = rng.int(s.max ?? 2);

@@ -5,7 +5,7 @@
  * by rounding to binary16 on write.
  */
 import type { AdamWParams, AttentionParams, Backend, BinaryOp, BinaryParams, CopyParams, MatmulParams, ReduceOp, Storage, UnaryOp } from '../backend.js';
-import { roundToF16, storageBytes, type DType } from '../dtype.js';
+import { numel, roundToF16, storageBytes, type DType } from '../dtype.js';
 
 type Arr = Float64Array | Int32Array | Uint32Array;
 
@@ -194,7 +194,7 @@ export class CpuBackend implements Backend {
   binary(op: BinaryOp, a: Storage, b: Storage, p: BinaryParams): Storage {
     const fn = binaryFns[op];
     const A = d(a), B = d(b);
-    const size = p.shape.reduce((x, y) => x * y, 1);
+    const size = numel(p.shape);
     const o = this.out(size);
     const od = o.data as Float64Array;
     forEachIndex(p.shape, p.aStrides, p.bStrides, (i, ia, ib) => {
@@ -232,7 +232,7 @@ export class CpuBackend implements Backend {
     return o;
   }
   copy(x: Storage, p: CopyParams, dst?: Storage): Storage {
-    const size = p.shape.reduce((a, b) => a * b, 1);
+    const size = numel(p.shape);
     const o = (dst as CpuStorage | undefined) ?? this.out(size, x.dtype);
     const src = d(x), od = o.data;
     forEachIndex(p.shape, p.srcStrides, p.dstStrides, (_i, is, id) => {

@@ -9,7 +9,7 @@
  * a few microseconds, more than a small op takes.
  */
 import type { AdamWParams, AttentionParams, Backend, BinaryOp, BinaryParams, CopyParams, MatmulParams, ReduceOp, Storage, UnaryOp } from '../backend.js';
-import { f16Bits, f16FromBits, storageBytes, type DType } from '../dtype.js';
+import { f16Bits, f16FromBits, numel, storageBytes, type DType } from '../dtype.js';
 import { hasRelaxedSimd } from './asm.js';
 import { buildKernel, packArgs, type KernelDef } from './kernel.js';
 import { attentionGradKernel, attentionKernel, attentionScratchBytes } from './kernels/attention.js';
@@ -252,7 +252,7 @@ export class WasmBackend implements Backend {
     }
     const lead = c.shape.length - 4;
     const leadShape = c.shape.slice(0, lead);
-    const total = leadShape.reduce((a, b) => a * b, 1);
+    const total = numel(leadShape);
     for (let idx = 0; idx < total; idx++) {
       let rem = idx;
       const offsets = strideSets.map(() => 0);
@@ -267,7 +267,7 @@ export class WasmBackend implements Backend {
 
   binary(op: BinaryOp, a: Storage, b: Storage, p: BinaryParams): Storage {
     this.requireF32(op, a, b);
-    const n = p.shape.reduce((x, y) => x * y, 1);
+    const n = numel(p.shape);
     const o = this.out(n);
     const outStrides: number[] = [];
     for (let d = p.shape.length - 1, acc = 1; d >= 0; d--) {
@@ -304,7 +304,7 @@ export class WasmBackend implements Backend {
   }
   copy(x: Storage, p: CopyParams, dst?: Storage): Storage {
     if (x.dtype === 'f16') throw new Error('strided copies of f16 storage are not supported: cast() to f32 first');
-    const size = p.shape.reduce((a, b) => a * b, 1);
+    const size = numel(p.shape);
     const o = (dst as WasmStorage | undefined) ?? this.out(size, x.dtype);
     this.strided4(p.shape, [p.srcStrides, p.dstStrides], ([n0, n1, n2, n3], [ss, ds], [os, od]) => {
       this.run(copyKernel, {

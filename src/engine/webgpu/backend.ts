@@ -4,7 +4,7 @@
  * browser's navigator.gpu (page or worker) and on Dawn in Node.
  */
 import type { AdamWParams, AttentionParams, Backend, BinaryOp, BinaryParams, CopyParams, MatmulParams, ReduceOp, Storage, UnaryOp } from '../backend.js';
-import { f16Bits, f16FromBits, storageBytes, type DType } from '../dtype.js';
+import { f16Bits, f16FromBits, numel, storageBytes, type DType } from '../dtype.js';
 import { GpuContext, type GpuBuffer } from './context.js';
 import * as attention from './kernels/attention.js';
 import { binary } from './kernels/binary.js';
@@ -192,7 +192,7 @@ export class WebGPUBackend implements Backend {
 
   binary(op: BinaryOp, a: Storage, b: Storage, p: BinaryParams): Storage {
     this.requireF32(op, a, b);
-    const n = p.shape.reduce((x, y) => x * y, 1);
+    const n = numel(p.shape);
     const s = this.out(n, 'f32', op);
     const last = p.shape.length - 1;
     const rowVector = last >= 0 && p.bStrides.every((st, d) => (d === last ? st === 1 : st === 0 || p.shape[d] === 1));
@@ -227,7 +227,7 @@ export class WebGPUBackend implements Backend {
 
   copy(x: Storage, p: CopyParams, dst?: Storage): Storage {
     if (x.dtype === 'f16') throw new Error('strided copies of f16 storage are not supported: cast() to f32 first');
-    const n = p.shape.reduce((a, b) => a * b, 1);
+    const n = numel(p.shape);
     const s = (dst as GpuStorage | undefined) ?? this.out(n, x.dtype, 'copy');
     if (p.srcStrides.every((st, d) => st === 0 || p.shape[d] === 1) && rowMajor(p.shape, p.dstStrides)) {
       this.run(splat, { n, soff: p.srcOffset, doff: p.dstOffset }, [buf(x), s.gpu.buffer], groups(n));
