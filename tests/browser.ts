@@ -45,7 +45,8 @@ export async function openBrowser(): Promise<TestBrowser> {
         if (m.type() === 'error') errors.push(`console.error on ${path}: ${m.text()}`);
       });
       page.on('pageerror', (e) => errors.push(`page error on ${path}: ${e.message}`));
-      await page.goto(url + path);
+      // A first load transforms every module cold: it can take over 30 s on a busy 2-core machine.
+      await page.goto(url + path, { timeout: 120_000 });
       return page;
     },
     close,
