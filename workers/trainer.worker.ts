@@ -285,9 +285,10 @@ const api = {
       id: `${r.name}-${now.replace(/[-:T]/g, '').slice(0, 14)}`, recipe: r, createdAt: now, updatedAt: now, status: 'running',
       phase: r.sft ? 'sft' : 'grpo', sftStep: 0, grpoStep: 0, checkpointBytes: 0, checkpointAt: null,
     };
+    // Checked before the run is stored; saved after, so that its record says it has a checkpoint (a reload offers to resume it).
+    const warm = !stored && opts.initFrom ? await warmStartFiles(opts.initFrom, r) : null;
     if (!stored) await runsDb.putRun(run);
-    // Saved after the record exists, so that the record says it has a checkpoint (a reload offers to resume it).
-    if (!stored && opts.initFrom) await runsDb.checkpointStore(run.id).save(await warmStartFiles(opts.initFrom, r));
+    if (warm) await runsDb.checkpointStore(run.id).save(warm);
     const b = await getBackend(opts.backend);
     current?.trainer.model?.dispose();
     const trainer = new Trainer(r, {
