@@ -10,7 +10,7 @@ import { parseRecipe } from '../../rl/recipe.js';
 import { openIdbStore } from '../../storage/idb-store.js';
 import type { DatasetInfo } from '../../storage/store.js';
 import { download, formatBytes, useLab, type Lab } from '../lab.js';
-import { fullRecipe, MICRO_SOURCE, RUN_SOURCE, shippedCheckpoints, SHIPPED_WARM_START, watchRecipe } from '../lab-env.js';
+import { fullRecipe, MICRO_SOURCE, RUN_SOURCE, shippedCheckpoints, SHIPPED_GRPO, SHIPPED_WARM_START, watchRecipe } from '../lab-env.js';
 import { FVQA_KNOBS, getPath, RECIPE_SECTIONS, setPath, type FieldSpec } from '../recipe-fields.js';
 import type { RunRecord } from '../runs-store.js';
 import { STORE_PREFIX, storedDataFile } from '../stored-data.js';
@@ -207,7 +207,14 @@ export function SetupView({ lab }: { lab: Lab }) {
   useLab(lab);
   const [runs, setRuns] = useState<RunRecord[]>([]);
   useEffect(() => void lab.runs().then((db) => db.listRuns()).then(setRuns), [lab.run?.checkpointAt]);
+  const shipped = shippedCheckpoints();
   return h('div', { class: 'view setup' },
+    shipped.includes(SHIPPED_GRPO) || shipped.includes(SHIPPED_WARM_START)
+      ? h('div', { class: 'notice info', id: 'first-visit' }, h('strong', null, 'Ready without training: '),
+        shipped.includes(SHIPPED_GRPO) ? [h('a', { href: '#chat' }, 'Chat'), ' with the shipped GRPO-trained policy (pick a creature: it answers from memory or searches), ', h('a', { href: '#evaluate' }, 'Evaluate'), ' it in the three modes'] : null,
+        shipped.includes(SHIPPED_GRPO) && shipped.includes(SHIPPED_WARM_START) ? ', or ' : null,
+        shipped.includes(SHIPPED_WARM_START) ? [h('a', { href: '#train' }, 'Train'), ' -> Start to watch GRPO learn when to search from the shipped warm start (the recipe below), then look at each step in the Step inspector.'] : '.')
+      : null,
     h('div', { class: 'cols' },
       h(Card, { title: 'Device' }, h(Adapter, { lab })),
       h(Card, { title: 'Model' }, h(Model, { lab, runs })),
