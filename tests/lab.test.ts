@@ -80,7 +80,8 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   await lab.tab('rollouts');
   await page.waitForSelector('.traj', { timeout: 30_000 });
   expect(await page.locator('.group').first().locator('.traj').count()).toBe(2);
-  for (const b of await page.locator('.traj button:has-text("turns with tool results")').all()) await b.click();
+  const showTurns = page.locator('.traj button:has-text("turns with tool results")');
+  while (await showTurns.count()) await showTurns.first().click();
   const calls = await page.locator('.turn.assistant .call').allTextContents();
   expect(calls.length).toBeGreaterThan(0);
   expect(calls.every((c) => ['image_search', 'text_search', 'answer', 'none'].includes(c))).toBe(true);
