@@ -8,7 +8,7 @@
  * PIP_FIND_LINKS); `$PIP_RETRIES` (default 1) bounds its retries against an unreachable index.
  * Used by scripts/test.ts (so `npm test` builds it once) and by the tests that run Python.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -62,7 +62,29 @@ export function ensurePythonEnv(log: (s: string) => void = (s) => process.stderr
  */
 export function runPython(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): { status: number | null; stdout: string; stderr: string } {
   const python = process.env.LAB_PYTHON ?? ensurePythonEnv();
-  const r = spawnSync(python, args, { cwd: opts.cwd ?? root, env: { ...process.env, ...opts.env }, encoding: 'utf8', timeout: opts.timeoutMs ?? 600_000, maxBuffer: 256 << 20 });
+  // The checks' models are tiny: one torch thread each (several threads per op spin against each other
+  // on a busy machine: a 1-step TRL run took 143 s with the default threads and 28 s with one here).
+  const env = { OMP_NUM_THREADS: '1', TRL_EXPERIMENTAL_SILENCE: '1', ...process.env, ...opts.env };
+  const r = spawnSync(python, args, { cwd: opts.cwd ?? root, env, encoding: 'utf8', timeout: opts.timeoutMs ?? 600_000, maxBuffer: 256 << 20 });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * {@link runPython} without blocking Node's event loop, for scripts that call back into servers of this
+ * process (the TRL run searching through an in-process proxy).
+ * @returns exit status, stdout and stderr; status null when it was killed at `timeoutMs`
+ */
+export function runPythonAsync(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const python = process.env.LAB_PYTHON ?? ensurePythonEnv();
+  const env = { OMP_NUM_THREADS: '1', TRL_EXPERIMENTAL_SILENCE: '1', ...process.env, ...opts.env };
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(python, args, { cwd: opts.cwd ?? root, env });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
+    child.on('error', (e) => (clearTimeout(timer), reject(e)));
+    child.on('close', (status) => (clearTimeout(timer), resolvePromise({ status, stdout, stderr })));
+  });
 }

@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 
 IMAGE_SEARCH_AT_END = re.compile(r"<search>\s*<img>\s*</search>$")
 CLOSING = re.compile(r"(</answer>|</search>|</text_search>)\s*$")
+REASON_CLOSED = re.compile(r"</reason>\s*$")
+# The RAG workflow's inserted actions by turn: (text, whether the policy then writes a query).
+RAG_ACTIONS = {0: ("<search><img></search>", False), 1: ("<text_search>", True)}
 
 
 def parse_tool_call(turn: str) -> dict:
@@ -266,6 +269,9 @@ class RolloutSettings:
     top_p: float = 1.0
     top_k: int = 0
     suppress_tokens: list = field(default_factory=list)
+    # "on_demand" (the policy decides) or "rag" (the paper's RAG-workflow baseline: image search after
+    # turn 1's reasoning, a text search opened after turn 2's, then the answer; inserted actions mask 0).
+    mode: str = "on_demand"
 
 
 def _png(image) -> bytes:
@@ -304,12 +310,30 @@ def make_rollout_func(processor, protocol: Protocol, search: SearchProxy, settin
     eou = tok.convert_tokens_to_ids("<end_of_utterance>")
 
     class TurnClosed(StoppingCriteria):
-        def __init__(self, start: int):
-            self.start = start
+        """Stops when the turn's last tokens end with `pattern` (an action tag, or `</reason>` in the RAG workflow)."""
+
+        def __init__(self, start: int, pattern: re.Pattern):
+            self.start, self.pattern = start, pattern
 
         def __call__(self, input_ids, scores, **kwargs):
             tail = tok.decode(input_ids[0, self.start :][-4:].tolist())
-            return torch.tensor([bool(CLOSING.search(tail))], device=input_ids.device)
+            return torch.tensor([bool(self.pattern.search(tail))], device=input_ids.device)
+
+    # Single-token protocol tags other than </text_search>, kept out of a query the RAG workflow opened (the lab's queryBlockedTags).
+    tag_ids = [tok.convert_tokens_to_ids(t) for t in ("<reason>", "</reason>", "<answer>", "</answer>", "<search>", "</search>", "<img>", "<text_search>", "<information>", "</information>")]
+    query_blocked = [i for i in tag_ids if i is not None and i != tok.unk_token_id]
+
+    def sample(model, device, ids: list[int], pixel: dict, room: int, pattern: re.Pattern, suppress: list[int]) -> tuple[list[int], list[float]]:
+        x = torch.tensor([ids], device=device)
+        with torch.no_grad():
+            gen = model.generate(
+                input_ids=x, attention_mask=torch.ones_like(x), **pixel,
+                max_new_tokens=room, do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None,
+                eos_token_id=eou, pad_token_id=eou, suppress_tokens=suppress or None,
+                stopping_criteria=StoppingCriteriaList([TurnClosed(x.shape[1], pattern)]), output_scores=True, return_dict_in_generate=True,
+            )
+        new = gen.sequences[0, x.shape[1] :].tolist()
+        return new, [torch.log_softmax(s[0].float(), -1)[t].item() for s, t in zip(gen.scores, new)]
 
     def rollout_func(prompts: list, trainer) -> dict[str, list]:
         model = trainer.accelerator.unwrap_model(trainer.model)
@@ -336,23 +360,30 @@ def make_rollout_func(processor, protocol: Protocol, search: SearchProxy, settin
             logprobs: list[float] = []
             mask: list[int] = []
             turns: list[str] = []
+
+            def add(ids: list[int], lps: list[float] | None) -> None:
+                completion.extend(ids)
+                logprobs.extend(lps if lps is not None else [0.0] * len(ids))
+                mask.extend([1 if lps is not None else 0] * len(ids))
+
             for turn_index in range(settings.max_turns):
                 room = min(settings.max_turn_tokens, settings.max_completion_length - len(completion))
                 if room <= 0:
                     break
-                ids = torch.tensor([prompt_ids + completion], device=device)
-                with torch.no_grad():
-                    gen = model.generate(
-                        input_ids=ids, attention_mask=torch.ones_like(ids), **pixel,
-                        max_new_tokens=room, do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None,
-                        eos_token_id=eou, pad_token_id=eou, suppress_tokens=settings.suppress_tokens or None,
-                        stopping_criteria=StoppingCriteriaList([TurnClosed(ids.shape[1])]), output_scores=True, return_dict_in_generate=True,
-                    )
-                new = gen.sequences[0, ids.shape[1] :].tolist()
-                lps = [torch.log_softmax(s[0].float(), -1)[t].item() for s, t in zip(gen.scores, new)]
-                completion += new
-                logprobs += lps
-                mask += [1] * len(new)
+                forced = RAG_ACTIONS.get(turn_index) if settings.mode == "rag" else None
+                new, lps = sample(model, device, prompt_ids + completion, pixel, room, REASON_CLOSED if forced else CLOSING, settings.suppress_tokens)
+                add(new, lps)
+                if forced and eou not in new:
+                    # The RAG workflow (the paper's baseline): after the policy's reasoning, the action is inserted (mask 0).
+                    reasoning = tok.decode(new)
+                    insert = tok((forced[0] if REASON_CLOSED.search(reasoning) else "</reason>" + forced[0]), add_special_tokens=False)["input_ids"]
+                    if len(completion) + len(insert) + 1 < settings.max_completion_length:
+                        add(insert, None)
+                        new = new + insert
+                        if forced[1]:  # the policy writes the text query, other tags kept out of it
+                            q, qlps = sample(model, device, prompt_ids + completion, pixel, max(1, room - len(new)), CLOSING, settings.suppress_tokens + query_blocked)
+                            add(q, qlps)
+                            new = new + q
                 turn_text = tok.decode([t for t in new if t != eou]).lstrip(" ")
                 turns.append(turn_text)
                 call = parse_tool_call(turn_text)
@@ -368,9 +399,7 @@ def make_rollout_func(processor, protocol: Protocol, search: SearchProxy, settin
                 inserted = tok(protocol.user_turn_text(result), add_special_tokens=False)["input_ids"]
                 if len(completion) + len(inserted) + 1 > settings.max_completion_length:
                     break
-                completion += inserted
-                logprobs += [0.0] * len(inserted)
-                mask += [0] * len(inserted)
+                add(inserted, None)
             out["prompt_ids"].append(prompt_ids)
             out["completion_ids"].append(completion)
             out["logprobs"].append(logprobs)

@@ -32,6 +32,7 @@ def main() -> int:
     ap.add_argument("--max-steps", type=int, help="override GRPOConfig.max_steps")
     ap.add_argument("--proxy-url", help="the lab's search proxy (default: trl_config.json lab.proxy_url)")
     ap.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is visible")
+    ap.add_argument("--rollout-mode", choices=["on_demand", "rag"], default="on_demand", help="on_demand: the policy decides when to search (MMSearch-R1); rag: the paper's RAG-workflow baseline (always image search, then text search)")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=JSON", help="override a GRPOConfig field, e.g. --set per_device_train_batch_size=4")
     args = ap.parse_args()
 
@@ -66,7 +67,7 @@ def main() -> int:
     settings = RolloutSettings(
         max_turns=lab["max_turns"], image_search_limit=lab["image_search_limit"], text_search_limit=lab["text_search_limit"],
         results_per_search=lab["results_per_search"], max_turn_tokens=lab["max_turn_tokens"], max_completion_length=grpo["max_completion_length"],
-        temperature=grpo["temperature"], top_p=grpo["top_p"], top_k=grpo["top_k"], suppress_tokens=suppress,
+        temperature=grpo["temperature"], top_p=grpo["top_p"], top_k=grpo["top_k"], suppress_tokens=suppress, mode=args.rollout_mode,
     )
     search = SearchProxy(args.proxy_url or lab["proxy_url"])
     trainer = GRPOTrainer(

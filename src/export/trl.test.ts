@@ -2,23 +2,25 @@
  * The TRL export (issue 18 item 2), run with the test Python environment (trl 1.13, transformers, peft):
  *  - the project's protocol and reward against the lab's: the Python rollout's tool-result turns render
  *    to the lab's text and token ids (src/protocol, TurnEncoder.userTurn), its MMSearch-R1 reward equals
- *    the lab's computeScore on turn sequences that cover every format rule;
+ *    the lab's computeScore on turn sequences that cover every format rule, and PEFT's LoraConfig with
+ *    the paper recipe's settings adapts the same modules as the lab's applyLora;
  *  - TRL's loss: on one fixed batch of the lab's rollouts (a group of RAG-workflow trajectories, so
  *    tool-result tokens are in it), trl.GRPOTrainer._compute_loss for grpo, bnpo, dr_grpo and dapo
  *    equals the lab's grpoLoss within 1e-5 (python/check_trl_loss.py);
  *  - two GRPO steps of the exported project (train.py: GRPOTrainer with the rollout_func hook) on
- *    the CPU with tiny-vlm against the lab's search proxy on a local port, then the trained model
- *    loaded back into the lab, whose logits transformers reproduces (check_hf_compat.py).
+ *    the CPU with tiny-vlm against the lab's search proxy on a local port (RAG workflow, so every
+ *    trajectory searches through it), then the trained model loaded back into the lab, whose logits
+ *    transformers reproduces (check_hf_compat.py).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { startProxy } from '../../proxy/server.js';
-import { runPython } from '../../scripts/python-env.js';
+import { runPython, runPythonAsync } from '../../scripts/python-env.js';
 import * as E from '../engine/index.js';
 import { openSafetensorsBuffer } from '../io/safetensors.js';
-import { createModel, loadPretrained, saveModel } from '../models/checkpoint.js';
+import { applyLora, createModel, loadPretrained, saveModel } from '../models/checkpoint.js';
 import { parseConfig } from '../models/config.js';
 import { loadTokenizer } from '../models/tokenizer.js';
 import { compactInstructions } from '../protocol/prompts.js';
@@ -87,6 +89,12 @@ describe('TRL export', () => {
       ['<reason>x</reason><text_search></text_search>'],
       [''],
     ];
+    // The paper recipe's LoRA settings (smolvlm-256m-lora), which the TRL export hands to peft.LoraConfig:
+    // the lab's applyLora and PEFT pick the same modules of the tiny-vlm (SmolVLM's module names).
+    const smolLora = JSON.parse(readFileSync(join(root, 'recipes/smolvlm-256m-lora.json'), 'utf8')).model.lora;
+    const labModel = createModel(parseConfig(tinyConfig), new E.CpuBackend(), 1);
+    const labTargets = applyLora(labModel, smolLora).sort();
+    labModel.dispose();
     const answers = ['Rhine', 'Rhein'];
     const labScores = turnSets.map((t) => computeScore(t, { ground_truth: answers[0], candidate_answers: answers.slice(1) }, { search_penalty: 0.1, format_penalty: 0.1 }));
     const script = `
@@ -100,11 +108,18 @@ q = ${JSON.stringify(question)}
 image = p.image_results(${JSON.stringify(imageHits)}, q)
 text = p.text_results(${JSON.stringify(textHits)}, q)
 ids = lambda s: tok(p.user_turn_text(s), add_special_tokens=False)["input_ids"]
-print(json.dumps({"image": image, "text": text, "empty": p.text_results([], q), "image_ids": ids(image), "text_ids": ids(text),
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForImageTextToText
+lora = ${JSON.stringify(smolLora)}
+peft_model = get_peft_model(AutoModelForImageTextToText.from_pretrained(${JSON.stringify(join(dir, 'model'))}), LoraConfig(r=lora["r"], lora_alpha=lora["lora_alpha"], lora_dropout=lora["lora_dropout"], target_modules=lora["target_modules"]))
+targets = sorted(n[len("base_model.model."):-len(".lora_A")] for n, _ in peft_model.named_modules() if n.endswith(".lora_A"))
+print(json.dumps({"image": image, "text": text, "empty": p.text_results([], q), "image_ids": ids(image), "text_ids": ids(text), "lora_targets": targets,
   "scores": [compute_score(t, ${JSON.stringify(answers)}, 0.1, 0.1) for t in ${JSON.stringify(turnSets)}]}))`;
     const res = runPython(['-c', script]);
     expect(res.status, res.stderr.slice(-2000)).toBe(0);
     const py = JSON.parse(res.stdout);
+    expect(py.lora_targets).toEqual(labTargets);
+    expect(labTargets.length).toBe(4 * 7); // q, k, v, o, gate, up, down of tiny-vlm's 4 text layers; no vision module
     expect(py.image).toBe(lab.image);
     expect(py.text).toBe(lab.text);
     expect(py.empty).toBe(lab.empty);
@@ -197,17 +212,28 @@ print(json.dumps({"image": image, "text": text, "empty": p.text_results([], q), 
   test('two GRPO steps of the exported project on the CPU against a local proxy; the result loads back into the lab', async () => {
     const world = worldOf(r);
     const proxy = await startProxy({ host: '127.0.0.1', port: 0, imageBackend: 'local', textBackend: 'local', cacheDir: join(tmp(), 'cache') }, { corpus: world.corpus });
+    // Python's urllib must reach the loopback proxy directly.
+    process.env.NO_PROXY = `127.0.0.1,localhost${process.env.NO_PROXY ? `,${process.env.NO_PROXY}` : ''}`;
     const project = tmp();
     try {
       await writeTrlExport(r, project, { tokenizer: tokFiles, proxyUrl: proxy.url });
       const out = join(project, 'out');
-      const res = runPython(['train.py', '--output-dir', out, '--max-steps', '2', '--cpu',
-        '--set', 'per_device_train_batch_size=4', '--set', 'gradient_accumulation_steps=1', '--set', 'num_generations=2', '--set', 'max_completion_length=128', '--set', 'save_steps=1000'], { cwd: project, timeoutMs: 900_000 });
+      // The RAG workflow makes the untrained policy search (an image search after its first reasoning),
+      // so the proxy calls and the env_mask of inserted turns run here too.
+      const res = await runPythonAsync(['train.py', '--output-dir', out, '--max-steps', '2', '--cpu', '--rollout-mode', 'rag',
+        '--set', 'per_device_train_batch_size=4', '--set', 'gradient_accumulation_steps=1', '--set', 'num_generations=2', '--set', 'max_completion_length=256', '--set', 'save_steps=1000'], { cwd: project, timeoutMs: 900_000 });
       expect(res.status, res.stderr.slice(-4000)).toBe(0);
       const history = JSON.parse(readFileSync(join(out, 'log_history.json'), 'utf8')) as Record<string, number>[];
       const steps = history.filter((h) => 'reward' in h);
       expect(steps.map((h) => h.step)).toEqual([1, 2]);
       for (const h of steps) for (const k of ['reward', 'reward_std', 'frac_reward_zero_std', 'rewards/accuracy/mean', 'rewards/format/mean', 'search_ratio', 'completions/mean_length', 'entropy']) expect(Number.isFinite(h[k]), k).toBe(true);
+      // Trajectories searched through the proxy (all but those whose first turn sampled end-of-utterance, which ends
+      // them as in the lab); TRL counts only the policy's tokens (env_mask 1) in completion lengths.
+      for (const h of steps) expect(h.search_ratio).toBeGreaterThan(0);
+      const { hits, misses } = proxy.cache.stats();
+      expect(hits + misses).toBeGreaterThan(0);
+      for (const h of steps) expect(h['completions/mean_length']).toBeLessThan(256);
+      console.info(JSON.stringify({ proxy: { hits, misses }, steps: steps.map((h) => ({ step: h.step, reward: h.reward, search_ratio: h.search_ratio, mean_length: h['completions/mean_length'], entropy: h.entropy, loss: h.loss, grad_norm: h.grad_norm })) }));
 
       // Back into the lab: its loader reads the trained files, and transformers reproduces the lab's logits on them.
       const be = new E.CpuBackend();

@@ -88,6 +88,7 @@ export function trlConfig(recipe: Recipe, model: string, proxyUrl: string): TrlC
     'image-search thumbnails': 'results are the titles only: with rollout_func TRL feeds the dataset\'s images to the loss forward, so inserted thumbnails could not be seen by it',
     'eval.*': 'the lab\'s three-mode evaluation: run npm run eval on the trained model imported back into the lab',
   };
+  if (model !== 'model') notCarried['model.source (hub)'] = `${model} runs with its own processor from the hub (SmolVLM splits large images into tiles); the lab feeds one global image`;
   if (g.lr_scheduler_type === 'sigmoid_decay') notCarried['grpo.lr_scheduler_type sigmoid_decay'] = 'not a transformers schedule: constant instead';
   if (g.filter_groups.enable === false) delete notCarried['grpo.filter_groups'];
   const lora = recipe.model.lora;
@@ -151,6 +152,10 @@ export function trlReadme(recipe: Recipe, cfg: TrlConfig): string {
     `    npm run proxy                                  # in the lab: the search proxy (${cfg.lab.proxy_url})`,
     '    python train.py --output-dir out               # one process: CPU or one GPU',
     '    accelerate launch train.py --output-dir out    # many GPUs (after `accelerate config`)',
+    '',
+    '`--set FIELD=JSON` overrides a GRPOConfig field, `--max-steps N` the step count, `--rollout-mode rag` runs the paper\'s',
+    'RAG-workflow baseline (image search after the first reasoning, then a text search) instead of on-demand search. On a',
+    'CPU, small models train faster with `OMP_NUM_THREADS=1`.',
     '',
     'The trained model (or LoRA adapter) is written to `out/` in transformers\' format; the lab imports it (Storage view, or',
     '`loadPretrained` / `loadAdapter`).',
