@@ -40,6 +40,8 @@ export interface MetricChartProps {
   marks?: ChartMark[];
   /** A fixed y range (two runs side by side share one), else fitted to the data. */
   yRange?: [number, number];
+  /** The last step of the x axis (a run's planned steps, so that the lines grow across the chart), else fitted to the data. */
+  xMax?: number;
 }
 
 /** A vertical mark on a chart. */
@@ -69,7 +71,7 @@ export function MetricChart(p: MetricChartProps) {
     const u = new uPlot({
       hooks: { draw: [(u) => drawMarks(u, marks.current)] },
       width: Math.max(240, el.clientWidth), height: 190,
-      scales: { x: { time: false }, y: { ...(p.log ? { distr: 3 } : {}), ...(p.yRange ? { range: p.yRange } : {}) } },
+      scales: { x: { time: false, ...(p.xMax ? { range: [0, p.xMax] as [number, number] } : {}) }, y: { ...(p.log ? { distr: 3 } : {}), ...(p.yRange ? { range: p.yRange } : {}) } },
       axes: [{ label: 'step', size: 36, labelSize: 16, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] }, { size: 56 }],
       legend: { live: true },
       series: [{ label: 'step' }, ...p.keys.map((k, i) => ({ label: p.labels?.[i] ?? k, stroke: COLOURS[i % COLOURS.length], width: 1.6, points: { size: 5 }, spanGaps: true }))],
@@ -78,7 +80,7 @@ export function MetricChart(p: MetricChartProps) {
     const ro = new ResizeObserver(() => u.setSize({ width: Math.max(240, el.clientWidth), height: 190 }));
     ro.observe(el);
     return () => (ro.disconnect(), u.destroy(), (plot.current = null));
-  }, [p.keys.join(), p.log, p.yRange?.join()]);
+  }, [p.keys.join(), p.log, p.yRange?.join(), p.xMax]);
 
   useEffect(() => plot.current?.setData(data), [data]);
   // New marks on drawn data: draw again (uPlot cannot lay out axes without data).

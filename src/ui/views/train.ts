@@ -130,10 +130,12 @@ export function TrainView({ lab }: { lab: Lab }) {
   const grpo = lab.metrics.filter((m) => m.phase === 'grpo');
   const sft = lab.metrics.filter((m) => m.phase === 'sft');
   const other = runs.find((r) => r.id === compareId);
+  // GRPO charts span the run's planned steps (max_steps; -1 means epochs, then they fit the data).
+  const grpoLast = run && run.recipe.grpo.max_steps > 0 ? run.recipe.grpo.max_steps - 1 : undefined;
   const marksA = run ? knobMarks(grpo, run.recipe) : [];
   const marksB = other ? knobMarks(compare.filter((m) => m.phase === 'grpo'), other.recipe) : [];
-  const chart = (c: (typeof GRPO_CHARTS)[number], rows: MetricRow[], marks: ChartMark[] = [], prefix = '', yRange?: [number, number]) =>
-    h(MetricChart, { key: prefix + c.title, title: prefix + c.title, points: rows, keys: c.keys, labels: c.labels, scale: c.scale, smoothing, log, help: prefix ? undefined : c.help, marks, yRange });
+  const chart = (c: (typeof GRPO_CHARTS)[number], rows: MetricRow[], xMax?: number, marks: ChartMark[] = [], prefix = '', yRange?: [number, number]) =>
+    h(MetricChart, { key: prefix + c.title, title: prefix + c.title, points: rows, keys: c.keys, labels: c.labels, scale: c.scale, smoothing, log, help: prefix ? undefined : c.help, marks, yRange, xMax });
   /** One y range for a chart of both runs, so that side-by-side lines compare at a glance. */
   const shared = (c: (typeof GRPO_CHARTS)[number], rows: MetricRow[]): [number, number] | undefined => {
     const vs = rows.flatMap((r) => c.keys.map((k) => r.metrics[k] * (c.scale ?? 1))).filter(Number.isFinite);
@@ -175,9 +177,10 @@ export function TrainView({ lab }: { lab: Lab }) {
         GRPO_CHARTS.flatMap((c) => {
           const rowsB = compare.filter((m) => m.phase === 'grpo');
           const range = shared(c, [...grpo, ...rowsB]);
-          return [chart(c, grpo, marksA, 'A · ', range), chart(c, rowsB, marksB, 'B · ', range)];
+          const lastB = other.recipe.grpo.max_steps > 0 ? other.recipe.grpo.max_steps - 1 : undefined;
+          return [chart(c, grpo, grpoLast, marksA, 'A · ', range), chart(c, rowsB, lastB, marksB, 'B · ', range)];
         }))
-      : h('div', { class: 'charts', id: 'grpo-charts' }, GRPO_CHARTS.map((c) => chart(c, grpo, marksA))),
+      : h('div', { class: 'charts', id: 'grpo-charts' }, GRPO_CHARTS.map((c) => chart(c, grpo, grpoLast, marksA))),
     h('h3', { class: 'section' }, 'Warm-start SFT'),
     // A run from a shipped warm start has no SFT of its own.
     !sft.length && run?.recipe.sft && run.phase !== 'sft'
