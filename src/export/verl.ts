@@ -74,8 +74,8 @@ const FIXED: MappingEntry[] = [
   { field: '(cluster)', option: 'trainer.nnodes', value: '$N_NODES', status: 'override', verified: YAML },
   { field: '(logging)', option: 'trainer.logger', value: "['console']", status: 'override', verified: YAML },
   { field: '(vLLM on each GPU)', option: 'actor_rollout_ref.rollout.tensor_model_parallel_size', value: '1', status: 'override', verified: `${YAML} (default 2: fails on 1 GPU); the authors' script sets 1` },
-  { field: '(log-prob micro-batch)', option: 'actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu', value: '$MICRO', status: 'override', verified: `${MMS} ray_trainer.py:351 check_mutually_exclusive (ValueError when unset)` },
-  { field: '(log-prob micro-batch)', option: 'actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu', value: '$MICRO', status: 'override', verified: `${MMS} ray_trainer.py:344 check_mutually_exclusive (ValueError when unset)` },
+  { field: '(log-prob micro-batch)', option: 'actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu', value: '$MICRO', status: 'override', verified: `${MMS} ray_trainer.py:352 check_mutually_exclusive (ValueError when unset)` },
+  { field: '(log-prob micro-batch)', option: 'actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu', value: '$MICRO', status: 'override', verified: `${MMS} ray_trainer.py:345 check_mutually_exclusive (ValueError when unset)` },
   { field: '(padding-free forward)', option: 'actor_rollout_ref.model.use_remove_padding', value: 'True', status: 'override', verified: `${YAML} (default is the string "Falseva"); the authors' script sets True` },
 ];
 
@@ -237,10 +237,10 @@ export function verlMapping(recipe: Recipe, paths: VerlPaths): MappingEntry[] {
           e('model.lora.target_modules', 'actor_rollout_ref.model.target_modules', lora.target_modules, 'upstream', `verl@8e9e737 ppo_trainer.yaml:129`, 'veRL documents "all-linear" or a module list; that it hands a regex string to PEFT unchanged is unverified'),
         ]
       : []),
-    none('model.init', recipe.model.init === 'scratch' ? 'veRL starts from actor_rollout_ref.model.path: export the lab\'s warm-started checkpoint as that model' : 'the pretrained weights are model.path'),
+    none('model.init', 'veRL starts from actor_rollout_ref.model.path, a Qwen2.5-VL checkpoint; the lab\'s weights (scratch or warm-started) do not carry over to that architecture'),
     none('model.compact_instructions', 'MMSearch-R1 renders the paper\'s instructions from data.user_prompt_* (Qwen2.5-VL prompt pickles)'),
     none('search.backend, search.proxy_url, search.summary_sentences', 'MMSearch-R1\'s search tools (mmsearch_r1/utils/tools/image_search.py, text_search.py) are placeholders to replace with a real backend'),
-    none('sft.*', 'no warm-start SFT in MMSearch-R1 (the paper uses none); run it in the lab and export the checkpoint as model.path'),
+    none('sft.*', 'no warm-start SFT in MMSearch-R1 (the paper uses none); a lab warm start carries over in the TRL export (--checkpoint)'),
     none('grpo.mask_truncated_completions', 'no such option: truncated responses stay in the loss'),
     none('grpo.adam_epsilon', `torch AdamW default 1e-8 (fsdp_workers.py passes no eps)${g.adam_epsilon === 1e-8 ? '' : `; the recipe asks for ${g.adam_epsilon}`}`),
     none('grpo.logging_steps, grpo.save_steps, grpo.seed', 'veRL logs every step; checkpoints follow checkpoint_steps; sampling is seeded by vLLM'),
