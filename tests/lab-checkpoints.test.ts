@@ -82,7 +82,7 @@ test('export a checkpoint, import it back, identical greedy chat and Table 1; a 
   await lab.tab('storage');
   const zipPath = await lab.downloadFrom(`[data-export-model="${full}"]`);
   const files = readZip(readFileSync(zipPath));
-  expect([...files.keys()].sort()).toEqual(['chat_template.json', 'config.json', 'mmsearch_lab_recipe.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+  expect([...files.keys()].sort()).toEqual(['README.md', 'chat_template.json', 'config.json', 'mmsearch_lab_recipe.json', 'model.safetensors', 'preprocessor_config.json', 'processor_config.json', 'tokenizer.json', 'tokenizer_config.json']);
   expect((await openSafetensorsBuffer(files.get('model.safetensors')!)).names()).toContain('model.text_model.embed_tokens.weight');
   await page.setInputFiles('#import-model', zipPath);
   await page.waitForSelector('#model-import-status:has-text("imported as")', { timeout: 120_000 });
