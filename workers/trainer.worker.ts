@@ -153,7 +153,7 @@ function rolloutViews(trainer: Trainer, e: Extract<TrainEvent, { type: 'rollouts
     }
     return {
       group: Math.floor(i / g.num_generations), index: i % g.num_generations, question: t.question, category: t.row.category,
-      groundTruth: t.row.reward_model.ground_truth, image: dataUrl(t.row.images[0].bytes), turns, tokens, ids: t.tokens, promptLength: t.promptLength,
+      groundTruth: t.row.reward_model.ground_truth, image: dataUrl(t.row.images[0].bytes), turns, tokens, ids: t.tokens,
       reward: e.rewards[i], accuracy: score.accuracy, format: score.format, penalty: score.penalty, searchPenalty, imageSearches: score.imageSearches, textSearches: score.textSearches,
       advantage: e.advantages[i], groupMean: e.meanGroupedRewards[i], groupStd: e.stdRewards[i], searched: t.toolTurns.length > 0, truncated: t.truncated,
     };

@@ -59,9 +59,8 @@ export interface RolloutView {
    * much the update changed it (after − before), on the policy's own tokens.
    */
   tokens: { t: string; m: number; i: number; lp?: number; d?: number }[];
-  /** The whole token sequence (prompt included) and where the completion starts, for re-scoring. */
+  /** The whole token sequence (prompt included), for re-scoring. */
   ids: number[];
-  promptLength: number;
   reward: number;
   accuracy: number;
   format: number;
