@@ -82,8 +82,11 @@ def main() -> int:
     trainer.train()
     trainer.save_model(args.output_dir)
     processor.save_pretrained(args.output_dir)
-    with open(os.path.join(args.output_dir, "log_history.json"), "w") as f:
-        json.dump(trainer.state.log_history, f, indent=1)
+    if trainer.accelerator.is_main_process:
+        with open(os.path.join(args.output_dir, "log_history.json"), "w") as f:
+            json.dump(trainer.state.log_history, f, indent=1)
+        with open(os.path.join(args.output_dir, "run_info.json"), "w") as f:
+            json.dump({"num_processes": trainer.accelerator.num_processes, "global_step": trainer.state.global_step}, f)
     return 0
 
 

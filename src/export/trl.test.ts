@@ -7,8 +7,9 @@
  *  - TRL's loss: on one fixed batch of the lab's rollouts (a group of RAG-workflow trajectories, so
  *    tool-result tokens are in it), trl.GRPOTrainer._compute_loss for grpo, bnpo, dr_grpo and dapo
  *    equals the lab's grpoLoss within 1e-5 (python/check_trl_loss.py);
- *  - two GRPO steps of the exported project (train.py: GRPOTrainer with the rollout_func hook) on
- *    the CPU with tiny-vlm against the lab's search proxy on a local port (RAG workflow, so every
+ *  - two GRPO steps of the exported project (train.py: GRPOTrainer with the rollout_func hook, under
+ *    accelerate launch with two processes) on the CPU with tiny-vlm against the lab's search proxy on
+ *    a local port (RAG workflow, so every
  *    trajectory searches through it), then the trained model loaded back into the lab, whose logits
  *    transformers reproduces (check_hf_compat.py).
  */
@@ -209,7 +210,7 @@ print(json.dumps({"image": image, "text": text, "empty": p.text_results([], q), 
     expect(res.status).toBe(0);
   }, 300_000);
 
-  test('two GRPO steps of the exported project on the CPU against a local proxy; the result loads back into the lab', async () => {
+  test('two GRPO steps of the exported project (accelerate launch, 2 processes) on the CPU against a local proxy; the result loads back into the lab', async () => {
     const world = worldOf(r);
     const proxy = await startProxy({ host: '127.0.0.1', port: 0, imageBackend: 'local', textBackend: 'local', cacheDir: join(tmp(), 'cache') }, { corpus: world.corpus });
     // Python's urllib must reach the loopback proxy directly.
@@ -220,9 +221,12 @@ print(json.dumps({"image": image, "text": text, "empty": p.text_results([], q), 
       const out = join(project, 'out');
       // The RAG workflow makes the untrained policy search (an image search after its first reasoning),
       // so the proxy calls and the env_mask of inserted turns run here too.
-      const res = await runPythonAsync(['train.py', '--output-dir', out, '--max-steps', '2', '--cpu', '--rollout-mode', 'rag',
+      // Through accelerate launch with two processes (gloo on the CPU), as a multi-GPU run is launched.
+      const launch = ['-m', 'accelerate.commands.launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no', '--dynamo_backend', 'no'];
+      const res = await runPythonAsync([...launch, 'train.py', '--output-dir', out, '--max-steps', '2', '--cpu', '--rollout-mode', 'rag',
         '--set', 'per_device_train_batch_size=4', '--set', 'gradient_accumulation_steps=1', '--set', 'num_generations=2', '--set', 'max_completion_length=256', '--set', 'save_steps=1000'], { cwd: project, timeoutMs: 900_000 });
       expect(res.status, res.stderr.slice(-4000)).toBe(0);
+      expect(JSON.parse(readFileSync(join(out, 'run_info.json'), 'utf8'))).toEqual({ num_processes: 2, global_step: 2 });
       const history = JSON.parse(readFileSync(join(out, 'log_history.json'), 'utf8')) as Record<string, number>[];
       const steps = history.filter((h) => 'reward' in h);
       expect(steps.map((h) => h.step)).toEqual([1, 2]);

@@ -152,6 +152,7 @@ export function trlReadme(recipe: Recipe, cfg: TrlConfig): string {
     `    npm run proxy                                  # in the lab: the search proxy (${cfg.lab.proxy_url})`,
     '    python train.py --output-dir out               # one process: CPU or one GPU',
     '    accelerate launch train.py --output-dir out    # many GPUs (after `accelerate config`)',
+    '    accelerate launch --multi_gpu --num_processes 2 train.py --cpu --output-dir out   # two processes on a CPU (gloo)',
     '',
     '`--set FIELD=JSON` overrides a GRPOConfig field, `--max-steps N` the step count, `--rollout-mode rag` runs the paper\'s',
     'RAG-workflow baseline (image search after the first reasoning, then a text search) instead of on-demand search. On a',
