@@ -160,6 +160,8 @@ describe('fvqa-mini recipe', () => {
     // One GPU keeps the recipe's sizes; eight split the 64 rollouts of a mini-batch into 8 per GPU.
     expect(['data.train_batch_size', 'actor_rollout_ref.actor.ppo_mini_batch_size', 'actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu'].map((k) => dryRun(script, { N_GPUS: '1' }).get(k))).toEqual(['8', '8', '16']);
     expect(dryRun(script, { N_GPUS: '8' }).get('actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu')).toBe('8');
+    // Fewer GPUs than the authors' 8: the actor's parameters and optimizer state are offloaded.
+    expect([1, 4, 8].map((n) => dryRun(script, { N_GPUS: String(n) }).get('actor_rollout_ref.actor.fsdp_config.param_offload'))).toEqual(['True', 'True', 'False']);
     expect(dryRun(script, {}).get('actor_rollout_ref.model.path')).toBe('/models/tiny');
     // The rules are not vacuous: the recipe's own sizes on 8 GPUs (micro 16 > 8 rollouts per GPU) fail them.
     const raw = dryRun(script, { N_GPUS: '8' });

@@ -77,6 +77,9 @@ const FIXED: MappingEntry[] = [
   { field: '(log-prob micro-batch)', option: 'actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu', value: '$MICRO', status: 'override', verified: `${MMS} ray_trainer.py:352 check_mutually_exclusive (ValueError when unset)` },
   { field: '(log-prob micro-batch)', option: 'actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu', value: '$MICRO', status: 'override', verified: `${MMS} ray_trainer.py:345 check_mutually_exclusive (ValueError when unset)` },
   { field: '(padding-free forward)', option: 'actor_rollout_ref.model.use_remove_padding', value: 'True', status: 'override', verified: `${YAML} (default is the string "Falseva"); the authors' script sets True` },
+  { field: '(memory: fewer than the authors\' 8 GPUs)', option: 'actor_rollout_ref.actor.fsdp_config.param_offload', value: '$OFFLOAD', status: 'override', verified: `${YAML}; fsdp_workers.py:104`, note: 'True below 8 GPUs: the 7B model\'s weights, gradients and AdamW state in fp32 take about 112 GB, more than one 80 GB GPU holds (an estimate, not measured)' },
+  { field: '(memory: fewer than the authors\' 8 GPUs)', option: 'actor_rollout_ref.actor.fsdp_config.optimizer_offload', value: '$OFFLOAD', status: 'override', verified: `${YAML}; fsdp_workers.py:105` },
+  { field: '(memory: reference policy)', option: 'actor_rollout_ref.ref.fsdp_config.param_offload', value: 'True', status: 'override', verified: `${YAML}; the authors' script sets True` },
 ];
 
 /** Qwen2.5-VL, the model MMSearch-R1's rollout, prompts and loader are written for (its scripts/run_mmsearch_r1_grpo.sh trains the 7B). */
@@ -293,6 +296,9 @@ export function launchScript(recipe: Recipe, mapping: MappingEntry[]): string {
     `if (( TRAIN_PROMPTS != ${plan.trainPrompts} || MINI_PROMPTS != ${plan.miniPrompts} || MICRO != ${plan.micro} )); then`,
     `  echo "fitted to $WORLD GPUs: train_batch_size $TRAIN_PROMPTS (recipe ${plan.trainPrompts}), ppo_mini_batch_size $MINI_PROMPTS (recipe ${plan.miniPrompts}), ppo_micro_batch_size_per_gpu $MICRO (recipe ${plan.micro})" >&2`,
     'fi',
+    '# Below the authors\' 8 GPUs the actor\'s parameters and optimizer state are offloaded to the CPU.',
+    'OFFLOAD=False',
+    '(( WORLD < 8 )) && OFFLOAD=True',
     `MODEL_PATH="\${MODEL_PATH:-${DEFAULT_VERL_MODEL}}"`,
     ...(upstream.length
       ? ['# Upstream veRL equivalents (volcengine/verl), not read by MMSearch-R1\'s main_ppo:', ...upstream.map((m) => `#   ${m.option}=${m.value}`)]
