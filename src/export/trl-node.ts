@@ -47,7 +47,7 @@ export async function writeTrlExport(recipe: Recipe, dir: string, o: TrlExportOp
   const hub = recipe.model.source.startsWith('hf:');
   let model: string;
   if (o.checkpoint) {
-    await writeFiles(join(dir, 'model'), await exportModelFiles({ ...recipe, model: { ...recipe.model } }, o.checkpoint, o.tokenizer, backend));
+    await writeFiles(join(dir, 'model'), await exportModelFiles(recipe, o.checkpoint, o.tokenizer, backend));
     model = 'model';
   } else if (!hub) {
     const config = JSON.parse(await readFile(join(root, recipe.model.source, 'config.json'), 'utf8')) as Record<string, unknown>;

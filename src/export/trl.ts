@@ -91,6 +91,8 @@ export function trlConfig(recipe: Recipe, model: string, proxyUrl: string): TrlC
   if (model !== 'model') notCarried['model.source (hub)'] = `${model} runs with its own processor from the hub (SmolVLM splits large images into tiles); the lab feeds one global image`;
   if (g.lr_scheduler_type === 'sigmoid_decay') notCarried['grpo.lr_scheduler_type sigmoid_decay'] = 'not a transformers schedule: constant instead';
   if (g.filter_groups.enable === false) delete notCarried['grpo.filter_groups'];
+  if (!recipe.sft) delete notCarried.sft;
+  if (recipe.search.backend !== 'local') delete notCarried['search.backend local'];
   const lora = recipe.model.lora;
   return {
     grpo,
