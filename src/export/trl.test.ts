@@ -8,10 +8,10 @@
  *    tool-result tokens are in it), trl.GRPOTrainer._compute_loss for grpo, bnpo, dr_grpo and dapo
  *    equals the lab's grpoLoss within 1e-5 (python/check_trl_loss.py);
  *  - two GRPO steps of the exported project (train.py: GRPOTrainer with the rollout_func hook, under
- *    accelerate launch with two processes) on the CPU with tiny-vlm against the lab's search proxy on
- *    a local port (RAG workflow, so every
- *    trajectory searches through it), then the trained model loaded back into the lab, whose logits
- *    transformers reproduces (check_hf_compat.py).
+ *    accelerate launch with two processes) on the CPU from the shipped tiny-vlm GRPO policy against
+ *    the lab's search proxy on a local port (RAG workflow, so every trajectory searches through it):
+ *    rewards and a gradient, weights that moved, and the trained model loaded back into the lab,
+ *    whose logits transformers reproduces (check_hf_compat.py).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +29,7 @@ import { renderImageResults, renderTextResults } from '../protocol/tools.js';
 import { TurnEncoder } from '../rl/conversation.js';
 import { localSearchTools, worldOf } from '../rl/environment.js';
 import { computeAdvantages, grpoLoss, LOSS_TYPES } from '../rl/grpo.js';
-import { parseRecipe, type Recipe } from '../rl/recipe.js';
+import { loadRecipe, parseRecipe, type Recipe } from '../rl/recipe.js';
 import { computeScore } from '../rl/reward.js';
 import { rollout } from '../rl/rollout.js';
 import { packBatch, sequenceLogprobs } from '../rl/steps.js';
@@ -210,40 +210,49 @@ print(json.dumps({"image": image, "text": text, "empty": p.text_results([], q), 
     expect(res.status).toBe(0);
   }, 300_000);
 
-  test('two GRPO steps of the exported project (accelerate launch, 2 processes) on the CPU against a local proxy; the result loads back into the lab', async () => {
-    const world = worldOf(r);
+  test('two GRPO steps of the exported project (accelerate launch, 2 processes) on the CPU from the shipped tiny-vlm against a local proxy; the result loads back into the lab', async () => {
+    // The shipped GRPO policy (checkpoints/fvqa-mini/grpo): a trained tiny-vlm, so rewards vary and the steps move the weights.
+    const shipped = join(root, 'checkpoints/fvqa-mini/grpo');
+    const sr = loadRecipe(readFileSync(join(shipped, 'recipe.json'), 'utf8'), 'checkpoints/fvqa-mini/grpo/recipe.json');
+    const ckpt = new Map(['config.json', 'model.safetensors'].map((f) => [f, read(join(shipped, 'checkpoint', f))] as const));
+    const world = worldOf(sr);
     const proxy = await startProxy({ host: '127.0.0.1', port: 0, imageBackend: 'local', textBackend: 'local', cacheDir: join(tmp(), 'cache') }, { corpus: world.corpus });
     // Python's urllib must reach the loopback proxy directly.
     process.env.NO_PROXY = `127.0.0.1,localhost${process.env.NO_PROXY ? `,${process.env.NO_PROXY}` : ''}`;
     const project = tmp();
     try {
-      await writeTrlExport(r, project, { tokenizer: tokFiles, proxyUrl: proxy.url });
+      await writeTrlExport(sr, project, { checkpoint: ckpt, tokenizer: tokFiles, proxyUrl: proxy.url });
       const out = join(project, 'out');
-      // The RAG workflow makes the untrained policy search (an image search after its first reasoning),
-      // so the proxy calls and the env_mask of inserted turns run here too.
-      // Through accelerate launch with two processes (gloo on the CPU), as a multi-GPU run is launched.
+      // Through accelerate launch with two processes (gloo on the CPU), as a multi-GPU run is launched; the RAG
+      // workflow makes every trajectory search (an image search after the first reasoning, then a text search).
       const launch = ['-m', 'accelerate.commands.launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no', '--dynamo_backend', 'no'];
       const res = await runPythonAsync([...launch, 'train.py', '--output-dir', out, '--max-steps', '2', '--cpu', '--rollout-mode', 'rag',
-        '--set', 'per_device_train_batch_size=4', '--set', 'gradient_accumulation_steps=1', '--set', 'num_generations=2', '--set', 'max_completion_length=256', '--set', 'save_steps=1000'], { cwd: project, timeoutMs: 900_000 });
+        '--set', 'per_device_train_batch_size=4', '--set', 'gradient_accumulation_steps=1', '--set', 'num_generations=2', '--set', 'save_steps=1000'], { cwd: project, timeoutMs: 900_000 });
       expect(res.status, res.stderr.slice(-4000)).toBe(0);
       expect(JSON.parse(readFileSync(join(out, 'run_info.json'), 'utf8'))).toEqual({ num_processes: 2, global_step: 2 });
       const history = JSON.parse(readFileSync(join(out, 'log_history.json'), 'utf8')) as Record<string, number>[];
       const steps = history.filter((h) => 'reward' in h);
       expect(steps.map((h) => h.step)).toEqual([1, 2]);
-      for (const h of steps) for (const k of ['reward', 'reward_std', 'frac_reward_zero_std', 'rewards/accuracy/mean', 'rewards/format/mean', 'search_ratio', 'completions/mean_length', 'entropy']) expect(Number.isFinite(h[k]), k).toBe(true);
-      // Trajectories searched through the proxy (all but those whose first turn sampled end-of-utterance, which ends
-      // them as in the lab); TRL counts only the policy's tokens (env_mask 1) in completion lengths.
+      for (const h of steps) for (const k of ['reward', 'reward_std', 'frac_reward_zero_std', 'rewards/accuracy/mean', 'rewards/format/mean', 'search_ratio', 'completions/mean_length', 'entropy', 'grad_norm']) expect(Number.isFinite(h[k]), k).toBe(true);
+      // Trajectories searched through the proxy (all but those whose first turn sampled end-of-utterance,
+      // which ends them as in the lab); the trained policy earns rewards, so the steps have a gradient.
       for (const h of steps) expect(h.search_ratio).toBeGreaterThan(0);
       const { hits, misses } = proxy.cache.stats();
       expect(hits + misses).toBeGreaterThan(0);
-      for (const h of steps) expect(h['completions/mean_length']).toBeLessThan(256);
-      console.info(JSON.stringify({ proxy: { hits, misses }, steps: steps.map((h) => ({ step: h.step, reward: h.reward, search_ratio: h.search_ratio, mean_length: h['completions/mean_length'], entropy: h.entropy, loss: h.loss, grad_norm: h.grad_norm })) }));
+      expect(steps.some((h) => h.reward > 0 && h.grad_norm > 0)).toBe(true);
+      console.info(JSON.stringify({ proxy: { hits, misses }, steps: steps.map((h) => ({ step: h.step, reward: h.reward, accuracy: h['rewards/accuracy/mean'], format: h['rewards/format/mean'], search_ratio: h.search_ratio, mean_length: h['completions/mean_length'], loss: h.loss, grad_norm: h.grad_norm })) }));
 
-      // Back into the lab: its loader reads the trained files, and transformers reproduces the lab's logits on them.
+      // Back into the lab: its loader reads the trained files, the weights moved from the shipped ones, and
+      // transformers reproduces the lab's logits on them.
       const be = new E.CpuBackend();
       const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
       const m = await loadPretrained(config, await openSafetensorsBuffer(read(join(out, 'model.safetensors'))), be);
-      writeFileSync(join(out, 'golden.json'), JSON.stringify(await goldenOutput(r, m, tok, goldenRow(r), 8)));
+      const before = await loadPretrained(JSON.parse(new TextDecoder().decode(ckpt.get('config.json')!)), await openSafetensorsBuffer(ckpt.get('model.safetensors')!), be);
+      const name = 'model.text_model.layers.0.self_attn.q_proj.weight';
+      const [w1, w0] = await Promise.all([m, before].map(async (x) => Array.from((await x.namedParameters().find(([n]) => n === name)![1].data()) as ArrayLike<number>)));
+      expect(w1.some((v, i) => v !== w0[i])).toBe(true);
+      before.dispose();
+      writeFileSync(join(out, 'golden.json'), JSON.stringify(await goldenOutput(sr, m, tok, goldenRow(sr), 8)));
       m.dispose();
       const check = runPython(['scripts/check_hf_compat.py', '--model', out, '--golden', join(out, 'golden.json')]);
       const report = JSON.parse(check.stdout);
