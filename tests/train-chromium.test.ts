@@ -124,6 +124,10 @@ test('--init-from: an ablation starts from another run\'s warm start (Node runti
   expect(steps(metricsOf(run), 'grpo')).toEqual([0]);
   expect(JSON.parse(readFileSync(join(run, 'checkpoint', 'trainer_state.json'), 'utf8'))).toMatchObject({ recipe: 'cli-ablation-ci', phase: 'grpo', grpoStep: 1 });
 
+  // The ablation without data balancing differs in data.train_categories only, which picks GRPO's prompts: accepted.
+  writeFileSync(join(tmp, 'unbalanced.json'), JSON.stringify({ ...recipe, name: 'cli-unbalanced-ci', data: { ...recipe.data, train_categories: ['search_required'] } }));
+  const unbalanced = await cli('train', '--recipe', join(tmp, 'unbalanced.json'), '--out', join(tmp, 'unbalanced'), '--runtime', 'node', '--steps', '0', '--init-from', warm);
+  expect(unbalanced.code, unbalanced.stderr).toBe(0);
   writeFileSync(join(tmp, 'other-sft.json'), JSON.stringify({ ...ablation, name: 'other', sft: { ...ablation.sft, learning_rate: 0.001 } }));
   const differs = await cli('train', '--recipe', join(tmp, 'other-sft.json'), '--out', join(tmp, 'other'), '--runtime', 'node', '--init-from', warm);
   expect(differs.code).toBe(2);
