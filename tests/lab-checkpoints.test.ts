@@ -53,6 +53,8 @@ async function trainSft(steps: number): Promise<string> {
  */
 async function chatWith(label: string, temperature: number, expectLoaded?: RegExp): Promise<{ transcript: string; status: string }> {
   await lab.tab('chat');
+  // Chat loads the shipped policy on the first visit: let that finish, so the change awaited below is ours.
+  await page.waitForFunction(() => !!document.querySelector('#chat-loaded')?.textContent, null, { timeout: 120_000 });
   await page.selectOption('#chat-model', await optionFor('#chat-model', label));
   const before = await page.evaluate(() => document.querySelector('#chat-loaded')?.textContent ?? null);
   await page.click('#chat-load');
