@@ -34,8 +34,7 @@ function recipe(over: { sft: Record<string, number>; grpo: Record<string, number
     ...base,
     name: 'fvqa-mini-ci',
     model: { ...base.model, source: 'models/micro' },
-    // The main recipe's warm-start design (decision-neutral, hazy facts, RAG chains, extra tail entities) in a small world.
-    data: { source: 'fvqa-mini', fvqa_mini: { ...base.data.fvqa_mini, entities: 16, heldOutEntities: 2, testSize: 8, sftSamplesPerPair: 1, extraTailEntities: 4 } },
+    data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, heldOutEntities: 2, testSize: 8 } },
     sft: { ...base.sft, ...over.sft },
     grpo: { ...base.grpo, max_completion_length: 200, ...over.grpo, search: { ...base.grpo.search, results_per_search: 2 } },
     rollout: { max_turn_tokens: 32 },
