@@ -207,7 +207,8 @@ function curvesSvg(rs: SeedResult[]): string {
   const n = Math.max(1, ...runs.map(([k]) => meanCurve(rs, k, 'search_ratio').length)) - 1;
   const x = (i: number) => L + ((W - L - 10) * i) / Math.max(1, n), y = (v: number) => H - B - (H - B - T) * v;
   const lines = runs.flatMap(([k, , colour]) => CATS.map((c, ci) => {
-    const pts = meanCurve(rs, k, `search_ratio/${c}`).map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+    // No point where the run had no prompt of the category (the search_required-only ablation's search_free).
+    const pts = meanCurve(rs, k, `search_ratio/${c}`).flatMap((v, i) => (Number.isFinite(v) ? [`${x(i).toFixed(1)},${y(v).toFixed(1)}`] : [])).join(' ');
     return `<polyline fill="none" stroke="${colour}" stroke-width="2"${ci ? ' stroke-dasharray="5,3"' : ''} points="${pts}"/>`;
   }));
   const legend = runs.map(([, label, colour], i) => `<text x="${L + i * 210}" y="14" font-size="11" fill="${colour}">${label}</text>`);
@@ -222,7 +223,10 @@ function curveTable(rs: SeedResult[], run: string): string {
   const free = meanCurve(rs, run, 'search_ratio/search_free'), req = meanCurve(rs, run, 'search_ratio/search_required'), acc = meanCurve(rs, run, 'rewards/accuracy/mean');
   const lines = ['| GRPO steps | search_free SR | search_required SR | sampled accuracy |', '|---|---:|---:|---:|'];
   for (let i = 0; i < free.length; i += 5) {
-    const w = (xs: number[]) => mean(xs.slice(i, i + 5).filter(Number.isFinite)).toFixed(2);
+    const w = (xs: number[]) => {
+      const v = xs.slice(i, i + 5).filter(Number.isFinite);
+      return v.length ? mean(v).toFixed(2) : '– (no prompt of it)';
+    };
     lines.push(`| ${i}-${Math.min(i + 4, free.length - 1)} | ${w(free)} | ${w(req)} | ${w(acc)} |`);
   }
   return lines.join('\n');
@@ -230,6 +234,7 @@ function curveTable(rs: SeedResult[], run: string): string {
 
 function report(all: { seed: number; drawn: boolean }[]): void {
   const rs = all.map((s) => load(s.seed, s.drawn)).filter((r): r is SeedResult => r !== null);
+  const unfinished = all.filter((s) => !rs.some((r) => r.seed === s.seed)).map((s) => `${s.seed}${s.drawn ? ' (drawn)' : ''}`);
   if (!rs.length) fail(`no finished seed under ${out}`);
   const svgFile = values.report!.replace(/\.md$/, '.svg');
   writeFileSync(resolve(root, svgFile), curvesSvg(rs));
@@ -278,7 +283,7 @@ and \`recipes/fvqa-mini-search-required-only.json\` start from the same warm sta
 model's initialisation and the sampling. Test split: 80 rows about the 12 training entities (fresh images and question instances);
 heldout split: every question about the 4 entities never seen in SFT or GRPO. Greedy decoding unless stated.
 
-Each seed runs, in order (paths under \`${relative(root, out)}/seed-S/\`):
+${unfinished.length ? `Started but without a finished main run, so not in the tables: seed ${unfinished.join(', ')}.\n\n` : ''}Each seed runs, in order (paths under \`${relative(root, out)}/seed-S/\`):
 
     npm run train -- --recipe fvqa-mini --seed S --steps 0 --out warm-start --runtime ${values.runtime}
     npm run eval -- --checkpoint warm-start --split test,heldout --runtime ${values.runtime}
