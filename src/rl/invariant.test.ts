@@ -16,6 +16,7 @@ import { expect, test } from 'vitest';
 import * as E from '../engine/index.js';
 import { parseRecipe } from './recipe.js';
 import type { CheckpointStore } from './checkpoint.js';
+import { microModelFiles } from './testing.js';
 import { Trainer, type TrainEvent } from './trainer.js';
 
 /** sha256 of the run's metrics events, rollouts events and every checkpoint saved, in order. */
@@ -26,14 +27,7 @@ const RECORDED = {
 };
 
 const root = new URL('../../', import.meta.url).pathname;
-const tiny = JSON.parse(readFileSync(join(root, 'models/tiny-vlm/config.json'), 'utf8'));
-const micro = {
-  ...tiny,
-  vision_config: { ...tiny.vision_config, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2 },
-  text_config: { ...tiny.text_config, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2 },
-};
-const readFile = async (p: string) =>
-  p === 'models/micro/config.json' ? new TextEncoder().encode(JSON.stringify(micro)) : new Uint8Array(readFileSync(join(root, p.replace('models/micro/', 'models/tiny-vlm/'))));
+const readFile = microModelFiles(32);
 
 const recipe = parseRecipe({
   name: 'invariant',

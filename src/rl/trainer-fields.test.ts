@@ -17,17 +17,11 @@ import { TurnEncoder } from './conversation.js';
 import { FsCheckpointStore } from './fs-store.js';
 import { parseRecipe, type Recipe } from './recipe.js';
 import type { CheckpointStore } from './checkpoint.js';
+import { microModelFiles } from './testing.js';
 import { Trainer, type TrainEvent } from './trainer.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-const tiny = JSON.parse(readFileSync(join(root, 'models/tiny-vlm/config.json'), 'utf8'));
-const micro = {
-  ...tiny,
-  vision_config: { ...tiny.vision_config, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2 },
-  text_config: { ...tiny.text_config, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2 },
-};
-const readFile = async (p: string) =>
-  p === 'models/micro/config.json' ? new TextEncoder().encode(JSON.stringify(micro)) : new Uint8Array(readFileSync(join(root, p.replace('models/micro/', 'models/tiny-vlm/'))));
+const readFile = microModelFiles(32);
 
 const dirs: string[] = [];
 let maxPrompt = 0;

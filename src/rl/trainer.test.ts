@@ -15,18 +15,11 @@ import { gpuBackend } from '../engine/testing.js';
 import type { WebGPUBackend } from '../engine/webgpu/backend.js';
 import { FsCheckpointStore } from './fs-store.js';
 import { parseRecipe, type Recipe } from './recipe.js';
+import { microModelFiles } from './testing.js';
 import { Trainer, type TrainEvent, type TrainerEnv } from './trainer.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-const tiny = JSON.parse(readFileSync(join(root, 'models/tiny-vlm/config.json'), 'utf8'));
-const micro = {
-  ...tiny,
-  vision_config: { ...tiny.vision_config, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2 },
-  text_config: { ...tiny.text_config, hidden_size: 48, intermediate_size: 96, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2 },
-};
-/** models/micro/ = the micro config with tiny-vlm's tokenizer files. */
-const readFile = async (p: string) =>
-  p === 'models/micro/config.json' ? new TextEncoder().encode(JSON.stringify(micro)) : new Uint8Array(readFileSync(join(root, p.replace('models/micro/', 'models/tiny-vlm/'))));
+const readFile = microModelFiles(48);
 
 function recipe(over: { sft: Record<string, number>; grpo: Record<string, number> }): Recipe {
   const base = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
