@@ -16,7 +16,7 @@ import { loadCheckpointModel } from '../src/rl/checkpoint.js';
 import { loadTokenizer } from '../src/models/tokenizer.js';
 import { parseRecipe } from '../src/rl/recipe.js';
 import { scoreTokens } from '../src/rl/steps.js';
-import type { RolloutView } from '../src/ui/runs-store.js';
+import type { RolloutView } from '../src/lab/runs-store.js';
 import { openBrowser, openLab, type LabPage, type TestBrowser } from './browser.js';
 import { loadRecipeInLab, smokeRecipe } from './smoke-recipe.js';
 

@@ -26,9 +26,9 @@ import { rollout, type SearchMode } from '../src/rl/rollout.js';
 import type { TurnPart } from '../src/protocol/tools.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import type { SearchTools } from '../src/search/types.js';
-import { fullRecipe, readLabFile, readShipped, searchTools, SHIPPED_SOURCE } from '../src/ui/lab-env.js';
+import { fullRecipe, readLabFile, readShipped, searchTools, SHIPPED_SOURCE } from '../src/lab/lab-env.js';
 import { worldOf } from '../src/rl/environment.js';
-import { openRuns, type RunRecord, type RunsDb } from '../src/ui/runs-store.js';
+import { openRuns, type RunRecord, type RunsDb } from '../src/lab/runs-store.js';
 
 /** Which policy to load: untrained, a stored run's checkpoint, a shipped checkpoint folder (`checkpoints/fvqa-mini/grpo`), or a hub model. */
 export type ModelSpec = { kind: 'fresh'; recipe?: Recipe } | { kind: 'run'; runId: string } | { kind: 'shipped'; folder: string } | { kind: 'hub'; ref: string; endpoint?: string };

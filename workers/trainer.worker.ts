@@ -1,6 +1,6 @@
 /**
  * The trainer worker: owns its backend (a GPUDevice, the WebAssembly backend, or the CPU reference), runs a recipe through the
- * Trainer (warm-start SFT -> GRPO -> evaluation) with its run stored in IndexedDB (src/ui/runs-store.ts),
+ * Trainer (warm-start SFT -> GRPO -> evaluation) with its run stored in IndexedDB (src/lab/runs-store.ts),
  * and streams progress, metrics and logs to the page, coalesced to at most a few messages a second.
  * Also generates FVQA-mini into the dataset store. API through comlink: {@link TrainerApi}.
  * `runHosted` runs a recipe with files, checkpoints, searches and events supplied by the page instead of
@@ -22,9 +22,9 @@ import { batchesOf, type DatasetInfo } from '../src/storage/store.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import { IdbHubCache } from '../src/hub/idb-cache.js';
 import type { ImageQuery, ImageSearchResult, TextSearchResult } from '../src/search/types.js';
-import { describeAdapter, readLabFile, readShipped } from '../src/ui/lab-env.js';
-import { readStoredDataset, STORE_PREFIX } from '../src/ui/stored-data.js';
-import { openRuns, type MetricRow, type RolloutView, type RunRecord, type RunsDb } from '../src/ui/runs-store.js';
+import { describeAdapter, readLabFile, readShipped } from '../src/lab/lab-env.js';
+import { readStoredDataset, STORE_PREFIX } from '../src/lab/stored-data.js';
+import { openRuns, type MetricRow, type RolloutView, type RunRecord, type RunsDb } from '../src/lab/runs-store.js';
 
 /** Messages from the worker to the page (delivered in batches). */
 export type TrainerUpdate =

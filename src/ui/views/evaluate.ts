@@ -10,8 +10,8 @@ import type { SearchMode } from '../../rl/rollout.js';
 import type { ModelSpec } from '../../../workers/inference.worker.js';
 import * as Comlink from 'comlink';
 import { useLab, type Lab } from '../lab.js';
-import type { RunRecord } from '../runs-store.js';
-import { shippedCheckpoints, SHIPPED_GRPO, SHIPPED_SOURCE } from '../lab-env.js';
+import type { RunRecord } from '../../lab/runs-store.js';
+import { shippedCheckpoints, SHIPPED_GRPO, SHIPPED_SOURCE } from '../../lab/lab-env.js';
 import { Card } from './setup.js';
 
 const LABEL: Record<SearchMode, string> = { direct: 'Direct answer', rag: 'RAG workflow', on_demand: 'On-demand search' };

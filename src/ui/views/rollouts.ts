@@ -9,7 +9,7 @@
 import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { useLab, type Lab } from '../lab.js';
-import type { RolloutView, RunRecord } from '../runs-store.js';
+import type { RolloutView, RunRecord } from '../../lab/runs-store.js';
 import { Card } from './setup.js';
 
 type Filter = 'all' | 'yes' | 'no';

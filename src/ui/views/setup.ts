@@ -10,10 +10,10 @@ import { parseRecipe } from '../../rl/recipe.js';
 import { openIdbStore } from '../../storage/idb-store.js';
 import type { DatasetInfo } from '../../storage/store.js';
 import { download, formatBytes, useLab, type Lab } from '../lab.js';
-import { fullRecipe, MICRO_SOURCE, RUN_SOURCE, shippedCheckpoints, SHIPPED_GRPO, SHIPPED_WARM_START, watchRecipe } from '../lab-env.js';
+import { fullRecipe, MICRO_SOURCE, RUN_SOURCE, shippedCheckpoints, SHIPPED_GRPO, SHIPPED_WARM_START, watchRecipe } from '../../lab/lab-env.js';
 import { FVQA_KNOBS, getPath, RECIPE_SECTIONS, setPath, type FieldSpec } from '../recipe-fields.js';
-import type { RunRecord } from '../runs-store.js';
-import { STORE_PREFIX, storedDataFile } from '../stored-data.js';
+import type { RunRecord } from '../../lab/runs-store.js';
+import { STORE_PREFIX, storedDataFile } from '../../lab/stored-data.js';
 import type { BackendChoice } from '../../engine/select.js';
 
 /** A titled card. */

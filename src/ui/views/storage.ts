@@ -13,7 +13,7 @@ import { openIdbStore } from '../../storage/idb-store.js';
 import type { DatasetInfo } from '../../storage/store.js';
 import { importDatasetFiles } from '../dataset-import.js';
 import { download, formatBytes, useLab, type Lab } from '../lab.js';
-import { metricRecords, type RunRecord } from '../runs-store.js';
+import { metricRecords, type RunRecord } from '../../lab/runs-store.js';
 import { Card } from './setup.js';
 
 /** A delete button that asks for confirmation inline. */

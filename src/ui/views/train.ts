@@ -11,7 +11,7 @@ import type { Recipe } from '../../rl/recipe.js';
 import type { Knobs, Phase } from '../../rl/checkpoint.js';
 import { MetricChart, type ChartMark } from '../chart.js';
 import { download, formatDuration, useLab, type Lab } from '../lab.js';
-import { metricRecords, type MetricRow, type RunRecord } from '../runs-store.js';
+import { metricRecords, type MetricRow, type RunRecord } from '../../lab/runs-store.js';
 import { Card } from './setup.js';
 
 const GRPO_CHARTS: { title: string; keys: string[]; labels?: string[]; scale?: number; help?: string }[] = [
