@@ -176,6 +176,48 @@ describe('FVQA-mini hazy familiar facts (issue 15)', () => {
   });
 });
 
+describe('FVQA-mini RAG-workflow warm-start trajectories (ragWorkflowShare)', () => {
+  const SHARE = 0.5;
+  let r: FvqaMini;
+  beforeAll(() => {
+    r = generateFvqaMini({ ...NEUTRAL, ragWorkflowShare: SHARE });
+  });
+  const isRag = (x: FvqaRow) => x.extra_info!.search_mode === 'rag';
+
+  test('add marked trajectories to both categories alike and leave the rest of the world as it was', () => {
+    const rag = r.splits.sft.filter(isRag);
+    expect(r.splits.sft.filter((x) => !isRag(x)).map((x) => x.prompt)).toEqual(w.splits.sft.map((x) => x.prompt));
+    for (const s of ['train', 'test', 'heldout'] as const) expect(r.splits[s]).toEqual(w.splits[s]);
+    // One draw per slot: about SHARE of each category's slots (half its non-RAG trajectories), within 4 binomial sds.
+    for (const cat of ['search_free', 'search_required']) {
+      const slots = w.splits.sft.filter((x) => x.category === cat).length / 2;
+      const n = rag.filter((x) => x.category === cat).length;
+      expect(Math.abs(n - SHARE * slots), cat).toBeLessThanOrEqual(4 * Math.sqrt(slots * SHARE * (1 - SHARE)));
+    }
+    // The decision the trainer trains (first turns of unmarked rows) stays neutral per kind.
+    for (const [kind, c] of shares(r.splits.sft.filter((x) => !isRag(x)), (x) => x.extra_info!.question_kind)) expect(c.search, kind).toBe(c.direct);
+  });
+
+  test('reason as a direct answer (or a guess), then take the imposed image and text searches and answer the truth', () => {
+    const rag = r.splits.sft.filter(isRag);
+    const hazy = new Set(r.hazyFacts);
+    let hazyRows = 0;
+    for (const x of rag) {
+      const t = turns(x);
+      expect(t, x.data_id).toHaveLength(3);
+      expect(t[0]).toMatch(/<search><img><\/search>$/);
+      if (x.category === 'search_required') expect(t[0]).toContain('I think I know this creature.');
+      else expect(t[0]).not.toContain('I do not recognise');
+      expect(t[1]).toMatch(/<text_search>[^<]+<\/text_search>$/);
+      // The answer is the searched truth, also where the first turn stated a hazy memory.
+      expect(accepts(x, finalAnswer(x)), x.data_id).toBe(true);
+      hazyRows += +hazy.has(pair(x));
+    }
+    expect(hazyRows).toBeGreaterThan(0);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, ragWorkflowShare: 2 })).toThrow(/ragWorkflowShare/);
+  });
+});
+
 describe('FVQA-mini extra tail entities (extraTailEntities)', () => {
   const TAILS = 24;
   let t: FvqaMini;

@@ -83,6 +83,17 @@ export interface FvqaMiniConfig extends WorldConfig {
    * (issue 15: RAG within 10 points of on-demand). Drawn per trajectory from its own stream; default 0.
    */
   ragChainShare: number;
+  /**
+   * Probability that a warm-start slot (entity, attribute, sample) also gets a RAG-workflow trajectory
+   * (paper Table 1's baseline): the reasoning of a direct answer (or of a guess, for search_required),
+   * an imposed image search, the recognised entity, an imposed text search whose query the policy
+   * writes, and the answer read off the results (the truth, also where memory is hazy). Its rows carry
+   * `extra_info.search_mode` 'rag' and the trainer does not train their first assistant turn (the
+   * reasoning and the imposed search), so the share of trajectories whose trained first turn searches
+   * stays the same per category: the warm start learns to read retrieval it did not ask for (issue 15:
+   * RAG within 10 points of on-demand) without learning when to ask. Default 0.
+   */
+  ragWorkflowShare: number;
 }
 
 export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
@@ -100,6 +111,7 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
   hazyFactShare: 0,
   hazyTruthShare: 0,
   ragChainShare: 0,
+  ragWorkflowShare: 0,
 };
 
 export const FACT_ATTRIBUTES = ['name', 'region', 'year', 'discoverer', 'diet'] as const;
@@ -328,7 +340,7 @@ class CorpusSearch {
   }
 }
 
-type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess';
+type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess' | 'rag_workflow';
 
 /**
  * Builds one warm-start trajectory (user/assistant turns, images in placeholder order).
@@ -352,19 +364,23 @@ function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, 
   // that recognition rests on. Visual questions are answered from the description.
   const look = describeLook(e.look);
 
+  const knownReasoning = () => visual ? look
+    : inst.attribute === 'name' ? `${look} This is ${name}.`
+      : `${look} This is ${name}. ${factSentenceStating(e, inst.attribute as FactAttribute, stated)}.`;
+  const guessReasoning = `${look} I think I know this creature.`;
   if (behaviour === 'direct') {
-    const known = visual ? look
-      : inst.attribute === 'name' ? `${look} This is ${name}.`
-        : `${look} This is ${name}. ${factSentenceStating(e, inst.attribute as FactAttribute, stated)}.`;
-    say(assistantTurn(known, answerAction(stated)));
+    say(assistantTurn(knownReasoning(), answerAction(stated)));
     return { prompt, images };
   }
   if (behaviour === 'guess') {
-    say(assistantTurn(`${look} I think I know this creature.`, answerAction(stated)));
+    say(assistantTurn(guessReasoning, answerAction(stated)));
     return { prompt, images };
   }
-  // needless_search and search_chain both start with an image search.
-  say(assistantTurn(`${look} I do not recognise this creature.`, IMAGE_SEARCH_ACTION));
+  // The other behaviours start with an image search: asked for by the policy, or imposed by the RAG
+  // workflow after the reasoning the policy writes when it answers from memory.
+  const opening = behaviour !== 'rag_workflow' ? `${look} I do not recognise this creature.`
+    : inst.category === 'search_free' ? knownReasoning() : guessReasoning;
+  say(assistantTurn(opening, IMAGE_SEARCH_ACTION));
   const hits = search.image(inst.image);
   prompt.push({ role: 'user', content: toolResultTurn('image_search', formatImageSearchResults(hits), inst.question) });
   for (const h of hits) images.push({ bytes: h.png, path: null });
@@ -441,7 +457,7 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
   if (!(Number.isInteger(config.extraTailEntities) && config.extraTailEntities >= 0)) throw new Error(`extraTailEntities must be a whole number >= 0, got ${config.extraTailEntities}`);
-  for (const k of ['hazyFactShare', 'hazyTruthShare', 'ragChainShare'] as const) {
+  for (const k of ['hazyFactShare', 'hazyTruthShare', 'ragChainShare', 'ragWorkflowShare'] as const) {
     const v = config[k];
     if (!(v >= 0 && v <= 1)) throw new Error(`${k} must be in [0, 1], got ${v}`);
   }
@@ -546,15 +562,17 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
   };
   const add = (inst: Instance, b: Behaviour, k: number, stream: string) => {
     // The default guess draws from the shared 'sft' stream (as it always did); the neutral one per pair and sample.
-    const stated = b === 'direct' ? recalled(inst, k, stream)
+    const stated = b === 'direct' || b === 'rag_workflow' ? recalled(inst, k, stream)
       : b !== 'guess' ? ''
         : neutral ? guessAt('guess', inst, k)
           : wrongAnswer(inst.entity, inst.attribute, entities, srng);
     const searches = b === 'needless_search' || b === 'search_chain';
-    const ragChain = searches && config.ragChainShare > 0 && (inst.attribute === 'name' || inst.kind === 'visual')
-      && Rng.stream(config.seed, `rag:${stream}`).next() < config.ragChainShare;
+    const ragChain = b === 'rag_workflow' || (searches && config.ragChainShare > 0 && (inst.attribute === 'name' || inst.kind === 'visual')
+      && Rng.stream(config.seed, `rag:${stream}`).next() < config.ragChainShare);
     const t = trajectory(inst, b, search, stated, ragChain);
-    sft.push(toRow(inst, 'sft', sft.length, t.prompt, t.images));
+    const row = toRow(inst, 'sft', sft.length, t.prompt, t.images);
+    if (b === 'rag_workflow') row.extra_info!.search_mode = 'rag';
+    sft.push(row);
     tick('sft');
   };
   /** The warm-start trajectories of one (entity, attribute, sample k) slot. */
@@ -567,6 +585,9 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     } else {
       add(inst, 'search_chain', k, stream);
       if (neutral || srng.next() < config.guessWithoutSearchShare) add(extra(), 'guess', k, `${stream}:extra`);
+    }
+    if (config.ragWorkflowShare > 0 && Rng.stream(config.seed, `ragwf:${stream}`).next() < config.ragWorkflowShare) {
+      add(makeInstance(e, a, `${stream}:rag`, config), 'rag_workflow', k, `${stream}:rag`);
     }
   };
   for (let k = 0; k < config.sftSamplesPerPair; k++) {

@@ -39,6 +39,11 @@ describe('FVQA parquet', () => {
       const back = await fromParquet(await toParquet(rows, 50));
       expect(back).toEqual(rows);
     }
+    // RAG-workflow warm-start rows keep their mark (the trainer masks their first turn by it).
+    const rag = generateFvqaMini({ seed: 3, entities: 12, heldOutEntities: 2, testSize: 8, ragWorkflowShare: 1 }).splits.sft;
+    const back = await fromParquet(await toParquet(rag));
+    expect(back.filter((r) => r.extra_info?.search_mode === 'rag').length).toBe(rag.filter((r) => r.extra_info?.search_mode === 'rag').length);
+    expect(back).toEqual(rag);
   });
 
   test('our files read back with plain hyparquet in the FVQA layout (candidate_answers as JSON text)', async () => {

@@ -38,13 +38,14 @@ export function fvqaSchema(withExtraInfo: boolean): SchemaElement[] {
   ];
   if (withExtraInfo) {
     columns.push([
-      { name: 'extra_info', repetition_type: 'OPTIONAL', num_children: 6 },
+      { name: 'extra_info', repetition_type: 'OPTIONAL', num_children: 7 },
       utf8Leaf('split'),
       { name: 'index', type: 'INT64', repetition_type: 'OPTIONAL' },
       utf8Leaf('question'),
       utf8Leaf('question_kind'),
       utf8Leaf('entity_id'),
       utf8Leaf('attribute'),
+      utf8Leaf('search_mode'),
     ]);
   }
   return [{ name: 'schema', repetition_type: 'REQUIRED', num_children: columns.length }, ...columns.flat()];
@@ -68,7 +69,7 @@ function columnData(rows: readonly FvqaRow[], withExtraInfo: boolean): { name: s
     { name: 'category', data: rows.map((r) => r.category) },
   ];
   if (withExtraInfo) {
-    cols.push({ name: 'extra_info', data: rows.map((r) => (r.extra_info ? { ...r.extra_info, index: BigInt(r.extra_info.index) } : null)) });
+    cols.push({ name: 'extra_info', data: rows.map((r) => (r.extra_info ? { ...r.extra_info, index: BigInt(r.extra_info.index), search_mode: r.extra_info.search_mode ?? null } : null)) });
   }
   return cols;
 }

@@ -44,6 +44,12 @@ export interface LabExtraInfo {
   question_kind: QuestionKind;
   entity_id: string;
   attribute: string;
+  /**
+   * 'rag' on warm-start trajectories that follow the RAG workflow (src/data/fvqa-mini.ts
+   * ragWorkflowShare): their first assistant turn (reasoning and the imposed image search) is context,
+   * not trained. Absent elsewhere.
+   */
+  search_mode?: 'rag';
 }
 
 /** One FVQA row. `prompt` is the conversation so far (FVQA: a single user turn). */

@@ -128,6 +128,7 @@ function extraInfo(v: unknown): LabExtraInfo | null {
   return {
     split: x.split as string, index: index as number, question: x.question as string,
     question_kind: x.question_kind as QuestionKind, entity_id: x.entity_id as string, attribute: x.attribute as string,
+    ...(x.search_mode === 'rag' ? { search_mode: 'rag' as const } : {}),
   };
 }
 

@@ -30,6 +30,22 @@ test('segment-wise trajectories equal the whole conversation tokenized with the 
   }
 });
 
+test('a RAG-workflow trajectory trains every assistant turn but its first (the imposed search)', () => {
+  const data = generateFvqaMini({ seed: 3, ragWorkflowShare: 1 });
+  const enc = new TurnEncoder(tok, TINY_VLM_IMAGE_SEQ_LEN);
+  const row = data.splits.sft.find((r) => r.extra_info?.search_mode === 'rag')!;
+  const images = row.images.map((i) => i.bytes);
+  const all = encodeConversation(enc, row.prompt, images);
+  const rag = encodeConversation(enc, row.prompt, images, 1);
+  expect(rag.tokens).toEqual(all.tokens);
+  // Trained text: the assistant turns after the first, in order, each after the template's space.
+  const assistant = row.prompt.filter((m) => m.role === 'assistant').map((m) => ` ${m.content}`);
+  expect(assistant).toHaveLength(3);
+  expect(assistant[0]).toContain('<search><img></search>');
+  expect(tok.decode(rag.tokens.filter((_, i) => rag.lossMask[i] === 1))).toBe(assistant.slice(1).join(''));
+  expect(rag.lossMask.reduce((a, b) => a + b, 0)).toBe(all.lossMask.reduce((a, b) => a + b, 0) - tok.encode(assistant[0]).length);
+});
+
 test('bad conversations and thumbnails are rejected with the reason', () => {
   const enc = new TurnEncoder(tok, TINY_VLM_IMAGE_SEQ_LEN);
   expect(() => encodeConversation(enc, [{ role: 'assistant', content: 'x' }], [])).toThrow(/first message must be the user turn/);

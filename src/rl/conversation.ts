@@ -54,17 +54,20 @@ export interface EncodedConversation {
 /**
  * Encodes a whole conversation (a warm-start trajectory: user, assistant, user, assistant, …) with
  * the same segments the rollout produces, so that SFT trains exactly the token layout RL samples.
+ * @param contextTurns the first `contextTurns` assistant turns get loss mask 0 (context, not trained):
+ *   1 for a RAG-workflow trajectory (`extra_info.search_mode` 'rag'), whose first turn's search was imposed
  * @throws when the conversation does not start with a user turn or two turns of a role follow each other
  */
-export function encodeConversation(enc: TurnEncoder, messages: readonly ChatMessage[], images: readonly Uint8Array[]): EncodedConversation {
+export function encodeConversation(enc: TurnEncoder, messages: readonly ChatMessage[], images: readonly Uint8Array[], contextTurns = 0): EncodedConversation {
   if (messages[0]?.role !== 'user') throw new Error('encodeConversation: the first message must be the user turn');
   const tokens: number[] = [];
   const lossMask: number[] = [];
   const push = (ids: number[], mask: 0 | 1) => ids.forEach((id) => (tokens.push(id), lossMask.push(mask)));
+  let assistantTurns = 0;
   messages.forEach((m, i) => {
     if (i > 0 && m.role === messages[i - 1].role) throw new Error(`encodeConversation: messages ${i - 1} and ${i} are both ${m.role} turns`);
     if (i === 0) push(enc.prompt(m.content), 0);
-    else if (m.role === 'assistant') push(enc.assistant(m.content), 1);
+    else if (m.role === 'assistant') push(enc.assistant(m.content), assistantTurns++ < contextTurns ? 0 : 1);
     else push(enc.userTurn(m.content), 0);
   });
   const placeholders = messages.reduce((n, m) => n + m.content.split(SPECIAL_TOKENS.image).length - 1, 0);

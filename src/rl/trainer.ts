@@ -211,7 +211,7 @@ export class Trainer {
     for (const row of this.data.splits.sft) {
       const replay = await replayWarmStart(row, this.tools, this.recipe.grpo.search.results_per_search);
       if (!replay) dropped++;
-      else out.push(encodeConversation(enc, replay.messages, replay.images));
+      else out.push(encodeConversation(enc, replay.messages, replay.images, row.extra_info?.search_mode === 'rag' ? 1 : 0));
     }
     if (dropped) this.emit({ type: 'log', message: `warm start: ${dropped} trajectories dropped (a search failed)` });
     return out;
