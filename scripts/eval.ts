@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { createRuntimeBackend, recipeServices, runWithDawnEnv } from './runtime.js';
 import { progressLine } from './train-output.js';
 import type { TrainEvent } from '../src/rl/trainer.js';
-import type { HostedEvent, HostedResult } from '../workers/trainer.worker.js';
+import type { HostedEvent, HostedResult } from '../src/lab/worker-api.js';
 import type { ModeSummary } from '../src/rl/evaluate.js';
 
 type EvalResult = NonNullable<HostedResult['eval']>;

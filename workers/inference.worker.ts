@@ -3,7 +3,7 @@
  * checkpoint with its LoRA adapter, or a hub model), then chats with the tool protocol, streaming
  * tokens, tool calls and results back, or runs the three-mode evaluation. It also turns a run's
  * checkpoint into Hugging Face files (a model folder or a PEFT adapter, as one ZIP) and imports such a
- * folder back as a stored checkpoint. API through comlink: {@link InferenceApi}.
+ * folder back as a stored checkpoint. API through comlink: {@link InferenceApi} (src/lab/worker-api.ts).
  */
 import * as Comlink from 'comlink';
 import * as E from '../src/engine/index.js';
@@ -23,32 +23,12 @@ import { searchLimits } from '../src/rl/config.js';
 import { evalSubset, evaluate, table1, type ModeSummary } from '../src/rl/evaluate.js';
 import { loadStoredRecipe, type Recipe } from '../src/rl/recipe.js';
 import { rollout, type SearchMode } from '../src/rl/rollout.js';
-import type { TurnPart } from '../src/protocol/tools.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import type { SearchTools } from '../src/search/types.js';
 import { fullRecipe, readLabFile, readShipped, searchTools, SHIPPED_SOURCE } from '../src/lab/lab-env.js';
 import { worldOf } from '../src/rl/environment.js';
 import { openRuns, type RunRecord, type RunsDb } from '../src/lab/runs-store.js';
-
-/** Which policy to load: untrained, a stored run's checkpoint, a shipped checkpoint folder (`checkpoints/fvqa-mini/grpo`), or a hub model. */
-export type ModelSpec = { kind: 'fresh'; recipe?: Recipe } | { kind: 'run'; runId: string } | { kind: 'shipped'; folder: string } | { kind: 'hub'; ref: string; endpoint?: string };
-
-/** What a chat streams to the page. */
-export type ChatEvent =
-  | { type: 'turn'; index: number }
-  | { type: 'token'; index: number; text: string }
-  | { type: 'call'; index: number; call: string }
-  | { type: 'tool'; parts: TurnPart[]; error: boolean }
-  | { type: 'done'; answer: string | null };
-
-/** A dataset row offered to the chat as a starting point. */
-export interface ChatSample {
-  id: string;
-  question: string;
-  answer: string;
-  category: string | null;
-  image: string;
-}
+import type { ChatEvent, ChatSample, InferenceApi, ModelSpec } from '../src/lab/worker-api.js';
 
 let runs: RunsDb | null = null;
 const created: Partial<Record<E.BackendChoice, Promise<E.CreatedBackend>>> = {};
@@ -91,12 +71,8 @@ async function importedFiles(picked: File[]): Promise<Map<string, Uint8Array>> {
   return out;
 }
 
-const api = {
-  /**
-   * Loads a policy with the tokenizer, world and search tools of its recipe (the main recipe's for
-   * hub models). `proxyUrl` routes searches through the proxy instead of the in-worker engine.
-   * @throws Error naming the run, folder or file that is missing or does not load
-   */
+/** The worker's API; src/lab/worker-api.ts documents each method. */
+const api: InferenceApi = {
   async load(spec: ModelSpec, opts: { backend?: E.BackendChoice; proxyUrl?: string } = {}): Promise<{ label: string; parameters: number; search: string; loraModules: number }> {
     runs ??= await openRuns();
     const be = await getBackend(opts.backend);
@@ -136,12 +112,6 @@ const api = {
     return { label, parameters: model.parameters().reduce((n, p) => n + p.size, 0), search: searchLabel, loraModules };
   },
 
-  /**
-   * A run's checkpoint as one ZIP of Hugging Face files: the model folder (config.json,
-   * model.safetensors with any LoRA merged, tokenizer files) or, with `adapter`, the PEFT adapter
-   * with its base model under base/; plus the run's recipe ({@link RECIPE_FILE}).
-   * @throws when the run has no checkpoint, or `adapter` is asked of a run without LoRA
-   */
   async exportModel(runId: string, opts: { adapter?: boolean; backend?: E.BackendChoice } = {}): Promise<Uint8Array> {
     runs ??= await openRuns();
     const run = await runs.getRun(runId);
@@ -155,13 +125,6 @@ const api = {
     return Comlink.transfer(zip, [zip.buffer]);
   },
 
-  /**
-   * Stores a model folder (a ZIP from {@link exportModel}, or loose config.json + model.safetensors
-   * [+ tokenizer files]) as a finished run whose checkpoint Chat, Evaluate and Setup can use. The
-   * weights are loaded once to check them. The run's recipe is the ZIP's own when it carries one
-   * (world, tokenizer), else `recipe` (the lab's current one); its model is the imported checkpoint.
-   * @throws naming the file or tensor when the folder is incomplete or does not load
-   */
   async importModel(picked: File[], opts: { recipe: Recipe; backend?: E.BackendChoice }): Promise<RunRecord> {
     runs ??= await openRuns();
     const all = await importedFiles(picked);
@@ -182,7 +145,6 @@ const api = {
     return (await runs.getRun(id))!;
   },
 
-  /** Rows of the loaded recipe's world to chat about, `n` taken round-robin over the question kinds. */
   samples(split: 'test' | 'train' = 'test', n = 12): ChatSample[] {
     const { world } = need();
     // Round-robin over the question kinds: creatures the policy knows and ones it must search for.
@@ -192,12 +154,6 @@ const api = {
     }));
   },
 
-  /**
-   * One conversation, through the same agent loop as training and evaluation ({@link rollout}) with a
-   * batch of one: the question with its image, then assistant turns streamed token by token; searches
-   * run through the tools within the recipe's limits and their results are inserted. With `rag`, the RAG
-   * workflow of Table 1 (ragAction): image search, then text search, each inserted after the policy's reasoning.
-   */
   async chat(req: { image: Uint8Array; question: string; temperature: number; maxTurns: number; seed?: number; rag?: boolean }, onEvent: (e: ChatEvent) => void): Promise<{ turns: string[]; answer: string | null }> {
     const { model, tok, recipe, tools } = need();
     const g = recipe.grpo;
@@ -224,7 +180,6 @@ const api = {
     return { turns: t.turns, answer };
   },
 
-  /** The three-mode evaluation (greedy) on a split of the loaded recipe's world, on `maxRows` rows taken round-robin over the question kinds. */
   async evaluate(req: { split: 'test' | 'heldout' | 'train'; modes: SearchMode[]; maxRows: number | null }, onProgress: (done: number, total: number) => void): Promise<{ label: string; summaries: ModeSummary[]; table: string }> {
     const { model, tok, recipe, world, tools, label } = need();
     // A few rows cover every question kind (the first rows of a split are all about familiar creatures).
@@ -239,5 +194,4 @@ const api = {
   },
 };
 
-export type InferenceApi = typeof api;
 Comlink.expose(api);

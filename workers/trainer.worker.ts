@@ -2,7 +2,7 @@
  * The trainer worker: owns its backend (a GPUDevice, the WebAssembly backend, or the CPU reference), runs a recipe through the
  * Trainer (warm-start SFT -> GRPO -> evaluation) with its run stored in IndexedDB (src/lab/runs-store.ts),
  * and streams progress, metrics and logs to the page, coalesced to at most a few messages a second.
- * Also generates FVQA-mini into the dataset store. API through comlink: {@link TrainerApi}.
+ * Also generates FVQA-mini into the dataset store. API through comlink: {@link TrainerApi} (src/lab/worker-api.ts).
  * `runHosted` runs a recipe with files, checkpoints, searches and events supplied by the page instead of
  * IndexedDB and the proxy: the command line's Chromium runtime (scripts/chromium/) drives this same
  * worker that way. Hub models and data files (`hf:`) download through the IndexedDB hub cache.
@@ -11,84 +11,19 @@ import * as Comlink from 'comlink';
 import * as E from '../src/engine/index.js';
 import { generateFvqaMini, SPLITS, type FvqaMiniConfig } from '../src/data/fvqa-mini.js';
 import { parseRecipe, upgradeStoredRecipe, type Recipe } from '../src/rl/recipe.js';
-import { rolloutRecords, type RolloutRecord } from '../src/export/rollouts.js';
-import type { EvalRecord, ModeSummary } from '../src/rl/evaluate.js';
+import { rolloutRecords } from '../src/export/rollouts.js';
 import type { Trajectory } from '../src/rl/rollout.js';
-import type { CheckpointStore, KnobChange, Knobs, Phase } from '../src/rl/checkpoint.js';
+import type { KnobChange, Knobs } from '../src/rl/checkpoint.js';
 import { Trainer, type TrainEvent } from '../src/rl/trainer.js';
 import { ProxySearchClient } from '../src/search/client.js';
 import { openIdbStore } from '../src/storage/idb-store.js';
 import { batchesOf, type DatasetInfo } from '../src/storage/store.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import { IdbHubCache } from '../src/hub/idb-cache.js';
-import type { ImageQuery, ImageSearchResult, TextSearchResult } from '../src/search/types.js';
 import { describeAdapter, readLabFile, readShipped } from '../src/lab/lab-env.js';
 import { readStoredDataset, STORE_PREFIX } from '../src/lab/stored-data.js';
 import { openRuns, type MetricRow, type RolloutView, type RunRecord, type RunsDb } from '../src/lab/runs-store.js';
-
-/** Messages from the worker to the page (delivered in batches). */
-export type TrainerUpdate =
-  | Extract<TrainEvent, { type: 'progress' | 'log' }>
-  | { type: 'metrics'; row: MetricRow }
-  | { type: 'rollouts'; step: number }
-  | { type: 'status'; run: RunRecord };
-
-/** Options of {@link TrainerApi.start}. */
-export interface StartOptions {
-  /** Resume this stored run from its checkpoint (its stored recipe is used). */
-  resumeRunId?: string;
-  /** The compute backend: auto (default), webgpu, wasm or cpu (engine/select.ts). */
-  backend?: E.BackendChoice;
-  /** The search proxy's URL, for recipes with search.backend "proxy". */
-  proxyUrl?: string;
-  /** The hub endpoint for `hf:` models and data files (default https://huggingface.co). */
-  hubEndpoint?: string;
-  /**
-   * A new run starts from this shipped warm-start checkpoint (`checkpoints/fvqa-mini/warm-start`): its
-   * files become the run's first checkpoint, as `npm run train -- --init-from` does.
-   */
-  initFrom?: string;
-  /** Re-score every GRPO batch before and after its update for the step inspector (default true). */
-  inspect?: boolean;
-}
-
-/** What the page supplies to {@link TrainerApi.runHosted} (a Comlink.proxy): the run's files, checkpoint, searches and event sink. */
-export interface TrainerHost {
-  /** Reads a file a recipe names, e.g. `models/tiny-vlm/config.json`. @throws Error naming the file when it is missing */
-  readFile(path: string): Promise<Uint8Array>;
-  loadCheckpoint: CheckpointStore['load'];
-  saveCheckpoint: CheckpointStore['save'];
-  /** The proxy backend's searches, run by the host (a page on another origin than the lab's may not reach the proxy). @throws Error when the search fails */
-  textSearch(query: string, k: number): Promise<TextSearchResult[]>;
-  /** @throws Error when the search fails */
-  imageSearch(query: ImageQuery, k: number): Promise<ImageSearchResult[]>;
-  onEvent(e: HostedEvent): void;
-}
-
-/** The Trainer's events, with a GRPO step's trajectories as rollouts.jsonl records (src/export/rollouts.ts). */
-export type HostedEvent = Exclude<TrainEvent, { type: 'rollouts' }> | { type: 'rollouts'; step: number; records: RolloutRecord[] };
-
-/** Options of {@link TrainerApi.runHosted}. */
-export interface HostedOptions {
-  /** Stop after this many GRPO steps in this call (the checkpoint is written). */
-  maxGrpoSteps?: number;
-  /** The compute backend (default auto). */
-  backend?: E.BackendChoice;
-  /** Only evaluate the restored checkpoint (`npm run eval`). */
-  evalOnly?: boolean;
-  /** Send each GRPO step's trajectories as `rollouts` events (else they are not sent). */
-  rolloutRecords?: boolean;
-  /** The hub for `hf:` models and data files: endpoint (default https://huggingface.co) and request headers (a token). */
-  hub?: { endpoint?: string; headers?: Record<string, string> };
-}
-
-/** Where a hosted run stopped, and its evaluation when it reached one. */
-export interface HostedResult {
-  phase: Phase;
-  sftStep: number;
-  grpoStep: number;
-  eval: { summaries: ModeSummary[]; records: EvalRecord[]; table: string } | null;
-}
+import type { HostedOptions, HostedResult, StartOptions, TrainerApi, TrainerHost, TrainerUpdate } from '../src/lab/worker-api.js';
 
 const FLUSH_MS = 250;
 
@@ -246,16 +181,14 @@ async function readFromStore(path: string): Promise<Uint8Array> {
   }
 }
 
-const api = {
-  /** The WebGPU adapter this worker sees. */
+/** The worker's API; src/lab/worker-api.ts documents each method. */
+const api: TrainerApi = {
   adapter: describeAdapter,
 
-  /** Sets the function that receives batched updates (a Comlink.proxy from the page). */
   listen(fn: (batch: TrainerUpdate[]) => void): void {
     listener = fn;
   },
 
-  /** Generates FVQA-mini and stores its splits as datasets `<prefix>-train`, ... in the dataset store. */
   async generateDataset(config: Partial<FvqaMiniConfig>, prefix = 'fvqa-mini'): Promise<DatasetInfo[]> {
     const world = generateFvqaMini(config);
     const store = await openIdbStore();
@@ -268,11 +201,6 @@ const api = {
     }
   },
 
-  /**
-   * Starts a new run of `recipe` (or resumes a stored one). Resolves with the run record once the
-   * model, data and tools are built (and the checkpoint restored); training goes on in the background.
-   * @throws ConfigError for an invalid recipe; Error when WebGPU is missing and cpu is not set
-   */
   async start(recipe: unknown, opts: StartOptions = {}): Promise<RunRecord> {
     if (current?.running) throw new Error('a run is already in progress: pause or stop it first');
     const runsDb = await db();
@@ -324,26 +252,16 @@ const api = {
     return current.run;
   },
 
-  /**
-   * Step-through mode on or off: when on, a run pauses after each GRPO step (the one in progress
-   * finishes first) and {@link TrainerApi.step} takes the next one.
-   */
   setStepThrough(on: boolean): void {
     stepThrough = on;
     if (on && current?.running) current.abort.abort('pause');
   },
 
-  /** Takes exactly one GRPO step of the paused run, then pauses again. @throws Error when no run is paused */
   step(): void {
     if (!current || current.running) throw new Error(current ? 'the run is running: pause it (or turn on step-through) first' : 'no run to step: start one');
     runLoop(1);
   },
 
-  /**
-   * Changes a GRPO knob of the current run from its next step on (see Trainer.setKnob); a paused run's
-   * checkpoint is saved with the change, so a resume keeps it.
-   * @throws Error when there is no run, or the knob or value is invalid
-   */
   async setKnob(knob: keyof Knobs, value: number): Promise<KnobChange> {
     if (!current) throw new Error('no run: start one first');
     const change = current.trainer.setKnob(knob, value);
@@ -352,19 +270,11 @@ const api = {
     return change;
   },
 
-  /** The backend a run trains on for `choice`: its description, why it was picked, and any warning. */
   async describeBackend(choice: E.BackendChoice = 'auto'): Promise<{ name: E.Backend['name']; description: string; reason: string; warning?: string }> {
     const c = await (created[choice] ??= E.createBackend({ choice }));
     return { name: c.backend.name, description: c.backend.description, reason: c.reason, warning: c.warning };
   },
 
-  /**
-   * Runs `recipe` on WebGPU until it is done (or `maxGrpoSteps` GRPO steps were taken) with the
-   * host's files, checkpoint store, searches (search.backend proxy) and event sink: only hub downloads
-   * go to IndexedDB (its hub cache). Resumes from the host's checkpoint when there is one. Independent
-   * of the lab's run (`start`).
-   * @throws ConfigError for an invalid recipe; Error from the Trainer (missing file, GPU lost, ...)
-   */
   async runHosted(recipe: unknown, host: TrainerHost, opts: HostedOptions = {}): Promise<HostedResult> {
     const r = parseRecipe(recipe);
     const trainer = new Trainer(r, {
@@ -391,19 +301,16 @@ const api = {
     }
   },
 
-  /** Pauses at the next step boundary and writes a checkpoint. */
   async pause(): Promise<void> {
     current?.abort.abort('pause');
     await current?.running;
   },
 
-  /** Continues a paused run in this worker (one GRPO step in step-through mode). */
   async resume(): Promise<void> {
     if (!current || current.running) return;
     runLoop(stepThrough ? 1 : undefined);
   },
 
-  /** Stops at the next step boundary, writes a checkpoint and frees the model. */
   async stop(): Promise<void> {
     if (!current) return;
     if (current.running) {
@@ -415,5 +322,4 @@ const api = {
   },
 };
 
-export type TrainerApi = typeof api;
 Comlink.expose(api);

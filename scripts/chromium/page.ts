@@ -7,7 +7,7 @@ import * as Comlink from 'comlink';
 import type { BackendChoice } from '../../src/engine/select.js';
 import { base64ToBytes, bytesToBase64 } from '../../src/search/image.js';
 import type { ImageSearchResult, TextSearchResult } from '../../src/search/types.js';
-import type { HostedEvent, HostedOptions, HostedResult, TrainerApi, TrainerHost } from '../../workers/trainer.worker.js';
+import type { HostedEvent, HostedOptions, HostedResult, TrainerApi, TrainerHost } from '../../src/lab/worker-api.js';
 
 /** What Node exposes on the page before it loads. */
 export interface NodeBindings {

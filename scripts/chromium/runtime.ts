@@ -12,7 +12,7 @@ import type { Page } from 'playwright-core';
 import type { Recipe } from '../../src/rl/recipe.js';
 import type { CheckpointStore } from '../../src/rl/checkpoint.js';
 import type { SearchTools } from '../../src/search/types.js';
-import type { HostedEvent, HostedOptions, HostedResult } from '../../workers/trainer.worker.js';
+import type { HostedEvent, HostedOptions, HostedResult } from '../../src/lab/worker-api.js';
 import { launchChromium, type LaunchedChromium } from './launch.js';
 import type { NodeBindings, PageTrainer } from './page.js';
 

@@ -8,11 +8,10 @@ import type { BackendChoice } from '../engine/select.js';
 import type { Phase } from '../rl/checkpoint.js';
 import type { Recipe } from '../rl/recipe.js';
 import { configuredProxyUrl } from '../search/client.js';
-import type { InferenceApi } from '../../workers/inference.worker.js';
-import type { StartOptions, TrainerApi, TrainerUpdate } from '../../workers/trainer.worker.js';
 import type { KnobChange, Knobs } from '../rl/checkpoint.js';
 import { describeAdapter, fullRecipe, shippedCheckpoints, SHIPPED_WARM_START, watchRecipe, type AdapterReport } from '../lab/lab-env.js';
 import { openRuns, type MetricRow, type RunRecord, type RunsDb } from '../lab/runs-store.js';
+import type { InferenceApi, StartOptions, TrainerApi, TrainerUpdate } from '../lab/worker-api.js';
 
 /** Progress of one phase (download, SFT, GRPO, eval). */
 export interface PhaseProgress {

@@ -5,7 +5,7 @@
 import * as Comlink from 'comlink';
 import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { ChatEvent, ChatSample, ModelSpec } from '../../../workers/inference.worker.js';
+import type { ChatEvent, ChatSample, ModelSpec } from '../../lab/worker-api.js';
 import type { TurnPart } from '../../protocol/tools.js';
 import { useLab, type Lab } from '../lab.js';
 import { defaultModel, ModelPicker } from './evaluate.js';

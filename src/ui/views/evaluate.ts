@@ -7,7 +7,7 @@ import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { ModeSummary } from '../../rl/evaluate.js';
 import type { SearchMode } from '../../rl/rollout.js';
-import type { ModelSpec } from '../../../workers/inference.worker.js';
+import type { ModelSpec } from '../../lab/worker-api.js';
 import * as Comlink from 'comlink';
 import { useLab, type Lab } from '../lab.js';
 import type { RunRecord } from '../../lab/runs-store.js';
