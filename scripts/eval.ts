@@ -72,7 +72,7 @@ const recipeFor = (split: string) => ({
 const state = JSON.parse(readFileSync(join(dir, 'checkpoint', 'trainer_state.json'), 'utf8')) as { grpoStep: number };
 const stage = state.grpoStep > 0 ? 'after_grpo' : 'before_grpo';
 // Read-only: the run's checkpoint is loaded but never overwritten.
-const { FsCheckpointStore } = await import('../src/rl/fs-store.js');
+const { FsCheckpointStore } = await import('../src/storage/fs-checkpoint-store.js');
 const source = new FsCheckpointStore(dir);
 const store = { load: () => source.load(), save: async () => {} };
 const readFile = async (p: string) => new Uint8Array(readFileSync(resolve(root, p)));

@@ -19,7 +19,7 @@ import { f32ToF16 } from '../src/engine/dtype.js';
 import { openSafetensorsBuffer, serializeSafetensors, type TensorToWrite } from '../src/io/safetensors.js';
 import type { EvalRecord, ModeSummary } from '../src/rl/evaluate.js';
 import { loadStoredRecipe, type Recipe } from '../src/rl/recipe.js';
-import { FsCheckpointStore } from '../src/rl/fs-store.js';
+import { FsCheckpointStore } from '../src/storage/fs-checkpoint-store.js';
 import { Trainer } from '../src/rl/trainer.js';
 import { createRuntimeBackend } from './runtime.js';
 

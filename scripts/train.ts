@@ -65,7 +65,7 @@ const recipePath = existsSync(values.recipe!) ? values.recipe! : join(root, 'rec
 if (!existsSync(recipePath)) fail(`recipe ${values.recipe} not found (looked at ${values.recipe} and ${recipePath})`);
 const { loadRecipe, loadStoredRecipe } = await import('../src/rl/recipe.js');
 const { Trainer } = await import('../src/rl/trainer.js');
-const { FsCheckpointStore } = await import('../src/rl/fs-store.js');
+const { FsCheckpointStore } = await import('../src/storage/fs-checkpoint-store.js');
 const { rolloutRecords } = await import('../src/export/rollouts.js');
 
 // The recipe as written to the run folder: the file, with --seed applied.

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { WasmBackend } from '../src/engine/wasm/backend.js';
 import { loadStoredRecipe } from '../src/rl/recipe.js';
-import { FsCheckpointStore } from '../src/rl/fs-store.js';
+import { FsCheckpointStore } from '../src/storage/fs-checkpoint-store.js';
 import { Trainer } from '../src/rl/trainer.js';
 
 const root = new URL('../', import.meta.url).pathname;

@@ -10,7 +10,7 @@
 import type { BackendChoice } from '../../src/engine/select.js';
 import type { Page } from 'playwright-core';
 import type { Recipe } from '../../src/rl/recipe.js';
-import type { CheckpointStore } from '../../src/rl/checkpoint.js';
+import type { CheckpointStore } from '../../src/storage/checkpoint-store.js';
 import type { SearchTools } from '../../src/search/types.js';
 import type { HostedEvent, HostedOptions, HostedResult } from '../../src/lab/worker-api.js';
 import { launchChromium, type LaunchedChromium } from './launch.js';

@@ -6,7 +6,8 @@
  */
 import { openDB, type IDBPDatabase } from 'idb';
 import type { Recipe } from '../rl/recipe.js';
-import type { CheckpointStore, Phase } from '../rl/checkpoint.js';
+import type { Phase } from '../rl/checkpoint.js';
+import type { CheckpointStore } from '../storage/checkpoint-store.js';
 
 export const RUNS_DB = 'mmsearch-runs';
 /** Rollout steps kept per run (older ones are dropped). */

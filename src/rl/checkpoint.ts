@@ -1,6 +1,6 @@
 /**
  * The checkpoint format of a training run: one folder of files, written whole by every save (a
- * {@link CheckpointStore} replaces all of them at once), from which an interrupted run resumes where it
+ * CheckpointStore, src/storage/checkpoint-store.ts, replaces all of them at once), from which an interrupted run resumes where it
  * stopped (bit for bit on the CPU backend) and from which the exporters, the evaluation and the lab load
  * the policy:
  *
@@ -20,12 +20,6 @@ import { applyLora, createModel, loadWeights, readTensorExact, type PolicyModel 
 import { parseConfig } from '../models/config.js';
 import { table1, type EvalRecord, type ModeSummary } from './evaluate.js';
 import type { Recipe } from './recipe.js';
-
-/** Where a run keeps its checkpoint: every save replaces all files at once. */
-export interface CheckpointStore {
-  load(): Promise<Map<string, Uint8Array> | null>;
-  save(files: Map<string, Uint8Array>): Promise<void>;
-}
 
 /** A run's phases in order; 'download' (hub files before training starts) appears only in progress events. */
 export type Phase = 'download' | 'sft' | 'grpo' | 'eval' | 'done';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import * as E from '../engine/index.js';
 import { parseRecipe } from './recipe.js';
-import type { CheckpointStore } from './checkpoint.js';
+import type { CheckpointStore } from '../storage/checkpoint-store.js';
 import { microModelFiles } from './testing.js';
 import { Trainer, type TrainEvent } from './trainer.js';
 

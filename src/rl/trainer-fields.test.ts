@@ -14,9 +14,9 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import * as E from '../engine/index.js';
 import { loadTokenizer } from '../models/tokenizer.js';
 import { TurnEncoder } from './conversation.js';
-import { FsCheckpointStore } from './fs-store.js';
+import { FsCheckpointStore } from '../storage/fs-checkpoint-store.js';
 import { parseRecipe, type Recipe } from './recipe.js';
-import type { CheckpointStore } from './checkpoint.js';
+import type { CheckpointStore } from '../storage/checkpoint-store.js';
 import { microModelFiles } from './testing.js';
 import { Trainer, type TrainEvent } from './trainer.js';
 

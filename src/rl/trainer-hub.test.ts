@@ -26,7 +26,7 @@ import { f32ToBf16 } from '../engine/dtype.js';
 import { openSafetensorsBuffer, serializeSafetensors, type TensorToWrite } from '../io/safetensors.js';
 import { loadTokenizer, type LabTokenizer } from '../models/tokenizer.js';
 import { LocalSearchIndex } from '../search/local-index.js';
-import { FsCheckpointStore } from './fs-store.js';
+import { FsCheckpointStore } from '../storage/fs-checkpoint-store.js';
 import { parseRecipe, type Recipe } from './recipe.js';
 import { Trainer, type TrainEvent, type TrainerEnv } from './trainer.js';
 

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import * as E from '../engine/index.js';
 import { gpuBackend } from '../engine/testing.js';
 import type { WebGPUBackend } from '../engine/webgpu/backend.js';
-import { FsCheckpointStore } from './fs-store.js';
+import { FsCheckpointStore } from '../storage/fs-checkpoint-store.js';
 import { parseRecipe, type Recipe } from './recipe.js';
 import { microModelFiles } from './testing.js';
 import { Trainer, type TrainEvent, type TrainerEnv } from './trainer.js';

@@ -15,9 +15,10 @@ import type { LabTokenizer } from '../models/tokenizer.js';
 import { emptyToolMetrics, parseToolCall } from '../protocol/tools.js';
 import { runToolCall } from '../search/run-tool.js';
 import type { SearchTools } from '../search/types.js';
+import type { CheckpointStore } from '../storage/checkpoint-store.js';
 import {
   checkpointFiles, loadCheckpointWeights, loadOptimizerState, readEvalResult, readTrainerState,
-  type CheckpointStore, type EvalResult, type KnobChange, type Knobs, type Phase, type TrainerState,
+  type EvalResult, type KnobChange, type Knobs, type Phase, type TrainerState,
 } from './checkpoint.js';
 import { searchLimits, resolveGenerationBatch } from './config.js';
 import { dataUrlBytes, encodeConversation, TurnEncoder, type EncodedConversation } from './conversation.js';

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CheckpointStore } from './checkpoint.js';
+import type { CheckpointStore } from './checkpoint-store.js';
 
 export class FsCheckpointStore implements CheckpointStore {
   /** @param dir the run folder; the checkpoint lives in `dir/checkpoint`. */
