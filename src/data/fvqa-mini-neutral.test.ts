@@ -4,7 +4,8 @@
  * generated data only.
  */
 import { beforeAll, describe, expect, test } from 'vitest';
-import { answersFor, generateFvqaMini, type FvqaMini } from './fvqa-mini.js';
+import { generateFvqaMini, type FvqaMini } from './fvqa-mini.js';
+import { answersFor } from './questions.js';
 import type { FvqaRow } from './types.js';
 import { MAX_YEAR, MIN_YEAR, DIETS, DISCOVERERS, REGIONS } from './world.js';
 

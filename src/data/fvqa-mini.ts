@@ -18,22 +18,20 @@
  * known, and a direct answer without the knowledge is a guess that varies from sample to sample over
  * the attribute's whole vocabulary. `hazyFactShare` makes the memory of familiar facts imperfect: the
  * direct answers of that share of familiar (entity, fact) pairs state noisy values, while search stays
- * reliable.
+ * reliable. `ragWorkflowShare` adds RAG-workflow trajectories whose imposed first turn is not trained.
+ *
+ * This file holds the settings, the corpus and the assembly of the splits; the questions' language
+ * (templates, answers, kinds, sentences) is in ./questions.ts, the warm-start trajectories in
+ * ./trajectories.ts.
  */
 import type { CorpusImage, CorpusPage, SearchCorpus } from '../search/corpus.js';
-import { decodeImage } from './image.js';
-import {
-  IMAGE_SEARCH_ACTION, answerAction, assistantTurn, firstUserTurn, formatImageSearchResults,
-  formatTextSearchResults, textSearchAction, toolResultTurn,
-} from '../protocol/prompts.js';
-import { RESULTS_PER_SEARCH } from '../protocol/tools.js';
-import type { EntityLook } from './look.js';
-import { IMAGE_SIZE, pooledRgb, renderLookPng } from './render.js';
+import { firstUserTurn } from '../protocol/prompts.js';
+import { IMAGE_SIZE, renderLookPng } from './render.js';
 import { Rng } from '../engine/random.js';
-import type { Category, ChatMessage, FvqaImage, FvqaRow, ProgressCallback, QuestionKind } from './types.js';
-import {
-  DEFAULT_WORLD, DIETS, DISCOVERERS, REGIONS, generateEntities, MIN_YEAR, MAX_YEAR, type Entity, type WorldConfig,
-} from './world.js';
+import { FACT_ATTRIBUTES, VISUAL_ATTRIBUTES, answersFor, factSentence, makeInstance, type Attribute, type Instance } from './questions.js';
+import { CorpusSearch, pairGuesses, trajectory, wrongAnswer, type Behaviour } from './trajectories.js';
+import type { ChatMessage, FvqaImage, FvqaRow, ProgressCallback } from './types.js';
+import { DEFAULT_WORLD, DIETS, DISCOVERERS, REGIONS, generateEntities, type Entity, type WorldConfig } from './world.js';
 
 /** Generator settings; every size is configurable, defaults keep CPU tests to about a second. */
 export interface FvqaMiniConfig extends WorldConfig {
@@ -114,95 +112,6 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
   ragWorkflowShare: 0,
 };
 
-export const FACT_ATTRIBUTES = ['name', 'region', 'year', 'discoverer', 'diet'] as const;
-type FactAttribute = (typeof FACT_ATTRIBUTES)[number];
-export const VISUAL_ATTRIBUTES = ['colour', 'shape', 'marks'] as const;
-export type Attribute = (typeof FACT_ATTRIBUTES)[number] | (typeof VISUAL_ATTRIBUTES)[number];
-
-const TEMPLATES: Record<Attribute, readonly string[]> = {
-  colour: ['What colour is the body of this creature?', "Which colour is this creature's body?"],
-  shape: ["What shape is this creature's body?", 'Which shape does this creature have?'],
-  marks: ['How many dark marks are below this creature?', 'How many marks does this creature have?'],
-  name: ['What is the name of this creature?', 'What is this creature called?'],
-  region: ['Which region is this creature native to?', 'Where does this creature live in the wild?'],
-  year: ['In which year was this creature discovered?', 'When was this creature first discovered?'],
-  discoverer: ['Who discovered this creature?', 'Which naturalist discovered this creature?'],
-  diet: ['What does this creature eat?', 'What is the main food of this creature?'],
-};
-
-/** Words used in text-search queries and reasoning for each fact. */
-const FACT_PHRASE: Record<FactAttribute, string> = {
-  name: 'name',
-  region: 'native region',
-  year: 'year of discovery',
-  discoverer: 'discoverer',
-  diet: 'diet',
-};
-
-const NUMBER_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
-
-/** Ground truth and candidate answers (FVQA `reward_model`) for an attribute of an entity. */
-export function answersFor(e: Entity, attribute: Attribute): { ground_truth: string; candidate_answers: string[] } {
-  const f = e.facts;
-  switch (attribute) {
-    case 'colour':
-      return { ground_truth: e.look.colour, candidate_answers: e.look.colour === 'grey' ? ['grey', 'gray'] : [e.look.colour] };
-    case 'shape':
-      return { ground_truth: e.look.shape, candidate_answers: [e.look.shape] };
-    case 'marks':
-      return { ground_truth: String(e.look.marks), candidate_answers: [String(e.look.marks), NUMBER_WORDS[e.look.marks]] };
-    case 'name':
-      return { ground_truth: f.name, candidate_answers: [f.name] };
-    case 'region':
-      return { ground_truth: f.region, candidate_answers: [f.region, `the ${f.region}`] };
-    case 'year':
-      return { ground_truth: String(f.year), candidate_answers: [String(f.year)] };
-    case 'discoverer':
-      return { ground_truth: f.discoverer, candidate_answers: [f.discoverer, f.discoverer.split(' ').slice(-1)[0]] };
-    case 'diet':
-      return { ground_truth: f.diet, candidate_answers: [f.diet] };
-  }
-}
-
-/** Kind of a question about `attribute` of `e`, and its FVQA category. */
-export function kindOf(e: Entity, attribute: Attribute): { kind: QuestionKind; category: Category } {
-  if ((VISUAL_ATTRIBUTES as readonly string[]).includes(attribute)) return { kind: 'visual', category: 'search_free' };
-  if (e.familiarity === 'familiar') return { kind: 'familiar_fact', category: 'search_free' };
-  return { kind: attribute === 'name' ? 'unfamiliar_name' : 'unfamiliar_fact', category: 'search_required' };
-}
-
-/**
- * The sentence of an entity's corpus page that states `attribute`, e.g. "The diet of Zorblax is moss".
- * Fact sentences name their attribute with the words of its text-search query (FACT_PHRASE), so a
- * question-focused summary of the page (src/search/summarise.ts) puts the asked-for sentence first, and
- * the warm start states known facts in the same form as the pages do.
- */
-function factSentence(e: Entity, attribute: FactAttribute): string {
-  return factSentenceStating(e, attribute, answersFor(e, attribute).ground_truth);
-}
-
-/** factSentence with `value` stated for the attribute (true or not); the name sentence ignores `value`. */
-function factSentenceStating(e: Entity, attribute: FactAttribute, value: string): string {
-  const f = e.facts;
-  switch (attribute) {
-    case 'name':
-      return `${f.name} is a ${e.look.colour} ${e.look.shape} creature with a ${e.look.pattern} pattern and ${e.look.marks} dark marks`;
-    case 'region':
-      return `The native region of ${f.name} is the ${value}`;
-    case 'year':
-      return `The year of discovery of ${f.name} is ${value}`;
-    case 'discoverer':
-      return `The discoverer of ${f.name} is ${value}`;
-    case 'diet':
-      return `The diet of ${f.name} is ${value}`;
-  }
-}
-
-/** What the image shows, as the warm start says it: "A striped red star, 3 marks." */
-function describeLook(look: EntityLook): string {
-  return `A ${look.pattern} ${look.colour} ${look.shape}, ${look.marks} mark${look.marks === 1 ? '' : 's'}.`;
-}
-
 /** URL of an entity's page; stable identifier, never fetched. */
 export const pageUrl = (title: string) => `https://fvqa-mini.example/wiki/${encodeURIComponent(title.replace(/ /g, '_'))}`;
 
@@ -243,19 +152,6 @@ export function buildCorpus(entities: readonly Entity[], config: FvqaMiniConfig)
   return { pages, images };
 }
 
-/** 16x16 pooled RGB descriptor of PNG bytes, for ranking corpus images in warm-start image searches. */
-const pooled = (png: Uint8Array) => pooledRgb(decodeImage(png), 16);
-
-/** One generated question instance before it becomes rows. */
-interface Instance {
-  entity: Entity;
-  attribute: Attribute;
-  question: string;
-  image: Uint8Array;
-  kind: QuestionKind;
-  category: Category;
-}
-
 /** Everything FVQA-mini generates. Splits are FVQA rows; `sft` rows hold whole trajectories in `prompt`. */
 export interface FvqaMini {
   config: FvqaMiniConfig;
@@ -269,17 +165,6 @@ export interface FvqaMini {
 /** Split names in output order. */
 export const SPLITS = ['train', 'test', 'heldout', 'sft'] as const;
 export type SplitName = (typeof SPLITS)[number];
-
-function makeInstance(e: Entity, attribute: Attribute, stream: string, config: FvqaMiniConfig): Instance {
-  const rng = Rng.stream(config.seed, `question:${stream}`);
-  return {
-    entity: e,
-    attribute,
-    question: rng.pick(TEMPLATES[attribute]),
-    image: renderLookPng(e.look, { seed: config.seed, stream: `image:${stream}` }, config.imageSize),
-    ...kindOf(e, attribute),
-  };
-}
 
 function toRow(inst: Instance, split: SplitName, index: number, prompt: ChatMessage[], images: FvqaImage[]): FvqaRow {
   return {
@@ -304,140 +189,6 @@ function toRow(inst: Instance, split: SplitName, index: number, prompt: ChatMess
 /** A question row: a single user turn (instructions, `<image>`, question) and the question image. */
 function questionRow(inst: Instance, split: SplitName, index: number): FvqaRow {
   return toRow(inst, split, index, [{ role: 'user', content: firstUserTurn(inst.question) }], [{ bytes: inst.image, path: null }]);
-}
-
-/** Simulated search tools over the corpus, used to write the warm-start trajectories. */
-class CorpusSearch {
-  private readonly descriptors: Float32Array[];
-  constructor(private readonly corpus: SearchCorpus) {
-    this.descriptors = corpus.images.map((im) => pooled(im.png));
-  }
-
-  /** Top-k corpus images by L2 distance of pooled pixels; ties by id. */
-  image(png: Uint8Array, k = RESULTS_PER_SEARCH): CorpusImage[] {
-    const q = pooled(png);
-    const scored = this.corpus.images.map((im, i) => {
-      let d = 0;
-      const v = this.descriptors[i];
-      for (let j = 0; j < q.length; j++) d += (q[j] - v[j]) ** 2;
-      return { im, d };
-    });
-    scored.sort((a, b) => a.d - b.d || (a.im.id < b.im.id ? -1 : 1));
-    return scored.slice(0, k).map((s) => s.im);
-  }
-
-  /** Top-k pages by query-term hits (title hits count triple); the page text is the summary (<= 5 sentences). */
-  text(query: string, k = RESULTS_PER_SEARCH): CorpusPage[] {
-    const terms = query.toLowerCase().split(/[^a-z0-9]+/).filter((t) => t.length > 2);
-    const scored = this.corpus.pages.map((p) => {
-      const title = p.title.toLowerCase().split(/[^a-z0-9]+/);
-      const text = p.text.toLowerCase().split(/[^a-z0-9]+/);
-      const score = terms.reduce((s, t) => s + 3 * +title.includes(t) + +text.includes(t), 0);
-      return { p, score };
-    });
-    scored.sort((a, b) => b.score - a.score || (a.p.id < b.p.id ? -1 : 1));
-    return scored.slice(0, k).map((s) => s.p);
-  }
-}
-
-type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess' | 'rag_workflow';
-
-/**
- * Builds one warm-start trajectory (user/assistant turns, images in placeholder order).
- * @param stated the answer of a 'direct' or 'guess' trajectory: the truth for a known fact, a noisy
- *   value for a hazy one, a guess without the knowledge (unused by the search behaviours)
- */
-function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, stated: string, ragChain: boolean): {
-  prompt: ChatMessage[];
-  images: FvqaImage[];
-} {
-  const e = inst.entity;
-  const name = e.facts.name;
-  const truth = answersFor(e, inst.attribute).ground_truth;
-  const prompt: ChatMessage[] = [{ role: 'user', content: firstUserTurn(inst.question) }];
-  const images: FvqaImage[] = [{ bytes: inst.image, path: null }];
-  const say = (content: string) => prompt.push({ role: 'assistant', content });
-  const visual = inst.kind === 'visual';
-  // Reasoning is short on purpose: every token is compute on a CPU, and rollouts generate it token by token.
-  // Every first turn starts by describing the image: dense visual supervision in every trajectory (a
-  // from-scratch vision tower learns little from one answer token per visual question) and the look
-  // that recognition rests on. Visual questions are answered from the description.
-  const look = describeLook(e.look);
-
-  const knownReasoning = () => visual ? look
-    : inst.attribute === 'name' ? `${look} This is ${name}.`
-      : `${look} This is ${name}. ${factSentenceStating(e, inst.attribute as FactAttribute, stated)}.`;
-  const guessReasoning = `${look} I think I know this creature.`;
-  if (behaviour === 'direct') {
-    say(assistantTurn(knownReasoning(), answerAction(stated)));
-    return { prompt, images };
-  }
-  if (behaviour === 'guess') {
-    say(assistantTurn(guessReasoning, answerAction(stated)));
-    return { prompt, images };
-  }
-  // The other behaviours start with an image search: asked for by the policy, or imposed by the RAG
-  // workflow after the reasoning the policy writes when it answers from memory.
-  const opening = behaviour !== 'rag_workflow' ? `${look} I do not recognise this creature.`
-    : inst.category === 'search_free' ? knownReasoning() : guessReasoning;
-  say(assistantTurn(opening, IMAGE_SEARCH_ACTION));
-  const hits = search.image(inst.image);
-  prompt.push({ role: 'user', content: toolResultTurn('image_search', formatImageSearchResults(hits), inst.question) });
-  for (const h of hits) images.push({ bytes: h.png, path: null });
-  const seen = `The top result is ${name}.`;
-  // A needless search on a fact question goes on to the text search, as an unsure policy would: the
-  // warm start then holds the whole chain for familiar entities too, and GRPO can find it redundant.
-  if ((inst.attribute === 'name' || visual) && !ragChain) {
-    say(assistantTurn(seen, answerAction(truth)));
-    return { prompt, images };
-  }
-  // Fact questions search the asked-for fact; name and visual ones (ragChain) the entity's page, whose
-  // first sentence states the name and the look, as the RAG workflow's forced text search would.
-  const attr: FactAttribute = inst.attribute === 'name' || visual ? 'name' : (inst.attribute as FactAttribute);
-  const need = attr === 'name' ? 'creature' : FACT_PHRASE[attr];
-  const query = `${name} ${need}`;
-  say(assistantTurn(`${seen} I need its ${attr === 'name' ? 'page' : need}.`, textSearchAction(query)));
-  const pages = search.text(query);
-  const results = formatTextSearchResults(pages.map((p) => ({ url: p.url, summary: p.text })));
-  prompt.push({ role: 'user', content: toolResultTurn('text_search', results, inst.question) });
-  say(assistantTurn(`${factSentence(e, attr)}.`, answerAction(truth)));
-  return { prompt, images };
-}
-
-/**
- * Every answer a guess or a noisy memory may give for `attribute`: the fact vocabularies, the years
- * MIN_YEAR..MAX_YEAR, and for names `names`. Empty for visual attributes (answered from pixels).
- */
-function answerVocabulary(attribute: Attribute, names: readonly string[]): readonly string[] {
-  return attribute === 'name' ? names
-    : attribute === 'region' ? REGIONS
-      : attribute === 'discoverer' ? DISCOVERERS
-        : attribute === 'diet' ? DIETS
-          : attribute === 'year' ? Array.from({ length: MAX_YEAR - MIN_YEAR + 1 }, (_, i) => String(MIN_YEAR + i))
-            : [];
-}
-
-/** A plausible wrong answer from the same vocabulary (a hallucination, for the guess trajectories). */
-function wrongAnswer(e: Entity, attribute: Attribute, entities: readonly Entity[], rng: Rng): string {
-  const truth = answersFor(e, attribute).ground_truth;
-  const pool = answerVocabulary(attribute, entities.filter((o) => o.familiarity === 'familiar').map((o) => o.facts.name));
-  const options = pool.filter((x) => x !== truth);
-  if (options.length === 0) throw new Error(`no wrong answer available for ${attribute}`);
-  return rng.pick(options);
-}
-
-/**
- * Answers without the knowledge for the samples of one (entity, attribute) pair: sample k gets the
- * k-th value of a shuffle of the attribute's whole vocabulary, the truth included (the stream is the
- * pair's, `purpose:entity:attribute`). Each sample is uniform over the vocabulary, so a guess (or a
- * noisy memory) is right only by chance and the truth is never more often stated than any other value;
- * and a pair's samples never repeat a value (while there are fewer samples than values), so no fixed
- * answer per question can be memorised. Names are drawn from `names` (the in-world entities').
- */
-export function pairGuesses(seed: number, purpose: string, e: Entity, attribute: Attribute, names: readonly string[]): readonly string[] {
-  const pool = answerVocabulary(attribute, names);
-  if (pool.length === 0) throw new Error(`no guess vocabulary for ${attribute}`);
-  return Rng.stream(seed, `${purpose}:${e.id}:${attribute}`).shuffle(pool);
 }
 
 /**

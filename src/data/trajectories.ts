@@ -1,0 +1,157 @@
+/**
+ * FVQA-mini's warm-start (SFT) trajectories in the MMSearch-R1 tool protocol: direct answers, guesses,
+ * search chains and RAG-workflow trajectories (see FvqaMiniConfig in ./fvqa-mini.ts for when each is
+ * made), written against simulated search tools over the world's corpus, and the guesses and noisy
+ * memories a direct answer without the knowledge states.
+ */
+import type { CorpusImage, CorpusPage, SearchCorpus } from '../search/corpus.js';
+import { Rng } from '../engine/random.js';
+import {
+  IMAGE_SEARCH_ACTION, answerAction, assistantTurn, firstUserTurn, formatImageSearchResults,
+  formatTextSearchResults, textSearchAction, toolResultTurn,
+} from '../protocol/prompts.js';
+import { RESULTS_PER_SEARCH } from '../protocol/tools.js';
+import { decodeImage } from './image.js';
+import {
+  FACT_PHRASE, answersFor, describeLook, factSentence, factSentenceStating, type Attribute, type FactAttribute, type Instance,
+} from './questions.js';
+import { pooledRgb } from './render.js';
+import type { ChatMessage, FvqaImage } from './types.js';
+import { DIETS, DISCOVERERS, MAX_YEAR, MIN_YEAR, REGIONS, type Entity } from './world.js';
+
+/** 16x16 pooled RGB descriptor of PNG bytes, for ranking corpus images in warm-start image searches. */
+const pooled = (png: Uint8Array) => pooledRgb(decodeImage(png), 16);
+
+/** Simulated search tools over the corpus, used to write the warm-start trajectories. */
+export class CorpusSearch {
+  private readonly descriptors: Float32Array[];
+  constructor(private readonly corpus: SearchCorpus) {
+    this.descriptors = corpus.images.map((im) => pooled(im.png));
+  }
+
+  /** Top-k corpus images by L2 distance of pooled pixels; ties by id. */
+  image(png: Uint8Array, k = RESULTS_PER_SEARCH): CorpusImage[] {
+    const q = pooled(png);
+    const scored = this.corpus.images.map((im, i) => {
+      let d = 0;
+      const v = this.descriptors[i];
+      for (let j = 0; j < q.length; j++) d += (q[j] - v[j]) ** 2;
+      return { im, d };
+    });
+    scored.sort((a, b) => a.d - b.d || (a.im.id < b.im.id ? -1 : 1));
+    return scored.slice(0, k).map((s) => s.im);
+  }
+
+  /** Top-k pages by query-term hits (title hits count triple); the page text is the summary (<= 5 sentences). */
+  text(query: string, k = RESULTS_PER_SEARCH): CorpusPage[] {
+    const terms = query.toLowerCase().split(/[^a-z0-9]+/).filter((t) => t.length > 2);
+    const scored = this.corpus.pages.map((p) => {
+      const title = p.title.toLowerCase().split(/[^a-z0-9]+/);
+      const text = p.text.toLowerCase().split(/[^a-z0-9]+/);
+      const score = terms.reduce((s, t) => s + 3 * +title.includes(t) + +text.includes(t), 0);
+      return { p, score };
+    });
+    scored.sort((a, b) => b.score - a.score || (a.p.id < b.p.id ? -1 : 1));
+    return scored.slice(0, k).map((s) => s.p);
+  }
+}
+
+export type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess' | 'rag_workflow';
+
+/**
+ * Builds one warm-start trajectory (user/assistant turns, images in placeholder order).
+ * @param stated the answer of a 'direct' or 'guess' trajectory: the truth for a known fact, a noisy
+ *   value for a hazy one, a guess without the knowledge (unused by the search behaviours)
+ */
+export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, stated: string, ragChain: boolean): {
+  prompt: ChatMessage[];
+  images: FvqaImage[];
+} {
+  const e = inst.entity;
+  const name = e.facts.name;
+  const truth = answersFor(e, inst.attribute).ground_truth;
+  const prompt: ChatMessage[] = [{ role: 'user', content: firstUserTurn(inst.question) }];
+  const images: FvqaImage[] = [{ bytes: inst.image, path: null }];
+  const say = (content: string) => prompt.push({ role: 'assistant', content });
+  const visual = inst.kind === 'visual';
+  // Reasoning is short on purpose: every token is compute on a CPU, and rollouts generate it token by token.
+  // Every first turn starts by describing the image: dense visual supervision in every trajectory (a
+  // from-scratch vision tower learns little from one answer token per visual question) and the look
+  // that recognition rests on. Visual questions are answered from the description.
+  const look = describeLook(e.look);
+
+  const knownReasoning = () => visual ? look
+    : inst.attribute === 'name' ? `${look} This is ${name}.`
+      : `${look} This is ${name}. ${factSentenceStating(e, inst.attribute as FactAttribute, stated)}.`;
+  const guessReasoning = `${look} I think I know this creature.`;
+  if (behaviour === 'direct') {
+    say(assistantTurn(knownReasoning(), answerAction(stated)));
+    return { prompt, images };
+  }
+  if (behaviour === 'guess') {
+    say(assistantTurn(guessReasoning, answerAction(stated)));
+    return { prompt, images };
+  }
+  // The other behaviours start with an image search: asked for by the policy, or imposed by the RAG
+  // workflow after the reasoning the policy writes when it answers from memory.
+  const opening = behaviour !== 'rag_workflow' ? `${look} I do not recognise this creature.`
+    : inst.category === 'search_free' ? knownReasoning() : guessReasoning;
+  say(assistantTurn(opening, IMAGE_SEARCH_ACTION));
+  const hits = search.image(inst.image);
+  prompt.push({ role: 'user', content: toolResultTurn('image_search', formatImageSearchResults(hits), inst.question) });
+  for (const h of hits) images.push({ bytes: h.png, path: null });
+  const seen = `The top result is ${name}.`;
+  // A needless search on a fact question goes on to the text search, as an unsure policy would: the
+  // warm start then holds the whole chain for familiar entities too, and GRPO can find it redundant.
+  if ((inst.attribute === 'name' || visual) && !ragChain) {
+    say(assistantTurn(seen, answerAction(truth)));
+    return { prompt, images };
+  }
+  // Fact questions search the asked-for fact; name and visual ones (ragChain) the entity's page, whose
+  // first sentence states the name and the look, as the RAG workflow's forced text search would.
+  const attr: FactAttribute = inst.attribute === 'name' || visual ? 'name' : (inst.attribute as FactAttribute);
+  const need = attr === 'name' ? 'creature' : FACT_PHRASE[attr];
+  const query = `${name} ${need}`;
+  say(assistantTurn(`${seen} I need its ${attr === 'name' ? 'page' : need}.`, textSearchAction(query)));
+  const pages = search.text(query);
+  const results = formatTextSearchResults(pages.map((p) => ({ url: p.url, summary: p.text })));
+  prompt.push({ role: 'user', content: toolResultTurn('text_search', results, inst.question) });
+  say(assistantTurn(`${factSentence(e, attr)}.`, answerAction(truth)));
+  return { prompt, images };
+}
+
+/**
+ * Every answer a guess or a noisy memory may give for `attribute`: the fact vocabularies, the years
+ * MIN_YEAR..MAX_YEAR, and for names `names`. Empty for visual attributes (answered from pixels).
+ */
+function answerVocabulary(attribute: Attribute, names: readonly string[]): readonly string[] {
+  return attribute === 'name' ? names
+    : attribute === 'region' ? REGIONS
+      : attribute === 'discoverer' ? DISCOVERERS
+        : attribute === 'diet' ? DIETS
+          : attribute === 'year' ? Array.from({ length: MAX_YEAR - MIN_YEAR + 1 }, (_, i) => String(MIN_YEAR + i))
+            : [];
+}
+
+/** A plausible wrong answer from the same vocabulary (a hallucination, for the guess trajectories). */
+export function wrongAnswer(e: Entity, attribute: Attribute, entities: readonly Entity[], rng: Rng): string {
+  const truth = answersFor(e, attribute).ground_truth;
+  const pool = answerVocabulary(attribute, entities.filter((o) => o.familiarity === 'familiar').map((o) => o.facts.name));
+  const options = pool.filter((x) => x !== truth);
+  if (options.length === 0) throw new Error(`no wrong answer available for ${attribute}`);
+  return rng.pick(options);
+}
+
+/**
+ * Answers without the knowledge for the samples of one (entity, attribute) pair: sample k gets the
+ * k-th value of a shuffle of the attribute's whole vocabulary, the truth included (the stream is the
+ * pair's, `purpose:entity:attribute`). Each sample is uniform over the vocabulary, so a guess (or a
+ * noisy memory) is right only by chance and the truth is never more often stated than any other value;
+ * and a pair's samples never repeat a value (while there are fewer samples than values), so no fixed
+ * answer per question can be memorised. Names are drawn from `names` (the in-world entities').
+ */
+export function pairGuesses(seed: number, purpose: string, e: Entity, attribute: Attribute, names: readonly string[]): readonly string[] {
+  const pool = answerVocabulary(attribute, names);
+  if (pool.length === 0) throw new Error(`no guess vocabulary for ${attribute}`);
+  return Rng.stream(seed, `${purpose}:${e.id}:${attribute}`).shuffle(pool);
+}
