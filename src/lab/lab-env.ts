@@ -6,9 +6,9 @@
 import type { FvqaMini } from '../data/fvqa-mini.js';
 import { localSearchTools } from '../rl/environment.js';
 import { loadStoredRecipe, parseRecipe, type Recipe } from '../rl/recipe.js';
-import { IdbSearchCache } from '../search/idb-cache.js';
 import { ProxySearchClient } from '../search/client.js';
 import type { SearchTools } from '../search/types.js';
+import { IdbSearchCache } from '../storage/idb-search-cache.js';
 import fvqaMini from '../../recipes/fvqa-mini.json';
 import fvqaMiniNoPenalty from '../../recipes/fvqa-mini-no-search-penalty.json';
 import tinyConfig from '../../models/tiny-vlm/config.json';

@@ -1,7 +1,7 @@
 /**
  * Client of the search proxy for web workers (and Node): time limit per attempt, retry with
  * exponential backoff on network errors, 429, 502, 503 and 504, and an optional result cache
- * (IndexedDB in the browser, see idb-cache.ts) keyed like the proxy's own cache.
+ * (IndexedDB in the browser: src/storage/idb-search-cache.ts) keyed like the proxy's own cache.
  */
 import { bytesToBase64 } from './image.js';
 import { cacheKey, type ImageQuery, type ImageSearchResult, type SearchTools, type TextSearchResult } from './types.js';

@@ -1,9 +1,10 @@
 /**
- * Browser-side result cache in IndexedDB (through `idb`), so a reloaded lab does not pay again
- * for searches it already made. One object store, key = cache key (types.ts `cacheKey`).
+ * The search proxy client's result cache in IndexedDB (browser, through `idb`), so a reloaded lab does
+ * not pay again for searches it already made. One object store, key = cache key (src/search/types.ts
+ * `cacheKey`).
  */
 import { openDB, type IDBPDatabase } from 'idb';
-import type { SearchResultCache } from './client.js';
+import type { SearchResultCache } from '../search/client.js';
 
 const STORE = 'results';
 
