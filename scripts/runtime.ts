@@ -47,7 +47,7 @@ export async function createRuntimeBackend(runtime: string): Promise<Backend> {
  */
 export async function recipeServices(r: Recipe, root: string): Promise<{ search: TrainerEnv['proxyTools']; hub: NonNullable<TrainerEnv['hub']>; hubRemote: { endpoint?: string; headers?: Record<string, string> } }> {
   const { proxySearchTools } = await import('../src/rl/environment.js');
-  const { FsHubCache } = await import('../src/hub/fs-cache.js');
+  const { FsHubCache } = await import('../src/storage/fs-hub-cache.js');
   const headers = process.env.HF_TOKEN ? { Authorization: `Bearer ${process.env.HF_TOKEN}` } : undefined;
   const hubRemote = { endpoint: process.env.HF_ENDPOINT, headers };
   return {

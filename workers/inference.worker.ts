@@ -10,7 +10,7 @@ import * as E from '../src/engine/index.js';
 import { firstUserTurn } from '../src/protocol/prompts.js';
 import type { FvqaMini } from '../src/data/fvqa-mini.js';
 import type { FvqaRow } from '../src/data/types.js';
-import { IdbHubCache } from '../src/hub/idb-cache.js';
+import { IdbHubCache } from '../src/storage/idb-hub-cache.js';
 import { openSafetensorsBuffer } from '../src/io/safetensors.js';
 import { exportModelFiles } from '../src/export/model.js';
 import { loadCheckpointModel } from '../src/rl/checkpoint.js';

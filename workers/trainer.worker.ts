@@ -19,7 +19,7 @@ import { ProxySearchClient } from '../src/search/client.js';
 import { openIdbStore } from '../src/storage/idb-store.js';
 import { batchesOf, type DatasetInfo } from '../src/storage/store.js';
 import { bytesToBase64 } from '../src/search/image.js';
-import { IdbHubCache } from '../src/hub/idb-cache.js';
+import { IdbHubCache } from '../src/storage/idb-hub-cache.js';
 import { describeAdapter, readLabFile, readShipped } from '../src/lab/lab-env.js';
 import { readStoredDataset, STORE_PREFIX } from '../src/lab/stored-data.js';
 import { openRuns, type MetricRow, type RolloutView, type RunRecord, type RunsDb } from '../src/lab/runs-store.js';

@@ -1,9 +1,9 @@
 /**
- * The storage interface of the hub downloader, implemented by IdbHubCache (browser, IndexedDB) and
- * FsHubCache (Node, files). An entry is one file of one repo at one revision, tagged with the remote
- * version (size and ETag) it holds bytes of. Bytes arrive in order and are appended, so a download cut
- * off anywhere resumes from `stored`. Only an entry marked complete, whose stored size equals the
- * version's size, is ever returned as the file.
+ * The storage interface of the hub downloader, implemented in src/storage by IdbHubCache (browser,
+ * IndexedDB: idb-hub-cache.ts) and FsHubCache (Node, files: fs-hub-cache.ts). An entry is one file of
+ * one repo at one revision, tagged with the remote version (size and ETag) it holds bytes of. Bytes
+ * arrive in order and are appended, so a download cut off anywhere resumes from `stored`. Only an entry
+ * marked complete, whose stored size equals the version's size, is ever returned as the file.
  */
 
 /** Identifies a cached file. */

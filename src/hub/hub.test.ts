@@ -6,7 +6,7 @@ import { writeFixtureHub } from '../../scripts/make-fixtures.js';
 import type { FixtureRepo } from '../io/fixtures.js';
 import { openSafetensorsUrl, SafetensorsError } from '../io/safetensors.js';
 import { HubHttpError, HubIntegrityError, type DownloadProgress } from './download.js';
-import { FsHubCache } from './fs-cache.js';
+import { FsHubCache } from '../storage/fs-hub-cache.js';
 import { startLocalHub, type LocalHub } from './local-hub.js';
 import { parseHfDatasetFile, parseHfRef, resolveUrl } from './ref.js';
 import { HubRepo } from './repo.js';

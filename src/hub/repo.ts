@@ -15,7 +15,7 @@ import { downloadFile, HubHttpError, type DownloadProgress } from './download.js
 import { DEFAULT_HUB_ENDPOINT, parseHfRef, resolveUrl, type HfRef } from './ref.js';
 
 export interface HubRepoOptions {
-  /** Browser: `new IdbHubCache()`; Node: `new FsHubCache(dir)`. */
+  /** Browser: `new IdbHubCache()`; Node: `new FsHubCache(dir)` (both in src/storage). */
   cache: HubCache;
   /** Default https://huggingface.co; a local mirror for offline labs. */
   endpoint?: string;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import * as E from '../engine/index.js';
-import { FsHubCache } from '../hub/fs-cache.js';
+import { FsHubCache } from '../storage/fs-hub-cache.js';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.js';
 import { writeFixtureHub } from '../../scripts/make-fixtures.js';
 import { loadFromHub } from './hub.js';

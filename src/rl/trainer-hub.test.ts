@@ -19,7 +19,7 @@ import { writeParquetFile } from '../data/node-io.js';
 import { generateFvqaMini, type FvqaMini } from '../data/fvqa-mini.js';
 import type { FvqaRow } from '../data/types.js';
 import * as E from '../engine/index.js';
-import { FsHubCache } from '../hub/fs-cache.js';
+import { FsHubCache } from '../storage/fs-hub-cache.js';
 import { startLocalHub, type LocalHub } from '../hub/local-hub.js';
 import { idefics3Tensors, initTensor, type DecoderConfig, type VisionConfig } from '../io/fixtures.js';
 import { f32ToBf16 } from '../engine/dtype.js';

@@ -1,5 +1,5 @@
 /**
- * HubCache in IndexedDB (browser), through `idb`. Two object stores:
+ * The hub downloader's cache (src/hub/cache.ts HubCache) in IndexedDB (browser), through `idb`. Two object stores:
  *   entries  key "ORG/NAME@revision/file" -> {repo, revision, file, size, etag, stored, chunks, complete}
  *   chunks   key [entry key, index]       -> Blob of the index-th appended piece
  * Each append writes a chunk and updates its entry in one transaction, so `stored` always equals the
@@ -7,7 +7,7 @@
  * chunk Blobs (the browser keeps large Blobs on disk; nothing is concatenated in memory).
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import { keyString, type CacheKey, type CacheState, type HubCache, type RemoteVersion } from './cache.js';
+import { keyString, type CacheKey, type CacheState, type HubCache, type RemoteVersion } from '../hub/cache.js';
 
 interface Entry {
   id: string;

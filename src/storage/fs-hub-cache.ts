@@ -1,5 +1,5 @@
 /**
- * HubCache on the filesystem (Node). Layout under `root`:
+ * The hub downloader's cache (src/hub/cache.ts HubCache) on the filesystem (Node). Layout under `root`:
  *   <ORG%2FNAME>/<revision, percent-encoded>/<file, percent-encoded>.data   bytes stored so far
  *   <...same...>.json                                                        {size, etag, complete}
  * `stored` is the size of the .data file, so it always agrees with what is on disk. Returned Blobs
@@ -8,7 +8,7 @@
 import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { openAsBlob } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { keyString, type CacheKey, type CacheState, type HubCache, type RemoteVersion } from './cache.js';
+import { keyString, type CacheKey, type CacheState, type HubCache, type RemoteVersion } from '../hub/cache.js';
 
 interface Meta extends RemoteVersion {
   complete: boolean;
