@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { generateFvqaMini } from '../src/data/fvqa-mini.js';
-import { loadStoredRecipe } from '../src/rl/recipe.js';
+import { fvqaMiniConfig, loadStoredRecipe } from '../src/rl/recipe.js';
 import { openBrowser, openLab, type TestBrowser } from './browser.js';
 
 const root = join(import.meta.dirname, '..');
@@ -45,7 +45,7 @@ test.skipIf(!shipped)('first visit: Chat and Evaluate on the shipped policy, the
   const lab = await openLab(b, tmp);
   const page = lab.page;
   const recipe = loadStoredRecipe(readFileSync(join(GRPO, 'recipe.json'), 'utf8'), 'recipe.json');
-  const world = generateFvqaMini({ seed: recipe.seed, ...recipe.data.fvqa_mini });
+  const world = generateFvqaMini(fvqaMiniConfig(recipe));
   const rows = manifest!.checks!.rows;
   const familiar = rows.find((r) => r.image_searches === 0 && r.text_searches === 0);
   const unfamiliar = rows.find((r) => r.image_searches === 1 && r.text_searches === 1);

@@ -46,7 +46,7 @@ beforeAll(() => {
     ...base,
     name: 'cli-chromium-ci',
     model: { ...base.model, source: model },
-    data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, heldOutEntities: 2, testSize: 8 } },
+    data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, held_out_entities: 2, test_size: 8 } },
     // 0.1 epoch of the warm-start rows in batches of 8: 2 SFT steps.
     sft: { ...base.sft, num_train_epochs: 0.1, learning_rate: 0.005, warmup_ratio: 0, per_device_train_batch_size: 8, gradient_accumulation_steps: 1 },
     grpo: { ...base.grpo, num_generations: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, max_steps: 2, max_completion_length: 64, search: { ...base.grpo.search, results_per_search: 2 } },

@@ -42,7 +42,7 @@ const tok = loadTokenizer(dec(tokFiles['tokenizer.json']), dec(tokFiles['tokeniz
 /** A recipe around a local model source, with or without LoRA (the fvqa-mini recipe's other fields). */
 function recipeWith(source: string, lora: Recipe['model']['lora']): Recipe {
   const base = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
-  return parseRecipe({ ...base, model: { ...base.model, source, lora }, data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, heldOutEntities: 2, testSize: 8 } } });
+  return parseRecipe({ ...base, model: { ...base.model, source, lora }, data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, held_out_entities: 2, test_size: 8 } } });
 }
 
 /** A trainer-style checkpoint (config.json + F64 model.safetensors) of `m` built from `config`; LoRA B made non-zero so the adapter matters. */

@@ -35,7 +35,7 @@ const LORA = { r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: '.*text_mod
 
 function recipeWith(lora: typeof LORA | null): Recipe {
   const base = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
-  return parseRecipe({ ...base, model: { ...base.model, lora }, data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, heldOutEntities: 2, testSize: 8 } } });
+  return parseRecipe({ ...base, model: { ...base.model, lora }, data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, held_out_entities: 2, test_size: 8 } } });
 }
 
 /** A checkpoint as Trainer.save writes it (F64 on the CPU backend); LoRA B made non-zero so the adapter matters. */

@@ -29,7 +29,7 @@ import { renderImageResults, renderTextResults } from '../protocol/tools.js';
 import { TurnEncoder } from '../rl/conversation.js';
 import { localSearchTools, worldOf } from '../rl/environment.js';
 import { computeAdvantages, grpoLoss, LOSS_TYPES } from '../rl/grpo.js';
-import { loadRecipe, parseRecipe, type Recipe } from '../rl/recipe.js';
+import { loadStoredRecipe, parseRecipe, type Recipe } from '../rl/recipe.js';
 import { computeScore } from '../rl/reward.js';
 import { rollout } from '../rl/rollout.js';
 import { packBatch, sequenceLogprobs } from '../rl/steps.js';
@@ -54,7 +54,7 @@ const tinyConfig = dec(read(join(root, 'models/tiny-vlm/config.json')));
 /** fvqa-mini on a small world, compact instructions, with the given GRPO overrides. */
 function recipe(grpo: Record<string, unknown> = {}): Recipe {
   const base = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
-  return parseRecipe({ ...base, data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, heldOutEntities: 2, testSize: 8 } }, grpo: { ...base.grpo, ...grpo } });
+  return parseRecipe({ ...base, data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, held_out_entities: 2, test_size: 8 } }, grpo: { ...base.grpo, ...grpo } });
 }
 
 describe('TRL export', () => {
@@ -213,7 +213,7 @@ print(json.dumps({"image": image, "text": text, "empty": p.text_results([], q), 
   test('two GRPO steps of the exported project (accelerate launch, 2 processes) on the CPU from the shipped tiny-vlm against a local proxy; the result loads back into the lab', async () => {
     // The shipped GRPO policy (checkpoints/fvqa-mini/grpo): a trained tiny-vlm, so rewards vary and the steps move the weights.
     const shipped = join(root, 'checkpoints/fvqa-mini/grpo');
-    const sr = loadRecipe(readFileSync(join(shipped, 'recipe.json'), 'utf8'), 'checkpoints/fvqa-mini/grpo/recipe.json');
+    const sr = loadStoredRecipe(readFileSync(join(shipped, 'recipe.json'), 'utf8'), 'checkpoints/fvqa-mini/grpo/recipe.json');
     const ckpt = new Map(['config.json', 'model.safetensors'].map((f) => [f, read(join(shipped, 'checkpoint', f))] as const));
     const world = worldOf(sr);
     const proxy = await startProxy({ host: '127.0.0.1', port: 0, imageBackend: 'local', textBackend: 'local', cacheDir: join(tmp(), 'cache') }, { corpus: world.corpus });

@@ -81,7 +81,7 @@ const paths = { modelPath: '/models/x', trainFiles: '$HERE/train.parquet', valFi
 const parsed = (r: Recipe) => parseLaunchScript(launchScript(r, verlMapping(r, paths)));
 
 describe('fvqa-mini recipe', () => {
-  const recipe = parseRecipe({ ...pinnedFvqaMini(), data: { source: 'fvqa-mini', fvqa_mini: SMALL } });
+  const recipe = parseRecipe({ ...pinnedFvqaMini(), data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, held_out_entities: 2, test_size: 8 } } });
   let dir = '';
 
   test('writes the folder; the script carries every mapped option with the recipe\'s values', async () => {

@@ -20,7 +20,7 @@ import { ProxySearchClient, type ProxyClientOptions } from '../search/client.js'
 import { LocalSearchIndex } from '../search/local-index.js';
 import type { SearchTools } from '../search/types.js';
 import { resolveGenerationBatch } from './config.js';
-import type { Recipe } from './recipe.js';
+import { fvqaMiniConfig, type Recipe } from './recipe.js';
 
 /** Where a run's files and services come from. */
 export interface RunSources {
@@ -50,7 +50,7 @@ export interface RunEnvironment {
 
 /** The FVQA-mini world of a recipe (data.source fvqa-mini): its splits and search corpus. */
 export function worldOf(recipe: Recipe): FvqaMini {
-  return generateFvqaMini({ seed: recipe.seed, ...recipe.data.fvqa_mini });
+  return generateFvqaMini(fvqaMiniConfig(recipe));
 }
 
 /** The local search engine over a world's corpus, as the recipe's search section sets it up. */

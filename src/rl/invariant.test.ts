@@ -33,7 +33,7 @@ const recipe = parseRecipe({
   name: 'invariant',
   seed: 3,
   model: { source: 'models/micro', init: 'scratch', compact_instructions: true },
-  data: { source: 'fvqa-mini', fvqa_mini: { entities: 8, heldOutEntities: 2, testSize: 8, sftSamplesPerPair: 1 } },
+  data: { source: 'fvqa-mini', fvqa_mini: { entities: 8, held_out_entities: 2, test_size: 8, sft_samples_per_pair: 1 } },
   search: { backend: 'local', summary_sentences: 1 },
   sft: { num_train_epochs: 0.25, learning_rate: 0.003, per_device_train_batch_size: 2, gradient_accumulation_steps: 2, group_by_length: true, warmup_ratio: 0.5, weight_decay: 0.01, max_grad_norm: 1 },
   grpo: {

@@ -3,7 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { ConfigError } from './config.js';
-import { loadRecipe, loadStoredRecipe, parseRecipe } from './recipe.js';
+import { fvqaMiniConfig, fvqaMiniRecipeKey, loadRecipe, loadStoredRecipe, parseRecipe } from './recipe.js';
+import { DEFAULT_FVQA_MINI } from '../data/fvqa-mini.js';
 
 const dir = new URL('../../recipes/', import.meta.url).pathname;
 
@@ -53,6 +54,9 @@ test('unknown, missing and out-of-range fields are named', () => {
   expect(err({ ...ok, grpo: { save_steps: 5 } })).toMatch(/grpo\.save_steps: unknown field: checkpoint frequency is the recipe's top-level checkpoint_steps/);
   expect(parseRecipe({ ...ok, checkpoint_steps: 5 }).checkpoint_steps).toBe(5);
   expect(err({ ...ok, model: {} })).toMatch(/model\.source/);
+  // data.fvqa_mini is snake_case like every recipe field: a generator field's camelCase name is refused with the key to use.
+  expect(err({ ...ok, data: { fvqa_mini: { heldOutEntities: 2 } } })).toMatch(/data\.fvqa_mini\.heldOutEntities: unknown field: renamed held_out_entities/);
+  expect(err({ ...ok, data: { fvqa_mini: { held_out: 2 } } })).toMatch(/data\.fvqa_mini\.held_out: unknown field: FVQA-mini settings are .*held_out_entities/);
   expect(() => loadRecipe('{', 'r.json')).toThrow(/r\.json: .*invalid JSON/);
 });
 
@@ -64,4 +68,15 @@ test('a stored recipe with the SFT section\'s former names loads as the same opt
   expect(loadStoredRecipe(JSON.stringify({ ...stored, sft: { batch_size: 4, micro_batch_size: 8 } })).sft).toMatchObject({ per_device_train_batch_size: 4, gradient_accumulation_steps: 1 });
   expect(() => loadStoredRecipe(JSON.stringify({ ...stored, sft: { batch_size: 12, micro_batch_size: 8 } }), 'r.json')).toThrow(/r\.json: sft\.batch_size 12 is not a multiple of sft\.micro_batch_size 8/);
   expect(() => loadRecipe(JSON.stringify(stored))).toThrow(/sft\.epochs: unknown field: renamed num_train_epochs/);
+});
+
+test('data.fvqa_mini keys are the generator fields in snake_case; stored recipes with the former camelCase keys load as the same world', () => {
+  const snake = loadRecipe(JSON.stringify({ name: 'x', seed: 4, model: { source: 'models/tiny-vlm' }, data: { fvqa_mini: { held_out_entities: 3, test_size: 12, hazy_fact_share: 0.3 } } }));
+  expect(fvqaMiniConfig(snake)).toEqual({ seed: 4, heldOutEntities: 3, testSize: 12, hazyFactShare: 0.3 });
+  // Every generator field has a recipe key, and back (no field lost to the naming).
+  for (const f of Object.keys(DEFAULT_FVQA_MINI)) expect(fvqaMiniConfig(parseRecipe({ name: 'x', model: { source: 'm' }, data: { fvqa_mini: { [fvqaMiniRecipeKey(f)]: 1 } } }))).toHaveProperty(f, 1);
+  const stored = { name: 'x', seed: 4, model: { source: 'models/tiny-vlm' }, data: { fvqa_mini: { heldOutEntities: 3, testSize: 12, hazyFactShare: 0.3 } } };
+  expect(loadStoredRecipe(JSON.stringify(stored))).toEqual(snake);
+  // A data.fvqa_mini seed overrides the recipe's, as before.
+  expect(fvqaMiniConfig(parseRecipe({ ...stored, data: { fvqa_mini: { seed: 9 } } })).seed).toBe(9);
 });

@@ -8,6 +8,7 @@
  * trajectories) and the proxy search backend (there is no generated corpus to search locally).
  */
 import { z } from 'zod';
+import { DEFAULT_FVQA_MINI, type FvqaMiniConfig } from '../data/fvqa-mini.js';
 import { GRPOConfigSchema, parseJsonWith, parseWith } from './config.js';
 
 const int = () => z.number().int();
@@ -18,6 +19,24 @@ export const LoraSchema = z.strictObject({
   lora_dropout: z.number().min(0).lt(1).default(0).describe('Dropout on the adapter input during training.'),
   target_modules: z.string().min(1).describe('Regex over full module names (PEFT semantics), e.g. .*(q_proj|v_proj).'),
 });
+
+/** A FvqaMiniConfig field's name in a recipe's data.fvqa_mini, snake_case as every recipe field: heldOutEntities -> held_out_entities. */
+export const fvqaMiniRecipeKey = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** data.fvqa_mini key -> FvqaMiniConfig field, for every field the generator has. */
+const FVQA_MINI_FIELDS: ReadonlyMap<string, keyof FvqaMiniConfig> = new Map(
+  (Object.keys(DEFAULT_FVQA_MINI) as (keyof FvqaMiniConfig)[]).map((f) => [fvqaMiniRecipeKey(f), f]),
+);
+
+const FvqaMiniSettingsSchema = z.record(z.string(), z.number()).default({}).superRefine((o, ctx) => {
+  for (const k of Object.keys(o)) {
+    if (FVQA_MINI_FIELDS.has(k)) continue;
+    const renamed = fvqaMiniRecipeKey(k);
+    const message = FVQA_MINI_FIELDS.has(renamed) ? `unknown field: renamed ${renamed} (recipe fields are snake_case)`
+      : `unknown field: FVQA-mini settings are ${[...FVQA_MINI_FIELDS.keys()].join(', ')}`;
+    ctx.addIssue({ code: 'custom', path: [k], message, input: undefined });
+  }
+}).describe('Generator settings (src/data/fvqa-mini.ts FvqaMiniConfig, in snake_case: held_out_entities, test_size, ...), e.g. {"entities": 100}; the world seed is the recipe\'s seed unless "seed" is set here.');
 
 export const RecipeSchema = z.strictObject({
   name: z.string().min(1),
@@ -31,7 +50,7 @@ export const RecipeSchema = z.strictObject({
   }),
   data: z.strictObject({
     source: z.enum(['fvqa-mini', 'parquet']).default('fvqa-mini').describe('fvqa-mini: the generated world (its splits and search corpus); parquet: FVQA files data.train and data.test.'),
-    fvqa_mini: z.record(z.string(), z.number()).default({}).describe('Generator settings (src/data/fvqa-mini.ts FvqaMiniConfig), e.g. {"seed": 1, "entities": 100}.'),
+    fvqa_mini: FvqaMiniSettingsSchema,
     train: z.string().optional().describe('parquet: train file (FVQA schema): a path, an http(s) URL (read by HTTP Range) or hf:ORG/NAME[@REV]/FILE of a hub dataset.'),
     test: z.string().optional().describe('parquet: test file, as data.train; eval.split "test" evaluates on it.'),
     train_categories: z.array(z.enum(['search_free', 'search_required'])).min(1).nullable().default(null)
@@ -91,20 +110,37 @@ export function loadRecipe(json: string, where = 'recipe'): Recipe {
   return parseJsonWith(json, parseRecipe, where);
 }
 
+/**
+ * The FVQA-mini generator settings of a recipe: data.fvqa_mini's keys as FvqaMiniConfig fields, with
+ * the recipe's seed unless data.fvqa_mini sets its own.
+ */
+export function fvqaMiniConfig(recipe: Recipe): Partial<FvqaMiniConfig> {
+  const out: Partial<Record<keyof FvqaMiniConfig, number>> = { seed: recipe.seed };
+  for (const [k, v] of Object.entries(recipe.data.fvqa_mini)) out[FVQA_MINI_FIELDS.get(k)!] = v;
+  return out;
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * A recipe stored by an earlier version of the lab (a run folder's recipe.json, a shipped checkpoint, a
- * run in the lab's storage) with the former names of its SFT section replaced: epochs ->
+ * run in the lab's storage) with former field names replaced. SFT section: epochs ->
  * num_train_epochs; micro_batch_size -> per_device_train_batch_size and batch_size ->
- * gradient_accumulation_steps = batch_size / micro_batch_size (the same optimizer steps). Recipes
- * people write go through {@link parseRecipe}, which rejects the former names.
+ * gradient_accumulation_steps = batch_size / micro_batch_size (the same optimizer steps). data.fvqa_mini:
+ * camelCase generator fields -> snake_case (heldOutEntities -> held_out_entities). Recipes people write
+ * go through {@link parseRecipe}, which rejects the former names.
  * @throws Error when batch_size is not a multiple of micro_batch_size (no TrainingArguments equivalent)
  */
 export function upgradeStoredRecipe(value: unknown, where = 'recipe'): unknown {
-  if (!isObject(value) || !isObject(value.sft)) return value;
+  if (!isObject(value)) return value;
+  let out = value;
+  if (isObject(value.data) && isObject(value.data.fvqa_mini)) {
+    const fvqaMini = Object.fromEntries(Object.entries(value.data.fvqa_mini).map(([k, v]) => [fvqaMiniRecipeKey(k), v]));
+    out = { ...out, data: { ...value.data, fvqa_mini: fvqaMini } };
+  }
+  if (!isObject(value.sft)) return out;
   const { epochs, batch_size, micro_batch_size, ...sft } = value.sft;
-  if (epochs === undefined && batch_size === undefined && micro_batch_size === undefined) return value;
+  if (epochs === undefined && batch_size === undefined && micro_batch_size === undefined) return out;
   if (epochs !== undefined) sft.num_train_epochs ??= epochs;
   if (batch_size !== undefined || micro_batch_size !== undefined) {
     // The former defaults: 16 trajectories per step, micro-batches of 8.
@@ -113,7 +149,7 @@ export function upgradeStoredRecipe(value: unknown, where = 'recipe'): unknown {
     sft.per_device_train_batch_size = micro;
     sft.gradient_accumulation_steps = batch / micro;
   }
-  return { ...value, sft };
+  return { ...out, sft };
 }
 
 /** A stored recipe's JSON text ({@link upgradeStoredRecipe}), validated. @throws ConfigError for invalid JSON or fields */

@@ -6,7 +6,7 @@ import { h, type ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { DEFAULT_FVQA_MINI } from '../../data/fvqa-mini.js';
 import { resolveUrl, parseHfRef } from '../../hub/ref.js';
-import { parseRecipe } from '../../rl/recipe.js';
+import { fvqaMiniConfig, fvqaMiniRecipeKey, parseRecipe } from '../../rl/recipe.js';
 import { openIdbStore } from '../../storage/idb-store.js';
 import type { DatasetInfo } from '../../storage/store.js';
 import { download, formatBytes, useLab, type Lab } from '../lab.js';
@@ -82,12 +82,12 @@ function Dataset({ lab }: { lab: Lab }) {
   const r = lab.recipe;
   const [status, setStatus] = useState('');
   const [made, setMade] = useState<DatasetInfo[]>([]);
-  const cfg = { ...DEFAULT_FVQA_MINI, seed: r.seed, ...r.data.fvqa_mini };
-  const setKnob = (k: string, v: number) => ((lab.recipe = { ...r, data: { ...r.data, fvqa_mini: { ...r.data.fvqa_mini, [k]: v } } }), lab.changed());
+  const cfg = { ...DEFAULT_FVQA_MINI, ...fvqaMiniConfig(r) };
+  const setKnob = (k: string, v: number) => ((lab.recipe = { ...r, data: { ...r.data, fvqa_mini: { ...r.data.fvqa_mini, [fvqaMiniRecipeKey(k)]: v } } }), lab.changed());
   const generate = async () => {
     setStatus('generating…');
     try {
-      const infos = await lab.trainer.generateDataset({ seed: r.seed, ...r.data.fvqa_mini }, 'fvqa-mini');
+      const infos = await lab.trainer.generateDataset(fvqaMiniConfig(r), 'fvqa-mini');
       setMade(infos);
       setStatus(`stored ${infos.reduce((n, d) => n + d.rows, 0)} rows in IndexedDB`);
     } catch (e) {
@@ -96,7 +96,7 @@ function Dataset({ lab }: { lab: Lab }) {
   };
   return h('div', null,
     h('p', { class: 'muted' }, 'FVQA-mini: a synthetic world of creatures with images, facts and a search corpus; the recipe trains on the world these settings generate.'),
-    h('div', { class: 'grid-form' }, FVQA_KNOBS.map((k) => h('label', { title: k.help }, h('span', null, k.key), h('input', { type: 'number', step: 'any', value: String(cfg[k.key]), onChange: (e: Event) => setKnob(k.key, Number((e.target as HTMLInputElement).value)) }), h('small', null, k.help)))),
+    h('div', { class: 'grid-form' }, FVQA_KNOBS.map((k) => h('label', { title: k.help }, h('span', null, fvqaMiniRecipeKey(k.key)), h('input', { type: 'number', step: 'any', value: String(cfg[k.key]), onChange: (e: Event) => setKnob(k.key, Number((e.target as HTMLInputElement).value)) }), h('small', null, k.help)))),
     h('div', { class: 'row' }, h('button', { id: 'generate-dataset', onClick: generate }, 'Generate and store FVQA-mini'), h('span', { id: 'dataset-status', class: 'muted' }, status)),
     made.length ? h('table', { class: 'data' }, h('tbody', null, made.map((d) => h('tr', null, h('td', null, d.name), h('td', { class: 'num' }, `${d.rows} rows`), h('td', { class: 'num' }, formatBytes(d.bytes)), h('td', null, `${d.categories.search_free} search-free / ${d.categories.search_required} search-required`))))) : null,
     h(StoredData, { lab, refresh: made }));
