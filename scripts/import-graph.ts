@@ -21,12 +21,12 @@ import { dirname, join, relative, resolve } from 'node:path';
 export const FLOORS: readonly (readonly string[])[] = [
   ['src/engine'], // tensors, ops, autograd, backends (WebGPU, WebAssembly, CPU), optimizers, the seeded RNG
   ['src/io'], // file formats: safetensors, JSONL, test fixtures
-  ['src/nn', 'src/hub'], // layers with HF names; the hub client and its download caches
+  ['src/nn', 'src/hub'], // layers with HF names; the hub client and its download cache's interface
   ['src/protocol'], // the MMSearch-R1 conversation protocol: prompts, tags, limits, tool-result turns
-  ['src/search'], // search tools: proxy client, local index, corpus, caches
+  ['src/search'], // search tools: proxy client, local index, corpus
   ['src/data'], // FVQA rows, FVQA-mini generator, parquet/JSONL import
   ['src/models'], // architectures, checkpoints (HF layout), tokenizer, decoding
-  ['src/storage'], // the dataset store (IndexedDB, filesystem)
+  ['src/storage'], // persistence: the dataset store, checkpoint store, hub and search caches (IndexedDB, filesystem)
   ['src/rl'], // recipes, run environment, rollouts, reward, GRPO/SFT steps, trainer, checkpoint format, evaluation
   ['src/export'], // Hugging Face / PEFT / veRL exports, metrics CSV
   ['bench'], // the benchmark suites against jax-js and TF.js
