@@ -48,7 +48,7 @@ function need() {
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 /** The lab recipe inside an exported model ZIP, so that an import gets the run's world and tokenizer back. */
-export const RECIPE_FILE = 'mmsearch_lab_recipe.json';
+const RECIPE_FILE = 'mmsearch_lab_recipe.json';
 /** Files an imported model keeps; others (README, chat_template.json, ...) are not needed to run it. */
 const IMPORTED_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
 
