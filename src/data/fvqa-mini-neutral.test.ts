@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { generateFvqaMini, type FvqaMini } from './fvqa-mini.js';
 import { answersFor } from './questions.js';
+import { UNIFORM_DECISION } from './trajectories.js';
 import type { FvqaRow } from './types.js';
 import { MAX_YEAR, MIN_YEAR, DIETS, DISCOVERERS, REGIONS } from './world.js';
 
@@ -216,6 +217,32 @@ describe('FVQA-mini RAG-workflow warm-start trajectories (ragWorkflowShare)', ()
     }
     expect(hazyRows).toBeGreaterThan(0);
     expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, ragWorkflowShare: 2 })).toThrow(/ragWorkflowShare/);
+  });
+});
+
+describe('FVQA-mini uniform decision words (uniformDecision)', () => {
+  test('every first turn says the decision in the same words right after the look; the rest of the world is unchanged', () => {
+    const u = generateFvqaMini({ ...NEUTRAL, ragWorkflowShare: 0.5, uniformDecision: 1 });
+    const base = generateFvqaMini({ ...NEUTRAL, ragWorkflowShare: 0.5 });
+    expect(u.splits.sft).toHaveLength(base.splits.sft.length);
+    const look = /^<reason>A [a-z]+ [a-z]+ [a-z]+, \d+ marks?\. /;
+    for (const r of u.splits.sft) {
+      const first = turns(r)[0];
+      expect(first, r.data_id).toMatch(look);
+      const said = first.replace(look, '');
+      // Searches the trainer trains say "I need to search."; answers from memory, and the (untrained) first turn of a RAG-workflow row, "I can answer.".
+      const searches = searched(r) && r.extra_info!.search_mode !== 'rag';
+      expect(said.startsWith(searches ? UNIFORM_DECISION.search : UNIFORM_DECISION.answer), `${r.data_id}: ${first}`).toBe(true);
+    }
+    for (const [kind, c] of shares(u.splits.sft.filter((x) => x.extra_info!.search_mode !== 'rag'), (x) => x.extra_info!.question_kind)) expect(c.search, kind).toBe(c.direct);
+    // Same rows otherwise: answers, images, later turns.
+    u.splits.sft.forEach((r, i) => {
+      expect(r.reward_model).toEqual(base.splits.sft[i].reward_model);
+      expect(finalAnswer(r)).toBe(finalAnswer(base.splits.sft[i]));
+      expect(turns(r).slice(1)).toEqual(turns(base.splits.sft[i]).slice(1));
+    });
+    for (const s of ['train', 'test', 'heldout'] as const) expect(u.splits[s]).toEqual(base.splits[s]);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, uniformDecision: 2 })).toThrow(/uniformDecision/);
   });
 });
 

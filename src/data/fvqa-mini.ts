@@ -92,6 +92,14 @@ export interface FvqaMiniConfig extends WorldConfig {
    * RAG within 10 points of on-demand) without learning when to ask. Default 0.
    */
   ragWorkflowShare: number;
+  /**
+   * 1: every warm-start first turn states its decision in the same words after the look
+   * (trajectories.ts UNIFORM_DECISION: "I can answer." before a direct answer or a guess, "I need to
+   * search." before a search), so the decision is one token pair in every context instead of a
+   * different pair per question kind, which a network fits unevenly (issue 15: the sampled warm start
+   * leaned on some seeds though its data is neutral). 0 (default): each behaviour's own words.
+   */
+  uniformDecision: number;
 }
 
 export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
@@ -110,6 +118,7 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
   hazyTruthShare: 0,
   ragChainShare: 0,
   ragWorkflowShare: 0,
+  uniformDecision: 0,
 };
 
 /** URL of an entity's page; stable identifier, never fetched. */
@@ -207,6 +216,7 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 /** @throws Error naming an issue-15 option whose value is out of range. */
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
+  if (config.uniformDecision !== 0 && config.uniformDecision !== 1) throw new Error(`uniformDecision must be 0 or 1, got ${config.uniformDecision}`);
   if (!(Number.isInteger(config.extraTailEntities) && config.extraTailEntities >= 0)) throw new Error(`extraTailEntities must be a whole number >= 0, got ${config.extraTailEntities}`);
   for (const k of ['hazyFactShare', 'hazyTruthShare', 'ragChainShare', 'ragWorkflowShare'] as const) {
     const v = config[k];
@@ -320,7 +330,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const searches = b === 'needless_search' || b === 'search_chain';
     const ragChain = b === 'rag_workflow' || (searches && config.ragChainShare > 0 && (inst.attribute === 'name' || inst.kind === 'visual')
       && Rng.stream(config.seed, `rag:${stream}`).next() < config.ragChainShare);
-    const t = trajectory(inst, b, search, stated, ragChain);
+    const t = trajectory(inst, b, search, stated, ragChain, config.uniformDecision === 1);
     const row = toRow(inst, 'sft', sft.length, t.prompt, t.images);
     if (b === 'rag_workflow') row.extra_info!.search_mode = 'rag';
     sft.push(row);

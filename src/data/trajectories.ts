@@ -63,7 +63,15 @@ export type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess' 
  * @param stated the answer of a 'direct' or 'guess' trajectory: the truth for a known fact, a noisy
  *   value for a hazy one, a guess without the knowledge (unused by the search behaviours)
  */
-export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, stated: string, ragChain: boolean): {
+/**
+ * The words of the search decision in a first turn, after the look (FvqaMiniConfig.uniformDecision): by
+ * default each behaviour has its own ("This is X." / "I think I know this creature." / "I do not
+ * recognise this creature."; a visual direct answer none); uniform: every answer from memory (direct or
+ * guess) says `answer`, every search `search`, so the decision is one token pair in every context.
+ */
+export const UNIFORM_DECISION = { answer: 'I can answer.', search: 'I need to search.' } as const;
+
+export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, stated: string, ragChain: boolean, uniformDecision = false): {
   prompt: ChatMessage[];
   images: FvqaImage[];
 } {
@@ -80,10 +88,11 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   // that recognition rests on. Visual questions are answered from the description.
   const look = describeLook(e.look);
 
-  const knownReasoning = () => visual ? look
-    : inst.attribute === 'name' ? `${look} This is ${name}.`
-      : `${look} This is ${name}. ${factSentenceStating(e, inst.attribute as FactAttribute, stated)}.`;
-  const guessReasoning = `${look} I think I know this creature.`;
+  const said = uniformDecision ? `${look} ${UNIFORM_DECISION.answer}` : look;
+  const knownReasoning = () => visual ? said
+    : inst.attribute === 'name' ? `${said} This is ${name}.`
+      : `${said} This is ${name}. ${factSentenceStating(e, inst.attribute as FactAttribute, stated)}.`;
+  const guessReasoning = uniformDecision ? said : `${look} I think I know this creature.`;
   if (behaviour === 'direct') {
     say(assistantTurn(knownReasoning(), answerAction(stated)));
     return { prompt, images };
@@ -94,7 +103,7 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   }
   // The other behaviours start with an image search: asked for by the policy, or imposed by the RAG
   // workflow after the reasoning the policy writes when it answers from memory.
-  const opening = behaviour !== 'rag_workflow' ? `${look} I do not recognise this creature.`
+  const opening = behaviour !== 'rag_workflow' ? `${look} ${uniformDecision ? UNIFORM_DECISION.search : 'I do not recognise this creature.'}`
     : inst.category === 'search_free' ? knownReasoning() : guessReasoning;
   say(assistantTurn(opening, IMAGE_SEARCH_ACTION));
   const hits = search.image(inst.image);
