@@ -162,6 +162,22 @@ export function ropeTable(theta: number, headDim: number, maxPositions: number):
   return a;
 }
 
+/**
+ * cos and sin rows of `positions` from a {@link ropeTable}: two f32 arrays [positions.length, D/2],
+ * row-major (the peers reshape them to [rows, T, 1, D/2]).
+ */
+export function ropeRows(table: Float32Array, headDim: number, positions: Int32Array): { cos: Float32Array; sin: Float32Array } {
+  const half = headDim / 2;
+  const cos = new Float32Array(positions.length * half), sin = new Float32Array(positions.length * half);
+  positions.forEach((p, i) => {
+    for (let j = 0; j < half; j++) {
+      cos[i * half + j] = table[(p * half + j) * 2];
+      sin[i * half + j] = table[(p * half + j) * 2 + 1];
+    }
+  });
+  return { cos, sin };
+}
+
 /** Host inputs of a workload, by name (shapes are implied by the spec). */
 export type HostData = {
   tensors: Record<string, Float32Array>;

@@ -8,7 +8,7 @@
 import * as jax from '@jax-js/jax';
 import type { TextSpec, VisionSpec } from '../harness.js';
 import { ADAMW, LR } from '../ours.js';
-import { ropeTable, type HostData } from '../workloads.js';
+import { ropeRows, ropeTable, type HostData } from '../workloads.js';
 
 const { numpy: np, nn } = jax;
 
@@ -60,14 +60,8 @@ function rope(x: A, cos: A, sin: A): A {
 /** cos and sin [rows, T, 1, D/2] of positions [rows·T] from the host table. */
 export function ropeInputs(table: Float32Array, headDim: number, positions: Int32Array, rows: number): [A, A] {
   const half = headDim / 2, t = positions.length / rows;
-  const c = new Float32Array(positions.length * half), s = new Float32Array(positions.length * half);
-  positions.forEach((p, i) => {
-    for (let j = 0; j < half; j++) {
-      c[i * half + j] = table[(p * half + j) * 2];
-      s[i * half + j] = table[(p * half + j) * 2 + 1];
-    }
-  });
-  return [f32(c, [rows, t, 1, half]), f32(s, [rows, t, 1, half])];
+  const { cos, sin } = ropeRows(table, headDim, positions);
+  return [f32(cos, [rows, t, 1, half]), f32(sin, [rows, t, 1, half])];
 }
 
 /** Per-layer K and V caches (a type alias: jax-js pytrees need one). */

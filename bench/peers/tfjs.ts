@@ -12,7 +12,7 @@ import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import type { EngineImpl, MemoryMeter, Prepared, TextSpec, VisionSpec, Workload } from '../harness.js';
 import { ADAMW, LR, grpoChecked, lmChecked } from '../ours.js';
-import { hostData, ropeTable, type HostData } from '../workloads.js';
+import { hostData, ropeRows, ropeTable, type HostData } from '../workloads.js';
 import { argmaxRows } from './jax.js';
 
 type T = tf.Tensor;
@@ -65,14 +65,8 @@ const causalBias = (t: number, s: number) => tf.tensor2d(Float32Array.from({ len
 /** cos and sin [rows, T, 1, D/2] of positions [rows·T] from the host table. */
 function ropeInputs(table: Float32Array, headDim: number, positions: Int32Array, rows: number): [T, T] {
   const half = headDim / 2, t = positions.length / rows;
-  const c = new Float32Array(positions.length * half), s = new Float32Array(positions.length * half);
-  positions.forEach((p, i) => {
-    for (let j = 0; j < half; j++) {
-      c[i * half + j] = table[(p * half + j) * 2];
-      s[i * half + j] = table[(p * half + j) * 2 + 1];
-    }
-  });
-  return [tf.tensor4d(c, [rows, t, 1, half]), tf.tensor4d(s, [rows, t, 1, half])];
+  const { cos, sin } = ropeRows(table, headDim, positions);
+  return [tf.tensor4d(cos, [rows, t, 1, half]), tf.tensor4d(sin, [rows, t, 1, half])];
 }
 
 type Cache = { k: T[]; v: T[] };
