@@ -269,27 +269,32 @@ describe('FVQA-mini extra tail entities (extraTailEntities)', () => {
     expect(tails).toHaveLength(TAILS);
     expect(new Set(tails.map((e) => e.familiarity))).toEqual(new Set(['warm_start_tail']));
     expect(new Set(t.entities.map((e) => e.facts.name.toLowerCase())).size).toBe(t.entities.length);
-    // Every tail is in the corpus (image and page), and has exactly two slots (its name and one fact),
-    // each one search chain and one guess: the warm start stays decision-neutral.
+    // Every tail is in the corpus (image and page) and in exactly one warm-start row: a RAG-workflow
+    // reading drill about its name or its train fact, whose decision turn the trainer leaves untrained.
     const ids = new Set(tails.map((e) => e.id));
     for (const e of tails) expect(t.corpus.images.some((im) => im.title === e.facts.name) && t.corpus.pages.some((p) => p.title === e.facts.name)).toBe(true);
     const extra = t.splits.sft.slice(w.splits.sft.length);
-    expect(extra.every((r) => ids.has(r.extra_info!.entity_id))).toBe(true);
-    for (const [p, c] of shares(extra, pair)) expect(c, p).toEqual({ search: 1, direct: 1 });
-    expect(new Set(extra.filter((r) => r.extra_info!.attribute === 'name').map((r) => r.extra_info!.entity_id))).toEqual(ids);
+    expect(extra.map((r) => r.extra_info!.entity_id).sort()).toEqual([...ids].sort());
+    expect(extra.every((r) => r.extra_info!.search_mode === 'rag')).toBe(true);
+    const trainFacts = new Set(tailTrain.map(pair));
+    expect(extra.every((r) => trainFacts.has(pair(r)))).toBe(true);
+    const names = extra.filter((r) => r.extra_info!.attribute === 'name').length;
+    expect(names).toBeGreaterThan(0);
+    expect(names).toBeLessThan(TAILS);
   });
 
-  test("a tail's search chain names it only after the image search: its name must be read from the results", () => {
+  test("a tail's drill names it only after the image search, then copies the name into its text query and reads the answer off the results", () => {
     const tails = new Map(t.entities.filter((e) => e.familiarity === 'warm_start_tail').map((e) => [e.id, e.facts.name]));
-    const chains = t.splits.sft.filter((r) => tails.has(r.extra_info!.entity_id) && searched(r));
-    expect(chains).toHaveLength(2 * TAILS);
-    for (const r of chains) {
+    const drills = t.splits.sft.filter((r) => tails.has(r.extra_info!.entity_id));
+    expect(drills).toHaveLength(TAILS);
+    for (const r of drills) {
       const name = tails.get(r.extra_info!.entity_id)!;
-      const [first, afterImage] = turns(r);
+      const [first, afterImage, final] = turns(r);
       expect(first).not.toContain(name);
-      const results = r.prompt[2].content;
-      expect(results.indexOf(name)).toBeGreaterThan(-1);
+      expect(r.prompt[2].content.indexOf(name)).toBeGreaterThan(-1);
       expect(afterImage).toContain(`The top result is ${name}.`);
+      expect(afterImage).toContain(`<text_search>${name} `);
+      expect(final).toContain(`<answer>${r.reward_model.ground_truth}</answer>`);
     }
   });
 });

@@ -330,7 +330,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const searches = b === 'needless_search' || b === 'search_chain';
     const ragChain = b === 'rag_workflow' || (searches && config.ragChainShare > 0 && (inst.attribute === 'name' || inst.kind === 'visual')
       && Rng.stream(config.seed, `rag:${stream}`).next() < config.ragChainShare);
-    const t = trajectory(inst, b, search, stated, ragChain, config.uniformDecision === 1);
+    const t = trajectory(inst, b, search, { stated, ragChain, uniformDecision: config.uniformDecision === 1 });
     const row = toRow(inst, 'sft', sft.length, t.prompt, t.images);
     if (b === 'rag_workflow') row.extra_info!.search_mode = 'rag';
     sft.push(row);
@@ -356,8 +356,13 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const tag = k === 0 ? '' : `:${k}`;
     for (const e of inWorld) for (const a of attrs) slot(e, a, k, `sft:${e.id}:${a}${tag}`);
   }
-  // Each extra tail entity once: its name and one fact drawn from its own stream.
-  for (const e of tails) for (const a of ['name', tailFact(e)] as const) slot(e, a, 0, `sft:${e.id}:${a}`);
+  // Each extra tail entity once, as a reading drill: a RAG-workflow trajectory about its name or its train
+  // fact. Its first turn (the decision) is untrained, so the warm start stays decision-neutral, while the
+  // turns after the image search copy a name seen nowhere else from the result into the query and answer.
+  for (const e of tails) {
+    const a = Rng.stream(config.seed, `tail-drill:${e.id}`).pick(['name', tailFact(e)] as const);
+    add(makeInstance(e, a, `sft:${e.id}:${a}:rag`, config), 'rag_workflow', 0, `sft:${e.id}:${a}:rag`);
+  }
   onProgress?.({ phase: 'done', done: made, total: made, unit: 'rows' });
   return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts };
 }

@@ -59,11 +59,6 @@ export class CorpusSearch {
 export type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess' | 'rag_workflow';
 
 /**
- * Builds one warm-start trajectory (user/assistant turns, images in placeholder order).
- * @param stated the answer of a 'direct' or 'guess' trajectory: the truth for a known fact, a noisy
- *   value for a hazy one, a guess without the knowledge (unused by the search behaviours)
- */
-/**
  * The words of the search decision in a first turn, after the look (FvqaMiniConfig.uniformDecision): by
  * default each behaviour has its own ("This is X." / "I think I know this creature." / "I do not
  * recognise this creature."; a visual direct answer none); uniform: every answer from memory (direct or
@@ -71,7 +66,22 @@ export type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess' 
  */
 export const UNIFORM_DECISION = { answer: 'I can answer.', search: 'I need to search.' } as const;
 
-export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, stated: string, ragChain: boolean, uniformDecision = false): {
+/** How a warm-start trajectory is written, besides its behaviour. */
+export interface TrajectoryOptions {
+  /** The answer of a 'direct', 'guess' or 'rag_workflow' trajectory's first turn: the truth for a known fact, a
+   *  noisy value for a hazy one, a guess without the knowledge (unused by the other behaviours). */
+  stated: string;
+  /** Name and visual searches go on to a text search about the entity's page, as the RAG workflow does. */
+  ragChain: boolean;
+  /** Every first turn states its decision in the words of UNIFORM_DECISION. */
+  uniformDecision: boolean;
+}
+
+/**
+ * Builds one warm-start trajectory (user/assistant turns, images in placeholder order) of `inst`
+ * answered with `behaviour`; its image and text searches are run on `search`.
+ */
+export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, { stated, ragChain, uniformDecision }: TrajectoryOptions): {
   prompt: ChatMessage[];
   images: FvqaImage[];
 } {

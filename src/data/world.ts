@@ -42,7 +42,7 @@ export interface EntityFacts {
 
 /**
  * `familiar`: head (facts in warm-start data); `unfamiliar`: tail; `held_out`: never in training;
- * `warm_start_tail`: an extra tail entity seen in a few warm-start search chains and train questions (and
+ * `warm_start_tail`: an extra tail entity seen in a few warm-start reading drill and train questions (and
  * the corpus), never in the test or heldout splits (WorldConfig.extraTailEntities).
  */
 export type Familiarity = 'familiar' | 'unfamiliar' | 'held_out' | 'warm_start_tail';
@@ -65,8 +65,8 @@ export interface WorldConfig {
   heldOutEntities: number;
   /**
    * Extra tail entities drawn after the `entities` ones (which they leave unchanged), familiarity
-   * `warm_start_tail` (default 0). FVQA-mini puts them in the corpus, in a few warm-start search chains
-   * and in a few train (GRPO) questions, never in the test or heldout splits: with many names seen a few
+   * `warm_start_tail` (default 0). FVQA-mini puts them in the corpus, in one warm-start reading drill
+   * each (a RAG-workflow trajectory) and in a few train (GRPO) questions, never in the test or heldout splits: with many names seen a few
    * times each, reading the image-search result's title beats recognising a few memorised entities, and
    * "search unless the entity is familiar" beats memorising which entities are not, which is what
    * entities never seen in training need.
