@@ -298,3 +298,49 @@ describe('FVQA-mini extra tail entities (extraTailEntities)', () => {
     }
   });
 });
+
+describe('FVQA-mini reading drills (readingDrills)', () => {
+  const DRILLS = 70; // more than one drill world holds
+  let d: FvqaMini;
+  beforeAll(() => {
+    d = generateFvqaMini({ ...NEUTRAL, readingDrills: DRILLS });
+  });
+
+  test('add only warm-start rows, after the world\'s own, about creatures outside the world and its corpus', () => {
+    for (const split of ['train', 'test', 'heldout'] as const) expect(d.splits[split]).toEqual(w.splits[split]);
+    expect(d.corpus).toEqual(w.corpus);
+    expect(d.splits.sft.slice(0, w.splits.sft.length)).toEqual(w.splits.sft);
+    const drills = d.splits.sft.slice(w.splits.sft.length);
+    expect(drills).toHaveLength(DRILLS);
+    expect(drills.every((r) => r.extra_info!.search_mode === 'rag' && r.category === 'search_required')).toBe(true);
+    const ids = drills.map((r) => r.extra_info!.entity_id);
+    expect(new Set(ids).size).toBe(DRILLS);
+    expect(ids.every((id) => /^drill\d+-e\d{3}$/.test(id))).toBe(true);
+    expect(new Set(ids.map((id) => id.split('-')[0])).size).toBeGreaterThan(1);
+  });
+
+  test('each drill reads a name seen nowhere else off the image-search result, copies it into its query, and answers from the page it finds', () => {
+    const worldNames = new Set(w.entities.map((e) => e.facts.name));
+    const seen = new Set<string>();
+    for (const r of d.splits.sft.slice(w.splits.sft.length)) {
+      const [first, afterImage, final] = turns(r);
+      const name = /The top result is (\w+)\./.exec(afterImage)?.[1];
+      expect(name, afterImage).toBeDefined();
+      expect(worldNames.has(name!) || seen.has(name!)).toBe(false);
+      seen.add(name!);
+      expect(first).not.toContain(name);
+      expect(r.prompt[2].content).toContain(`title: ${name}\n`);
+      expect(afterImage).toContain(`<text_search>${name} `);
+      const page = r.prompt[4].content;
+      if (r.extra_info!.attribute === 'name') expect(r.reward_model.ground_truth).toBe(name);
+      else expect(page).toContain(`of ${name} `);
+      expect(page).toContain(String(r.reward_model.ground_truth));
+      expect(final).toContain(`<answer>${r.reward_model.ground_truth}</answer>`);
+    }
+  });
+
+  test('refuse a count that is not a whole number >= 0', () => {
+    expect(() => generateFvqaMini({ ...NEUTRAL, readingDrills: -1 })).toThrow(/readingDrills must be a whole number/);
+    expect(() => generateFvqaMini({ ...NEUTRAL, readingDrills: 2.5 })).toThrow(/readingDrills/);
+  });
+});

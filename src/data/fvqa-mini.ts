@@ -100,6 +100,15 @@ export interface FvqaMiniConfig extends WorldConfig {
    * leaned on some seeds though its data is neutral). 0 (default): each behaviour's own words.
    */
   uniformDecision: number;
+  /**
+   * Number of reading drills in the warm start (default 0): RAG-workflow trajectories (first turn
+   * untrained, as for ragWorkflowShare) about creatures of small drill worlds of their own (own seeds,
+   * looks and corpora; never in this world's corpus, splits or search engine), each creature once, its
+   * name or one fact asked. Every drill names a creature the policy has never met, so the only way to
+   * write its query and answer is to copy the title off the image-search result: what the heldout split
+   * needs, and what a dozen memorised names never teach (issue 15).
+   */
+  readingDrills: number;
 }
 
 export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
@@ -119,6 +128,7 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
   ragChainShare: 0,
   ragWorkflowShare: 0,
   uniformDecision: 0,
+  readingDrills: 0,
 };
 
 /** URL of an entity's page; stable identifier, never fetched. */
@@ -217,11 +227,42 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
   if (config.uniformDecision !== 0 && config.uniformDecision !== 1) throw new Error(`uniformDecision must be 0 or 1, got ${config.uniformDecision}`);
-  if (!(Number.isInteger(config.extraTailEntities) && config.extraTailEntities >= 0)) throw new Error(`extraTailEntities must be a whole number >= 0, got ${config.extraTailEntities}`);
+  for (const k of ['extraTailEntities', 'readingDrills'] as const) {
+    if (!(Number.isInteger(config[k]) && config[k] >= 0)) throw new Error(`${k} must be a whole number >= 0, got ${config[k]}`);
+  }
   for (const k of ['hazyFactShare', 'hazyTruthShare', 'ragChainShare', 'ragWorkflowShare'] as const) {
     const v = config[k];
     if (!(v >= 0 && v <= 1)) throw new Error(`${k} must be in [0, 1], got ${v}`);
   }
+}
+
+/** Creatures per drill world: well inside the look space, so drill worlds draw their looks quickly. */
+const DRILL_WORLD_SIZE = 60;
+
+/**
+ * The instances of FvqaMiniConfig.readingDrills, with the search engine of their drill world. Drill
+ * world j has seed -(seed x 4096 + j + 1) (recipes' seeds are >= 0) and its own corpus; its creatures
+ * keep their facts, get ids `drill<j>-<id>` and are skipped where their name or (shape, colour,
+ * background) is one of `world`'s, so no drill contradicts what the world's search engine returns.
+ */
+function readingDrills(world: readonly Entity[], config: FvqaMiniConfig): { inst: Instance; engine: CorpusSearch; stream: string }[] {
+  const names = new Set(world.map((e) => e.facts.name.toLowerCase()));
+  const lookKey = (e: Entity) => `${e.look.shape}/${e.look.colour}/${e.look.background}`;
+  const looks = new Set(world.map(lookKey));
+  const out: { inst: Instance; engine: CorpusSearch; stream: string }[] = [];
+  for (let j = 0; out.length < config.readingDrills; j++) {
+    const drillWorld: WorldConfig = { seed: -(config.seed * 4096 + j + 1), entities: DRILL_WORLD_SIZE, familiarShare: 0, heldOutEntities: 0, extraTailEntities: 0 };
+    const creatures = generateEntities(drillWorld)
+      .filter((e) => !names.has(e.facts.name.toLowerCase()) && !looks.has(lookKey(e)))
+      .map((e) => ({ ...e, id: `drill${j}-${e.id}` }));
+    const engine = new CorpusSearch(buildCorpus(creatures, config));
+    for (const e of creatures.slice(0, config.readingDrills - out.length)) {
+      const stream = `drill:${e.id}`;
+      const a = Rng.stream(config.seed, stream).pick(FACT_ATTRIBUTES);
+      out.push({ inst: makeInstance(e, a, stream, config), engine, stream });
+    }
+  }
+  return out;
 }
 
 /**
@@ -321,7 +362,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     if (!hazy.has(`${inst.entity.id}/${inst.attribute}`)) return truth;
     return Rng.stream(config.seed, `hazy:${stream}`).next() < config.hazyTruthShare ? truth : guessAt('hazy', inst, k);
   };
-  const add = (inst: Instance, b: Behaviour, k: number, stream: string) => {
+  const add = (inst: Instance, b: Behaviour, k: number, stream: string, engine = search) => {
     // The default guess draws from the shared 'sft' stream (as it always did); the neutral one per pair and sample.
     const stated = b === 'direct' || b === 'rag_workflow' ? recalled(inst, k, stream)
       : b !== 'guess' ? ''
@@ -330,7 +371,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const searches = b === 'needless_search' || b === 'search_chain';
     const ragChain = b === 'rag_workflow' || (searches && config.ragChainShare > 0 && (inst.attribute === 'name' || inst.kind === 'visual')
       && Rng.stream(config.seed, `rag:${stream}`).next() < config.ragChainShare);
-    const t = trajectory(inst, b, search, { stated, ragChain, uniformDecision: config.uniformDecision === 1 });
+    const t = trajectory(inst, b, engine, { stated, ragChain, uniformDecision: config.uniformDecision === 1 });
     const row = toRow(inst, 'sft', sft.length, t.prompt, t.images);
     if (b === 'rag_workflow') row.extra_info!.search_mode = 'rag';
     sft.push(row);
@@ -363,6 +404,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const a = Rng.stream(config.seed, `tail-drill:${e.id}`).pick(['name', tailFact(e)] as const);
     add(makeInstance(e, a, `sft:${e.id}:${a}:rag`, config), 'rag_workflow', 0, `sft:${e.id}:${a}:rag`);
   }
+  for (const { inst, engine, stream } of readingDrills(entities, config)) add(inst, 'rag_workflow', 0, stream, engine);
   onProgress?.({ phase: 'done', done: made, total: made, unit: 'rows' });
   return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts };
 }
