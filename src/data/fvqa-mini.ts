@@ -179,6 +179,16 @@ export interface FvqaMini {
   corpus: SearchCorpus;
   /** The hazy familiar facts (see FvqaMiniConfig.hazyFactShare) as `entity_id/attribute`, in entity order; empty by default. */
   hazyFacts: string[];
+  /**
+   * The corpora of the reading drills' worlds (FvqaMiniConfig.readingDrills), by drill world id: a drill
+   * row's searches run on the corpus named by drillWorldOf(row); empty by default.
+   */
+  drillCorpora: Record<string, SearchCorpus>;
+}
+
+/** The drill world whose corpus a warm-start row's searches run on (a key of FvqaMini.drillCorpora), or null for the world's own. */
+export function drillWorldOf(row: FvqaRow): string | null {
+  return /^(drill\d+)-/.exec(row.extra_info?.entity_id ?? '')?.[1] ?? null;
 }
 
 /** Split names in output order. */
@@ -245,24 +255,26 @@ const DRILL_WORLD_SIZE = 60;
  * keep their facts, get ids `drill<j>-<id>` and are skipped where their name or (shape, colour,
  * background) is one of `world`'s, so no drill contradicts what the world's search engine returns.
  */
-function readingDrills(world: readonly Entity[], config: FvqaMiniConfig): { inst: Instance; engine: CorpusSearch; stream: string }[] {
+function readingDrills(world: readonly Entity[], config: FvqaMiniConfig): { drills: { inst: Instance; engine: CorpusSearch; stream: string }[]; corpora: Record<string, SearchCorpus> } {
   const names = new Set(world.map((e) => e.facts.name.toLowerCase()));
   const lookKey = (e: Entity) => `${e.look.shape}/${e.look.colour}/${e.look.background}`;
   const looks = new Set(world.map(lookKey));
   const out: { inst: Instance; engine: CorpusSearch; stream: string }[] = [];
+  const corpora: Record<string, SearchCorpus> = {};
   for (let j = 0; out.length < config.readingDrills; j++) {
     const drillWorld: WorldConfig = { seed: -(config.seed * 4096 + j + 1), entities: DRILL_WORLD_SIZE, familiarShare: 0, heldOutEntities: 0, extraTailEntities: 0 };
     const creatures = generateEntities(drillWorld)
       .filter((e) => !names.has(e.facts.name.toLowerCase()) && !looks.has(lookKey(e)))
       .map((e) => ({ ...e, id: `drill${j}-${e.id}` }));
-    const engine = new CorpusSearch(buildCorpus(creatures, config));
+    const corpus = (corpora[`drill${j}`] = buildCorpus(creatures, config));
+    const engine = new CorpusSearch(corpus);
     for (const e of creatures.slice(0, config.readingDrills - out.length)) {
       const stream = `drill:${e.id}`;
       const a = Rng.stream(config.seed, stream).pick(FACT_ATTRIBUTES);
       out.push({ inst: makeInstance(e, a, stream, config), engine, stream });
     }
   }
-  return out;
+  return { drills: out, corpora };
 }
 
 /**
@@ -404,7 +416,8 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const a = Rng.stream(config.seed, `tail-drill:${e.id}`).pick(['name', tailFact(e)] as const);
     add(makeInstance(e, a, `sft:${e.id}:${a}:rag`, config), 'rag_workflow', 0, `sft:${e.id}:${a}:rag`);
   }
-  for (const { inst, engine, stream } of readingDrills(entities, config)) add(inst, 'rag_workflow', 0, stream, engine);
+  const { drills, corpora: drillCorpora } = readingDrills(entities, config);
+  for (const { inst, engine, stream } of drills) add(inst, 'rag_workflow', 0, stream, engine);
   onProgress?.({ phase: 'done', done: made, total: made, unit: 'rows' });
-  return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts };
+  return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts, drillCorpora };
 }

@@ -66,6 +66,15 @@ export type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess' 
  */
 export const UNIFORM_DECISION = { answer: 'I can answer.', search: 'I need to search.' } as const;
 
+/**
+ * The description of the image that opens a warm-start first turn (`<reason>` and describeLook's
+ * sentence), or '' when `turn` does not open with one: what the policy observed, trained even where the
+ * rest of the turn is not (a RAG-workflow trajectory's imposed search).
+ */
+export function observedLook(turn: string): string {
+  return /^<reason>A [^.<]*, \d+ marks?\./.exec(turn)?.[0] ?? '';
+}
+
 /** How a warm-start trajectory is written, besides its behaviour. */
 export interface TrajectoryOptions {
   /** The answer of a 'direct', 'guess' or 'rag_workflow' trajectory's first turn: the truth for a known fact, a

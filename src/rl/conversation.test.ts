@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import { generateFvqaMini } from '../data/fvqa-mini.js';
+import { observedLook } from '../data/trajectories.js';
 import { loadTokenizer, TINY_VLM_IMAGE_SEQ_LEN } from '../models/tokenizer.js';
 import { dataUrlBytes, encodeConversation, TurnEncoder } from './conversation.js';
 
@@ -44,6 +45,24 @@ test('a RAG-workflow trajectory trains every assistant turn but its first (the i
   expect(assistant[0]).toContain('<search><img></search>');
   expect(tok.decode(rag.tokens.filter((_, i) => rag.lossMask[i] === 1))).toBe(assistant.slice(1).join(''));
   expect(rag.lossMask.reduce((a, b) => a + b, 0)).toBe(all.lossMask.reduce((a, b) => a + b, 0) - tok.encode(assistant[0]).length);
+});
+
+test('the observed look of a RAG-workflow first turn is trained, the rest of that turn is not', () => {
+  const data = generateFvqaMini({ seed: 3, ragWorkflowShare: 1 });
+  const enc = new TurnEncoder(tok, TINY_VLM_IMAGE_SEQ_LEN);
+  const row = data.splits.sft.find((r) => r.extra_info?.search_mode === 'rag')!;
+  const images = row.images.map((i) => i.bytes);
+  const first = row.prompt[1].content;
+  const look = observedLook(first);
+  expect(look).toMatch(/^<reason>A \w+ \w+ \w+, \d marks?\.$/);
+  const rag = encodeConversation(enc, row.prompt, images, 1);
+  const seen = encodeConversation(enc, row.prompt, images, 1, look);
+  expect(seen.tokens).toEqual(rag.tokens);
+  const assistant = row.prompt.filter((m) => m.role === 'assistant').map((m) => ` ${m.content}`);
+  expect(tok.decode(seen.tokens.filter((_, i) => seen.lossMask[i] === 1))).toBe(` ${look}${assistant.slice(1).join('')}`);
+  expect(() => encodeConversation(enc, row.prompt, images, 1, first.slice(0, first.indexOf(',')))).not.toThrow();
+  expect(() => encodeConversation(enc, row.prompt, images, 1, 'The top result')).toThrow(/does not start assistant turn 0/);
+  expect(observedLook('<reason>The top result is X.</reason>')).toBe('');
 });
 
 test('bad conversations and thumbnails are rejected with the reason', () => {

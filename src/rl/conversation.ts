@@ -56,9 +56,12 @@ export interface EncodedConversation {
  * the same segments the rollout produces, so that SFT trains exactly the token layout RL samples.
  * @param contextTurns the first `contextTurns` assistant turns get loss mask 0 (context, not trained):
  *   1 for a RAG-workflow trajectory (`extra_info.search_mode` 'rag'), whose first turn's search was imposed
- * @throws when the conversation does not start with a user turn or two turns of a role follow each other
+ * @param observed a prefix of the last context turn that is trained all the same: what the policy saw
+ *   (the description of the image that opens a warm-start first turn), not what it decided
+ * @throws when the conversation does not start with a user turn, two turns of a role follow each other,
+ *   or `observed` does not start the last context turn on a token boundary
  */
-export function encodeConversation(enc: TurnEncoder, messages: readonly ChatMessage[], images: readonly Uint8Array[], contextTurns = 0): EncodedConversation {
+export function encodeConversation(enc: TurnEncoder, messages: readonly ChatMessage[], images: readonly Uint8Array[], contextTurns = 0, observed = ''): EncodedConversation {
   if (messages[0]?.role !== 'user') throw new Error('encodeConversation: the first message must be the user turn');
   const tokens: number[] = [];
   const lossMask: number[] = [];
@@ -67,7 +70,19 @@ export function encodeConversation(enc: TurnEncoder, messages: readonly ChatMess
   messages.forEach((m, i) => {
     if (i > 0 && m.role === messages[i - 1].role) throw new Error(`encodeConversation: messages ${i - 1} and ${i} are both ${m.role} turns`);
     if (i === 0) push(enc.prompt(m.content), 0);
-    else if (m.role === 'assistant') push(enc.assistant(m.content), assistantTurns++ < contextTurns ? 0 : 1);
+    else if (m.role === 'assistant') {
+      const ids = enc.assistant(m.content);
+      if (assistantTurns++ >= contextTurns) push(ids, 1);
+      else if (assistantTurns < contextTurns || !observed) push(ids, 0);
+      else {
+        const seen = enc.assistant(observed);
+        if (!m.content.startsWith(observed) || seen.some((id, j) => id !== ids[j])) {
+          throw new Error(`encodeConversation: "${observed}" does not start assistant turn ${assistantTurns - 1} on a token boundary`);
+        }
+        push(seen, 1);
+        push(ids.slice(seen.length), 0);
+      }
+    }
     else push(enc.userTurn(m.content), 0);
   });
   const placeholders = messages.reduce((n, m) => n + m.content.split(SPECIAL_TOKENS.image).length - 1, 0);

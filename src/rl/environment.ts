@@ -7,7 +7,7 @@
  * through {@link RunSources}.
  */
 import type * as E from '../engine/index.js';
-import { generateFvqaMini, type FvqaMini } from '../data/fvqa-mini.js';
+import { drillWorldOf, generateFvqaMini, type FvqaMini } from '../data/fvqa-mini.js';
 import { bufferFromBlob, bufferFromBytes, rangeBufferFromUrl, readFvqaParquet } from '../data/parquet.js';
 import type { FvqaRow } from '../data/types.js';
 import { parseHfDatasetFile } from '../hub/ref.js';
@@ -46,6 +46,11 @@ export interface RunEnvironment {
   /** The rows by split: FVQA-mini's train, test, heldout and sft, or the parquet files' train and test (train filtered by data.train_categories). */
   data: { splits: Record<string, FvqaRow[]> };
   tools: SearchTools;
+  /**
+   * The tools a warm-start row's searches are replayed on: `tools`, or for an FVQA-mini reading drill
+   * the local index over its drill world's corpus (built once per drill world, on first use).
+   */
+  warmStartTools: (row: FvqaRow) => Promise<SearchTools>;
 }
 
 /** The FVQA-mini world of a recipe (data.source fvqa-mini): its splits and search corpus. */
@@ -85,10 +90,20 @@ export async function buildRunEnvironment(r: Recipe, backend: E.Backend, sources
   const model = r.model.init === 'pretrained' ? await loadPretrained(raw, await files.weights(), backend) : createModel(config, backend, r.seed);
   if (r.model.lora) applyLora(model, r.model.lora, r.seed);
   let data: RunEnvironment['data'], tools: SearchTools;
+  let warmStartTools = (_row: FvqaRow): Promise<SearchTools> => Promise.resolve(tools);
   if (r.data.source === 'fvqa-mini') {
     const world = worldOf(r);
     data = world;
     tools = proxy ?? (await localSearchTools(r, world));
+    // Drill worlds are practice outside the world, so no proxy serves them: their own local indexes do.
+    const drillTools = new Map<string, Promise<SearchTools>>();
+    warmStartTools = (row) => {
+      const d = drillWorldOf(row);
+      if (d === null) return Promise.resolve(tools);
+      let t = drillTools.get(d);
+      if (!t) drillTools.set(d, (t = LocalSearchIndex.build(world.drillCorpora[d], { summarySentences: r.search.summary_sentences })));
+      return t;
+    };
   } else {
     // The recipe schema allows parquet only with the proxy backend: no generated corpus to search.
     data = { splits: { train: await parquetRows(r, 'train', sources), test: await parquetRows(r, 'test', sources) } };
@@ -99,7 +114,7 @@ export async function buildRunEnvironment(r: Recipe, backend: E.Backend, sources
   const { generation_batch_size } = resolveGenerationBatch(r.grpo);
   const prompts = generation_batch_size / r.grpo.num_generations;
   if (data.splits.train.length < prompts) throw new Error(`the training split has ${data.splits.train.length} rows; a GRPO step takes ${prompts} prompts (generation batch ${generation_batch_size} / num_generations ${r.grpo.num_generations})`);
-  return { model, tok, imageSize: config.vision.image_size, data, tools };
+  return { model, tok, imageSize: config.vision.image_size, data, tools, warmStartTools };
 }
 
 function requireProxy(sources: RunSources): SearchTools {

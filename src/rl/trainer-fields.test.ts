@@ -18,7 +18,7 @@ import { FsCheckpointStore } from '../storage/fs-checkpoint-store.js';
 import { parseRecipe, type Recipe } from './recipe.js';
 import type { CheckpointStore } from '../storage/checkpoint-store.js';
 import { microModelFiles } from './testing.js';
-import { Trainer, type TrainEvent } from './trainer.js';
+import { replayWarmStart, Trainer, type TrainEvent } from './trainer.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const readFile = microModelFiles(32);
@@ -179,3 +179,21 @@ test('eval.temperature and eval.num_samples: sampled evaluation counts every tra
   // Three samples of a barely trained policy at temperature 1 do not all repeat its greedy transcript.
   expect(sampled.records.map((r) => JSON.stringify(r.transcript))).not.toEqual(greedy.records.flatMap((r) => Array(3).fill(JSON.stringify(r.transcript))));
 }, 300_000);
+
+test('reading drills replay their searches on their drill world\'s index: the title they read and the fact they answer are in the results', async () => {
+  const base = recipe({});
+  const t = new Trainer(parseRecipe({ ...base, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, reading_drills: 4 } } }), env().env);
+  await t.setup();
+  t.model.dispose();
+  const drills = t.data.splits.sft.filter((r) => r.extra_info!.search_mode === 'rag' && r.extra_info!.entity_id.startsWith('drill'));
+  expect(drills).toHaveLength(4);
+  for (const row of drills) {
+    const replay = (await replayWarmStart(row, await t.warmStartTools(row), 1))!;
+    expect(replay).not.toBeNull();
+    const name = /The top result is (\w+)\./.exec(replay.messages[3].content)![1];
+    expect(replay.messages[2].content).toContain(`title: ${name}<`);
+    expect(replay.messages[4].content).toContain(String(row.reward_model.ground_truth));
+  }
+  const world = t.data.splits.sft.find((r) => !r.extra_info!.entity_id.startsWith('drill'))!;
+  expect(await t.warmStartTools(world)).toBe(t.tools);
+});

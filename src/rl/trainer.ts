@@ -7,6 +7,7 @@
  * worker.
  */
 import * as E from '../engine/index.js';
+import { observedLook } from '../data/trajectories.js';
 import type { FvqaRow } from '../data/types.js';
 import type { DownloadProgress } from '../hub/download.js';
 import type { HubRepoOptions } from '../hub/repo.js';
@@ -121,6 +122,8 @@ export class Trainer {
   /** The rows by split: FVQA-mini's train, test, heldout and sft, or the parquet files' train and test. */
   data!: { splits: Record<string, FvqaRow[]> };
   tools!: SearchTools;
+  /** The tools warm-start rows replay their searches on (RunEnvironment.warmStartTools). */
+  warmStartTools!: (row: FvqaRow) => Promise<SearchTools>;
   state: TrainerState;
   private rng: E.Rng;
   private imageSize = 0;
@@ -155,7 +158,7 @@ export class Trainer {
     const run = await buildRunEnvironment(this.recipe, this.env.backend, {
       readFile: (path) => this.env.readFile(path), proxyTools: this.env.proxyTools, hub, log: (message) => this.emit({ type: 'log', message }),
     });
-    ({ model: this.model, tok: this.tok, imageSize: this.imageSize, data: this.data, tools: this.tools } = run);
+    ({ model: this.model, tok: this.tok, imageSize: this.imageSize, data: this.data, tools: this.tools, warmStartTools: this.warmStartTools } = run);
     const ckpt = await this.env.store.load();
     if (ckpt) await this.restore(ckpt);
   }
@@ -210,9 +213,10 @@ export class Trainer {
     const out: EncodedConversation[] = [];
     let dropped = 0;
     for (const row of this.data.splits.sft) {
-      const replay = await replayWarmStart(row, this.tools, this.recipe.grpo.search.results_per_search);
+      const replay = await replayWarmStart(row, await this.warmStartTools(row), this.recipe.grpo.search.results_per_search);
       if (!replay) dropped++;
-      else out.push(encodeConversation(enc, replay.messages, replay.images, row.extra_info?.search_mode === 'rag' ? 1 : 0));
+      else if (row.extra_info?.search_mode !== 'rag') out.push(encodeConversation(enc, replay.messages, replay.images));
+      else out.push(encodeConversation(enc, replay.messages, replay.images, 1, observedLook(replay.messages[1].content)));
     }
     if (dropped) this.emit({ type: 'log', message: `warm start: ${dropped} trajectories dropped (a search failed)` });
     return out;
