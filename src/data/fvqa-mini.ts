@@ -106,7 +106,8 @@ export interface FvqaMiniConfig extends WorldConfig {
    * looks and corpora; never in this world's corpus, splits or search engine), each creature once, its
    * name or one fact asked. Every drill names a creature the policy has never met, so the only way to
    * write its query and answer is to copy the title off the image-search result: what the heldout split
-   * needs, and what a dozen memorised names never teach (issue 15).
+   * needs, and what a dozen memorised names never teach (issue 15). The trainer replays a drill's searches
+   * on its drill world's index (drillCorpora) and also trains the look its first turn describes.
    */
   readingDrills: number;
 }

@@ -7,6 +7,7 @@
  * worker.
  */
 import * as E from '../engine/index.js';
+import { drillWorldOf } from '../data/fvqa-mini.js';
 import { observedLook } from '../data/trajectories.js';
 import type { FvqaRow } from '../data/types.js';
 import type { DownloadProgress } from '../hub/download.js';
@@ -216,7 +217,13 @@ export class Trainer {
       const replay = await replayWarmStart(row, await this.warmStartTools(row), this.recipe.grpo.search.results_per_search);
       if (!replay) dropped++;
       else if (row.extra_info?.search_mode !== 'rag') out.push(encodeConversation(enc, replay.messages, replay.images));
-      else out.push(encodeConversation(enc, replay.messages, replay.images, 1, observedLook(replay.messages[1].content)));
+      else {
+        // A reading drill also trains the look it observed (many looks teach perception, not a dozen
+        // creatures); the world's RAG-workflow rows keep their whole first turn as context, as the
+        // documented reproduction ran (docs/fvqa-mini-warm-start.md).
+        const observed = drillWorldOf(row) === null ? '' : observedLook(replay.messages[1].content);
+        out.push(encodeConversation(enc, replay.messages, replay.images, 1, observed));
+      }
     }
     if (dropped) this.emit({ type: 'log', message: `warm start: ${dropped} trajectories dropped (a search failed)` });
     return out;
