@@ -246,59 +246,6 @@ describe('FVQA-mini uniform decision words (uniformDecision)', () => {
   });
 });
 
-describe('FVQA-mini extra tail entities (extraTailEntities)', () => {
-  const TAILS = 24;
-  let t: FvqaMini;
-  beforeAll(() => {
-    t = generateFvqaMini({ ...NEUTRAL, extraTailEntities: TAILS });
-  });
-
-  test('leave the world, its test and heldout splits and the existing warm start unchanged; add warm-start chains and train questions about new entities', () => {
-    expect(t.entities.slice(0, NEUTRAL.entities)).toEqual(w.entities);
-    for (const split of ['test', 'heldout'] as const) expect(t.splits[split]).toEqual(w.splits[split]);
-    expect(t.splits.train.slice(0, w.splits.train.length)).toEqual(w.splits.train);
-    // Train: each tail's name, its warm-start fact and two visual questions, balanced between the categories.
-    const tailTrain = t.splits.train.slice(w.splits.train.length);
-    expect(tailTrain).toHaveLength(4 * TAILS);
-    expect(tailTrain.filter((r) => r.category === 'search_free')).toHaveLength(2 * TAILS);
-    expect(new Set(tailTrain.map((r) => r.extra_info!.entity_id))).toEqual(new Set(t.entities.slice(NEUTRAL.entities).map((e) => e.id)));
-    // The existing warm start keeps its trajectories; only the lower-ranked results its tool turns list can
-    // differ, the corpus having more images and pages.
-    expect(t.splits.sft.slice(0, w.splits.sft.length).map(turns)).toEqual(w.splits.sft.map(turns));
-    const tails = t.entities.slice(NEUTRAL.entities);
-    expect(tails).toHaveLength(TAILS);
-    expect(new Set(tails.map((e) => e.familiarity))).toEqual(new Set(['warm_start_tail']));
-    expect(new Set(t.entities.map((e) => e.facts.name.toLowerCase())).size).toBe(t.entities.length);
-    // Every tail is in the corpus (image and page) and in exactly one warm-start row: a RAG-workflow
-    // reading drill about its name or its train fact, whose decision turn the trainer leaves untrained.
-    const ids = new Set(tails.map((e) => e.id));
-    for (const e of tails) expect(t.corpus.images.some((im) => im.title === e.facts.name) && t.corpus.pages.some((p) => p.title === e.facts.name)).toBe(true);
-    const extra = t.splits.sft.slice(w.splits.sft.length);
-    expect(extra.map((r) => r.extra_info!.entity_id).sort()).toEqual([...ids].sort());
-    expect(extra.every((r) => r.extra_info!.search_mode === 'rag')).toBe(true);
-    const trainFacts = new Set(tailTrain.map(pair));
-    expect(extra.every((r) => trainFacts.has(pair(r)))).toBe(true);
-    const names = extra.filter((r) => r.extra_info!.attribute === 'name').length;
-    expect(names).toBeGreaterThan(0);
-    expect(names).toBeLessThan(TAILS);
-  });
-
-  test("a tail's drill names it only after the image search, then copies the name into its text query and reads the answer off the results", () => {
-    const tails = new Map(t.entities.filter((e) => e.familiarity === 'warm_start_tail').map((e) => [e.id, e.facts.name]));
-    const drills = t.splits.sft.filter((r) => tails.has(r.extra_info!.entity_id));
-    expect(drills).toHaveLength(TAILS);
-    for (const r of drills) {
-      const name = tails.get(r.extra_info!.entity_id)!;
-      const [first, afterImage, final] = turns(r);
-      expect(first).not.toContain(name);
-      expect(r.prompt[2].content.indexOf(name)).toBeGreaterThan(-1);
-      expect(afterImage).toContain(`The top result is ${name}.`);
-      expect(afterImage).toContain(`<text_search>${name} `);
-      expect(final).toContain(`<answer>${r.reward_model.ground_truth}</answer>`);
-    }
-  });
-});
-
 describe('FVQA-mini reading drills (readingDrills)', () => {
   const DRILLS = 70; // more than one drill world holds
   let d: FvqaMini;

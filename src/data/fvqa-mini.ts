@@ -238,9 +238,7 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
   if (config.uniformDecision !== 0 && config.uniformDecision !== 1) throw new Error(`uniformDecision must be 0 or 1, got ${config.uniformDecision}`);
-  for (const k of ['extraTailEntities', 'readingDrills'] as const) {
-    if (!(Number.isInteger(config[k]) && config[k] >= 0)) throw new Error(`${k} must be a whole number >= 0, got ${config[k]}`);
-  }
+  if (!(Number.isInteger(config.readingDrills) && config.readingDrills >= 0)) throw new Error(`readingDrills must be a whole number >= 0, got ${config.readingDrills}`);
   for (const k of ['hazyFactShare', 'hazyTruthShare', 'ragChainShare', 'ragWorkflowShare'] as const) {
     const v = config[k];
     if (!(v >= 0 && v <= 1)) throw new Error(`${k} must be in [0, 1], got ${v}`);
@@ -263,7 +261,7 @@ function readingDrills(world: readonly Entity[], config: FvqaMiniConfig): { dril
   const out: { inst: Instance; engine: CorpusSearch; stream: string }[] = [];
   const corpora: Record<string, SearchCorpus> = {};
   for (let j = 0; out.length < config.readingDrills; j++) {
-    const drillWorld: WorldConfig = { seed: -(config.seed * 4096 + j + 1), entities: DRILL_WORLD_SIZE, familiarShare: 0, heldOutEntities: 0, extraTailEntities: 0 };
+    const drillWorld: WorldConfig = { seed: -(config.seed * 4096 + j + 1), entities: DRILL_WORLD_SIZE, familiarShare: 0, heldOutEntities: 0 };
     const creatures = generateEntities(drillWorld)
       .filter((e) => !names.has(e.facts.name.toLowerCase()) && !looks.has(lookKey(e)))
       .map((e) => ({ ...e, id: `drill${j}-${e.id}` }));
@@ -295,7 +293,6 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
   const corpus = buildCorpus(entities, config);
   onProgress?.({ phase: 'corpus', done: corpus.images.length, total: corpus.images.length, unit: 'images' });
   const search = new CorpusSearch(corpus);
-  // Train and test entities; the extra tail entities (warm_start_tail) only appear in warm-start search chains.
   const inWorld = entities.filter((e) => e.familiarity === 'familiar' || e.familiarity === 'unfamiliar');
   const heldOut = entities.filter((e) => e.familiarity === 'held_out');
   let made = 0;
@@ -317,17 +314,6 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
       tick('train');
     }
   }
-  // Extra tail entities: the name and fact of their warm-start chains (search_required) and two visual
-  // questions (search_free), so GRPO sees many more entities it must search for than it can memorise.
-  const tails = entities.filter((x) => x.familiarity === 'warm_start_tail');
-  const tailFact = (e: Entity) => Rng.stream(config.seed, `tail:${e.id}`).pick(FACT_ATTRIBUTES.filter((a) => a !== 'name'));
-  for (const e of tails) {
-    for (const a of ['name', tailFact(e), ...Rng.stream(config.seed, `tail-visual:${e.id}`).shuffle(VISUAL_ATTRIBUTES).slice(0, 2)] as const) {
-      train.push(questionRow(makeInstance(e, a, `train:${e.id}:${a}:0`, config), 'train', train.length));
-      tick('train');
-    }
-  }
-
   const trng = Rng.stream(config.seed, 'test');
   const attrs: Attribute[] = [...FACT_ATTRIBUTES, ...VISUAL_ATTRIBUTES];
   const pool = (fam: boolean) =>
@@ -409,13 +395,6 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     // Sample 0 keeps the stream names of a single-sample world, so that its rows do not change.
     const tag = k === 0 ? '' : `:${k}`;
     for (const e of inWorld) for (const a of attrs) slot(e, a, k, `sft:${e.id}:${a}${tag}`);
-  }
-  // Each extra tail entity once, as a reading drill: a RAG-workflow trajectory about its name or its train
-  // fact. Its first turn (the decision) is untrained, so the warm start stays decision-neutral, while the
-  // turns after the image search copy a name seen nowhere else from the result into the query and answer.
-  for (const e of tails) {
-    const a = Rng.stream(config.seed, `tail-drill:${e.id}`).pick(['name', tailFact(e)] as const);
-    add(makeInstance(e, a, `sft:${e.id}:${a}:rag`, config), 'rag_workflow', 0, `sft:${e.id}:${a}:rag`);
   }
   const { drills, corpora: drillCorpora } = readingDrills(entities, config);
   for (const { inst, engine, stream } of drills) add(inst, 'rag_workflow', 0, stream, engine);

@@ -40,12 +40,8 @@ export interface EntityFacts {
   diet: string;
 }
 
-/**
- * `familiar`: head (facts in warm-start data); `unfamiliar`: tail; `held_out`: never in training;
- * `warm_start_tail`: an extra tail entity seen in a few warm-start reading drill and train questions (and
- * the corpus), never in the test or heldout splits (WorldConfig.extraTailEntities).
- */
-export type Familiarity = 'familiar' | 'unfamiliar' | 'held_out' | 'warm_start_tail';
+/** `familiar`: head (facts in warm-start data); `unfamiliar`: tail; `held_out`: never in training. */
+export type Familiarity = 'familiar' | 'unfamiliar' | 'held_out';
 
 export interface Entity {
   /** e.g. "e007": stable id, also names the corpus image and page. */
@@ -63,18 +59,9 @@ export interface WorldConfig {
   familiarShare: number;
   /** Number of held-out entities (default 16). */
   heldOutEntities: number;
-  /**
-   * Extra tail entities drawn after the `entities` ones (which they leave unchanged), familiarity
-   * `warm_start_tail` (default 0). FVQA-mini puts them in the corpus, in one warm-start reading drill
-   * each (a RAG-workflow trajectory) and in a few train (GRPO) questions, never in the test or heldout splits: with many names seen a few
-   * times each, reading the image-search result's title beats recognising a few memorised entities, and
-   * "search unless the entity is familiar" beats memorising which entities are not, which is what
-   * entities never seen in training need.
-   */
-  extraTailEntities: number;
 }
 
-export const DEFAULT_WORLD: WorldConfig = { seed: 1, entities: 100, familiarShare: 0.5, heldOutEntities: 16, extraTailEntities: 0 };
+export const DEFAULT_WORLD: WorldConfig = { seed: 1, entities: 100, familiarShare: 0.5, heldOutEntities: 16 };
 
 const ONSETS = ['b', 'd', 'f', 'g', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't', 'v', 'z', 'br', 'dr', 'gl', 'kr', 'pl', 'st', 'th', 'tr', 'qu'];
 const VOWELS = ['a', 'e', 'i', 'o', 'u', 'ai', 'oa', 'ee'];
@@ -96,9 +83,8 @@ function makeName(rng: Rng): string {
  */
 export function generateEntities(config: WorldConfig): Entity[] {
   const { seed, entities: n, familiarShare, heldOutEntities } = config;
-  const extra = config.extraTailEntities ?? 0;
   const capacity = SHAPES.length * COLOUR_NAMES.length * BACKGROUNDS.length;
-  if (n + extra > capacity * 0.6) throw new Error(`at most ${Math.floor(capacity * 0.6)} entities fit the look space; asked for ${n} + ${extra} extra tail entities`);
+  if (n > capacity * 0.6) throw new Error(`at most ${Math.floor(capacity * 0.6)} entities fit the look space; asked for ${n}`);
   if (heldOutEntities >= n) throw new Error(`heldOutEntities (${heldOutEntities}) must be below entities (${n})`);
   const rng = Rng.stream(seed, 'entities');
   const looks: EntityLook[] = [];
@@ -107,7 +93,7 @@ export function generateEntities(config: WorldConfig): Entity[] {
   const out: Entity[] = [];
   const differ = (a: EntityLook, b: EntityLook) =>
     +(a.shape !== b.shape) + +(a.colour !== b.colour) + +(a.pattern !== b.pattern) + +(a.marks !== b.marks) + +(a.background !== b.background);
-  for (let i = 0; i < n + extra; i++) {
+  for (let i = 0; i < n; i++) {
     let look: EntityLook;
     for (let tries = 0; ; tries++) {
       if (tries > 10_000) throw new Error('could not draw a distinct look; lower the entity count');
@@ -148,11 +134,10 @@ export function generateEntities(config: WorldConfig): Entity[] {
     });
   }
   // Familiarity is drawn from its own stream so that changing the shares keeps every entity's look and facts.
-  const order = Rng.stream(seed, 'familiarity').shuffle(out.slice(0, n).map((_, i) => i));
+  const order = Rng.stream(seed, 'familiarity').shuffle(out.map((_, i) => i));
   const heldOut = new Set(order.slice(0, heldOutEntities));
   const rest = order.slice(heldOutEntities);
   const familiar = new Set(rest.slice(0, Math.round(rest.length * familiarShare)));
   for (let i = 0; i < n; i++) out[i].familiarity = heldOut.has(i) ? 'held_out' : familiar.has(i) ? 'familiar' : 'unfamiliar';
-  for (let i = n; i < n + extra; i++) out[i].familiarity = 'warm_start_tail';
   return out;
 }
