@@ -50,10 +50,15 @@ async function flush(): Promise<void> {
   timer = null;
   const batch = queue;
   queue = [];
+  await storeMetrics();
+  if (batch.length) listener?.(batch);
+}
+
+/** Writes the metrics rows not stored yet. */
+async function storeMetrics(): Promise<void> {
   const rows = metricsToStore;
   metricsToStore = [];
   await (await db()).appendMetrics(rows);
-  if (batch.length) listener?.(batch);
 }
 
 /** The worker's backend for `choice` (created once per choice: auto picks and measures, see engine/select.ts). */
@@ -219,10 +224,13 @@ const api: TrainerApi = {
     if (warm) await runsDb.checkpointStore(run.id).save(warm);
     const b = await getBackend(opts.backend);
     current?.trainer.model?.dispose();
+    const checkpoints = runsDb.checkpointStore(run.id);
     const trainer = new Trainer(r, {
       backend: b,
       readFile: (p) => (p.startsWith(STORE_PREFIX) ? readFromStore(p) : readLabFile(p, runsDb)),
-      store: runsDb.checkpointStore(run.id),
+      // The steps a checkpoint holds have their metrics stored first: a reload right after a save
+      // resumes past those steps and would otherwise leave holes in the charts.
+      store: { ...checkpoints, save: async (files) => (await storeMetrics(), checkpoints.save(files)) },
       proxyTools: r.search.backend === 'proxy' ? new ProxySearchClient({ baseUrl: opts.proxyUrl ?? r.search.proxy_url }) : undefined,
       hub: { cache: (hubCache ??= new IdbHubCache()), endpoint: opts.hubEndpoint },
       inspect: opts.inspect ?? true,

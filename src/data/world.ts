@@ -67,7 +67,8 @@ const ONSETS = ['b', 'd', 'f', 'g', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't', 'v',
 const VOWELS = ['a', 'e', 'i', 'o', 'u', 'ai', 'oa', 'ee'];
 const CODAS = ['', 'n', 'r', 'l', 'x', 'm', 'k', 'th', 'nd'];
 
-function makeName(rng: Rng): string {
+/** A creature name: 2-3 syllables of onset + vowel, the last with an optional coda, capitalised (e.g. "Zotredroand"). */
+export function makeName(rng: Rng): string {
   const syllables = rng.int(2, 3);
   let s = '';
   for (let i = 0; i < syllables; i++) s += rng.pick(ONSETS) + rng.pick(VOWELS) + (i === syllables - 1 ? rng.pick(CODAS) : '');

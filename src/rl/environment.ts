@@ -18,6 +18,7 @@ import { parseConfig } from '../models/config.js';
 import { loadTokenizer, type LabTokenizer } from '../models/tokenizer.js';
 import { ProxySearchClient, type ProxyClientOptions } from '../search/client.js';
 import { LocalSearchIndex } from '../search/local-index.js';
+import type { SearchCorpus } from '../search/corpus.js';
 import type { SearchTools } from '../search/types.js';
 import { resolveGenerationBatch } from './config.js';
 import { fvqaMiniConfig, type Recipe } from './recipe.js';
@@ -58,9 +59,12 @@ export function worldOf(recipe: Recipe): FvqaMini {
   return generateFvqaMini(fvqaMiniConfig(recipe));
 }
 
-/** The local search engine over a world's corpus, as the recipe's search section sets it up. */
-export function localSearchTools(recipe: Recipe, world: FvqaMini): Promise<LocalSearchIndex> {
-  return LocalSearchIndex.build(world.corpus, { summarySentences: recipe.search.summary_sentences });
+/**
+ * The local search engine over a world's corpus (or another corpus: a reading drill's world), as the
+ * recipe's search section sets it up.
+ */
+export function localSearchTools(recipe: Recipe, world: FvqaMini | SearchCorpus): Promise<LocalSearchIndex> {
+  return LocalSearchIndex.build('corpus' in world ? world.corpus : world, { summarySentences: recipe.search.summary_sentences });
 }
 
 /**
@@ -100,8 +104,10 @@ export async function buildRunEnvironment(r: Recipe, backend: E.Backend, sources
     warmStartTools = (row) => {
       const d = drillWorldOf(row);
       if (d === null) return Promise.resolve(tools);
+      const corpus = world.drillCorpora[d];
+      if (!corpus) return Promise.reject(new Error(`warm-start row ${row.data_id}: drill world "${d}" is not among the world's ${Object.keys(world.drillCorpora).length} drill corpora (data.fvqa_mini.reading_drills)`));
       let t = drillTools.get(d);
-      if (!t) drillTools.set(d, (t = LocalSearchIndex.build(world.drillCorpora[d], { summarySentences: r.search.summary_sentences })));
+      if (!t) drillTools.set(d, (t = localSearchTools(r, corpus)));
       return t;
     };
   } else {
