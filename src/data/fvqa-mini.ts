@@ -107,7 +107,8 @@ export interface FvqaMiniConfig extends WorldConfig {
    * name or one fact asked. Every drill names a creature the policy has never met, so the only way to
    * write its query and answer is to copy the title off the image-search result: what the heldout split
    * needs, and what a dozen memorised names never teach (issue 15). The trainer replays a drill's searches
-   * on its drill world's index (drillCorpora) and also trains the look its first turn describes.
+   * on its drill world's index (drillCorpora) and also trains the look its first turn describes; SFT
+   * deals the drills out over its epochs, so each is seen once (src/rl/trainer.ts sftEpochPlan).
    */
   readingDrills: number;
 }

@@ -209,20 +209,22 @@ export class Trainer {
     if (this.state.phase === 'eval') await this.runEval();
   }
 
-  private async warmStartConversations(): Promise<EncodedConversation[]> {
+  /** The warm-start rows replayed and encoded, each marked when it is a reading drill. */
+  private async warmStartConversations(): Promise<(EncodedConversation & { drill: boolean })[]> {
     const enc = new TurnEncoder(this.tok, 'imageSeqLen' in this.model ? this.model.imageSeqLen : 0, this.recipe.model.compact_instructions);
-    const out: EncodedConversation[] = [];
+    const out: (EncodedConversation & { drill: boolean })[] = [];
     let dropped = 0;
     for (const row of this.data.splits.sft) {
       const replay = await replayWarmStart(row, await this.warmStartTools(row), this.recipe.grpo.search.results_per_search);
       if (!replay) dropped++;
-      else if (row.extra_info?.search_mode !== 'rag') out.push(encodeConversation(enc, replay.messages, replay.images));
+      else if (row.extra_info?.search_mode !== 'rag') out.push({ ...encodeConversation(enc, replay.messages, replay.images), drill: false });
       else {
         // A reading drill also trains the look it observed (many looks teach perception, not a dozen
         // creatures); the world's RAG-workflow rows keep their whole first turn as context, as the
         // documented reproduction ran (docs/fvqa-mini-warm-start.md).
-        const observed = drillWorldOf(row) === null ? '' : observedLook(replay.messages[1].content);
-        out.push(encodeConversation(enc, replay.messages, replay.images, 1, observed));
+        const drill = drillWorldOf(row) !== null;
+        const observed = drill ? observedLook(replay.messages[1].content) : '';
+        out.push({ ...encodeConversation(enc, replay.messages, replay.images, 1, observed), drill });
       }
     }
     if (dropped) this.emit({ type: 'log', message: `warm start: ${dropped} trajectories dropped (a search failed)` });
@@ -234,8 +236,8 @@ export class Trainer {
     const convs = await this.warmStartConversations();
     // One optimizer step: gradient_accumulation_steps micro-batches of per_device_train_batch_size trajectories.
     const batchSize = s.per_device_train_batch_size * s.gradient_accumulation_steps;
-    const stepsPerEpoch = Math.ceil(convs.length / batchSize);
-    const total = Math.ceil(stepsPerEpoch * s.num_train_epochs);
+    const plan = sftEpochPlan(convs.map((c) => c.drill), s.num_train_epochs, batchSize);
+    const total = plan.total;
     const params = this.trainable();
     this.optimizer ??= this.newOptimizer('sft');
     const schedule = sftSchedule(s, total);
@@ -244,17 +246,18 @@ export class Trainer {
     while (this.state.sftStep < total) {
       if (signal?.aborted) return;
       const step = this.state.sftStep;
-      const epoch = Math.floor(step / stepsPerEpoch);
+      const { epoch, index, steps } = plan.at(step);
+      const members = plan.members[epoch];
       // The batches of an epoch depend only on (seed, epoch): resuming mid-epoch sees the same ones.
-      const batches = epochBatches(convs.map((c) => c.tokens.length), batchSize, s.group_by_length, new E.Rng(this.recipe.seed * 7919 + epoch));
+      const batches = epochBatches(members.map((i) => convs[i].tokens.length), batchSize, s.group_by_length, new E.Rng(this.recipe.seed * 7919 + epoch));
       // Sorted by length so that each micro-batch pads little.
-      const batch = batches[step % stepsPerEpoch].map((i) => convs[i]).sort((a, b) => a.tokens.length - b.tokens.length);
+      const batch = batches[index].map((i) => convs[members[i]]).sort((a, b) => a.tokens.length - b.tokens.length);
       const ts = performance.now();
       const r = await sftStep(this.model, batch.map((c) => ({ tokens: c.tokens, completion_mask: c.lossMask, images: c.images })), { optimizer: this.optimizer, params, maxGradNorm: s.max_grad_norm, lr: schedule(step), microBatch: s.per_device_train_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize });
       this.trackBadSteps(r.stepped, `SFT step ${step}`);
       this.state.sftStep++;
       const sec = (performance.now() - ts) / 1000;
-      this.emit({ type: 'metrics', phase: 'sft', step, metrics: { loss: r.loss, grad_norm: r.gradNorm, learning_rate: schedule(step), 'time/step_s': sec, tokens_per_second: batch.reduce((n, c) => n + c.tokens.length, 0) / sec, epoch: step / stepsPerEpoch, 'memory/peak_bytes': this.env.backend.memory().peakBytes } });
+      this.emit({ type: 'metrics', phase: 'sft', step, metrics: { loss: r.loss, grad_norm: r.gradNorm, learning_rate: schedule(step), 'time/step_s': sec, tokens_per_second: batch.reduce((n, c) => n + c.tokens.length, 0) / sec, epoch: epoch + index / steps, 'memory/peak_bytes': this.env.backend.memory().peakBytes } });
       this.emitProgress('sft', this.state.sftStep, total, startStep, t0);
       if (this.state.sftStep % this.recipe.checkpoint_steps === 0) await this.save();
     }
@@ -500,6 +503,47 @@ export class Trainer {
     }
     this.emit({ type: 'log', message: `resumed at ${st.phase}, SFT step ${st.sftStep}, GRPO step ${st.grpoStep}` });
   }
+}
+
+/**
+ * Which warm-start rows each SFT epoch visits, and how many optimizer steps it takes. Every epoch visits
+ * every row of the world; the reading drills (`drill[i]` true) are dealt out over the epochs, drill k to
+ * epoch k mod ceil(numTrainEpochs), so that each drill is seen once: a drill teaches reading only while
+ * its creature is new to the policy. A fractional last epoch runs that fraction of its steps (as
+ * transformers' Trainer does for a fractional num_train_epochs).
+ * @param drill per warm-start row, whether it is a reading drill.
+ * @param batchSize rows per optimizer step.
+ * @returns members[e]: row indices of epoch e; total: optimizer steps in all; at(step): the epoch of
+ *   a step, its index within the epoch, and the epoch's number of steps.
+ * @throws Error when numTrainEpochs is not > 0 or batchSize not a whole number >= 1.
+ */
+export function sftEpochPlan(drill: readonly boolean[], numTrainEpochs: number, batchSize: number): {
+  members: number[][];
+  total: number;
+  at(step: number): { epoch: number; index: number; steps: number };
+} {
+  if (!(numTrainEpochs > 0)) throw new Error(`sft.num_train_epochs must be > 0, got ${numTrainEpochs}`);
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`SFT batch size must be a whole number >= 1, got ${batchSize}`);
+  const epochs = Math.ceil(numTrainEpochs);
+  const members: number[][] = Array.from({ length: epochs }, () => []);
+  let k = 0;
+  drill.forEach((d, i) => {
+    if (!d) for (const m of members) m.push(i);
+    else members[k++ % epochs].push(i);
+  });
+  const steps = members.map((m) => Math.ceil(m.length / batchSize));
+  const whole = Math.floor(numTrainEpochs);
+  const lastSteps = whole < epochs ? Math.ceil((numTrainEpochs - whole) * steps[whole]) : 0;
+  const total = steps.slice(0, whole).reduce((a, b) => a + b, 0) + lastSteps;
+  return {
+    members,
+    total,
+    at(step) {
+      let e = 0;
+      while (e < epochs - 1 && step >= steps[e]) step -= steps[e++];
+      return { epoch: e, index: step, steps: steps[e] };
+    },
+  };
 }
 
 /**
