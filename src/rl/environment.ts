@@ -21,7 +21,7 @@ import { LocalSearchIndex } from '../search/local-index.js';
 import type { SearchCorpus } from '../search/corpus.js';
 import type { SearchTools } from '../search/types.js';
 import { resolveGenerationBatch } from './config.js';
-import { fvqaMiniConfig, type Recipe } from './recipe.js';
+import { fvqaMiniConfig, inRecipeTerms, type Recipe } from './recipe.js';
 
 /** Where a run's files and services come from. */
 export interface RunSources {
@@ -54,9 +54,16 @@ export interface RunEnvironment {
   warmStartTools: (row: FvqaRow) => Promise<SearchTools>;
 }
 
-/** The FVQA-mini world of a recipe (data.source fvqa-mini): its splits and search corpus. */
+/**
+ * The FVQA-mini world of a recipe (data.source fvqa-mini): its splits and search corpus.
+ * @throws Error naming the recipe's data.fvqa_mini field whose value the generator rejects.
+ */
 export function worldOf(recipe: Recipe): FvqaMini {
-  return generateFvqaMini(fvqaMiniConfig(recipe));
+  try {
+    return generateFvqaMini(fvqaMiniConfig(recipe));
+  } catch (e) {
+    throw new Error(`recipe ${recipe.name}: ${inRecipeTerms(e instanceof Error ? e.message : String(e))}`);
+  }
 }
 
 /**

@@ -120,6 +120,17 @@ export function fvqaMiniConfig(recipe: Recipe): Partial<FvqaMiniConfig> {
   return out;
 }
 
+/**
+ * A generator error message in a recipe's terms: each FvqaMiniConfig field it names becomes its recipe
+ * field ("readingDrills must be ..." -> "data.fvqa_mini.reading_drills must be ..."); one-word fields
+ * (seed, entities) keep their names.
+ */
+export function inRecipeTerms(message: string): string {
+  // Fields whose names are plain words (seed, entities) are left alone: the message may use the word.
+  const renamed = [...FVQA_MINI_FIELDS].filter(([k, f]) => k !== f);
+  return renamed.reduce((m, [k, f]) => m.replace(new RegExp(`\\b${f}\\b`, 'g'), `data.fvqa_mini.${k}`), message);
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
