@@ -17,11 +17,11 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { ENGINES, SUITES, isOurs, markdownTable, type EngineImpl, type EngineName, type RowResult, type SuiteName } from '../bench/harness.js';
 import { createRuntimeBackend, runWithDawnEnv } from './runtime.js';
+import { parseCli } from './cli.js';
 
-const { values } = parseArgs({
+const { values } = parseCli({
   options: {
     runtime: { type: 'string', default: 'chromium' },
     suite: { type: 'string', default: SUITES.join(',') },
@@ -33,7 +33,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     child: { type: 'boolean', default: false },
   },
-});
+}, import.meta.url);
 
 const fail = (m: string): never => {
   console.error(`npm run bench: ${m}`);

@@ -10,7 +10,6 @@
  *   list [--store DIR]                                 stored datasets with sizes
  * The store defaults to .cache/datasets (the Node filesystem form of the lab's IndexedDB store).
  */
-import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
 import { generateFvqaMini, SPLITS, type FvqaMiniConfig } from '../src/data/fvqa-mini.js';
@@ -21,8 +20,9 @@ import { questionFromUserTurn } from '../src/protocol/prompts.js';
 import type { FvqaRow, Progress } from '../src/data/types.js';
 import { recordToRow } from '../src/data/validate.js';
 import { openFsStore } from '../src/storage/fs-store.js';
+import { parseCli } from './cli.js';
 
-const { positionals, values } = parseArgs({
+const { positionals, values } = parseCli({
   allowPositionals: true,
   options: {
     seed: { type: 'string' },
@@ -36,7 +36,7 @@ const { positionals, values } = parseArgs({
     'familiar-share': { type: 'string' },
     'test-size': { type: 'string' },
   },
-});
+}, import.meta.url);
 
 /** One progress line on stderr, rewritten in place. */
 function progress(p: Progress): void {

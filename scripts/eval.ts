@@ -15,18 +15,18 @@
 import type { BackendChoice } from '../src/engine/select.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createRuntimeBackend, recipeServices, runWithDawnEnv } from './runtime.js';
 import { progressLine } from './train-output.js';
 import type { TrainEvent } from '../src/rl/trainer.js';
 import type { HostedEvent, HostedResult } from '../src/lab/worker-api.js';
 import type { ModeSummary } from '../src/rl/evaluate.js';
+import { parseCli } from './cli.js';
 
 type EvalResult = NonNullable<HostedResult['eval']>;
 /** One line of `--json`: a mode's summary on one split, for the policy before or after GRPO. */
 export type EvalRow = ModeSummary & { stage: 'before_grpo' | 'after_grpo'; split: string; temperature: number; samples: number };
 
-const { values } = parseArgs({
+const { values } = parseCli({
   options: {
     checkpoint: { type: 'string' },
     split: { type: 'string' },
@@ -39,7 +39,7 @@ const { values } = parseArgs({
     backend: { type: 'string', default: 'auto' },
     child: { type: 'boolean', default: false },
   },
-});
+}, import.meta.url);
 const fail = (msg: string): never => {
   console.error(`npm run eval: ${msg}`);
   process.exit(2);

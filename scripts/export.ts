@@ -16,9 +16,9 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCli } from './cli.js';
 
-const { positionals, values } = parseArgs({
+const { positionals, values } = parseCli({
   allowPositionals: true,
   options: {
     recipe: { type: 'string' },
@@ -30,7 +30,7 @@ const { positionals, values } = parseArgs({
     format: { type: 'string', default: 'csv' },
     'proxy-url': { type: 'string' },
   },
-});
+}, import.meta.url);
 const root = resolve(new URL('..', import.meta.url).pathname);
 const usage = (): never => {
   throw new Error('usage: export verl --recipe R --out DIR | model --checkpoint RUN|MODEL_DIR --out OUT [--adapter] | golden --checkpoint RUN|MODEL_DIR --out FILE | trl --recipe R [--checkpoint RUN] --out DIR [--proxy-url URL] | metrics --run RUN --format csv [--out FILE]');

@@ -21,10 +21,10 @@ import { randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { ModeSummary } from '../src/rl/evaluate.js';
+import { parseCli } from './cli.js';
 
-const { values } = parseArgs({
+const { values } = parseCli({
   options: {
     seeds: { type: 'string', default: '1,2,3' },
     draw: { type: 'string', default: '0' },
@@ -33,7 +33,7 @@ const { values } = parseArgs({
     report: { type: 'string', default: 'docs/reproduction-fvqa-mini.md' },
     'report-only': { type: 'boolean', default: false },
   },
-});
+}, import.meta.url);
 const root = resolve(new URL('..', import.meta.url).pathname);
 const out = resolve(root, values.out!);
 const fail = (msg: string): never => {

@@ -14,7 +14,6 @@
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { f32ToF16 } from '../src/engine/dtype.js';
 import { openSafetensorsBuffer, serializeSafetensors, type TensorToWrite } from '../src/io/safetensors.js';
 import type { EvalRecord, ModeSummary } from '../src/rl/evaluate.js';
@@ -22,11 +21,12 @@ import { loadStoredRecipe, type Recipe } from '../src/rl/recipe.js';
 import { FsCheckpointStore } from '../src/storage/fs-checkpoint-store.js';
 import { Trainer } from '../src/rl/trainer.js';
 import { createRuntimeBackend } from './runtime.js';
+import { parseCli } from './cli.js';
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = parseCli({
   allowPositionals: true,
   options: { command: { type: 'string' }, dtype: { type: 'string', default: 'f16' }, runtime: { type: 'string', default: 'wasm' } },
-});
+}, import.meta.url);
 const fail = (msg: string): never => {
   console.error(`ship-checkpoint: ${msg}`);
   process.exit(2);

@@ -29,11 +29,11 @@
 import type { BackendChoice } from '../src/engine/select.js';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createRuntimeBackend, recipeServices, runWithDawnEnv } from './runtime.js';
 import { trainOutput, type TrainResult } from './train-output.js';
+import { parseCli } from './cli.js';
 
-const { values } = parseArgs({
+const { values } = parseCli({
   options: {
     recipe: { type: 'string' },
     seed: { type: 'string' },
@@ -46,7 +46,7 @@ const { values } = parseArgs({
     'save-rollouts': { type: 'boolean', default: false },
     'init-from': { type: 'string' },
   },
-});
+}, import.meta.url);
 const fail = (msg: string): never => {
   console.error(`npm run train: ${msg}`);
   process.exit(2);

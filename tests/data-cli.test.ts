@@ -70,3 +70,14 @@ test('import, list, export and inspect through the CLI; bad files exit 1 naming 
   const missing = await cli('export', 'nope', '--format', 'parquet', '--out', join(tmp, 'x.parquet'), '--store', store).then(() => null, (e: { stderr: string }) => e);
   expect(missing?.stderr).toMatch(/no dataset "nope".*mini_data/);
 });
+
+test('--help prints the command\'s usage (its header comment); an unknown option exits 2 with a one-line message', async () => {
+  const { stdout } = await cli('--help');
+  expect(stdout).toContain('`npm run dataset -- <command>`');
+  expect(stdout).toContain('generate fvqa-mini --seed 1 --out DIR');
+  expect(stdout).not.toMatch(/^\s*\*/m);
+  const bad = await cli('list', '--bogus').then(() => null, (e: { code: number; stderr: string }) => e);
+  expect(bad?.code).toBe(2);
+  expect(bad?.stderr).toContain("dataset: Unknown option '--bogus'; --help lists the options");
+  expect(bad?.stderr).not.toContain('    at ');
+});
