@@ -10,34 +10,22 @@
  *    folder alone, and a Llama LoRA adapter through AutoPeftModelForCausalLM.
  * The lab's side is computed here on the float64 CPU backend; transformers runs float32.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { writeFixtureHub } from '../../scripts/make-fixtures.js';
 import { runPython } from '../../scripts/python-env.js';
 import * as E from '../engine/index.js';
 import { openSafetensorsBuffer, serializeSafetensors, type TensorToWrite } from '../io/safetensors.js';
 import { applyLora, createModel, loadPretrained, type PolicyModel } from '../models/checkpoint.js';
 import { parseConfig } from '../models/config.js';
-import { loadTokenizer } from '../models/tokenizer.js';
 import { loadCheckpointModel } from '../rl/checkpoint.js';
 import { parseRecipe, type Recipe } from '../rl/recipe.js';
 import { exportModelFiles, exportModelFolder, goldenOutput, goldenRow } from './model.js';
 import { writeFiles } from './node.js';
+import { dec, read, root, tempDirs, tok, tokFiles } from './testing.js';
 
-const root = new URL('../../', import.meta.url).pathname;
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-const tmp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'mmsearch-hf-'));
-  dirs.push(d);
-  return d;
-};
-const read = (p: string) => new Uint8Array(readFileSync(p));
-const dec = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b));
-const tokFiles = { 'tokenizer.json': read(join(root, 'models/tiny-vlm/tokenizer.json')), 'tokenizer_config.json': read(join(root, 'models/tiny-vlm/tokenizer_config.json')) };
-const tok = loadTokenizer(dec(tokFiles['tokenizer.json']), dec(tokFiles['tokenizer_config.json']));
+const tmp = tempDirs('mmsearch-hf-');
 
 /** A recipe around a local model source, with or without LoRA (the fvqa-mini recipe's other fields). */
 function recipeWith(source: string, lora: Recipe['model']['lora']): Recipe {

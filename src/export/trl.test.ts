@@ -13,17 +13,15 @@
  *    rewards and a gradient, weights that moved, and the trained model loaded back into the lab,
  *    whose logits transformers reproduces (check_hf_compat.py).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { startProxy } from '../../proxy/server.js';
 import { runPython, runPythonAsync } from '../../scripts/python-env.js';
 import * as E from '../engine/index.js';
 import { openSafetensorsBuffer } from '../io/safetensors.js';
 import { applyLora, createModel, loadPretrained, saveModel } from '../models/checkpoint.js';
 import { parseConfig } from '../models/config.js';
-import { loadTokenizer } from '../models/tokenizer.js';
 import { compactInstructions } from '../protocol/prompts.js';
 import { renderImageResults, renderTextResults } from '../protocol/tools.js';
 import { TurnEncoder } from '../rl/conversation.js';
@@ -35,20 +33,10 @@ import { rollout } from '../rl/rollout.js';
 import { packBatch, sequenceLogprobs } from '../rl/steps.js';
 import { exportModelFolder, goldenOutput, goldenRow } from './model.js';
 import { writeFiles } from './node.js';
+import { dec, read, root, tempDirs, tok, tokFiles } from './testing.js';
 import { writeTrlExport } from './trl-node.js';
 
-const root = new URL('../../', import.meta.url).pathname;
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-const tmp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'mmsearch-trl-'));
-  dirs.push(d);
-  return d;
-};
-const read = (p: string) => new Uint8Array(readFileSync(p));
-const dec = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b));
-const tokFiles = { 'tokenizer.json': read(join(root, 'models/tiny-vlm/tokenizer.json')), 'tokenizer_config.json': read(join(root, 'models/tiny-vlm/tokenizer_config.json')) };
-const tok = loadTokenizer(dec(tokFiles['tokenizer.json']), dec(tokFiles['tokenizer_config.json']));
+const tmp = tempDirs('mmsearch-trl-');
 const tinyConfig = dec(read(join(root, 'models/tiny-vlm/config.json')));
 
 /** fvqa-mini on a small world, compact instructions, with the given GRPO overrides. */
