@@ -4,21 +4,30 @@
  * Trains tiny-vlm's byte-level BPE tokenizer on the lab's synthetic corpus and writes tokenizer.json and
  * tokenizer_config.json in Hugging Face's formats (issue 3, "Architectures 1. tiny-vlm"). Same options and
  * corpus, same bytes. The files in models/tiny-vlm/ are its output on FVQA-mini's earlier wording (before the
- * fact-sentence and warm-start-reasoning changes); they are kept because trained checkpoints use their ids
- * (retraining moves merge ids), and src/models/tokenizer.test.ts checks they still fit today's corpus.
+ * fact-sentence and warm-start-reasoning changes, and before names were left out of the corpus, so some of
+ * world seed 1's names are single tokens); they are kept because trained checkpoints and the documented
+ * reproduction use their ids (retraining moves merge ids), and src/models/tokenizer.test.ts checks they
+ * still fit today's corpus. docs/fvqa-mini-warm-start.md measures what today's output does for the heldout split.
  *
  * Corpus (FVQA-mini, generated with `seed`): every train prompt and every warm-start (SFT) trajectory,
- * tool-result turns included, rendered with the chat template, plus the search corpus page texts.
+ * tool-result turns included, rendered with the chat template, plus the search corpus page texts, with the
+ * world's creature names left out; in their place NAME_SAMPLES names drawn from the world's name generator
+ * (makeName), each once with and once without a leading space. So merges learn the pieces names are made
+ * of, not one world's names: every seed's names split into about the same number of tokens, and a name
+ * the policy must copy off a search result (the heldout split, issue 15) is never a single token it has
+ * never written.
  * Layout follows SmolLM2's tokenizer.json (GPT-2 byte-level BPE: Digits + ByteLevel pre-tokenizer,
  * ByteLevel post-processor and decoder) with SmolVLM's special tokens; ids: specials, protocol tags,
  * the 256 byte symbols, then merges, `vocabSize` ids in all.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { generateFvqaMini } from '../src/data/fvqa-mini.js';
+import { makeName } from '../src/data/world.js';
+import { Rng } from '../src/engine/random.js';
 import { CHAT_TEMPLATE, PROTOCOL_TAGS, SPECIAL_TOKENS, loadTokenizer } from '../src/models/tokenizer.js';
+import { parseCli } from './cli.js';
 
 export interface TrainTokenizerOptions {
   /** Ids in all: specials + protocol tags + 256 byte symbols + merges (default 1024). */
@@ -29,6 +38,9 @@ export interface TrainTokenizerOptions {
   modelMaxLength: number;
 }
 export const DEFAULT_TRAIN_TOKENIZER: TrainTokenizerOptions = { vocabSize: 1024, seed: 1, modelMaxLength: 2048 };
+
+/** Names drawn from the name generator for the corpus (see the header): enough that no name repeats often. */
+export const NAME_SAMPLES = 10_000;
 
 /** Added tokens in id order: SmolVLM's specials, then the protocol tags (added, not special). */
 const ADDED: { content: string; special: boolean }[] = [
@@ -171,16 +183,18 @@ function tokenizerConfig(modelMaxLength: number): Record<string, unknown> {
 
 /**
  * The training texts: FVQA-mini (`seed`) train prompts and SFT trajectories rendered with the chat
- * template (images as single `<image>` placeholders), then the search corpus page texts.
+ * template (images as single `<image>` placeholders), then the search corpus page texts; and the world's
+ * creature names, which trainTokenizer leaves out of the counts.
  */
-export function tokenizerCorpus(seed: number): string[] {
+export function tokenizerCorpus(seed: number): { texts: string[]; names: Set<string> } {
   const world = generateFvqaMini({ seed });
   const byteVocab = Object.fromEntries([...ADDED.map((a) => a.content), ...BYTE_SYMBOLS].map((t, i) => [t, i]));
   const bare = loadTokenizer(tokenizerJson(byteVocab, []), tokenizerConfig(DEFAULT_TRAIN_TOKENIZER.modelMaxLength));
-  return [
+  const texts = [
     ...[...world.splits.train, ...world.splits.sft].map((row) => bare.renderChat(row.prompt)),
     ...world.corpus.pages.map((p) => p.text),
   ];
+  return { texts, names: new Set(world.entities.map((e) => e.facts.name)) };
 }
 
 /**
@@ -192,7 +206,14 @@ export function trainTokenizer(options: Partial<TrainTokenizerOptions> = {}): { 
   const base = [...ADDED.map((a) => a.content), ...BYTE_SYMBOLS];
   if (vocabSize < base.length) throw new Error(`vocabSize ${vocabSize} is below the ${base.length} added tokens and byte symbols`);
   const counts = new Map<string, number>();
-  for (const text of tokenizerCorpus(seed)) for (const w of preTokenize(text)) counts.set(w, (counts.get(w) ?? 0) + 1);
+  const add = (w: string) => counts.set(w, (counts.get(w) ?? 0) + 1);
+  const { texts, names } = tokenizerCorpus(seed);
+  for (const text of texts) for (const w of preTokenize(text)) if (!names.has(w.replace(/^Ġ/, ''))) add(w);
+  const rng = Rng.stream(seed, 'tokenizer-names');
+  for (let i = 0; i < NAME_SAMPLES; i++) {
+    const name = makeName(rng);
+    for (const w of [...preTokenize(` ${name}`), ...preTokenize(name)]) add(w);
+  }
   const merges = trainBpe(counts, vocabSize - base.length);
   const ids = new Map<string, number>();
   for (const token of [...base, ...merges.map(([l, r]) => l + r)]) if (!ids.has(token)) ids.set(token, ids.size);
@@ -201,14 +222,14 @@ export function trainTokenizer(options: Partial<TrainTokenizerOptions> = {}): { 
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const { values } = parseArgs({
+  const { values } = parseCli({
     options: {
       'vocab-size': { type: 'string' },
       seed: { type: 'string' },
       'model-max-length': { type: 'string' },
       out: { type: 'string', default: join(import.meta.dirname, '..', 'models', 'tiny-vlm') },
     },
-  });
+  }, import.meta.url);
   const options: Partial<TrainTokenizerOptions> = {};
   for (const [flag, key] of [['vocab-size', 'vocabSize'], ['seed', 'seed'], ['model-max-length', 'modelMaxLength']] as const) {
     const v = values[flag];

@@ -53,6 +53,19 @@ test('the trainer is deterministic; the committed tokenizer has its layout and c
   for (const [k, id] of Object.entries(f)) if (id < 274) expect(c[k], k).toBe(id);
 });
 
+test("the trainer splits creature names into pieces, never whole: every seed's names take about as many tokens, none is one token", () => {
+  const trained = loadTokenizer(JSON.parse(fresh.tokenizerJson), JSON.parse(fresh.tokenizerConfigJson));
+  const means: number[] = [];
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const names = generateFvqaMini({ seed, entities: 16, heldOutEntities: 4, testSize: 80 }).entities.map((e) => e.facts.name);
+    const lengths = names.flatMap((n) => [trained.encode(` ${n}`).length, trained.encode(n).length]);
+    expect(Math.min(...lengths), `seed ${seed}`).toBeGreaterThanOrEqual(2);
+    means.push(lengths.reduce((x, y) => x + y, 0) / lengths.length);
+  }
+  expect(Math.max(...means) - Math.min(...means)).toBeLessThan(0.6);
+  expect(Math.max(...means)).toBeLessThan(4.5);
+});
+
 test('encode -> decode round-trips every message of generated splits exactly (another seed too)', () => {
   const other = generateFvqaMini({ seed: 7, entities: 24, heldOutEntities: 4, testSize: 30, distractorPages: 2 });
   const texts = [world.splits.sft, world.splits.test, world.splits.heldout, other.splits.sft]
