@@ -1,7 +1,7 @@
-/** Evaluation helpers that need no model: the round-robin subset and the Table-1 markdown. */
+/** Evaluation helpers that need no model: the round-robin subset, the Table-1 markdown and the search-chain counts. */
 import { expect, test } from 'vitest';
 import { generateFvqaMini } from '../data/fvqa-mini.js';
-import { evalSubset, summarise, table1, type EvalRecord } from './evaluate.js';
+import { evalSubset, searchChainStats, summarise, table1, type EvalRecord } from './evaluate.js';
 
 test('evalSubset takes every question kind in turn, each in split order', () => {
   const test = generateFvqaMini({ seed: 2, entities: 24, heldOutEntities: 4, testSize: 40 }).splits.test;
@@ -25,4 +25,26 @@ test('summaries and the Table-1 markdown match hand-counted records', () => {
   expect(s).toMatchObject({ rows: 4, accuracy: 75, searchRatio: 75 });
   expect(s.byCategory.search_free).toEqual({ rows: 2, accuracy: 50, searchRatio: 50 });
   expect(table1([s]).split('\n')[2]).toBe('| On-demand search (policy) | 75.0 | 75.0 | 50.0 | 50.0 | 100.0 | 100.0 |');
+});
+
+test('searchChainStats counts each link of the search chain, by hand on three transcripts', () => {
+  const img = (title: string) => ({ role: 'tool' as const, text: `<information>1. image: <image>\ntitle: ${title}</information>` });
+  const txt = (page: string, sentence: string) => ({ role: 'tool' as const, text: `<information>1. (https://fvqa-mini.example/wiki/${page}) ${sentence}</information>` });
+  const say = (text: string) => ({ role: 'assistant' as const, text });
+  const rec = (mode: 'rag' | 'on_demand', question: string, correct: boolean, transcript: EvalRecord['transcript'], category = 'search_required'): EvalRecord => ({
+    data_id: 'x', category, mode, question, ground_truth: '', answer: null, correct, searched: true, imageSearches: 1, textSearches: 1, transcript,
+  });
+  const records = [
+    // The title copied, its page found, the fact read: every link holds.
+    rec('rag', 'Where?', true, [say('<search><img></search>'), img('Poaque'), say('<text_search>Poaque native region</text_search>'), txt('Poaque', 'The native region of Poaque is the Reed Delta.'), say('<answer>Reed Delta</answer>')]),
+    // The title miscopied: another page comes back, the answer is wrong.
+    rec('rag', 'Where?', false, [say('<search><img></search>'), img('Zotredroand'), say('<text_search>Zotrodand native region</text_search>'), txt('Brida', 'The native region of Brida is the Glass Desert.'), say('<answer>Glass Desert</answer>')]),
+    // A name question answered without a text search; and a search_free row, which is skipped.
+    rec('on_demand', 'What is this creature called?', true, [say('<search><img></search>'), img('Zuquuk'), say('<answer>Zuquuk</answer>')]),
+    rec('rag', 'Where?', true, [say('<answer>x</answer>')], 'search_free'),
+  ];
+  expect(searchChainStats(records, ['What is this creature called?'])).toEqual([
+    { mode: 'on_demand', question: 'name', rows: 1, imageSearched: 1, titleInQuery: 0, rightPage: 0, correctGivenPage: 0, correct: 1 },
+    { mode: 'rag', question: 'fact', rows: 2, imageSearched: 2, titleInQuery: 1, rightPage: 1, correctGivenPage: 1, correct: 1 },
+  ]);
 });

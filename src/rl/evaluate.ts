@@ -116,3 +116,53 @@ export function table1(summaries: readonly ModeSummary[]): string {
   }
   return lines.join('\n');
 }
+
+/** One row of {@link searchChainStats}: counts of search_required records of one mode and question kind. */
+export interface SearchChainRow {
+  mode: SearchMode;
+  /** 'name': the question asks the creature's name (the answer is the image-search title); 'fact': another fact. */
+  question: 'name' | 'fact';
+  rows: number;
+  /** Rows whose trajectory made an image search that returned a title. */
+  imageSearched: number;
+  /** ... and wrote that title into a text-search query. */
+  titleInQuery: number;
+  /** ... whose text search returned the title's page (a name question needs no text search). */
+  rightPage: number;
+  /** Correct answers among the rows counted in rightPage. */
+  correctGivenPage: number;
+  correct: number;
+}
+
+/**
+ * Where the search chains of search_required rows break, per mode and question kind (issue 15's heldout
+ * analysis, docs/fvqa-mini-warm-start.md): the image search, the copy of its title into the text query,
+ * the text search finding the title's page, then reading the answer off it. Reads the tool turns as
+ * src/protocol/prompts.ts renders them ("title: NAME") and pages as FVQA-mini names them (".../wiki/NAME").
+ * @param records evaluation records (eval-<split>.json `records`); rows of other categories and direct
+ *   answers are skipped.
+ * @param nameQuestions the question texts that ask a creature's name (FVQA-mini: TEMPLATES.name).
+ * @returns one row per (mode, question kind) present, sorted by mode then kind.
+ */
+export function searchChainStats(records: readonly EvalRecord[], nameQuestions: readonly string[]): SearchChainRow[] {
+  const out = new Map<string, SearchChainRow>();
+  for (const r of records) {
+    if (r.category !== 'search_required' || r.mode === 'direct') continue;
+    const question = nameQuestions.includes(r.question) ? 'name' : 'fact';
+    const key = `${r.mode}/${question}`;
+    const s = out.get(key) ?? { mode: r.mode, question, rows: 0, imageSearched: 0, titleInQuery: 0, rightPage: 0, correctGivenPage: 0, correct: 0 };
+    out.set(key, s);
+    s.rows++;
+    s.correct += Number(r.correct);
+    const tools = r.transcript.filter((m) => m.role === 'tool').map((m) => m.text).join('\n');
+    const title = /title: ([^\n<]+)/.exec(tools)?.[1]?.trim();
+    if (!title) continue;
+    s.imageSearched++;
+    const queries = r.transcript.filter((m) => m.role === 'assistant').map((m) => /<text_search>([\s\S]*?)<\/text_search>/.exec(m.text)?.[1] ?? '');
+    s.titleInQuery += Number(queries.some((q) => q.includes(title)));
+    if (!tools.includes(`/wiki/${encodeURIComponent(title.replace(/ /g, '_'))})`)) continue;
+    s.rightPage++;
+    s.correctGivenPage += Number(r.correct);
+  }
+  return [...out.values()].sort((a, b) => `${a.mode}/${a.question}`.localeCompare(`${b.mode}/${b.question}`));
+}
