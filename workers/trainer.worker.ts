@@ -230,7 +230,13 @@ const api: TrainerApi = {
       readFile: (p) => (p.startsWith(STORE_PREFIX) ? readFromStore(p) : readLabFile(p, runsDb)),
       // The steps a checkpoint holds have their metrics stored first: a reload right after a save
       // resumes past those steps and would otherwise leave holes in the charts.
-      store: { ...checkpoints, save: async (files) => (await storeMetrics(), checkpoints.save(files)) },
+      store: {
+        ...checkpoints,
+        save: async (files) => {
+          await storeMetrics();
+          await checkpoints.save(files);
+        },
+      },
       proxyTools: r.search.backend === 'proxy' ? new ProxySearchClient({ baseUrl: opts.proxyUrl ?? r.search.proxy_url }) : undefined,
       hub: { cache: (hubCache ??= new IdbHubCache()), endpoint: opts.hubEndpoint },
       inspect: opts.inspect ?? true,

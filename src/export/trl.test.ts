@@ -131,7 +131,7 @@ print(json.dumps({"image": image, "text": text, "empty": p.text_results([], q), 
     const model = await loadPretrained(tinyConfig, await openSafetensorsBuffer(weights), be);
     const G = 6;
     const row = world.splits.train[0];
-    const tools = await localSearchTools(rr, world);
+    const tools = await localSearchTools(rr, world.corpus);
     // The RAG workflow always searches, so every trajectory carries inserted (tool_mask 0) turns.
     const { trajectories } = await rollout(model, tok, Array(G).fill(row), tools, {
       sampling: { temperature: 0.7, rng: new E.Rng(5) }, limits: { maxTurns: 3, imageSearch: 1, textSearch: 2 }, maxTurnTokens: 12, maxCompletionLength: 160,

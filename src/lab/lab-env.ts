@@ -126,7 +126,7 @@ export async function readLabFile(path: string, runs?: RunsDb): Promise<Uint8Arr
 /** Search tools: the proxy client when `proxyUrl` is given, else the in-worker local engine over the world's corpus. */
 export async function searchTools(recipe: Recipe, world: FvqaMini, proxyUrl?: string): Promise<{ tools: SearchTools; label: string }> {
   if (proxyUrl) return { tools: new ProxySearchClient({ baseUrl: proxyUrl, cache: await IdbSearchCache.open() }), label: `proxy ${proxyUrl}` };
-  return { tools: await localSearchTools(recipe, world), label: 'in-worker local engine' };
+  return { tools: await localSearchTools(recipe, world.corpus), label: 'in-worker local engine' };
 }
 
 /** Adapter facts for the Setup view. */

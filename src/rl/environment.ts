@@ -66,12 +66,9 @@ export function worldOf(recipe: Recipe): FvqaMini {
   }
 }
 
-/**
- * The local search engine over a world's corpus (or another corpus: a reading drill's world), as the
- * recipe's search section sets it up.
- */
-export function localSearchTools(recipe: Recipe, world: FvqaMini | SearchCorpus): Promise<LocalSearchIndex> {
-  return LocalSearchIndex.build('corpus' in world ? world.corpus : world, { summarySentences: recipe.search.summary_sentences });
+/** The local search engine over a corpus (a world's, or a reading drill's world's), as the recipe's search section sets it up. */
+export function localSearchTools(recipe: Recipe, corpus: SearchCorpus): Promise<LocalSearchIndex> {
+  return LocalSearchIndex.build(corpus, { summarySentences: recipe.search.summary_sentences });
 }
 
 /**
@@ -105,7 +102,7 @@ export async function buildRunEnvironment(r: Recipe, backend: E.Backend, sources
   if (r.data.source === 'fvqa-mini') {
     const world = worldOf(r);
     data = world;
-    tools = proxy ?? (await localSearchTools(r, world));
+    tools = proxy ?? (await localSearchTools(r, world.corpus));
     // Drill worlds are practice outside the world, so no proxy serves them: their own local indexes do.
     const drillTools = new Map<string, Promise<SearchTools>>();
     warmStartTools = (row) => {

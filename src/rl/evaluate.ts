@@ -5,6 +5,7 @@
  * an LLM judge on real benchmarks; on FVQA-mini answers are closed-vocabulary, so EM is exact).
  */
 import * as E from '../engine/index.js';
+import { pageUrl } from '../data/fvqa-mini.js';
 import type { FvqaRow } from '../data/types.js';
 import type { CausalModel } from '../models/llama.js';
 import type { LabTokenizer } from '../models/tokenizer.js';
@@ -138,7 +139,7 @@ export interface SearchChainRow {
  * Where the search chains of search_required rows break, per mode and question kind (issue 15's heldout
  * analysis, docs/fvqa-mini-warm-start.md): the image search, the copy of its title into the text query,
  * the text search finding the title's page, then reading the answer off it. Reads the tool turns as
- * src/protocol/prompts.ts renders them ("title: NAME") and pages as FVQA-mini names them (".../wiki/NAME").
+ * src/protocol/prompts.ts renders them ("title: NAME") and pages by FVQA-mini's pageUrl.
  * @param records evaluation records (eval-<split>.json `records`); rows of other categories and direct
  *   answers are skipped.
  * @param nameQuestions the question texts that ask a creature's name (FVQA-mini: TEMPLATES.name).
@@ -160,7 +161,7 @@ export function searchChainStats(records: readonly EvalRecord[], nameQuestions: 
     s.imageSearched++;
     const queries = r.transcript.filter((m) => m.role === 'assistant').map((m) => /<text_search>([\s\S]*?)<\/text_search>/.exec(m.text)?.[1] ?? '');
     s.titleInQuery += Number(queries.some((q) => q.includes(title)));
-    if (!tools.includes(`/wiki/${encodeURIComponent(title.replace(/ /g, '_'))})`)) continue;
+    if (!tools.includes(`(${pageUrl(title)})`)) continue;
     s.rightPage++;
     s.correctGivenPage += Number(r.correct);
   }
