@@ -96,8 +96,10 @@ function initFrom(src: string): void {
   } catch (e) {
     return fail((e as Error).message);
   }
-  // data.train_categories only picks GRPO's prompts (the ablation without data balancing): not part of the warm start.
-  const warmStartPart = (x: typeof r, k: 'seed' | 'model' | 'data' | 'search' | 'sft') => (k === 'data' ? { ...x.data, train_categories: null } : x[k]);
+  // data.train_categories (the ablation without data balancing) and data.fvqa_mini.grpo_drills only pick
+  // or add GRPO's prompts: not part of the warm start.
+  const warmStartPart = (x: typeof r, k: 'seed' | 'model' | 'data' | 'search' | 'sft') =>
+    k === 'data' ? { ...x.data, train_categories: null, fvqa_mini: x.data.fvqa_mini && { ...x.data.fvqa_mini, grpo_drills: null } } : x[k];
   for (const k of ['seed', 'model', 'data', 'search', 'sft'] as const)
     if (JSON.stringify(warmStartPart(theirs, k)) !== JSON.stringify(warmStartPart(r, k))) fail(`--init-from ${src}: its recipe differs in "${k}", so its warm start is not this recipe's`);
   cpSync(from, join(out, 'checkpoint'), { recursive: true });

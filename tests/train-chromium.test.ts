@@ -128,6 +128,16 @@ test('--init-from: an ablation starts from another run\'s warm start (Node runti
   writeFileSync(join(tmp, 'unbalanced.json'), JSON.stringify({ ...recipe, name: 'cli-unbalanced-ci', data: { ...recipe.data, train_categories: ['search_required'] } }));
   const unbalanced = await cli('train', '--recipe', join(tmp, 'unbalanced.json'), '--out', join(tmp, 'unbalanced'), '--runtime', 'node', '--steps', '0', '--init-from', warm);
   expect(unbalanced.code, unbalanced.stderr).toBe(0);
+  // GRPO drills only add GRPO prompts: accepted. Reading drills are warm-start rows: refused.
+  const withDrills = (name: string, drills: object) => {
+    writeFileSync(join(tmp, `${name}.json`), JSON.stringify({ ...recipe, name, data: { ...recipe.data, fvqa_mini: { ...recipe.data.fvqa_mini, ...drills } } }));
+    return cli('train', '--recipe', join(tmp, `${name}.json`), '--out', join(tmp, name), '--runtime', 'node', '--steps', '0', '--init-from', warm);
+  };
+  const grpoDrills = await withDrills('cli-grpo-drills-ci', { grpo_drills: 2 });
+  expect(grpoDrills.code, grpoDrills.stderr).toBe(0);
+  const readingDrills = await withDrills('cli-reading-drills-ci', { reading_drills: 2 });
+  expect(readingDrills.code).toBe(2);
+  expect(readingDrills.stderr).toContain('its recipe differs in "data"');
   writeFileSync(join(tmp, 'other-sft.json'), JSON.stringify({ ...ablation, name: 'other', sft: { ...ablation.sft, learning_rate: 0.001 } }));
   const differs = await cli('train', '--recipe', join(tmp, 'other-sft.json'), '--out', join(tmp, 'other'), '--runtime', 'node', '--init-from', warm);
   expect(differs.code).toBe(2);

@@ -4,7 +4,7 @@
  * generated data only.
  */
 import { beforeAll, describe, expect, test } from 'vitest';
-import { generateFvqaMini, type FvqaMini } from './fvqa-mini.js';
+import { drillWorldOf, generateFvqaMini, type FvqaMini } from './fvqa-mini.js';
 import { answersFor } from './questions.js';
 import { UNIFORM_DECISION } from './trajectories.js';
 import type { FvqaRow } from './types.js';
@@ -289,5 +289,93 @@ describe('FVQA-mini reading drills (readingDrills)', () => {
   test('refuse a count that is not a whole number >= 0', () => {
     expect(() => generateFvqaMini({ ...NEUTRAL, readingDrills: -1 })).toThrow(/readingDrills must be a whole number/);
     expect(() => generateFvqaMini({ ...NEUTRAL, readingDrills: 2.5 })).toThrow(/readingDrills/);
+  });
+});
+
+describe('FVQA-mini GRPO drills (grpoDrills)', () => {
+  const N = 70; // more than one drill world holds
+  let d: FvqaMini;
+  beforeAll(() => {
+    d = generateFvqaMini({ ...NEUTRAL, readingDrills: 5, grpoDrills: N });
+  });
+
+  test("add only train rows, after the world's own: one search_required and one visual question per creature outside the world", () => {
+    const r = generateFvqaMini({ ...NEUTRAL, readingDrills: 5 });
+    for (const split of ['test', 'heldout', 'sft'] as const) expect(d.splits[split]).toEqual(r.splits[split]);
+    expect(d.corpus).toEqual(r.corpus);
+    expect(d.splits.train.slice(0, r.splits.train.length)).toEqual(r.splits.train);
+    const rows = d.splits.train.slice(r.splits.train.length);
+    expect(rows).toHaveLength(2 * N);
+    const ids = rows.map((row) => row.extra_info!.entity_id);
+    expect(ids.every((id) => /^drillg\d+-e\d{3}$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(N);
+    for (let i = 0; i < N; i++) {
+      expect(ids[2 * i + 1]).toBe(ids[2 * i]);
+      expect([rows[2 * i].category, rows[2 * i + 1].category]).toEqual(['search_required', 'search_free']);
+      expect(rows[2 * i + 1].extra_info!.question_kind).toBe('visual');
+    }
+    // No reading drill creature, and no name of the world.
+    const sftIds = new Set(d.splits.sft.map((row) => row.extra_info!.entity_id));
+    expect(ids.some((id) => sftIds.has(id))).toBe(false);
+    const worldNames = new Set(d.entities.map((e) => e.facts.name));
+    expect(rows.some((row) => row.extra_info!.attribute === 'name' && worldNames.has(row.reward_model.ground_truth))).toBe(false);
+  });
+
+  test("each creature is on its drill world's corpus, under its drill world's key, and on no other", () => {
+    const worlds = new Set(d.splits.train.map((row) => drillWorldOf(row)).filter((k) => k !== null));
+    expect(worlds.size).toBeGreaterThan(1);
+    for (const row of d.splits.train) {
+      const key = drillWorldOf(row);
+      if (key === null) {
+        expect(row.extra_info!.entity_id).toMatch(/^e\d{3}$/);
+        continue;
+      }
+      const pages = Object.entries(d.drillCorpora).filter(([, c]) => c.images.some((im) => im.id === `img-${row.extra_info!.entity_id}`));
+      expect(pages.map(([k]) => k)).toEqual([key]);
+    }
+  });
+
+  test('refuse a count that is not a whole number in range', () => {
+    expect(() => generateFvqaMini({ ...NEUTRAL, grpoDrills: -1 })).toThrow(/grpoDrills must be a whole number/);
+    expect(() => generateFvqaMini({ ...NEUTRAL, grpoDrills: 1e6 })).toThrow(/grpoDrills must be a whole number in \[0, 40960\]/);
+  });
+});
+
+describe('FVQA-mini look drills (lookDrills)', () => {
+  const N = 70; // more than one drill world holds
+  let d: FvqaMini;
+  beforeAll(() => {
+    d = generateFvqaMini({ ...NEUTRAL, lookDrills: N });
+  });
+
+  test("add only warm-start rows, after the world's own: per new creature one visual question answered directly and one searched", () => {
+    for (const split of ['train', 'test', 'heldout'] as const) expect(d.splits[split]).toEqual(w.splits[split]);
+    expect(d.corpus).toEqual(w.corpus);
+    expect(d.splits.sft.slice(0, w.splits.sft.length)).toEqual(w.splits.sft);
+    const rows = d.splits.sft.slice(w.splits.sft.length);
+    expect(rows).toHaveLength(2 * N);
+    const ids = rows.map((r) => r.extra_info!.entity_id);
+    expect(ids.every((id) => /^drillv\d+-e\d{3}$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(N);
+    expect(new Set(ids.map((id) => drillWorldOf({ extra_info: { entity_id: id } } as FvqaRow))).size).toBeGreaterThan(1);
+    const worldNames = new Set(w.entities.map((e) => e.facts.name));
+    for (let i = 0; i < N; i++) {
+      const [direct, search] = [rows[2 * i], rows[2 * i + 1]];
+      expect(search.extra_info!.entity_id).toBe(direct.extra_info!.entity_id);
+      expect(direct.extra_info!.question_kind).toBe('visual');
+      expect(direct.extra_info!.search_mode).toBeUndefined();
+      expect([searched(direct), searched(search)]).toEqual([false, true]);
+      // The direct answer is read off the look its turn describes: "A <pattern> <colour> <shape>, <n> marks."
+      const [, colour, shape, marks] = /^<reason>A \w+ (\w+) (\w+), (\d+) marks?\./.exec(turns(direct)[0])!;
+      const expected = { colour, shape, marks }[direct.extra_info!.attribute as 'colour' | 'shape' | 'marks'];
+      expect(finalAnswer(direct)).toBe(expected);
+      expect(accepts(direct, expected)).toBe(true);
+      // The search finds the creature's own drill world page, never the world's.
+      const name = /title: (\w+)/.exec(search.prompt[2].content)![1];
+      expect(worldNames.has(name)).toBe(false);
+      expect(accepts(search, finalAnswer(search))).toBe(true);
+    }
+    // The warm start stays decision-neutral per question kind.
+    for (const [kind, c] of shares(d.splits.sft.filter((x) => x.extra_info!.search_mode !== 'rag'), (x) => x.extra_info!.question_kind)) expect(c.search, kind).toBe(c.direct);
   });
 });

@@ -111,6 +111,24 @@ export interface FvqaMiniConfig extends WorldConfig {
    * deals the drills out over its epochs, so each is seen once (src/rl/trainer.ts sftEpochPlan).
    */
   readingDrills: number;
+  /**
+   * Number of GRPO drill creatures (default 0): creatures of drill worlds of their own (as the reading
+   * drills', but other worlds), never in the warm start, that the train split asks about: one
+   * search_required question (name or a fact) and one visual question each. The world's tails teach GRPO
+   * to search only for the half-dozen creatures it has memorised as unknown; drill creatures are new, as
+   * the held-out split's are, so what GRPO rewards is searching for any creature it has never met
+   * (issue 15's heldout target). Their searches run on their drill world's index (drillWorldOf).
+   */
+  grpoDrills: number;
+  /**
+   * Number of look drills in the warm start (default 0): visual questions about creatures of drill worlds
+   * of their own, each creature once, each answered directly (the look described, the answer read off the
+   * description) and after a needless image search, so the warm start stays decision-neutral per kind.
+   * With a dozen memorised creatures a visual answer can be recalled per creature, whatever the
+   * description says; on a new creature every time it has to follow the description (the heldout split's
+   * visual questions, issue 15). Their searches are replayed on their drill world's index.
+   */
+  lookDrills: number;
 }
 
 export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
@@ -131,6 +149,8 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
   ragWorkflowShare: 0,
   uniformDecision: 0,
   readingDrills: 0,
+  grpoDrills: 0,
+  lookDrills: 0,
 };
 
 /** URL of an entity's page; stable identifier, never fetched. */
@@ -182,15 +202,18 @@ export interface FvqaMini {
   /** The hazy familiar facts (see FvqaMiniConfig.hazyFactShare) as `entity_id/attribute`, in entity order; empty by default. */
   hazyFacts: string[];
   /**
-   * The corpora of the reading drills' worlds (FvqaMiniConfig.readingDrills), by drill world id: a drill
-   * row's searches run on the corpus named by drillWorldOf(row); empty by default.
+   * The corpora of the drill worlds (FvqaMiniConfig.readingDrills, grpoDrills and lookDrills), by drill
+   * world id: a drill row's searches run on the corpus named by drillWorldOf(row); empty by default.
    */
   drillCorpora: Record<string, SearchCorpus>;
 }
 
-/** The drill world whose corpus a warm-start row's searches run on (a key of FvqaMini.drillCorpora), or null for the world's own. */
+/**
+ * The drill world whose corpus a row's searches run on (a key of FvqaMini.drillCorpora: `drill<j>` for a
+ * reading drill, `drillg<j>` for a GRPO drill, `drillv<j>` for a look drill), or null for the world's own.
+ */
 export function drillWorldOf(row: FvqaRow): string | null {
-  return /^(drill\d+)-/.exec(row.extra_info?.entity_id ?? '')?.[1] ?? null;
+  return /^(drill[gv]?\d+)-/.exec(row.extra_info?.entity_id ?? '')?.[1] ?? null;
 }
 
 /** Split names in output order. */
@@ -239,7 +262,10 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
   if (config.uniformDecision !== 0 && config.uniformDecision !== 1) throw new Error(`uniformDecision must be 0 or 1, got ${config.uniformDecision}`);
-  if (!(Number.isInteger(config.readingDrills) && config.readingDrills >= 0)) throw new Error(`readingDrills must be a whole number >= 0, got ${config.readingDrills}`);
+  for (const [k, kind] of [['readingDrills', 'reading'], ['grpoDrills', 'grpo'], ['lookDrills', 'look']] as const) {
+    const v = config[k];
+    if (!(Number.isInteger(v) && v >= 0 && v <= maxDrills(kind))) throw new Error(`${k} must be a whole number in [0, ${maxDrills(kind)}], got ${v}`);
+  }
   for (const k of ['hazyFactShare', 'hazyTruthShare', 'ragChainShare', 'ragWorkflowShare'] as const) {
     const v = config[k];
     if (!(v >= 0 && v <= 1)) throw new Error(`${k} must be in [0, 1], got ${v}`);
@@ -248,33 +274,63 @@ function checkWarmStartOptions(config: FvqaMiniConfig): void {
 
 /** Creatures per drill world: well inside the look space, so drill worlds draw their looks quickly. */
 const DRILL_WORLD_SIZE = 60;
+/**
+ * Where each kind of drill draws its worlds: drill world j of a kind has seed -(seed x 4096 + first + j + 1)
+ * for j < worlds (recipes' seeds are >= 0), so the kinds, and the seeds, never share a drill world.
+ */
+const DRILL_KINDS = {
+  reading: { prefix: 'drill', first: 0, worlds: 2048 },
+  grpo: { prefix: 'drillg', first: 2048, worlds: 1024 },
+  look: { prefix: 'drillv', first: 3072, worlds: 1024 },
+} as const;
+/** Creatures a drill world keeps at least (it loses at most 16 to clashes with the world). */
+const DRILL_WORLD_MIN = 40;
+/** Most drills of a kind (FvqaMiniConfig field), so that they fit the kind's drill worlds. */
+const maxDrills = (kind: keyof typeof DRILL_KINDS) => DRILL_KINDS[kind].worlds * DRILL_WORLD_MIN;
 
 /**
- * The instances of FvqaMiniConfig.readingDrills, with the search engine of their drill world. Drill
- * world j has seed -(seed x 4096 + j + 1) (recipes' seeds are >= 0) and its own corpus; its creatures
- * keep their facts, get ids `drill<j>-<id>` and are skipped where their name or (shape, colour,
- * background) is one of `world`'s, so no drill contradicts what the world's search engine returns.
+ * `count` creatures of drill worlds outside `world`, each with the search engine of its drill world.
+ * Each drill world (DRILL_KINDS) has its own corpus; its creatures keep their facts, get ids
+ * `<prefix><j>-<id>` and are skipped where their name or (shape, colour, background) is one of
+ * `world`'s, so no drill contradicts what the world's search engine returns.
  */
-function readingDrills(world: readonly Entity[], config: FvqaMiniConfig): { drills: { inst: Instance; engine: CorpusSearch; stream: string }[]; corpora: Record<string, SearchCorpus> } {
+function drillCreatures(world: readonly Entity[], config: FvqaMiniConfig, count: number, kind: keyof typeof DRILL_KINDS): { creatures: { e: Entity; engine: CorpusSearch }[]; corpora: Record<string, SearchCorpus> } {
   const names = new Set(world.map((e) => e.facts.name.toLowerCase()));
   const lookKey = (e: Entity) => `${e.look.shape}/${e.look.colour}/${e.look.background}`;
   const looks = new Set(world.map(lookKey));
-  const out: { inst: Instance; engine: CorpusSearch; stream: string }[] = [];
+  const { prefix, first } = DRILL_KINDS[kind];
+  const out: { e: Entity; engine: CorpusSearch }[] = [];
   const corpora: Record<string, SearchCorpus> = {};
-  for (let j = 0; out.length < config.readingDrills; j++) {
-    const drillWorld: WorldConfig = { seed: -(config.seed * 4096 + j + 1), entities: DRILL_WORLD_SIZE, familiarShare: 0, heldOutEntities: 0 };
+  for (let j = 0; out.length < count; j++) {
+    const drillWorld: WorldConfig = { seed: -(config.seed * 4096 + first + j + 1), entities: DRILL_WORLD_SIZE, familiarShare: 0, heldOutEntities: 0 };
     const creatures = generateEntities(drillWorld)
       .filter((e) => !names.has(e.facts.name.toLowerCase()) && !looks.has(lookKey(e)))
-      .map((e) => ({ ...e, id: `drill${j}-${e.id}` }));
-    const corpus = (corpora[`drill${j}`] = buildCorpus(creatures, config));
+      .map((e) => ({ ...e, id: `${prefix}${j}-${e.id}` }));
+    const corpus = (corpora[`${prefix}${j}`] = buildCorpus(creatures, config));
     const engine = new CorpusSearch(corpus);
-    for (const e of creatures.slice(0, config.readingDrills - out.length)) {
-      const stream = `drill:${e.id}`;
-      const a = Rng.stream(config.seed, stream).pick(FACT_ATTRIBUTES);
-      out.push({ inst: makeInstance(e, a, stream, config), engine, stream });
-    }
+    for (const e of creatures.slice(0, count - out.length)) out.push({ e, engine });
   }
-  return { drills: out, corpora };
+  return { creatures: out, corpora };
+}
+
+/** The instances of FvqaMiniConfig.readingDrills: one fact (or the name) asked of each drill creature, with its engine. */
+function readingDrills(world: readonly Entity[], config: FvqaMiniConfig): { drills: { inst: Instance; engine: CorpusSearch; stream: string }[]; corpora: Record<string, SearchCorpus> } {
+  const { creatures, corpora } = drillCreatures(world, config, config.readingDrills, 'reading');
+  const drills = creatures.map(({ e, engine }) => {
+    const stream = `drill:${e.id}`;
+    return { inst: makeInstance(e, Rng.stream(config.seed, stream).pick(FACT_ATTRIBUTES), stream, config), engine, stream };
+  });
+  return { drills, corpora };
+}
+
+/** The train questions of FvqaMiniConfig.grpoDrills: per creature one fact (or the name) and one visual attribute. */
+function grpoDrills(world: readonly Entity[], config: FvqaMiniConfig): { questions: Instance[]; corpora: Record<string, SearchCorpus> } {
+  const { creatures, corpora } = drillCreatures(world, config, config.grpoDrills, 'grpo');
+  const questions = creatures.flatMap(({ e }) => {
+    const rng = Rng.stream(config.seed, `grpo-drill:${e.id}`);
+    return [rng.pick(FACT_ATTRIBUTES), rng.pick(VISUAL_ATTRIBUTES)].map((a) => makeInstance(e, a, `grpo-drill:${e.id}:${a}`, config));
+  });
+  return { questions, corpora };
 }
 
 /**
@@ -397,8 +453,19 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const tag = k === 0 ? '' : `:${k}`;
     for (const e of inWorld) for (const a of attrs) slot(e, a, k, `sft:${e.id}:${a}${tag}`);
   }
-  const { drills, corpora: drillCorpora } = readingDrills(entities, config);
+  const { drills, corpora: readingCorpora } = readingDrills(entities, config);
   for (const { inst, engine, stream } of drills) add(inst, 'rag_workflow', 0, stream, engine);
+  // Look drills: a direct answer and a needless search each, so every kind stays decision-neutral.
+  const { creatures: lookCreatures, corpora: lookCorpora } = drillCreatures(entities, config, config.lookDrills, 'look');
+  for (const { e, engine } of lookCreatures) {
+    const stream = `look-drill:${e.id}`;
+    const a = Rng.stream(config.seed, stream).pick(VISUAL_ATTRIBUTES);
+    add(makeInstance(e, a, stream, config), 'direct', 0, stream, engine);
+    add(makeInstance(e, a, `${stream}:extra`, config), 'needless_search', 0, `${stream}:extra`, engine);
+  }
+  // GRPO drills go after the world's rows, so that a world without them keeps its train split.
+  const { questions, corpora: grpoCorpora } = grpoDrills(entities, config);
+  for (const inst of questions) train.push(questionRow(inst, 'train', train.length));
   onProgress?.({ phase: 'done', done: made, total: made, unit: 'rows' });
-  return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts, drillCorpora };
+  return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts, drillCorpora: { ...readingCorpora, ...lookCorpora, ...grpoCorpora } };
 }

@@ -48,10 +48,12 @@ export interface RunEnvironment {
   data: { splits: Record<string, FvqaRow[]> };
   tools: SearchTools;
   /**
-   * The tools a warm-start row's searches are replayed on: `tools`, or for an FVQA-mini reading drill
-   * the local index over its drill world's corpus (built once per drill world, on first use).
+   * The tools a row's searches run on (warm-start replays, GRPO rollouts): `tools`, or for a row about an
+   * FVQA-mini drill creature (reading or GRPO drill) the local index over its drill world's corpus
+   * (built once per drill world, on first use).
+   * @throws (rejects) Error naming the row when its drill world is not in the generated data
    */
-  warmStartTools: (row: FvqaRow) => Promise<SearchTools>;
+  rowTools: (row: FvqaRow) => Promise<SearchTools>;
 }
 
 /**
@@ -98,18 +100,18 @@ export async function buildRunEnvironment(r: Recipe, backend: E.Backend, sources
   const model = r.model.init === 'pretrained' ? await loadPretrained(raw, await files.weights(), backend) : createModel(config, backend, r.seed);
   if (r.model.lora) applyLora(model, r.model.lora, r.seed);
   let data: RunEnvironment['data'], tools: SearchTools;
-  let warmStartTools = (_row: FvqaRow): Promise<SearchTools> => Promise.resolve(tools);
+  let rowTools = (_row: FvqaRow): Promise<SearchTools> => Promise.resolve(tools);
   if (r.data.source === 'fvqa-mini') {
     const world = worldOf(r);
     data = world;
     tools = proxy ?? (await localSearchTools(r, world.corpus));
     // Drill worlds are practice outside the world, so no proxy serves them: their own local indexes do.
     const drillTools = new Map<string, Promise<SearchTools>>();
-    warmStartTools = (row) => {
+    rowTools = (row) => {
       const d = drillWorldOf(row);
       if (d === null) return Promise.resolve(tools);
       const corpus = world.drillCorpora[d];
-      if (!corpus) return Promise.reject(new Error(`warm-start row ${row.data_id}: drill world "${d}" is not among the world's ${Object.keys(world.drillCorpora).length} drill corpora (data.fvqa_mini.reading_drills)`));
+      if (!corpus) return Promise.reject(new Error(`row ${row.data_id}: drill world "${d}" is not among the world's ${Object.keys(world.drillCorpora).length} drill corpora (data.fvqa_mini.reading_drills, grpo_drills)`));
       let t = drillTools.get(d);
       if (!t) drillTools.set(d, (t = localSearchTools(r, corpus)));
       return t;
@@ -124,7 +126,7 @@ export async function buildRunEnvironment(r: Recipe, backend: E.Backend, sources
   const { generation_batch_size } = resolveGenerationBatch(r.grpo);
   const prompts = generation_batch_size / r.grpo.num_generations;
   if (data.splits.train.length < prompts) throw new Error(`the training split has ${data.splits.train.length} rows; a GRPO step takes ${prompts} prompts (generation batch ${generation_batch_size} / num_generations ${r.grpo.num_generations})`);
-  return { model, tok, imageSize: config.vision.image_size, data, tools, warmStartTools };
+  return { model, tok, imageSize: config.vision.image_size, data, tools, rowTools };
 }
 
 function requireProxy(sources: RunSources): SearchTools {

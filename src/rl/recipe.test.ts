@@ -84,7 +84,7 @@ test('data.fvqa_mini keys are the generator fields in snake_case; stored recipes
 
 test("the world's generator rejects out-of-range data.fvqa_mini values under their recipe names", () => {
   const bad = (fvqa_mini: object) => () => worldOf(parseRecipe({ name: 'x', model: { source: 'models/tiny-vlm' }, data: { fvqa_mini } }));
-  expect(bad({ reading_drills: -1 })).toThrow('recipe x: data.fvqa_mini.reading_drills must be a whole number >= 0, got -1');
+  expect(bad({ reading_drills: -1 })).toThrow('recipe x: data.fvqa_mini.reading_drills must be a whole number in [0, 81920], got -1');
   expect(bad({ rag_chain_share: 2 })).toThrow('recipe x: data.fvqa_mini.rag_chain_share must be in [0, 1], got 2');
   expect(bad({ entities: 8, held_out_entities: 8 })).toThrow('recipe x: data.fvqa_mini.held_out_entities (8) must be below entities (8)');
 });

@@ -77,6 +77,8 @@ export interface RolloutOptions {
    * undefined = no limit.
    */
   maxPromptLength?: number;
+  /** The tools a row's searches run on, where they are not `tools` for every row (FVQA-mini's drill creatures: RunEnvironment.rowTools). */
+  rowTools?: (row: FvqaRow) => Promise<SearchTools>;
 }
 
 /** What {@link rollout} reports while it runs, per trajectory `r` of the batch. */
@@ -288,10 +290,10 @@ export async function rollout(model: CausalModel, tok: LabTokenizer, rows: reado
 
       t0 = performance.now();
       const results = await Promise.all(
-        trajs.map((t, r) => {
+        trajs.map(async (t, r) => {
           const call = pending[r];
           if (!call || (call.kind !== 'image_search' && call.kind !== 'text_search')) return null;
-          return runToolCall(tools, call, { question: t.question, image: { bytes: t.images[0] } }, stats, { k: o.resultsPerSearch, withImages: o.withThumbnails && imageSeqLen > 0 });
+          return runToolCall(o.rowTools ? await o.rowTools(t.row) : tools, call, { question: t.question, image: { bytes: t.images[0] } }, stats, { k: o.resultsPerSearch, withImages: o.withThumbnails && imageSeqLen > 0 });
         }),
       );
       stats.searchMs += performance.now() - t0;

@@ -19,6 +19,9 @@ import { parseRecipe, type Recipe } from './recipe.js';
 import type { CheckpointStore } from '../storage/checkpoint-store.js';
 import { microModelFiles } from './testing.js';
 import { replayWarmStart, Trainer, type TrainEvent } from './trainer.js';
+import { rollout } from './rollout.js';
+import { searchLimits } from './config.js';
+import { worldOf } from './environment.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const readFile = microModelFiles(32);
@@ -188,12 +191,33 @@ test('reading drills replay their searches on their drill world\'s index: the ti
   const drills = t.data.splits.sft.filter((r) => r.extra_info!.search_mode === 'rag' && r.extra_info!.entity_id.startsWith('drill'));
   expect(drills).toHaveLength(4);
   for (const row of drills) {
-    const replay = (await replayWarmStart(row, await t.warmStartTools(row), 1))!;
+    const replay = (await replayWarmStart(row, await t.rowTools(row), 1))!;
     expect(replay).not.toBeNull();
     const name = /The top result is (\w+)\./.exec(replay.messages[3].content)![1];
     expect(replay.messages[2].content).toContain(`title: ${name}<`);
     expect(replay.messages[4].content).toContain(String(row.reward_model.ground_truth));
   }
   const world = t.data.splits.sft.find((r) => !r.extra_info!.entity_id.startsWith('drill'))!;
-  expect(await t.warmStartTools(world)).toBe(t.tools);
+  expect(await t.rowTools(world)).toBe(t.tools);
 });
+
+test("GRPO drills' rollouts search their drill world's index, the world's rows the world's, in one batch", async () => {
+  const base = recipe({});
+  const t = new Trainer(parseRecipe({ ...base, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, grpo_drills: 3 } } }), env().env);
+  await t.setup();
+  const world = t.data.splits.train.filter((r) => !r.extra_info!.entity_id.startsWith('drillg')).slice(0, 2);
+  const drills = t.data.splits.train.filter((r) => r.extra_info!.entity_id.startsWith('drillg'));
+  expect(drills).toHaveLength(6);
+  // RAG mode imposes the image search whatever the (untrained) policy writes.
+  const { trajectories } = await rollout(t.model, t.tok, [...world, ...drills], t.tools, {
+    sampling: { temperature: 0, rng: new E.Rng(0) }, limits: searchLimits(t.recipe.grpo), maxTurnTokens: 8, maxCompletionLength: 200,
+    resultsPerSearch: 1, imageSize: t.imageSize, withThumbnails: true, compactInstructions: true, mode: 'rag', rowTools: t.rowTools,
+  });
+  t.model.dispose();
+  const worldTitles = new Set(worldOf(t.recipe).corpus.images.map((im) => im.title));
+  for (const tr of trajectories) {
+    const title = /title: ([^\n<]+)/.exec(tr.toolTurns[0].text)![1].trim();
+    const drill = tr.row.extra_info!.entity_id.startsWith('drillg');
+    expect(worldTitles.has(title), `${tr.row.extra_info!.entity_id}: ${title}`).toBe(!drill);
+  }
+}, 120_000);

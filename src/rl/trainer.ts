@@ -123,11 +123,12 @@ export class Trainer {
   /** The rows by split: FVQA-mini's train, test, heldout and sft, or the parquet files' train and test. */
   data!: { splits: Record<string, FvqaRow[]> };
   tools!: SearchTools;
-  /** The tools warm-start rows replay their searches on (RunEnvironment.warmStartTools). */
-  warmStartTools!: (row: FvqaRow) => Promise<SearchTools>;
+  /** The tools a row's searches run on (RunEnvironment.rowTools). */
+  rowTools!: (row: FvqaRow) => Promise<SearchTools>;
   state: TrainerState;
   private rng: E.Rng;
-  private imageSize = 0;
+  /** The side of the model's square input images, in pixels. */
+  imageSize = 0;
   private optimizer: E.AdamW | null = null;
   evalResult: EvalResult | null = null;
   /** The hub file being downloaded and when its last progress event went out (they are throttled). */
@@ -159,7 +160,7 @@ export class Trainer {
     const run = await buildRunEnvironment(this.recipe, this.env.backend, {
       readFile: (path) => this.env.readFile(path), proxyTools: this.env.proxyTools, hub, log: (message) => this.emit({ type: 'log', message }),
     });
-    ({ model: this.model, tok: this.tok, imageSize: this.imageSize, data: this.data, tools: this.tools, warmStartTools: this.warmStartTools } = run);
+    ({ model: this.model, tok: this.tok, imageSize: this.imageSize, data: this.data, tools: this.tools, rowTools: this.rowTools } = run);
     const ckpt = await this.env.store.load();
     if (ckpt) await this.restore(ckpt);
   }
@@ -198,7 +199,7 @@ export class Trainer {
     return {
       sampling, limits: searchLimits(g), maxTurnTokens: this.recipe.rollout.max_turn_tokens, maxCompletionLength: g.max_completion_length,
       resultsPerSearch: g.search.results_per_search, imageSize: this.imageSize, withThumbnails: true, compactInstructions: this.recipe.model.compact_instructions,
-      maxPromptLength: g.max_prompt_length,
+      maxPromptLength: g.max_prompt_length, rowTools: this.rowTools,
     };
   }
 
@@ -215,7 +216,7 @@ export class Trainer {
     const out: (EncodedConversation & { drill: boolean })[] = [];
     let dropped = 0;
     for (const row of this.data.splits.sft) {
-      const replay = await replayWarmStart(row, await this.warmStartTools(row), this.recipe.grpo.search.results_per_search);
+      const replay = await replayWarmStart(row, await this.rowTools(row), this.recipe.grpo.search.results_per_search);
       if (!replay) dropped++;
       else if (row.extra_info?.search_mode !== 'rag') out.push({ ...encodeConversation(enc, replay.messages, replay.images), drill: false });
       else {
