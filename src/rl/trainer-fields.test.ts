@@ -201,6 +201,29 @@ test('reading drills replay their searches on their drill world\'s index: the ti
   expect(await t.rowTools(world)).toBe(t.tools);
 });
 
+test('SFT deals reading and look drills out over its epochs (each seen once) and every world row to every epoch', async () => {
+  const base = recipe({});
+  /** SFT's optimizer steps in all, read off the first progress event (the run is stopped right after it). */
+  const sftSteps = async (drills: object) => {
+    const ac = new AbortController();
+    const { env: e } = env();
+    let total = -1;
+    const t = new Trainer(parseRecipe({
+      ...base, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, ...drills } },
+      sft: { num_train_epochs: 2, learning_rate: 0.001, per_device_train_batch_size: 1, gradient_accumulation_steps: 1 },
+    }), { ...e, onEvent: (ev) => { if (ev.type === 'progress' && ev.phase === 'sft') { total = ev.total; ac.abort(); } } });
+    await t.setup();
+    await t.run({ signal: ac.signal });
+    t.model.dispose();
+    return { total, rows: t.data.splits.sft.length };
+  };
+  const world = await sftSteps({});
+  const drilled = await sftSteps({ reading_drills: 3, look_drills: 2 });
+  expect(drilled.rows).toBe(world.rows + 3 + 2 * 2);
+  expect(world.total).toBe(2 * world.rows);
+  expect(drilled.total).toBe(world.total + 3 + 2 * 2);
+}, 120_000);
+
 test("GRPO drills' rollouts search their drill world's index, the world's rows the world's, in one batch", async () => {
   const base = recipe({});
   const t = new Trainer(parseRecipe({ ...base, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, grpo_drills: 3 } } }), env().env);

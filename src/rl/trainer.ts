@@ -210,20 +210,20 @@ export class Trainer {
     if (this.state.phase === 'eval') await this.runEval();
   }
 
-  /** The warm-start rows replayed and encoded, each marked when it is a reading drill. */
+  /** The warm-start rows replayed and encoded, each marked when it is a drill (reading or look drill). */
   private async warmStartConversations(): Promise<(EncodedConversation & { drill: boolean })[]> {
     const enc = new TurnEncoder(this.tok, 'imageSeqLen' in this.model ? this.model.imageSeqLen : 0, this.recipe.model.compact_instructions);
     const out: (EncodedConversation & { drill: boolean })[] = [];
     let dropped = 0;
     for (const row of this.data.splits.sft) {
       const replay = await replayWarmStart(row, await this.rowTools(row), this.recipe.grpo.search.results_per_search);
+      const drill = drillWorldOf(row) !== null;
       if (!replay) dropped++;
-      else if (row.extra_info?.search_mode !== 'rag') out.push({ ...encodeConversation(enc, replay.messages, replay.images), drill: false });
+      else if (row.extra_info?.search_mode !== 'rag') out.push({ ...encodeConversation(enc, replay.messages, replay.images), drill });
       else {
         // A reading drill also trains the look it observed (many looks teach perception, not a dozen
         // creatures); the world's RAG-workflow rows keep their whole first turn as context, as the
         // documented reproduction ran (docs/fvqa-mini-warm-start.md).
-        const drill = drillWorldOf(row) !== null;
         const observed = drill ? observedLook(replay.messages[1].content) : '';
         out.push({ ...encodeConversation(enc, replay.messages, replay.images, 1, observed), drill });
       }
@@ -508,11 +508,11 @@ export class Trainer {
 
 /**
  * Which warm-start rows each SFT epoch visits, and how many optimizer steps it takes. Every epoch visits
- * every row of the world; the reading drills (`drill[i]` true) are dealt out over the epochs, drill k to
- * epoch k mod ceil(numTrainEpochs), so that each drill is seen once: a drill teaches reading only while
- * its creature is new to the policy. A fractional last epoch runs that fraction of its steps (as
+ * every row of the world; the drills (reading and look drills, `drill[i]` true) are dealt out over the
+ * epochs, drill k to epoch k mod ceil(numTrainEpochs), so that each drill is seen once: a drill teaches
+ * reading (results, or the look) only while its creature is new to the policy. A fractional last epoch runs that fraction of its steps (as
  * transformers' Trainer does for a fractional num_train_epochs).
- * @param drill per warm-start row, whether it is a reading drill.
+ * @param drill per warm-start row, whether it is a drill.
  * @param batchSize rows per optimizer step.
  * @returns members[e]: row indices of epoch e; total: optimizer steps in all; at(step): the epoch of
  *   a step, its index within the epoch, and the epoch's number of steps.
