@@ -60,6 +60,17 @@ function chanceBound(rows: readonly FvqaRow[]): number {
   return p.reduce((a, b) => a + b, 0) + 4 * Math.sqrt(p.reduce((a, b) => a + b * (1 - b), 0));
 }
 
+/**
+ * The rows `d` appends to `base`'s split `split`, after checking that drills change nothing else: the
+ * other splits, the world's corpus and the split's own rows stay as `base` has them.
+ */
+function appended(d: FvqaMini, base: FvqaMini, split: 'train' | 'sft'): FvqaRow[] {
+  for (const other of ['train', 'test', 'heldout', 'sft'] as const) if (other !== split) expect(d.splits[other]).toEqual(base.splits[other]);
+  expect(d.corpus).toEqual(base.corpus);
+  expect(d.splits[split].slice(0, base.splits[split].length)).toEqual(base.splits[split]);
+  return d.splits[split].slice(base.splits[split].length);
+}
+
 /** The answers of `rows` by (entity, attribute) pair. */
 function answersByPair(rows: readonly FvqaRow[]): Map<string, string[]> {
   const byPair = new Map<string, string[]>();
@@ -254,10 +265,7 @@ describe('FVQA-mini reading drills (readingDrills)', () => {
   });
 
   test('add only warm-start rows, after the world\'s own, about creatures outside the world and its corpus', () => {
-    for (const split of ['train', 'test', 'heldout'] as const) expect(d.splits[split]).toEqual(w.splits[split]);
-    expect(d.corpus).toEqual(w.corpus);
-    expect(d.splits.sft.slice(0, w.splits.sft.length)).toEqual(w.splits.sft);
-    const drills = d.splits.sft.slice(w.splits.sft.length);
+    const drills = appended(d, w, 'sft');
     expect(drills).toHaveLength(DRILLS);
     expect(drills.every((r) => r.extra_info!.search_mode === 'rag' && r.category === 'search_required')).toBe(true);
     const ids = drills.map((r) => r.extra_info!.entity_id);
@@ -300,11 +308,7 @@ describe('FVQA-mini GRPO drills (grpoDrills)', () => {
   });
 
   test("add only train rows, after the world's own: one search_required and one visual question per creature outside the world", () => {
-    const r = generateFvqaMini({ ...NEUTRAL, readingDrills: 5 });
-    for (const split of ['test', 'heldout', 'sft'] as const) expect(d.splits[split]).toEqual(r.splits[split]);
-    expect(d.corpus).toEqual(r.corpus);
-    expect(d.splits.train.slice(0, r.splits.train.length)).toEqual(r.splits.train);
-    const rows = d.splits.train.slice(r.splits.train.length);
+    const rows = appended(d, generateFvqaMini({ ...NEUTRAL, readingDrills: 5 }), 'train');
     expect(rows).toHaveLength(2 * N);
     const ids = rows.map((row) => row.extra_info!.entity_id);
     expect(ids.every((id) => /^drillg\d+-e\d{3}$/.test(id))).toBe(true);
@@ -349,10 +353,7 @@ describe('FVQA-mini look drills (lookDrills)', () => {
   });
 
   test("add only warm-start rows, after the world's own: per new creature one visual question answered directly and one searched", () => {
-    for (const split of ['train', 'test', 'heldout'] as const) expect(d.splits[split]).toEqual(w.splits[split]);
-    expect(d.corpus).toEqual(w.corpus);
-    expect(d.splits.sft.slice(0, w.splits.sft.length)).toEqual(w.splits.sft);
-    const rows = d.splits.sft.slice(w.splits.sft.length);
+    const rows = appended(d, w, 'sft');
     expect(rows).toHaveLength(2 * N);
     const ids = rows.map((r) => r.extra_info!.entity_id);
     expect(ids.every((id) => /^drillv\d+-e\d{3}$/.test(id))).toBe(true);
