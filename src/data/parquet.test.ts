@@ -172,6 +172,9 @@ describe('FVQA parquet over HTTP Range', () => {
       slices.push(e - s + 1);
       res.writeHead(206, { 'content-range': `bytes ${s}-${e}/${body.length}`, 'content-length': e - s + 1 }).end(body.subarray(s, e + 1));
     });
+    // No idle timeout on the server's side: under load the client could reuse a kept-alive socket the
+    // server had just timed out (its 5 s default) and see 'fetch failed' instead of the server's answer.
+    server.keepAliveTimeout = 0;
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });

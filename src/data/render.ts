@@ -65,23 +65,31 @@ function shapeTest(shape: Shape, r: number): (dx: number, dy: number) => boolean
   }
 }
 
+/** floor(v) mod k, in [0, k). */
+const mod = (v: number, k: number) => ((Math.floor(v) % k) + k) % k;
+
 function patternAt(pattern: EntityLook['pattern'], dx: number, dy: number): boolean {
-  const m = (v: number, k: number) => ((Math.floor(v) % k) + k) % k;
   switch (pattern) {
     case 'plain':
       return false;
     case 'striped':
-      return m(dy + 64, 8) < 2;
+      return mod(dy + 64, 8) < 2;
     case 'spotted': {
-      const cx = m(dx + 64, 9) - 4;
-      const cy = m(dy + 64, 9) - 4;
+      const cx = mod(dx + 64, 9) - 4;
+      const cy = mod(dy + 64, 9) - 4;
       return cx * cx + cy * cy <= 3;
     }
     case 'checkered':
-      return m(dx + 64, 8) < 4 && m(dy + 64, 8) < 4;
+      return mod(dx + 64, 8) < 4 && mod(dy + 64, 8) < 4;
     case 'ringed':
-      return m(Math.sqrt(dx * dx + dy * dy), 7) < 2;
+      return mod(Math.sqrt(dx * dx + dy * dy), 7) < 2;
   }
+}
+
+/** Whether (px, py) lies within sqrt(r2) of one of the marks' centres (a loop, not a closure per pixel). */
+function nearMark(marks: readonly (readonly [number, number])[], px: number, py: number, r2: number): boolean {
+  for (const [mx, my] of marks) if ((px - mx) ** 2 + (py - my) ** 2 <= r2) return true;
+  return false;
 }
 
 const clamp = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
@@ -125,7 +133,7 @@ export function renderLook(look: EntityLook, sampleSeed: { seed: number; stream:
       // Bounding checks first: the shape and mark tests are the renderer's hot path.
       if (Math.abs(dx) <= reach && Math.abs(dy) <= reach && inside(dx, dy)) {
         rgb = patternAt(look.pattern, dx / s, dy / s) ? pattern : body;
-      } else if (nearMarks && marks.some(([mx, my]) => (px - mx) ** 2 + (py - my) ** 2 <= markR2)) {
+      } else if (nearMarks && nearMark(marks, px, py, markR2)) {
         rgb = MARK_RGB;
       }
       const o = (y * size + x) * 4;

@@ -20,9 +20,9 @@ export function pixelValues(rgba: Uint8Array | Uint8ClampedArray, width: number,
     for (let x = 0; x < size; x++) {
       const sx = Math.min(Math.max(((x + 0.5) * width) / size - 0.5, 0), width - 1);
       const x0 = Math.floor(sx), x1 = Math.min(x0 + 1, width - 1), fx = sx - x0;
+      const i00 = (y0 * width + x0) * 4, i01 = (y0 * width + x1) * 4, i10 = (y1 * width + x0) * 4, i11 = (y1 * width + x1) * 4;
       for (let c = 0; c < 3; c++) {
-        const at = (yy: number, xx: number) => rgba[(yy * width + xx) * 4 + c];
-        const v = (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) + fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1));
+        const v = (1 - fy) * ((1 - fx) * rgba[i00 + c] + fx * rgba[i01 + c]) + fy * ((1 - fx) * rgba[i10 + c] + fx * rgba[i11 + c]);
         out[(c * size + y) * size + x] = (v / 255 - 0.5) / 0.5;
       }
     }
