@@ -68,7 +68,7 @@ export function worldOf(recipe: Recipe): FvqaMini {
   }
 }
 
-/** The local search engine over a corpus (a world's, or a reading drill's world's), as the recipe's search section sets it up. */
+/** The local search engine over a corpus (a world's, or a drill world's), as the recipe's search section sets it up. */
 export function localSearchTools(recipe: Recipe, corpus: SearchCorpus): Promise<LocalSearchIndex> {
   return LocalSearchIndex.build(corpus, { summarySentences: recipe.search.summary_sentences });
 }
@@ -111,7 +111,7 @@ export async function buildRunEnvironment(r: Recipe, backend: E.Backend, sources
       const d = drillWorldOf(row);
       if (d === null) return Promise.resolve(tools);
       const corpus = world.drillCorpora[d];
-      if (!corpus) return Promise.reject(new Error(`row ${row.data_id}: drill world "${d}" is not among the world's ${Object.keys(world.drillCorpora).length} drill corpora (data.fvqa_mini.reading_drills, grpo_drills)`));
+      if (!corpus) return Promise.reject(new Error(`row ${row.data_id}: drill world "${d}" is not among the world's ${Object.keys(world.drillCorpora).length} drill corpora (data.fvqa_mini.reading_drills, look_drills, grpo_drills)`));
       let t = drillTools.get(d);
       if (!t) drillTools.set(d, (t = localSearchTools(r, corpus)));
       return t;

@@ -199,6 +199,9 @@ test('reading drills replay their searches on their drill world\'s index: the ti
   }
   const world = t.data.splits.sft.find((r) => !r.extra_info!.entity_id.startsWith('drill'))!;
   expect(await t.rowTools(world)).toBe(t.tools);
+  // A row of a drill world this recipe did not make is refused, naming the row and the fields that make drills.
+  const stray = { ...drills[0], data_id: 'stray', extra_info: { ...drills[0].extra_info!, entity_id: 'drillg99-e000' } };
+  await expect(t.rowTools(stray)).rejects.toThrow(/row stray: drill world "drillg99" is not among the world's \d+ drill corpora \(data\.fvqa_mini\.reading_drills, look_drills, grpo_drills\)/);
 });
 
 test('SFT deals reading and look drills out over its epochs (each seen once) and every world row to every epoch', async () => {
