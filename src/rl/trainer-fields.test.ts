@@ -19,6 +19,7 @@ import { parseRecipe, type Recipe } from './recipe.js';
 import type { CheckpointStore } from '../storage/checkpoint-store.js';
 import { microModelFiles } from './testing.js';
 import { replayWarmStart, Trainer, type TrainEvent } from './trainer.js';
+import { observedLook } from '../data/trajectories.js';
 import { rollout } from './rollout.js';
 import { searchLimits } from './config.js';
 import { worldOf } from './environment.js';
@@ -202,6 +203,29 @@ test('reading drills replay their searches on their drill world\'s index: the ti
   // A row of a drill world this recipe did not make is refused, naming the row and the fields that make drills.
   const stray = { ...drills[0], data_id: 'stray', extra_info: { ...drills[0].extra_info!, entity_id: 'drillg99-e000' } };
   await expect(t.rowTools(stray)).rejects.toThrow(/row stray: drill world "drillg99" is not among the world's \d+ drill corpora \(data\.fvqa_mini\.reading_drills, look_drills, grpo_drills\)/);
+});
+
+test("SFT trains a reading drill's observed look but no part of a world RAG-workflow row's imposed first turn", async () => {
+  const base = recipe({});
+  const t = new Trainer(parseRecipe({ ...base, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, reading_drills: 3, rag_workflow_share: 0.5 } } }), env().env);
+  await t.setup();
+  t.model.dispose();
+  const convs = await t.warmStartConversations();
+  expect(convs).toHaveLength(t.data.splits.sft.length);
+  const trained = (i: number) => t.tok.decode(convs[i].tokens.filter((_, k) => convs[i].lossMask[k] === 1));
+  const firstTurn = (i: number) => t.data.splits.sft[i].prompt[1].content;
+  const rag = t.data.splits.sft.flatMap((r, i) => (r.extra_info!.search_mode === 'rag' ? [i] : []));
+  const drills = rag.filter((i) => convs[i].drill);
+  const world = rag.filter((i) => !convs[i].drill);
+  expect(drills).toHaveLength(3);
+  expect(world.length).toBeGreaterThan(0);
+  for (const i of drills) {
+    const look = observedLook(firstTurn(i));
+    expect(look).toMatch(/^<reason>A \w+ \w+ \w+, \d+ marks?\./);
+    expect(trained(i).trimStart().startsWith(look), trained(i)).toBe(true);
+    expect(trained(i)).not.toContain(firstTurn(i).slice(look.length)); // the imposed decision is context
+  }
+  for (const i of world) expect(trained(i)).not.toContain(observedLook(firstTurn(i)) || firstTurn(i));
 });
 
 test('SFT deals reading and look drills out over its epochs (each seen once) and every world row to every epoch', async () => {

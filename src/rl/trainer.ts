@@ -210,8 +210,14 @@ export class Trainer {
     if (this.state.phase === 'eval') await this.runEval();
   }
 
-  /** The warm-start rows replayed and encoded, each marked when it is a drill (reading or look drill). */
-  private async warmStartConversations(): Promise<(EncodedConversation & { drill: boolean })[]> {
+  /**
+   * The warm-start rows replayed on their search tools and encoded as SFT trains them, in split order
+   * (rows whose replayed search failed are left out and logged), each marked when it is a drill
+   * (reading or look drill). `lossMask` marks the trained tokens: every assistant turn, except the
+   * imposed first turn of a RAG-workflow row (`extra_info.search_mode` 'rag'); a reading drill's first
+   * turn still trains the look it observed (`observedLook`). Call after `setup()`.
+   */
+  async warmStartConversations(): Promise<(EncodedConversation & { drill: boolean })[]> {
     const enc = new TurnEncoder(this.tok, 'imageSeqLen' in this.model ? this.model.imageSeqLen : 0, this.recipe.model.compact_instructions);
     const out: (EncodedConversation & { drill: boolean })[] = [];
     let dropped = 0;
