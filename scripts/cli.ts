@@ -3,8 +3,8 @@
  * script's header comment (its usage), and a one-line message instead of a stack trace for an unknown
  * option or a missing value.
  */
-import { readFileSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
@@ -34,4 +34,15 @@ export function parseCli<T extends ParseArgsConfig>(config: T, scriptUrl: string
     console.error(`${basename(path, '.ts')}: ${message}; --help lists the options`);
     process.exit(2);
   }
+}
+
+/**
+ * The file of a recipe given on the command line: a path, or the name of one in recipes/ (`fvqa-mini` is
+ * recipes/fvqa-mini.json). @throws Error naming both places looked at when neither exists.
+ */
+export function recipeFile(nameOrPath: string): string {
+  if (existsSync(nameOrPath)) return nameOrPath;
+  const named = join(resolve(fileURLToPath(new URL('..', import.meta.url))), 'recipes', `${nameOrPath}.json`);
+  if (!existsSync(named)) throw new Error(`recipe ${nameOrPath} not found (looked at ${nameOrPath} and ${named})`);
+  return named;
 }

@@ -3,6 +3,9 @@
  * store, inspection and parquet export (issue 5).
  *
  *   generate fvqa-mini --seed 1 --out DIR [--entities N] [--held-out N] [--familiar-share X] [--test-size N]
+ *   generate fvqa-mini --recipe RECIPE [--seed N] --out DIR
+ *                                                      the world a recipe trains on (its data.fvqa_mini, drills and
+ *                                                      their corpora included; --seed replaces the recipe's seed)
  *   import FILE|URL [--name NAME] [--store DIR]        parquet (file or http(s) URL, Range reads) or .jsonl
  *   inspect FILE|URL [--json]                          rows, columns, categories, images decodable, first rows
  *   export NAME --format parquet --out FILE [--store DIR] [--seed N]
@@ -10,9 +13,10 @@
  *   list [--store DIR]                                 stored datasets with sizes
  * The store defaults to .cache/datasets (the Node filesystem form of the lab's IndexedDB store).
  */
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
-import { generateFvqaMini, SPLITS, type FvqaMiniConfig } from '../src/data/fvqa-mini.js';
+import { generateFvqaMini, SPLITS, type FvqaMini, type FvqaMiniConfig } from '../src/data/fvqa-mini.js';
 import { decodeImage } from '../src/data/image.js';
 import { fvqaMiniStats, jsonlFileBatches, openParquetSource, writeFvqaMiniDir, writeParquetFile } from '../src/data/node-io.js';
 import { fvqaParquetBatches, inspectFvqaParquet } from '../src/data/parquet.js';
@@ -20,7 +24,9 @@ import { questionFromUserTurn } from '../src/protocol/prompts.js';
 import type { FvqaRow, Progress } from '../src/data/types.js';
 import { recordToRow } from '../src/data/validate.js';
 import { openFsStore } from '../src/storage/fs-store.js';
-import { parseCli } from './cli.js';
+import { parseRecipe } from '../src/rl/recipe.js';
+import { worldOf } from '../src/rl/environment.js';
+import { parseCli, recipeFile } from './cli.js';
 
 const { positionals, values } = parseCli({
   allowPositionals: true,
@@ -35,6 +41,7 @@ const { positionals, values } = parseCli({
     'held-out': { type: 'string' },
     'familiar-share': { type: 'string' },
     'test-size': { type: 'string' },
+    recipe: { type: 'string' },
   },
 }, import.meta.url);
 
@@ -54,20 +61,35 @@ const num = (v: string | undefined, flag: string): number | undefined => {
 };
 
 function usage(): never {
-  throw new Error('usage: dataset generate fvqa-mini --seed N --out DIR | import FILE|URL [--name N] | inspect FILE [--json] | export NAME --format parquet --out FILE | list');
+  throw new Error('usage: dataset generate fvqa-mini [--recipe RECIPE] --seed N --out DIR | import FILE|URL [--name N] | inspect FILE [--json] | export NAME --format parquet --out FILE | list');
+}
+
+/** The world of `--recipe`, with `--seed` in place of the recipe's seed. @throws Error naming what is wrong. */
+function recipeWorld(): FvqaMini {
+  const worldFlags = ['entities', 'held-out', 'familiar-share', 'test-size'].filter((f) => values[f as keyof typeof values] !== undefined);
+  if (worldFlags.length) throw new Error(`--recipe sets the world (its data.fvqa_mini): drop ${worldFlags.map((f) => `--${f}`).join(', ')}`);
+  const path = recipeFile(values.recipe!);
+  const raw = JSON.parse(readFileSync(path, 'utf8'));
+  const recipe = parseRecipe(values.seed === undefined ? raw : { ...raw, seed: num(values.seed, 'seed') }, path);
+  if (recipe.data.source !== 'fvqa-mini') throw new Error(`recipe ${recipe.name}: data.source is ${recipe.data.source}, not fvqa-mini: it has no world to generate`);
+  return worldOf(recipe, progress);
 }
 
 async function generate(): Promise<void> {
   if (positionals[1] !== 'fvqa-mini' || !values.out) usage();
-  const overrides: Partial<FvqaMiniConfig> = {};
-  const set = <K extends keyof FvqaMiniConfig>(k: K, v: FvqaMiniConfig[K] | undefined) => v !== undefined && (overrides[k] = v);
-  set('seed', num(values.seed, 'seed') ?? 1);
-  set('entities', num(values.entities, 'entities'));
-  set('heldOutEntities', num(values['held-out'], 'held-out'));
-  set('familiarShare', num(values['familiar-share'], 'familiar-share'));
-  set('testSize', num(values['test-size'], 'test-size'));
   const t0 = performance.now();
-  const m = generateFvqaMini(overrides, progress);
+  let m: FvqaMini;
+  if (values.recipe !== undefined) m = recipeWorld();
+  else {
+    const overrides: Partial<FvqaMiniConfig> = {};
+    const set = <K extends keyof FvqaMiniConfig>(k: K, v: FvqaMiniConfig[K] | undefined) => v !== undefined && (overrides[k] = v);
+    set('seed', num(values.seed, 'seed') ?? 1);
+    set('entities', num(values.entities, 'entities'));
+    set('heldOutEntities', num(values['held-out'], 'held-out'));
+    set('familiarShare', num(values['familiar-share'], 'familiar-share'));
+    set('testSize', num(values['test-size'], 'test-size'));
+    m = generateFvqaMini(overrides, progress);
+  }
   await writeFvqaMiniDir(m, values.out, progress);
   process.stderr.write(`\ngenerated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   console.log(JSON.stringify({ out: values.out, ...fvqaMiniStats(m) }, null, 1));

@@ -31,7 +31,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { createRuntimeBackend, recipeServices, runWithDawnEnv } from './runtime.js';
 import { trainOutput, type TrainResult } from './train-output.js';
-import { parseCli } from './cli.js';
+import { parseCli, recipeFile } from './cli.js';
 
 const { values } = parseCli({
   options: {
@@ -61,8 +61,12 @@ if (values.backend !== 'auto' && values.runtime !== 'chromium') fail('--backend 
 if (values.runtime === 'node') runWithDawnEnv(values.child!, fail);
 
 const root = resolve(new URL('..', import.meta.url).pathname);
-const recipePath = existsSync(values.recipe!) ? values.recipe! : join(root, 'recipes', `${values.recipe}.json`);
-if (!existsSync(recipePath)) fail(`recipe ${values.recipe} not found (looked at ${values.recipe} and ${recipePath})`);
+let recipePath = '';
+try {
+  recipePath = recipeFile(values.recipe!);
+} catch (e) {
+  fail((e as Error).message);
+}
 const { loadRecipe, loadStoredRecipe } = await import('../src/rl/recipe.js');
 const { Trainer } = await import('../src/rl/trainer.js');
 const { FsCheckpointStore } = await import('../src/storage/fs-checkpoint-store.js');

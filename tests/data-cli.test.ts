@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { drillWorldOf } from '../src/data/fvqa-mini.js';
 import { FIXTURE, fixtureBytes } from '../src/data/testing.js';
+import { worldOf } from '../src/rl/environment.js';
+import { readCorpusDir } from '../src/search/corpus-fs.js';
+import { parseRecipe } from '../src/rl/recipe.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -43,6 +48,34 @@ test('generate writes the same bytes twice for one seed, other bytes for another
   expect(JSON.parse(stdout).splits.test.rows).toBe(20);
   expect(stderr).toMatch(/write train\.parquet: \d+\/\d+ rows/);
 });
+
+test("generate --recipe writes the recipe's world: its drill rows, and each drill world's corpus under drill-corpora/", async () => {
+  const base = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
+  const recipe = { ...base, name: 'cli-drills', data: { source: 'fvqa-mini', fvqa_mini: { ...base.data.fvqa_mini, entities: 12, held_out_entities: 2, test_size: 8, reading_drills: 3, look_drills: 2, grpo_drills: 2 } } };
+  const file = join(tmp, 'cli-drills.json');
+  writeFileSync(file, JSON.stringify(recipe));
+  const { stdout, stderr } = await cli('generate', 'fvqa-mini', '--recipe', file, '--seed', '4', '--out', join(tmp, 'r'));
+  expect(stderr).toMatch(/write drill corpora: \d+\/\d+ corpora/);
+  // The same world as the trainer's for that recipe and seed (an independent generation in this process).
+  const world = worldOf(parseRecipe({ ...recipe, seed: 4 }));
+  const stats = JSON.parse(stdout);
+  for (const split of ['train', 'test', 'heldout', 'sft'] as const) expect(stats.splits[split].rows, split).toBe(world.splits[split].length);
+  const sftIds = (await parquetReadObjects({ file: await asyncBufferFromFile(join(tmp, 'r', 'sft.parquet')), columns: ['data_id'] })).map((r) => r.data_id);
+  expect(sftIds).toEqual(world.splits.sft.map((r) => r.data_id));
+  const written = JSON.parse(readFileSync(join(tmp, 'r', 'world.json'), 'utf8'));
+  expect(written.config).toMatchObject({ seed: 4, readingDrills: 3, lookDrills: 2, grpoDrills: 2 });
+  expect(written.drillWorlds.sort()).toEqual(Object.keys(world.drillCorpora).sort());
+  const drillRows = [...world.splits.sft, ...world.splits.train].filter((r) => drillWorldOf(r) !== null);
+  expect(drillRows).toHaveLength(3 + 2 * 2 + 2 * 2);
+  expect(new Set(drillRows.map((r) => drillWorldOf(r)!)).size).toBeGreaterThan(2);
+  for (const key of written.drillWorlds) expect(await readCorpusDir(join(tmp, 'r', 'drill-corpora', key)), key).toEqual(world.drillCorpora[key]);
+  // World flags and --recipe do not mix; a recipe that is not there is named.
+  const mixed = await cli('generate', 'fvqa-mini', '--recipe', file, '--entities', '30', '--out', join(tmp, 'x')).then(() => null, (e: { code: number; stderr: string }) => e);
+  expect(mixed?.code).toBe(1);
+  expect(mixed?.stderr).toMatch(/--recipe sets the world \(its data\.fvqa_mini\): drop --entities/);
+  const missing = await cli('generate', 'fvqa-mini', '--recipe', 'no-such-recipe', '--out', join(tmp, 'x')).then(() => null, (e: { stderr: string }) => e);
+  expect(missing?.stderr).toMatch(/recipe no-such-recipe not found \(looked at no-such-recipe and .*recipes\/no-such-recipe\.json\)/);
+}, 120_000);
 
 test('import, list, export and inspect through the CLI; bad files exit 1 naming row and field', async () => {
   const store = join(tmp, 'store');

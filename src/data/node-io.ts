@@ -34,8 +34,9 @@ export function fvqaMiniStats(m: FvqaMini) {
 
 /**
  * Writes FVQA-mini to `dir`: train/test/heldout/sft.parquet (FVQA schema), corpus/ (search corpus
- * folder format, src/search/corpus.ts) and world.json (config, entities, statistics, and the hazy
- * familiar facts when there are any). Same world, same bytes.
+ * folder format, src/search/corpus.ts), one folder per drill world under drill-corpora/ (the corpus a
+ * drill row's searches run on: `drillWorldOf(row)` names it) and world.json (config, entities,
+ * statistics, the hazy familiar facts and the drill worlds when there are any). Same world, same bytes.
  */
 export async function writeFvqaMiniDir(m: FvqaMini, dir: string, onProgress?: ProgressCallback): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -46,8 +47,14 @@ export async function writeFvqaMiniDir(m: FvqaMini, dir: string, onProgress?: Pr
   }
   await writeCorpusDir(join(dir, 'corpus'), m.corpus);
   onProgress?.({ phase: 'write corpus', done: m.corpus.images.length, total: m.corpus.images.length, unit: 'images' });
+  const drillWorlds = Object.keys(m.drillCorpora);
+  for (const [k, key] of drillWorlds.entries()) {
+    await writeCorpusDir(join(dir, 'drill-corpora', key), m.drillCorpora[key]);
+    onProgress?.({ phase: 'write drill corpora', done: k + 1, total: drillWorlds.length, unit: 'corpora' });
+  }
   const hazy = m.hazyFacts.length ? { hazyFacts: m.hazyFacts } : {};
-  await writeFile(join(dir, 'world.json'), JSON.stringify({ config: m.config, stats: fvqaMiniStats(m), entities: m.entities, ...hazy }, null, 1) + '\n');
+  const drills = drillWorlds.length ? { drillWorlds } : {};
+  await writeFile(join(dir, 'world.json'), JSON.stringify({ config: m.config, stats: fvqaMiniStats(m), entities: m.entities, ...hazy, ...drills }, null, 1) + '\n');
 }
 
 /** An AsyncBuffer over a local file or, for http(s) URLs, HTTP Range reads. */

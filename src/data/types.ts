@@ -69,7 +69,7 @@ export interface Progress {
   phase: string;
   done: number;
   total: number | null;
-  unit: 'rows' | 'bytes' | 'images' | 'entities';
+  unit: 'rows' | 'bytes' | 'images' | 'entities' | 'corpora';
 }
 export type ProgressCallback = (p: Progress) => void;
 

@@ -9,7 +9,7 @@
 import type * as E from '../engine/index.js';
 import { drillWorldOf, generateFvqaMini, type FvqaMini } from '../data/fvqa-mini.js';
 import { bufferFromBlob, bufferFromBytes, rangeBufferFromUrl, readFvqaParquet } from '../data/parquet.js';
-import type { FvqaRow } from '../data/types.js';
+import type { FvqaRow, ProgressCallback } from '../data/types.js';
 import { parseHfDatasetFile } from '../hub/ref.js';
 import { HubRepo, type HubRepoOptions } from '../hub/repo.js';
 import { openSafetensorsBuffer, type TensorSource } from '../io/safetensors.js';
@@ -57,12 +57,13 @@ export interface RunEnvironment {
 }
 
 /**
- * The FVQA-mini world of a recipe (data.source fvqa-mini): its splits and search corpus.
+ * The FVQA-mini world of a recipe (data.source fvqa-mini): its splits and search corpus, drills included;
+ * `onProgress` reports the generation's phases.
  * @throws Error naming the recipe's data.fvqa_mini field whose value the generator rejects.
  */
-export function worldOf(recipe: Recipe): FvqaMini {
+export function worldOf(recipe: Recipe, onProgress?: ProgressCallback): FvqaMini {
   try {
-    return generateFvqaMini(fvqaMiniConfig(recipe));
+    return generateFvqaMini(fvqaMiniConfig(recipe), onProgress);
   } catch (e) {
     throw new Error(`recipe ${recipe.name}: ${inRecipeTerms(e instanceof Error ? e.message : String(e))}`);
   }
