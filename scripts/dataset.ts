@@ -24,7 +24,7 @@ import { questionFromUserTurn } from '../src/protocol/prompts.js';
 import type { FvqaRow, Progress } from '../src/data/types.js';
 import { recordToRow } from '../src/data/validate.js';
 import { openFsStore } from '../src/storage/fs-store.js';
-import { parseRecipe } from '../src/rl/recipe.js';
+import { loadRecipe, parseRecipe } from '../src/rl/recipe.js';
 import { worldOf } from '../src/rl/environment.js';
 import { parseCli, recipeFile } from './cli.js';
 
@@ -69,8 +69,8 @@ function recipeWorld(): FvqaMini {
   const worldFlags = ['entities', 'held-out', 'familiar-share', 'test-size'].filter((f) => values[f as keyof typeof values] !== undefined);
   if (worldFlags.length) throw new Error(`--recipe sets the world (its data.fvqa_mini): drop ${worldFlags.map((f) => `--${f}`).join(', ')}`);
   const path = recipeFile(values.recipe!);
-  const raw = JSON.parse(readFileSync(path, 'utf8'));
-  const recipe = parseRecipe(values.seed === undefined ? raw : { ...raw, seed: num(values.seed, 'seed') }, path);
+  const parsed = loadRecipe(readFileSync(path, 'utf8'), path);
+  const recipe = values.seed === undefined ? parsed : parseRecipe({ ...parsed, seed: num(values.seed, 'seed') }, path);
   if (recipe.data.source !== 'fvqa-mini') throw new Error(`recipe ${recipe.name}: data.source is ${recipe.data.source}, not fvqa-mini: it has no world to generate`);
   return worldOf(recipe, progress);
 }
