@@ -75,6 +75,8 @@ test("generate --recipe writes the recipe's world: its drill rows, and each dril
   expect(mixed?.stderr).toMatch(/--recipe sets the world \(its data\.fvqa_mini\): drop --entities/);
   const missing = await cli('generate', 'fvqa-mini', '--recipe', 'no-such-recipe', '--out', join(tmp, 'x')).then(() => null, (e: { stderr: string }) => e);
   expect(missing?.stderr).toMatch(/recipe no-such-recipe not found \(looked at no-such-recipe and .*recipes\/no-such-recipe\.json\)/);
+  const parquet = await cli('generate', 'fvqa-mini', '--recipe', 'smolvlm-256m-lora', '--out', join(tmp, 'x')).then(() => null, (e: { stderr: string }) => e);
+  expect(parquet?.stderr).toMatch(/recipe smolvlm-256m-lora: data\.source is \w+, not fvqa-mini: it has no world to generate/);
 }, 120_000);
 
 test('import, list, export and inspect through the CLI; bad files exit 1 naming row and field', async () => {
