@@ -234,6 +234,18 @@ test('pixel shuffle matches Idefics3Connector.pixel_shuffle index by index', asy
   expect(got).toEqual(expected);
 });
 
+test("sampling's token order is a stable comparison sort's: by logit, highest first, ties by id (-0 as +0, infinities, subnormals)", async () => {
+  const { byLogitDescending } = await import('./generate.js');
+  const rng = new E.Rng(11);
+  const special = [0, -0, Infinity, -Infinity, 1e-45, -1e-45, 3.4e38, -3.4e38, 1, -1];
+  for (const V of [1, 7, 1024, 4099]) {
+    // Few distinct values, so most logits tie with others.
+    const logits = Float32Array.from({ length: V }, (_, i) => (i % 5 === 0 ? special[Math.floor(rng.next() * special.length)] : Math.round((rng.next() - 0.5) * 8) / 2));
+    const reference = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
+    expect(byLogitDescending(logits)).toEqual(reference);
+  }
+});
+
 test('sampling: suppressed tokens are never drawn; top-k keeps the k best; greedy is the argmax', async () => {
   const { sampleToken } = await import('./generate.js');
   const logits = Float32Array.from([2, 5, 1, 4.9]);
