@@ -64,9 +64,12 @@ function usage(): never {
   throw new Error('usage: dataset generate fvqa-mini [--recipe RECIPE] --seed N --out DIR | import FILE|URL [--name N] | inspect FILE [--json] | export NAME --format parquet --out FILE | list');
 }
 
+/** The world flags of `generate fvqa-mini`, each with the FvqaMiniConfig field it sets. */
+const WORLD_FLAGS = { entities: 'entities', 'held-out': 'heldOutEntities', 'familiar-share': 'familiarShare', 'test-size': 'testSize' } as const;
+
 /** The world of `--recipe`, with `--seed` in place of the recipe's seed. @throws Error naming what is wrong. */
 function recipeWorld(): FvqaMini {
-  const worldFlags = ['entities', 'held-out', 'familiar-share', 'test-size'].filter((f) => values[f as keyof typeof values] !== undefined);
+  const worldFlags = Object.keys(WORLD_FLAGS).filter((f) => values[f as keyof typeof WORLD_FLAGS] !== undefined);
   if (worldFlags.length) throw new Error(`--recipe sets the world (its data.fvqa_mini): drop ${worldFlags.map((f) => `--${f}`).join(', ')}`);
   const path = recipeFile(values.recipe!);
   const parsed = loadRecipe(readFileSync(path, 'utf8'), path);
@@ -81,13 +84,11 @@ async function generate(): Promise<void> {
   let m: FvqaMini;
   if (values.recipe !== undefined) m = recipeWorld();
   else {
-    const overrides: Partial<FvqaMiniConfig> = {};
-    const set = <K extends keyof FvqaMiniConfig>(k: K, v: FvqaMiniConfig[K] | undefined) => v !== undefined && (overrides[k] = v);
-    set('seed', num(values.seed, 'seed') ?? 1);
-    set('entities', num(values.entities, 'entities'));
-    set('heldOutEntities', num(values['held-out'], 'held-out'));
-    set('familiarShare', num(values['familiar-share'], 'familiar-share'));
-    set('testSize', num(values['test-size'], 'test-size'));
+    const overrides: Partial<FvqaMiniConfig> = { seed: num(values.seed, 'seed') ?? 1 };
+    for (const [flag, field] of Object.entries(WORLD_FLAGS)) {
+      const v = num(values[flag as keyof typeof WORLD_FLAGS], flag);
+      if (v !== undefined) overrides[field] = v;
+    }
     m = generateFvqaMini(overrides, progress);
   }
   await writeFvqaMiniDir(m, values.out, progress);

@@ -51,6 +51,14 @@ const fail = (msg: string): never => {
   console.error(`npm run train: ${msg}`);
   process.exit(2);
 };
+/** f's value, or exit with its error's message. */
+const orFail = <T>(f: () => T): T => {
+  try {
+    return f();
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+};
 if (!values.recipe) fail('--recipe NAME|FILE is required (e.g. --recipe fvqa-mini)');
 if (!['node', 'wasm', 'chromium', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node (WebGPU via Dawn), wasm (the WebAssembly backend in Node), chromium (the lab's worker in headless Chromium) or cpu`);
 if (values.seed !== undefined && !(Number.isInteger(Number(values.seed)) && Number(values.seed) >= 0)) fail(`--seed ${values.seed}: a whole number >= 0`);
@@ -61,12 +69,7 @@ if (values.backend !== 'auto' && values.runtime !== 'chromium') fail('--backend 
 if (values.runtime === 'node') runWithDawnEnv(values.child!, fail);
 
 const root = resolve(new URL('..', import.meta.url).pathname);
-let recipePath = '';
-try {
-  recipePath = recipeFile(values.recipe!);
-} catch (e) {
-  fail((e as Error).message);
-}
+const recipePath = orFail(() => recipeFile(values.recipe!));
 const { loadRecipe, loadStoredRecipe } = await import('../src/rl/recipe.js');
 const { Trainer } = await import('../src/rl/trainer.js');
 const { FsCheckpointStore } = await import('../src/storage/fs-checkpoint-store.js');
@@ -75,13 +78,7 @@ const { rolloutRecords } = await import('../src/export/rollouts.js');
 // The recipe as written to the run folder: the file, with --seed applied.
 const recipeText = values.seed === undefined ? readFileSync(recipePath, 'utf8')
   : JSON.stringify({ ...JSON.parse(readFileSync(recipePath, 'utf8')), seed: Number(values.seed) }, null, 2) + '\n';
-let recipe;
-try {
-  recipe = loadRecipe(recipeText, recipePath);
-} catch (e) {
-  fail((e as Error).message);
-}
-const r = recipe!;
+const r = orFail(() => loadRecipe(recipeText, recipePath));
 const out = resolve(values.out ?? join(root, 'runs', r.name));
 mkdirSync(out, { recursive: true });
 if (values['init-from']) initFrom(resolve(values['init-from']));
@@ -94,12 +91,7 @@ function initFrom(src: string): void {
   if (!existsSync(join(from, 'trainer_state.json')) || !existsSync(join(src, 'recipe.json'))) fail(`--init-from ${src}: no run there (expected recipe.json and checkpoint/trainer_state.json)`);
   const state = JSON.parse(readFileSync(join(from, 'trainer_state.json'), 'utf8'));
   if (state.phase !== 'grpo' || state.grpoStep !== 0) fail(`--init-from ${src}: that run is at phase ${state.phase}, GRPO step ${state.grpoStep}; it must have stopped right after SFT (train it with --steps 0)`);
-  let theirs: typeof r;
-  try {
-    theirs = loadStoredRecipe(readFileSync(join(src, 'recipe.json'), 'utf8'), join(src, 'recipe.json'));
-  } catch (e) {
-    return fail((e as Error).message);
-  }
+  const theirs = orFail(() => loadStoredRecipe(readFileSync(join(src, 'recipe.json'), 'utf8'), join(src, 'recipe.json')));
   // data.train_categories (the ablation without data balancing) and data.fvqa_mini.grpo_drills only pick
   // or add GRPO's prompts: not part of the warm start.
   const warmStartPart = (x: typeof r, k: 'seed' | 'model' | 'data' | 'search' | 'sft') =>
