@@ -307,17 +307,15 @@ describe('FVQA-mini GRPO drills (grpoDrills)', () => {
     d = generateFvqaMini({ ...NEUTRAL, readingDrills: 5, grpoDrills: N });
   });
 
-  test("add only train rows, after the world's own: one search_required and one visual question per creature outside the world", () => {
+  test("add only train rows, after the world's own: one search_required question (name or fact) per creature outside the world", () => {
     const rows = appended(d, generateFvqaMini({ ...NEUTRAL, readingDrills: 5 }), 'train');
-    expect(rows).toHaveLength(2 * N);
+    expect(rows).toHaveLength(N);
     const ids = rows.map((row) => row.extra_info!.entity_id);
     expect(ids.every((id) => /^drillg\d+-e\d{3}$/.test(id))).toBe(true);
     expect(new Set(ids).size).toBe(N);
-    for (let i = 0; i < N; i++) {
-      expect(ids[2 * i + 1]).toBe(ids[2 * i]);
-      expect([rows[2 * i].category, rows[2 * i + 1].category]).toEqual(['search_required', 'search_free']);
-      expect(rows[2 * i + 1].extra_info!.question_kind).toBe('visual');
-    }
+    expect(rows.every((row) => row.category === 'search_required' && row.extra_info!.question_kind !== 'visual')).toBe(true);
+    // Both kinds of question are drawn: the name and the facts.
+    expect(new Set(rows.map((row) => row.extra_info!.attribute === 'name')).size).toBe(2);
     // No reading drill creature, and no name of the world.
     const sftIds = new Set(d.splits.sft.map((row) => row.extra_info!.entity_id));
     expect(ids.some((id) => sftIds.has(id))).toBe(false);

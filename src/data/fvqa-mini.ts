@@ -113,11 +113,13 @@ export interface FvqaMiniConfig extends WorldConfig {
   readingDrills: number;
   /**
    * Number of GRPO drill creatures (default 0): creatures of drill worlds of their own (as the reading
-   * drills', but other worlds), never in the warm start, that the train split asks about: one
-   * search_required question (name or a fact) and one visual question each. The world's tails teach GRPO
-   * to search only for the half-dozen creatures it has memorised as unknown; drill creatures are new, as
-   * the held-out split's are, so what GRPO rewards is searching for any creature it has never met
-   * (issue 15's heldout target). Their searches run on their drill world's index (drillWorldOf).
+   * drills', but other worlds), never in the warm start, that the train split asks one search_required
+   * question about (the name or a fact). The world's tails teach GRPO to search only for the half-dozen
+   * creatures it has memorised as unknown; drill creatures are new, as the held-out split's are, so what
+   * GRPO rewards is searching for any creature it has never met (issue 15's heldout target). No visual
+   * question: a drill creature's page states its look, so where perception of new creatures is weak GRPO
+   * would reward searching on visual questions, and that spills over to the familiar ones (search_free).
+   * Their searches run on their drill world's index (drillWorldOf).
    */
   grpoDrills: number;
   /**
@@ -323,12 +325,12 @@ function readingDrills(world: readonly Entity[], config: FvqaMiniConfig): { dril
   return { drills, corpora };
 }
 
-/** The train questions of FvqaMiniConfig.grpoDrills: per creature one fact (or the name) and one visual attribute. */
+/** The train questions of FvqaMiniConfig.grpoDrills: per creature one fact (or the name). */
 function grpoDrills(world: readonly Entity[], config: FvqaMiniConfig): { questions: Instance[]; corpora: Record<string, SearchCorpus> } {
   const { creatures, corpora } = drillCreatures(world, config, config.grpoDrills, 'grpo');
-  const questions = creatures.flatMap(({ e }) => {
-    const rng = Rng.stream(config.seed, `grpo-drill:${e.id}`);
-    return [rng.pick(FACT_ATTRIBUTES), rng.pick(VISUAL_ATTRIBUTES)].map((a) => makeInstance(e, a, `grpo-drill:${e.id}:${a}`, config));
+  const questions = creatures.map(({ e }) => {
+    const a = Rng.stream(config.seed, `grpo-drill:${e.id}`).pick(FACT_ATTRIBUTES);
+    return makeInstance(e, a, `grpo-drill:${e.id}:${a}`, config);
   });
   return { questions, corpora };
 }
