@@ -296,7 +296,7 @@ const maxDrills = (kind: keyof typeof DRILL_KINDS) => DRILL_KINDS[kind].worlds *
  * `<prefix><j>-<id>` and are skipped where their name or (shape, colour, background) is one of
  * `world`'s, so no drill contradicts what the world's search engine returns.
  */
-function drillCreatures(world: readonly Entity[], config: FvqaMiniConfig, count: number, kind: keyof typeof DRILL_KINDS): { creatures: { e: Entity; engine: CorpusSearch }[]; corpora: Record<string, SearchCorpus> } {
+function drillCreatures(world: readonly Entity[], config: FvqaMiniConfig, count: number, kind: keyof typeof DRILL_KINDS, onProgress?: ProgressCallback): { creatures: { e: Entity; engine: CorpusSearch }[]; corpora: Record<string, SearchCorpus> } {
   const names = new Set(world.map((e) => e.facts.name.toLowerCase()));
   const lookKey = (e: Entity) => `${e.look.shape}/${e.look.colour}/${e.look.background}`;
   const looks = new Set(world.map(lookKey));
@@ -311,13 +311,14 @@ function drillCreatures(world: readonly Entity[], config: FvqaMiniConfig, count:
     const corpus = (corpora[`${prefix}${j}`] = buildCorpus(creatures, config));
     const engine = new CorpusSearch(corpus);
     for (const e of creatures.slice(0, count - out.length)) out.push({ e, engine });
+    onProgress?.({ phase: `${kind} drill creatures`, done: out.length, total: count, unit: 'entities' });
   }
   return { creatures: out, corpora };
 }
 
 /** The instances of FvqaMiniConfig.readingDrills: one fact (or the name) asked of each drill creature, with its engine. */
-function readingDrills(world: readonly Entity[], config: FvqaMiniConfig): { drills: { inst: Instance; engine: CorpusSearch; stream: string }[]; corpora: Record<string, SearchCorpus> } {
-  const { creatures, corpora } = drillCreatures(world, config, config.readingDrills, 'reading');
+function readingDrills(world: readonly Entity[], config: FvqaMiniConfig, onProgress?: ProgressCallback): { drills: { inst: Instance; engine: CorpusSearch; stream: string }[]; corpora: Record<string, SearchCorpus> } {
+  const { creatures, corpora } = drillCreatures(world, config, config.readingDrills, 'reading', onProgress);
   const drills = creatures.map(({ e, engine }) => {
     const stream = `drill:${e.id}`;
     return { inst: makeInstance(e, Rng.stream(config.seed, stream).pick(FACT_ATTRIBUTES), stream, config), engine, stream };
@@ -326,8 +327,8 @@ function readingDrills(world: readonly Entity[], config: FvqaMiniConfig): { dril
 }
 
 /** The train questions of FvqaMiniConfig.grpoDrills: per creature one fact (or the name). */
-function grpoDrills(world: readonly Entity[], config: FvqaMiniConfig): { questions: Instance[]; corpora: Record<string, SearchCorpus> } {
-  const { creatures, corpora } = drillCreatures(world, config, config.grpoDrills, 'grpo');
+function grpoDrills(world: readonly Entity[], config: FvqaMiniConfig, onProgress?: ProgressCallback): { questions: Instance[]; corpora: Record<string, SearchCorpus> } {
+  const { creatures, corpora } = drillCreatures(world, config, config.grpoDrills, 'grpo', onProgress);
   const questions = creatures.map(({ e }) => {
     const a = Rng.stream(config.seed, `grpo-drill:${e.id}`).pick(FACT_ATTRIBUTES);
     return makeInstance(e, a, `grpo-drill:${e.id}:${a}`, config);
@@ -341,7 +342,7 @@ function grpoDrills(world: readonly Entity[], config: FvqaMiniConfig): { questio
  * test (`testSize` rows, `testFamiliarShare` of them about familiar entities, fresh image samples and
  * instances disjoint from train), heldout (held-out entities: every fact and visual attribute), and sft
  * (warm-start trajectories on train entities with their own image samples).
- * @param onProgress called after each phase and every 64 rows.
+ * @param onProgress called after each phase, every 64 rows and, with a total, every drill world and 64 drills.
  * @throws Error when the configuration is impossible (too many entities, test larger than its pool).
  */
 export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProgress?: ProgressCallback): FvqaMini {
@@ -455,18 +456,24 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const tag = k === 0 ? '' : `:${k}`;
     for (const e of inWorld) for (const a of attrs) slot(e, a, k, `sft:${e.id}:${a}${tag}`);
   }
-  const { drills, corpora: readingCorpora } = readingDrills(entities, config);
-  for (const { inst, engine, stream } of drills) add(inst, 'rag_workflow', 0, stream, engine);
+  // Drills are most of a drilled world's rows: their progress has a total.
+  const drillTick = (phase: string, i: number, total: number) => (i % 64 === 63 || i === total - 1) && onProgress?.({ phase, done: i + 1, total, unit: 'rows' });
+  const { drills, corpora: readingCorpora } = readingDrills(entities, config, onProgress);
+  drills.forEach(({ inst, engine, stream }, i) => {
+    add(inst, 'rag_workflow', 0, stream, engine);
+    drillTick('reading drills', i, drills.length);
+  });
   // Look drills: a direct answer and a needless search each, so every kind stays decision-neutral.
-  const { creatures: lookCreatures, corpora: lookCorpora } = drillCreatures(entities, config, config.lookDrills, 'look');
-  for (const { e, engine } of lookCreatures) {
+  const { creatures: lookCreatures, corpora: lookCorpora } = drillCreatures(entities, config, config.lookDrills, 'look', onProgress);
+  lookCreatures.forEach(({ e, engine }, i) => {
     const stream = `look-drill:${e.id}`;
     const a = Rng.stream(config.seed, stream).pick(VISUAL_ATTRIBUTES);
     add(makeInstance(e, a, stream, config), 'direct', 0, stream, engine);
     add(makeInstance(e, a, `${stream}:extra`, config), 'needless_search', 0, `${stream}:extra`, engine);
-  }
+    drillTick('look drills', i, lookCreatures.length);
+  });
   // GRPO drills go after the world's rows, so that a world without them keeps its train split.
-  const { questions, corpora: grpoCorpora } = grpoDrills(entities, config);
+  const { questions, corpora: grpoCorpora } = grpoDrills(entities, config, onProgress);
   for (const inst of questions) train.push(questionRow(inst, 'train', train.length));
   onProgress?.({ phase: 'done', done: made, total: made, unit: 'rows' });
   return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts, drillCorpora: { ...readingCorpora, ...lookCorpora, ...grpoCorpora } };

@@ -21,8 +21,8 @@ import { parseConfig } from '../models/config.js';
 import { table1, type EvalRecord, type ModeSummary } from './evaluate.js';
 import type { Recipe } from './recipe.js';
 
-/** A run's phases in order; 'download' (hub files before training starts) appears only in progress events. */
-export type Phase = 'download' | 'sft' | 'grpo' | 'eval' | 'done';
+/** A run's phases in order; 'download' (hub files before training starts) and 'data' (generating the world, encoding the warm start) appear only in progress events. */
+export type Phase = 'download' | 'data' | 'sft' | 'grpo' | 'eval' | 'done';
 
 /** GRPO settings a running run may change (the lab's knobs); a change applies from the next step on. */
 export interface Knobs {
@@ -43,7 +43,7 @@ export interface KnobChange {
 
 /** Where a run stands: trainer_state.json (with the recipe's name). */
 export interface TrainerState {
-  phase: Exclude<Phase, 'download'>;
+  phase: Exclude<Phase, 'download' | 'data'>;
   sftStep: number;
   grpoStep: number;
   /** State of GRPO's sampling generator (seeded with grpoSeed). */

@@ -36,6 +36,8 @@ export interface RunSources {
   hub?: HubRepoOptions;
   /** Log lines (rows read from a data file). */
   log?(message: string): void;
+  /** Progress of generating a fvqa-mini world (a drilled world takes minutes). */
+  onProgress?: ProgressCallback;
 }
 
 /** What a run trains and evaluates with. */
@@ -103,7 +105,7 @@ export async function buildRunEnvironment(r: Recipe, backend: E.Backend, sources
   let data: RunEnvironment['data'], tools: SearchTools;
   let rowTools = (_row: FvqaRow): Promise<SearchTools> => Promise.resolve(tools);
   if (r.data.source === 'fvqa-mini') {
-    const world = worldOf(r);
+    const world = worldOf(r, sources.onProgress);
     data = world;
     tools = proxy ?? (await localSearchTools(r, world.corpus));
     // Drill worlds are practice outside the world, so no proxy serves them: their own local indexes do.

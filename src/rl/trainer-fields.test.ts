@@ -228,6 +228,25 @@ test("SFT trains a reading drill's observed look but no part of a world RAG-work
   for (const i of world) expect(trained(i)).not.toContain(observedLook(firstTurn(i)) || firstTurn(i));
 });
 
+test("a drilled world reports 'data' progress: its drill creatures, its drills, then the warm start's encoding, each to its total", async () => {
+  const base = recipe({});
+  const e = env();
+  const t = new Trainer(parseRecipe({ ...base, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, reading_drills: 70, look_drills: 3 } } }), e.env);
+  await t.setup();
+  t.model.dispose();
+  const afterSetup = e.events.length;
+  await t.warmStartConversations();
+  const data = (from: number, to: number) => e.events.slice(from, to).flatMap((ev) => (ev.type === 'progress' && ev.phase === 'data' ? [[ev.done, ev.total]] : []));
+  const generation = data(0, afterSetup);
+  // Reports are throttled (4 a second), but each phase's last one, at its total, is always sent.
+  expect(generation).toContainEqual([70, 70]); // the reading drills' creatures (two drill worlds), then their rows
+  expect(generation).toContainEqual([3, 3]); // the look drills'
+  expect(generation.every(([done, total]) => done >= 1 && done <= total)).toBe(true);
+  const encoding = data(afterSetup, e.events.length);
+  expect(encoding.at(-1)).toEqual([t.data.splits.sft.length, t.data.splits.sft.length]);
+  expect(encoding.map(([done]) => done)).toEqual([...encoding.map(([done]) => done)].sort((a, b) => a - b));
+});
+
 test('SFT deals reading and look drills out over its epochs (each seen once) and every world row to every epoch', async () => {
   const base = recipe({});
   /** SFT's optimizer steps in all, read off the first progress event (the run is stopped right after it). */

@@ -133,6 +133,7 @@ export class Trainer {
   evalResult: EvalResult | null = null;
   /** The hub file being downloaded and when its last progress event went out (they are throttled). */
   private download = { file: '', at: 0 };
+  private dataReportAt = -Infinity;
   /** The warm-start policy's on-demand evaluation (recipe eval.after_sft): the "before GRPO" row. */
   sftEvalResult: EvalResult | null = null;
   /** A GRPO step is being taken (a knob set now applies from the step after it). */
@@ -159,6 +160,7 @@ export class Trainer {
     const hub = this.env.hub && { ...this.env.hub, onProgress: (p: DownloadProgress) => this.reportDownload(p) };
     const run = await buildRunEnvironment(this.recipe, this.env.backend, {
       readFile: (path) => this.env.readFile(path), proxyTools: this.env.proxyTools, hub, log: (message) => this.emit({ type: 'log', message }),
+      onProgress: (p) => p.total !== null && this.reportData(p.done, p.total),
     });
     ({ model: this.model, tok: this.tok, imageSize: this.imageSize, data: this.data, tools: this.tools, rowTools: this.rowTools } = run);
     const ckpt = await this.env.store.load();
@@ -177,6 +179,14 @@ export class Trainer {
     if (!p.done && (p.loaded === p.total || now - this.download.at < 250)) return;
     this.download.at = now;
     this.emit({ type: 'progress', phase: 'download', done: p.loaded, total: p.total, etaSeconds: p.etaSeconds ?? null });
+  }
+
+  /** 'data' progress (the world's generation, then the warm start's encoding) at most 4 times a second, and each phase's last report. */
+  private reportData(done: number, total: number): void {
+    const now = performance.now();
+    if (done < total && now - this.dataReportAt < 250) return;
+    this.dataReportAt = now;
+    this.emit({ type: 'progress', phase: 'data', done, total, etaSeconds: null });
   }
 
   /** Trainable parameters in a fixed order (the optimizer's and its checkpoint's). */
@@ -221,7 +231,9 @@ export class Trainer {
     const enc = new TurnEncoder(this.tok, 'imageSeqLen' in this.model ? this.model.imageSeqLen : 0, this.recipe.model.compact_instructions);
     const out: (EncodedConversation & { drill: boolean })[] = [];
     let dropped = 0;
-    for (const row of this.data.splits.sft) {
+    const rows = this.data.splits.sft;
+    for (const [i, row] of rows.entries()) {
+      this.reportData(i + 1, rows.length);
       const replay = await replayWarmStart(row, await this.rowTools(row), this.recipe.grpo.search.results_per_search);
       const drill = drillWorldOf(row) !== null;
       if (!replay) dropped++;

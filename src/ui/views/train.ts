@@ -35,12 +35,13 @@ const SFT_CHARTS: typeof GRPO_CHARTS = [
   { title: 'SFT tokens per second', keys: ['tokens_per_second'] },
   { title: 'SFT memory peak (MiB)', keys: ['memory/peak_bytes'], scale: 1 / 2 ** 20 },
 ];
-const PHASES: { phase: Phase; label: string }[] = [{ phase: 'download', label: 'Download' }, { phase: 'sft', label: 'Warm-start SFT' }, { phase: 'grpo', label: 'GRPO' }, { phase: 'eval', label: 'Evaluation' }];
+const PHASES: { phase: Phase; label: string }[] = [{ phase: 'download', label: 'Download' }, { phase: 'data', label: 'Data' }, { phase: 'sft', label: 'Warm-start SFT' }, { phase: 'grpo', label: 'GRPO' }, { phase: 'eval', label: 'Evaluation' }];
 
 function Progress({ lab }: { lab: Lab }) {
   const run = lab.run;
-  // Download only happens for hub models/datasets, so its bar appears once the run reports download progress.
-  const shown = PHASES.filter(({ phase }) => phase !== 'download' || lab.progress.download);
+  // Downloads happen only for hub models and datasets, data preparation takes long only for drilled
+  // worlds: their bars appear once the run reports them.
+  const shown = PHASES.filter(({ phase }) => (phase !== 'download' && phase !== 'data') || lab.progress[phase]);
   return h('div', { class: 'phases' }, shown.map(({ phase, label }) => {
     const p = lab.progress[phase];
     const finished = run && (PHASES.findIndex((x) => x.phase === run.phase) > PHASES.findIndex((x) => x.phase === phase) || run.phase === 'done');
