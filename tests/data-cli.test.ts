@@ -66,7 +66,7 @@ test("generate --recipe writes the recipe's world: its drill rows, and each dril
   expect(written.config).toMatchObject({ seed: 4, readingDrills: 3, lookDrills: 2, grpoDrills: 2 });
   expect(written.drillWorlds.sort()).toEqual(Object.keys(world.drillCorpora).sort());
   const drillRows = [...world.splits.sft, ...world.splits.train].filter((r) => drillWorldOf(r) !== null);
-  expect(drillRows).toHaveLength(3 + 2 * 2 + 2); // a reading drill each, two trajectories per look drill, a question per GRPO drill
+  expect(drillRows).toHaveLength(3 + 2 * 2 + 2); // a reading drill each, two trajectories per look drill, a question per GRPO drill (its search_free partner is a world row)
   expect(new Set(drillRows.map((r) => drillWorldOf(r)!)).size).toBeGreaterThan(2);
   for (const key of written.drillWorlds) expect(await readCorpusDir(join(tmp, 'r', 'drill-corpora', key)), key).toEqual(world.drillCorpora[key]);
   // World flags and --recipe do not mix; a recipe that is not there is named.

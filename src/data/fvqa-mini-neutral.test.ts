@@ -307,20 +307,30 @@ describe('FVQA-mini GRPO drills (grpoDrills)', () => {
     d = generateFvqaMini({ ...NEUTRAL, readingDrills: 5, grpoDrills: N });
   });
 
-  test("add only train rows, after the world's own: one search_required question (name or fact) per creature outside the world", () => {
-    const rows = appended(d, generateFvqaMini({ ...NEUTRAL, readingDrills: 5 }), 'train');
-    expect(rows).toHaveLength(N);
-    const ids = rows.map((row) => row.extra_info!.entity_id);
+  test("add only train rows, after the world's own: per creature outside the world a search_required question (name or fact), each with a fresh search_free question of the world", () => {
+    const world = generateFvqaMini({ ...NEUTRAL, readingDrills: 5 });
+    const rows = appended(d, world, 'train');
+    expect(rows).toHaveLength(2 * N);
+    const drills = rows.filter((_, i) => i % 2 === 0);
+    const ids = drills.map((row) => row.extra_info!.entity_id);
     expect(ids.every((id) => /^drillg\d+-e\d{3}$/.test(id))).toBe(true);
     expect(new Set(ids).size).toBe(N);
-    expect(rows.every((row) => row.category === 'search_required' && row.extra_info!.question_kind !== 'visual')).toBe(true);
+    expect(drills.every((row) => row.category === 'search_required' && row.extra_info!.question_kind !== 'visual')).toBe(true);
     // Both kinds of question are drawn: the name and the facts.
-    expect(new Set(rows.map((row) => row.extra_info!.attribute === 'name')).size).toBe(2);
+    expect(new Set(drills.map((row) => row.extra_info!.attribute === 'name')).size).toBe(2);
+    // The partners: search_free questions the world's train split asks too (same creature and attribute), as new instances.
+    const partners = rows.filter((_, i) => i % 2 === 1);
+    const worldPairs = new Set(world.splits.train.filter((row) => row.category === 'search_free').map((row) => `${row.extra_info!.entity_id}/${row.extra_info!.attribute}`));
+    expect(partners.every((row) => row.category === 'search_free' && worldPairs.has(`${row.extra_info!.entity_id}/${row.extra_info!.attribute}`))).toBe(true);
+    expect(new Set(partners.map((row) => row.extra_info!.question_kind)).size).toBe(2); // familiar facts and visual questions
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    const worldImages = new Set(world.splits.train.map((row) => hex(row.images[0].bytes)));
+    expect(partners.some((row) => worldImages.has(hex(row.images[0].bytes)))).toBe(false); // new image samples
     // No reading drill creature, and no name of the world.
     const sftIds = new Set(d.splits.sft.map((row) => row.extra_info!.entity_id));
     expect(ids.some((id) => sftIds.has(id))).toBe(false);
     const worldNames = new Set(d.entities.map((e) => e.facts.name));
-    expect(rows.some((row) => row.extra_info!.attribute === 'name' && worldNames.has(row.reward_model.ground_truth))).toBe(false);
+    expect(drills.some((row) => row.extra_info!.attribute === 'name' && worldNames.has(row.reward_model.ground_truth))).toBe(false);
   });
 
   test("each creature is on its drill world's corpus, under its drill world's key, and on no other", () => {

@@ -119,7 +119,9 @@ export interface FvqaMiniConfig extends WorldConfig {
    * GRPO rewards is searching for any creature it has never met (issue 15's heldout target). No visual
    * question: a drill creature's page states its look, so where perception of new creatures is weak GRPO
    * would reward searching on visual questions, and that spills over to the familiar ones (search_free).
-   * Their searches run on their drill world's index (drillWorldOf).
+   * Instead each drill question comes with a fresh instance of one of the world's search_free train
+   * questions, so the prompts stay as balanced between the categories as the world's (the paper's data
+   * balancing). Their searches run on their drill world's index (drillWorldOf).
    */
   grpoDrills: number;
   /**
@@ -472,9 +474,18 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     add(makeInstance(e, a, `${stream}:extra`, config), 'needless_search', 0, `${stream}:extra`, engine);
     drillTick('look drills', i, lookCreatures.length);
   });
-  // GRPO drills go after the world's rows, so that a world without them keeps its train split.
+  // GRPO drills go after the world's rows, so that a world without them keeps its train split. Each
+  // drill question (search_required) comes with a fresh instance of one of the world's own search_free
+  // train questions, drawn from them uniformly: the prompt mix stays as balanced as the world's.
   const { questions, corpora: grpoCorpora } = grpoDrills(entities, config, onProgress);
-  for (const inst of questions) train.push(questionRow(inst, 'train', train.length));
+  const searchFree = train.filter((row) => row.category === 'search_free');
+  const brng = Rng.stream(config.seed, 'grpo-drill-balance');
+  questions.forEach((inst, i) => {
+    train.push(questionRow(inst, 'train', train.length));
+    const { entity_id, attribute } = brng.pick(searchFree).extra_info!;
+    const e = entities.find((x) => x.id === entity_id)!;
+    train.push(questionRow(makeInstance(e, attribute as Attribute, `grpo-balance:${i}`, config), 'train', train.length));
+  });
   onProgress?.({ phase: 'done', done: made, total: made, unit: 'rows' });
   return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts, drillCorpora: { ...readingCorpora, ...lookCorpora, ...grpoCorpora } };
 }
