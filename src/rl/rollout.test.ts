@@ -18,7 +18,7 @@ import { LocalSearchIndex } from '../search/local-index.js';
 import { DEFAULT_LIMITS } from '../protocol/tools.js';
 import { encodeConversation, TurnEncoder } from './conversation.js';
 import { rollout } from './rollout.js';
-import { packBatch, sftStep } from './steps.js';
+import { lossMask, maskedLogprobs, packBatch, sequenceLogprobs, sftStep } from './steps.js';
 
 const tok = loadTokenizer(
   JSON.parse(readFileSync(new URL('../../models/tiny-vlm/tokenizer.json', import.meta.url), 'utf8')),
@@ -45,6 +45,39 @@ test('packBatch aligns next-token targets with completion_mask and tool_mask', (
   expect(Array.from(p.completionMask)).toEqual([1, 1, 0, 1, 0, 0]);
   // tool_mask is 1 on padding and where a sequence gives none (TRL pads it with 1).
   expect(Array.from(p.toolMask!)).toEqual([0, 1, 1, 1, 1, 1]);
+});
+
+test("maskedLogprobs: the trained positions' log-probs and gradients of sequenceLogprobs times the loss mask, without the head at other positions", async () => {
+  const be = new E.CpuBackend();
+  const model = createModel(parseConfig(microRaw, 'micro'), be, 3);
+  const params = model.parameters();
+  const rng = new E.Rng(5);
+  const seq = (n: number) => {
+    const tokens = Array.from({ length: n }, () => 5 + rng.int(900));
+    return { tokens, completion_mask: tokens.map(() => (rng.next() < 0.3 ? 1 : 0)), tool_mask: tokens.map(() => (rng.next() < 0.8 ? 1 : 0)), images: [] };
+  };
+  const p = packBatch([seq(23), seq(17), seq(9)], 2, 64);
+  const m = lossMask(p);
+  const run = async (f: () => E.Tensor) => {
+    const v = await E.scope(async () => {
+      const out = f();
+      E.sum(out).backward();
+      return Array.from((await out.data()) as Float32Array);
+    });
+    // The vision tower gets no gradient (no images here): null for both.
+    const grads = await Promise.all(params.map(async (q) => (q.grad ? Array.from((await q.grad.data()) as Float32Array) : [])));
+    E.zeroGrad(params);
+    return { v, grads };
+  };
+  const full = await run(() => E.mul(sequenceLogprobs(model, p, 0.7, 64).logprobs, E.fromArray(be, m, [p.batch.batch, p.batch.length])));
+  const masked = await run(() => maskedLogprobs(model, p, 0.7, 64));
+  const trained = full.v.flatMap((x, i) => (m[i] !== 0 ? [x] : []));
+  expect(masked.v.length).toBe(m.reduce((a, b) => a + b, 0));
+  expect(masked.v.length).toBeGreaterThan(5);
+  masked.v.forEach((x, i) => expect(x).toBeCloseTo(trained[i], 4));
+  expect(masked.grads.map((g) => g.length)).toEqual(full.grads.map((g) => g.length));
+  expect(masked.grads.filter((g) => g.length).length).toBeGreaterThan(10);
+  masked.grads.forEach((g, k) => g.forEach((x, i) => expect(x, `${k}[${i}]`).toBeCloseTo(full.grads[k][i], 4)));
 });
 
 test('SFT memorises two trajectories; greedy multi-turn rollouts with the local search engine replay them', async () => {

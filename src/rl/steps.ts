@@ -92,6 +92,25 @@ export function sequenceLogprobs(model: CausalModel, p: PackedBatch, temperature
   return { logprobs: r.logprobs.reshape([B, T]), entropy: r.entropy.reshape([B, T]) };
 }
 
+/**
+ * Log-probs [N] of the targets at the N positions where lossMask(p) is 1, in row-major order; the LM
+ * head and its log-softmax run on those positions only (an SFT batch trains about a quarter of its
+ * positions, the rest being prompts, tool results and padding). Equals sequenceLogprobs at those
+ * positions; differentiable when grad is enabled (the gather's backward scatter-adds into the hidden states).
+ */
+export function maskedLogprobs(model: CausalModel, p: PackedBatch, temperature: number, imageSize: number): E.Tensor {
+  const be = model.backend;
+  const m = lossMask(p);
+  const rows: number[] = [];
+  m.forEach((v, i) => v !== 0 && rows.push(i));
+  const images = p.pixels ? E.fromArray(be, p.pixels, [p.numImages, 3, imageSize, imageSize]) : undefined;
+  const h = model.forward(p.batch, undefined, images);
+  const { batch: B, length: T } = p.batch;
+  const trained = E.embedding(h.reshape([B * T, model.text.hidden_size]), E.fromArray(be, Int32Array.from(rows), [rows.length], 'i32'));
+  const targets = E.fromArray(be, Int32Array.from(rows, (i) => p.targets[i]), [rows.length], 'i32');
+  return E.tokenLogprobs(trained, model.lmHeadWeight(), targets, { temperature }).logprobs;
+}
+
 /** Splits `items` into consecutive chunks of at most `size`. */
 export function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -131,10 +150,9 @@ export async function sftStep(model: CausalModel, seqs: readonly TrainSequence[]
   let loss = 0;
   for (const mb of chunks(seqs, o.microBatch)) {
     const p = packBatch(mb, o.padId, o.imageSize);
+    if (!lossMask(p).some((v) => v !== 0)) continue; // a micro-batch with nothing to train adds no gradient
     const l = await E.scope(async () => {
-      const { logprobs } = sequenceLogprobs(model, p, 1, o.imageSize);
-      const m = E.fromArray(model.backend, lossMask(p), logprobs.shape);
-      const nll = E.mulScalar(E.sum(E.mul(logprobs, m)), -1 / total);
+      const nll = E.mulScalar(E.sum(maskedLogprobs(model, p, 1, o.imageSize)), -1 / total);
       nll.backward();
       return nll.item();
     });
