@@ -60,12 +60,14 @@ export interface RunEnvironment {
 
 /**
  * The FVQA-mini world of a recipe (data.source fvqa-mini): its splits and search corpus, drills included;
- * `onProgress` reports the generation's phases.
+ * `onProgress` reports the generation's phases. `warmStartDrills: false` leaves out the reading and look
+ * drills, rows of the sft split only (the other splits, the corpus and the GRPO drills are the same).
  * @throws Error naming the recipe's data.fvqa_mini field whose value the generator rejects.
  */
-export function worldOf(recipe: Recipe, onProgress?: ProgressCallback): FvqaMini {
+export function worldOf(recipe: Recipe, onProgress?: ProgressCallback, { warmStartDrills = true } = {}): FvqaMini {
+  const config = fvqaMiniConfig(recipe);
   try {
-    return generateFvqaMini(fvqaMiniConfig(recipe), onProgress);
+    return generateFvqaMini(warmStartDrills ? config : { ...config, readingDrills: 0, lookDrills: 0 }, onProgress);
   } catch (e) {
     throw new Error(`recipe ${recipe.name}: ${inRecipeTerms(e instanceof Error ? e.message : String(e))}`);
   }
@@ -87,13 +89,13 @@ export function proxySearchTools(recipe: Recipe, opts: Omit<ProxyClientOptions, 
 /**
  * Builds the tokenizer, the policy (pretrained weights or fresh ones from the recipe's seed, LoRA
  * attached when the recipe has one), the data and the search tools of a recipe. Hub files are
- * downloaded first (or served by the cache of `sources.hub`).
+ * downloaded first (or served by the cache of `sources.hub`). `warmStartDrills: false`: see worldOf.
  * @throws Error naming the file (and row and field, for bad data rows) when a model or data file is
  *   missing or malformed, when an `hf:` source has no `sources.hub`, when the model is not a
  *   vision-language model, when the proxy backend has no `sources.proxyTools`, or when the training
  *   split is smaller than one GRPO step's prompts
  */
-export async function buildRunEnvironment(r: Recipe, backend: E.Backend, sources: RunSources): Promise<RunEnvironment> {
+export async function buildRunEnvironment(r: Recipe, backend: E.Backend, sources: RunSources, { warmStartDrills = true } = {}): Promise<RunEnvironment> {
   const proxy = r.search.backend === 'proxy' ? requireProxy(sources) : null;
   const files = modelFiles(r.model.source, sources);
   const tok = loadTokenizer(await files.json('tokenizer.json'), await files.json('tokenizer_config.json'));
@@ -105,7 +107,7 @@ export async function buildRunEnvironment(r: Recipe, backend: E.Backend, sources
   let data: RunEnvironment['data'], tools: SearchTools;
   let rowTools = (_row: FvqaRow): Promise<SearchTools> => Promise.resolve(tools);
   if (r.data.source === 'fvqa-mini') {
-    const world = worldOf(r, sources.onProgress);
+    const world = worldOf(r, sources.onProgress, { warmStartDrills });
     data = world;
     tools = proxy ?? (await localSearchTools(r, world.corpus));
     // Drill worlds are practice outside the world, so no proxy serves them: their own local indexes do.

@@ -23,6 +23,7 @@ import { observedLook } from '../data/trajectories.js';
 import { rollout } from './rollout.js';
 import { searchLimits } from './config.js';
 import { worldOf } from './environment.js';
+import { drillWorldOf } from '../data/fvqa-mini.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const readFile = microModelFiles(32);
@@ -39,6 +40,9 @@ beforeAll(async () => {
   t.model.dispose();
 });
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** An SFT section for tests that read the warm start's data (setup generates its drills only for a run with SFT ahead). */
+const WARM_START = { num_train_epochs: 1, learning_rate: 0.001, per_device_train_batch_size: 1, gradient_accumulation_steps: 1 };
 
 function recipe(grpo: Record<string, unknown>, over: Partial<Record<'checkpoint_steps', number>> = {}): Recipe {
   const base = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
@@ -186,7 +190,7 @@ test('eval.temperature and eval.num_samples: sampled evaluation counts every tra
 
 test('reading drills replay their searches on their drill world\'s index: the title they read and the fact they answer are in the results', async () => {
   const base = recipe({});
-  const t = new Trainer(parseRecipe({ ...base, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, reading_drills: 4 } } }), env().env);
+  const t = new Trainer(parseRecipe({ ...base, sft: WARM_START, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, reading_drills: 4 } } }), env().env);
   await t.setup();
   t.model.dispose();
   const drills = t.data.splits.sft.filter((r) => r.extra_info!.search_mode === 'rag' && r.extra_info!.entity_id.startsWith('drill'));
@@ -207,7 +211,7 @@ test('reading drills replay their searches on their drill world\'s index: the ti
 
 test("SFT trains a reading drill's observed look but no part of a world RAG-workflow row's imposed first turn", async () => {
   const base = recipe({});
-  const t = new Trainer(parseRecipe({ ...base, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, reading_drills: 3, rag_workflow_share: 0.5 } } }), env().env);
+  const t = new Trainer(parseRecipe({ ...base, sft: WARM_START, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, reading_drills: 3, rag_workflow_share: 0.5 } } }), env().env);
   await t.setup();
   t.model.dispose();
   const convs = await t.warmStartConversations();
@@ -228,10 +232,25 @@ test("SFT trains a reading drill's observed look but no part of a world RAG-work
   for (const i of world) expect(trained(i)).not.toContain(observedLook(firstTurn(i)) || firstTurn(i));
 });
 
+test("a run past SFT (here: no SFT) generates no warm-start drills, and the same world otherwise", async () => {
+  const base = recipe({});
+  const r = parseRecipe({ ...base, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, reading_drills: 3, look_drills: 2, grpo_drills: 2 } } });
+  const t = new Trainer(r, env().env);
+  await t.setup();
+  t.model.dispose();
+  const full = worldOf(r);
+  const ids = (rows: readonly { data_id: string }[]) => rows.map((row) => row.data_id);
+  expect(full.splits.sft.filter((row) => drillWorldOf(row) !== null)).toHaveLength(3 + 2 * 2);
+  expect(t.data.splits.sft.some((row) => drillWorldOf(row) !== null)).toBe(false);
+  expect(ids(t.data.splits.sft)).toEqual(ids(full.splits.sft.filter((row) => drillWorldOf(row) === null)));
+  for (const split of ['train', 'test', 'heldout'] as const) expect(ids(t.data.splits[split]!), split).toEqual(ids(full.splits[split]!));
+  expect(t.data.splits.train.filter((row) => drillWorldOf(row) !== null)).toHaveLength(2); // GRPO drills stay
+});
+
 test("a drilled world reports 'data' progress: its drill creatures, its drills, then the warm start's encoding, each to its total", async () => {
   const base = recipe({});
   const e = env();
-  const t = new Trainer(parseRecipe({ ...base, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, reading_drills: 70, look_drills: 3 } } }), e.env);
+  const t = new Trainer(parseRecipe({ ...base, sft: WARM_START, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, reading_drills: 70, look_drills: 3 } } }), e.env);
   await t.setup();
   t.model.dispose();
   const afterSetup = e.events.length;
@@ -276,7 +295,7 @@ test("GRPO drills' rollouts search their drill world's index, the world's rows t
   await t.setup();
   const world = t.data.splits.train.filter((r) => !r.extra_info!.entity_id.startsWith('drillg')).slice(0, 2);
   const drills = t.data.splits.train.filter((r) => r.extra_info!.entity_id.startsWith('drillg'));
-  expect(drills).toHaveLength(6);
+  expect(drills).toHaveLength(3);
   // RAG mode imposes the image search whatever the (untrained) policy writes.
   const { trajectories } = await rollout(t.model, t.tok, [...world, ...drills], t.tools, {
     sampling: { temperature: 0, rng: new E.Rng(0) }, limits: searchLimits(t.recipe.grpo), maxTurnTokens: 8, maxCompletionLength: 200,

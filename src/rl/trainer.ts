@@ -151,19 +151,23 @@ export class Trainer {
 
   /**
    * Builds tokenizer, model, data and tools; resumes from the store's checkpoint when there is one.
-   * Hub files are downloaded first (or served by env.hub's cache), with 'download' progress events.
+   * Hub files are downloaded first (or served by env.hub's cache), with 'download' progress events; the
+   * world's generation reports 'data' progress, and leaves out the warm start's drills past SFT.
    * @throws Error naming the file (and row and field, for bad data rows) when a model or data file is
    *   missing or malformed, when an `hf:` source has no env.hub, when the proxy backend has no
    *   env.proxyTools, or when the training split is smaller than one GRPO step's prompts
    */
   async setup(): Promise<void> {
     const hub = this.env.hub && { ...this.env.hub, onProgress: (p: DownloadProgress) => this.reportDownload(p) };
+    const ckpt = await this.env.store.load();
+    // Only SFT reads the warm start's drills, most of a drilled world's generation time: a run past SFT
+    // (resumed, an --init-from ablation, an evaluation) does without them.
+    const phase = ckpt ? readTrainerState(ckpt, this.recipe).phase : this.state.phase;
     const run = await buildRunEnvironment(this.recipe, this.env.backend, {
       readFile: (path) => this.env.readFile(path), proxyTools: this.env.proxyTools, hub, log: (message) => this.emit({ type: 'log', message }),
       onProgress: (p) => p.total !== null && this.reportData(p.done, p.total),
-    });
+    }, { warmStartDrills: phase === 'sft' });
     ({ model: this.model, tok: this.tok, imageSize: this.imageSize, data: this.data, tools: this.tools, rowTools: this.rowTools } = run);
-    const ckpt = await this.env.store.load();
     if (ckpt) await this.restore(ckpt);
   }
 
@@ -225,7 +229,8 @@ export class Trainer {
    * (rows whose replayed search failed are left out and logged), each marked when it is a drill
    * (reading or look drill). `lossMask` marks the trained tokens: every assistant turn, except the
    * imposed first turn of a RAG-workflow row (`extra_info.search_mode` 'rag'); a reading drill's first
-   * turn still trains the look it observed (`observedLook`). Call after `setup()`.
+   * turn still trains the look it observed (`observedLook`). Call after `setup()`; a run set up past SFT
+   * has no drills in its sft split (setup generates them only for SFT).
    */
   async warmStartConversations(): Promise<(EncodedConversation & { drill: boolean })[]> {
     const enc = new TurnEncoder(this.tok, 'imageSeqLen' in this.model ? this.model.imageSeqLen : 0, this.recipe.model.compact_instructions);
