@@ -133,6 +133,7 @@ export class Trainer {
   evalResult: EvalResult | null = null;
   /** The hub file being downloaded and when its last progress event went out (they are throttled). */
   private download = { file: '', at: 0 };
+  /** When the last data progress event went out (they are throttled too). */
   private dataReportAt = -Infinity;
   /** The warm-start policy's on-demand evaluation (recipe eval.after_sft): the "before GRPO" row. */
   sftEvalResult: EvalResult | null = null;
