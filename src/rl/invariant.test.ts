@@ -21,7 +21,7 @@ import { Trainer, type TrainEvent } from './trainer.js';
 
 /** sha256 of the run's metrics events, rollouts events and every checkpoint saved, in order. */
 const RECORDED = {
-  metrics: 'dd1d0c1dd2add2d263a086761754fa1a1d04a281a90d0c3bc112c86e759cc77b',
+  metrics: '6fe98d45e7f3146ac9b7086a49c154de86d32d744f526436303549b069f38748',
   rollouts: '6571ef93ece6b0b4de2d4bd16a11c52b8fb989003e10a9e897cb44eda8a65756',
   checkpoints: '56fe667b4ad7b2fe03095629b3566d9ad05b2d49e25cc813760e6f92bfb2465d',
 };
