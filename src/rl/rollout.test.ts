@@ -78,6 +78,8 @@ test("maskedLogprobs: the trained positions' log-probs and gradients of sequence
   expect(masked.grads.map((g) => g.length)).toEqual(full.grads.map((g) => g.length));
   expect(masked.grads.filter((g) => g.length).length).toBeGreaterThan(10);
   masked.grads.forEach((g, k) => g.forEach((x, i) => expect(x, `${k}[${i}]`).toBeCloseTo(full.grads[k][i], 4)));
+  const untrained = packBatch([{ tokens: [5, 6, 7], completion_mask: [0, 0, 0], images: [] }], 2, 64);
+  expect(() => maskedLogprobs(model, untrained, 1, 64)).toThrow('maskedLogprobs: the batch has no loss-masked position');
 });
 
 test('SFT memorises two trajectories; greedy multi-turn rollouts with the local search engine replay them', async () => {

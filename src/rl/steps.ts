@@ -79,16 +79,19 @@ export function lossMask(p: PackedBatch): Float32Array {
   return tool ? p.completionMask.map((c, i) => c * tool[i]) : p.completionMask;
 }
 
+/** The decoder's last hidden states [B·T, D] (f32) of a packed batch, images through the vision tower. */
+function hiddenStates(model: CausalModel, p: PackedBatch, imageSize: number): E.Tensor {
+  const images = p.pixels ? E.fromArray(model.backend, p.pixels, [p.numImages, 3, imageSize, imageSize]) : undefined;
+  return model.forward(p.batch, undefined, images).reshape([p.batch.batch * p.batch.length, model.text.hidden_size]);
+}
+
 /**
  * Per-token log-probs [B, T] of the targets and entropies [B, T] from a training forward.
  * Differentiable when grad is enabled.
  */
 export function sequenceLogprobs(model: CausalModel, p: PackedBatch, temperature: number, imageSize: number): { logprobs: E.Tensor; entropy: E.Tensor } {
-  const be = model.backend;
-  const images = p.pixels ? E.fromArray(be, p.pixels, [p.numImages, 3, imageSize, imageSize]) : undefined;
-  const h = model.forward(p.batch, undefined, images);
   const { batch: B, length: T } = p.batch;
-  const r = E.tokenLogprobs(h.reshape([B * T, model.text.hidden_size]), model.lmHeadWeight(), E.fromArray(be, p.targets, [B * T], 'i32'), { temperature });
+  const r = E.tokenLogprobs(hiddenStates(model, p, imageSize), model.lmHeadWeight(), E.fromArray(model.backend, p.targets, [B * T], 'i32'), { temperature });
   return { logprobs: r.logprobs.reshape([B, T]), entropy: r.entropy.reshape([B, T]) };
 }
 
@@ -97,16 +100,14 @@ export function sequenceLogprobs(model: CausalModel, p: PackedBatch, temperature
  * head and its log-softmax run on those positions only (an SFT batch trains about a quarter of its
  * positions, the rest being prompts, tool results and padding). Equals sequenceLogprobs at those
  * positions; differentiable when grad is enabled (the gather's backward scatter-adds into the hidden states).
+ * @throws Error when no position of the batch is loss-masked (N would be 0)
  */
 export function maskedLogprobs(model: CausalModel, p: PackedBatch, temperature: number, imageSize: number): E.Tensor {
   const be = model.backend;
-  const m = lossMask(p);
   const rows: number[] = [];
-  m.forEach((v, i) => v !== 0 && rows.push(i));
-  const images = p.pixels ? E.fromArray(be, p.pixels, [p.numImages, 3, imageSize, imageSize]) : undefined;
-  const h = model.forward(p.batch, undefined, images);
-  const { batch: B, length: T } = p.batch;
-  const trained = E.embedding(h.reshape([B * T, model.text.hidden_size]), E.fromArray(be, Int32Array.from(rows), [rows.length], 'i32'));
+  lossMask(p).forEach((v, i) => v !== 0 && rows.push(i));
+  if (rows.length === 0) throw new Error('maskedLogprobs: the batch has no loss-masked position');
+  const trained = E.embedding(hiddenStates(model, p, imageSize), E.fromArray(be, Int32Array.from(rows), [rows.length], 'i32'));
   const targets = E.fromArray(be, Int32Array.from(rows, (i) => p.targets[i]), [rows.length], 'i32');
   return E.tokenLogprobs(trained, model.lmHeadWeight(), targets, { temperature }).logprobs;
 }
