@@ -257,6 +257,47 @@ describe('FVQA-mini uniform decision words (uniformDecision)', () => {
   });
 });
 
+describe('FVQA-mini per-fact decision words (factDecision)', () => {
+  test("a familiar fact's needless search names the creature and the missing fact, then text-searches it; every other row is unchanged", () => {
+    const f = generateFvqaMini({ ...NEUTRAL, ragWorkflowShare: 0.5, factDecision: 1 });
+    const base = generateFvqaMini({ ...NEUTRAL, ragWorkflowShare: 0.5 });
+    expect(f.splits.sft).toHaveLength(base.splits.sft.length);
+    for (const s of ['train', 'test', 'heldout'] as const) expect(f.splits[s]).toEqual(base.splits[s]);
+    const phrase: Record<string, string> = { region: 'native region', year: 'year of discovery', discoverer: 'discoverer', diet: 'diet' };
+    const hazy = new Set(f.hazyFacts);
+    let changed = 0;
+    let hazyChanged = 0;
+    f.splits.sft.forEach((r, i) => {
+      const x = r.extra_info!;
+      if (!(x.question_kind === 'familiar_fact' && x.attribute !== 'name' && searched(r) && x.search_mode !== 'rag')) {
+        expect(r, r.data_id).toEqual(base.splits.sft[i]);
+        return;
+      }
+      changed++;
+      hazyChanged += +hazy.has(pair(r));
+      const name = f.entities.find((e) => e.id === x.entity_id)!.facts.name;
+      const [first, second, ...rest] = turns(r);
+      expect(rest, r.data_id).toEqual([]);
+      expect(first, r.data_id).toMatch(new RegExp(`^<reason>A [a-z]+ [a-z]+ [a-z]+, \\d+ marks?\\. This is ${name}\\. I do not know its ${phrase[x.attribute]}\\.</reason>`));
+      expect(first.endsWith(`<text_search>${name} ${phrase[x.attribute]}</text_search>`), first).toBe(true);
+      // The one tool result is the text search's, and the answer read off it is the truth, hazy facts included.
+      expect(r.prompt.filter((m) => m.role === 'user')).toHaveLength(2);
+      expect(r.prompt.at(-2)!.content, r.data_id).toContain(name);
+      expect(accepts(r, finalAnswer(r)), r.data_id).toBe(true);
+      // The base row searched the same question by image first, then read the same page the same way.
+      const was = turns(base.splits.sft[i]);
+      expect(was[0], r.data_id).toContain('I do not recognise this creature.');
+      expect(second).toBe(was.at(-1));
+    });
+    expect(changed).toBeGreaterThan(0);
+    expect(hazyChanged).toBeGreaterThan(0);
+    // Still decision-neutral per question kind.
+    for (const [kind, c] of shares(f.splits.sft.filter((x) => x.extra_info!.search_mode !== 'rag'), (x) => x.extra_info!.question_kind)) expect(c.search, kind).toBe(c.direct);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, factDecision: 2 })).toThrow(/factDecision must be 0 or 1/);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, factDecision: 1, uniformDecision: 1 })).toThrow(/uniformDecision and factDecision/);
+  });
+});
+
 describe('FVQA-mini reading drills (readingDrills)', () => {
   const DRILLS = 70; // more than one drill world holds
   let d: FvqaMini;

@@ -101,6 +101,15 @@ export interface FvqaMiniConfig extends WorldConfig {
    */
   uniformDecision: number;
   /**
+   * 1: a needless search of a familiar creature's fact names the creature and the fact it lacks ("This is
+   * X. I do not know its diet.") and text-searches that fact, where by default it opens "I do not recognise
+   * this creature." and image-searches first. The decision to search then comes after the creature is named,
+   * per (creature, fact), so GRPO can learn to search the hazy facts and answer the sure ones from memory
+   * rather than one rule per question kind (issue 15: search_free's search ratio). Name and visual
+   * questions, and search_required ones, are unchanged. Excludes uniformDecision. 0 (default): off.
+   */
+  factDecision: number;
+  /**
    * Number of reading drills in the warm start (default 0): RAG-workflow trajectories (first turn
    * untrained, as for ragWorkflowShare) about creatures of small drill worlds of their own (own seeds,
    * looks and corpora; never in this world's corpus, splits or search engine), each creature once, its
@@ -152,6 +161,7 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
   ragChainShare: 0,
   ragWorkflowShare: 0,
   uniformDecision: 0,
+  factDecision: 0,
   readingDrills: 0,
   grpoDrills: 0,
   lookDrills: 0,
@@ -265,7 +275,10 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 /** @throws Error naming an issue-15 option whose value is out of range. */
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
-  if (config.uniformDecision !== 0 && config.uniformDecision !== 1) throw new Error(`uniformDecision must be 0 or 1, got ${config.uniformDecision}`);
+  for (const k of ['uniformDecision', 'factDecision'] as const) {
+    if (config[k] !== 0 && config[k] !== 1) throw new Error(`${k} must be 0 or 1, got ${config[k]}`);
+  }
+  if (config.uniformDecision && config.factDecision) throw new Error('uniformDecision and factDecision cannot both be 1: each sets the words of the search decision');
   for (const [k, kind] of [['readingDrills', 'reading'], ['grpoDrills', 'grpo'], ['lookDrills', 'look']] as const) {
     const v = config[k];
     if (!(Number.isInteger(v) && v >= 0 && v <= maxDrills(kind))) throw new Error(`${k} must be a whole number in [0, ${maxDrills(kind)}], got ${v}`);
@@ -432,7 +445,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const searches = b === 'needless_search' || b === 'search_chain';
     const ragChain = b === 'rag_workflow' || (searches && config.ragChainShare > 0 && (inst.attribute === 'name' || inst.kind === 'visual')
       && Rng.stream(config.seed, `rag:${stream}`).next() < config.ragChainShare);
-    const t = trajectory(inst, b, engine, { stated, ragChain, uniformDecision: config.uniformDecision === 1 });
+    const t = trajectory(inst, b, engine, { stated, ragChain, uniformDecision: config.uniformDecision === 1, factDecision: config.factDecision === 1 });
     const row = toRow(inst, 'sft', sft.length, t.prompt, t.images);
     if (b === 'rag_workflow') row.extra_info!.search_mode = 'rag';
     sft.push(row);

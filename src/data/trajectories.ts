@@ -84,13 +84,16 @@ export interface TrajectoryOptions {
   ragChain: boolean;
   /** Every first turn states its decision in the words of UNIFORM_DECISION. */
   uniformDecision: boolean;
+  /** A needless search of a fact names the creature first and says which fact it lacks, then text-searches it
+   *  (FvqaMiniConfig.factDecision). */
+  factDecision: boolean;
 }
 
 /**
  * Builds one warm-start trajectory (user/assistant turns, images in placeholder order) of `inst`
  * answered with `behaviour`; its image and text searches are run on `search`.
  */
-export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, { stated, ragChain, uniformDecision }: TrajectoryOptions): {
+export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, { stated, ragChain, uniformDecision, factDecision }: TrajectoryOptions): {
   prompt: ChatMessage[];
   images: FvqaImage[];
 } {
@@ -120,6 +123,22 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
     say(assistantTurn(guessReasoning, answerAction(stated)));
     return { prompt, images };
   }
+  /** A turn that text-searches `attr`'s page with `reasoning` before it, and the answer read off the results. */
+  const readText = (reasoning: string, attr: FactAttribute) => {
+    const query = `${name} ${attr === 'name' ? 'creature' : FACT_PHRASE[attr]}`;
+    say(assistantTurn(reasoning, textSearchAction(query)));
+    const pages = search.text(query);
+    const results = formatTextSearchResults(pages.map((p) => ({ url: p.url, summary: p.text })));
+    prompt.push({ role: 'user', content: toolResultTurn('text_search', results, inst.question) });
+    say(assistantTurn(`${factSentence(e, attr)}.`, answerAction(truth)));
+    return { prompt, images };
+  };
+  // A familiar creature recognised, one of its facts not known: the decision follows the fact, and the
+  // name it has just written is the query (no image search needed).
+  if (factDecision && behaviour === 'needless_search' && !visual && inst.attribute !== 'name') {
+    const attr = inst.attribute as FactAttribute;
+    return readText(`${look} This is ${name}. I do not know its ${FACT_PHRASE[attr]}.`, attr);
+  }
   // The other behaviours start with an image search: asked for by the policy, or imposed by the RAG
   // workflow after the reasoning the policy writes when it answers from memory.
   const opening = behaviour !== 'rag_workflow' ? `${look} ${uniformDecision ? UNIFORM_DECISION.search : 'I do not recognise this creature.'}`
@@ -139,13 +158,7 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   // first sentence states the name and the look, as the RAG workflow's forced text search would.
   const attr: FactAttribute = inst.attribute === 'name' || visual ? 'name' : (inst.attribute as FactAttribute);
   const need = attr === 'name' ? 'creature' : FACT_PHRASE[attr];
-  const query = `${name} ${need}`;
-  say(assistantTurn(`${seen} I need its ${attr === 'name' ? 'page' : need}.`, textSearchAction(query)));
-  const pages = search.text(query);
-  const results = formatTextSearchResults(pages.map((p) => ({ url: p.url, summary: p.text })));
-  prompt.push({ role: 'user', content: toolResultTurn('text_search', results, inst.question) });
-  say(assistantTurn(`${factSentence(e, attr)}.`, answerAction(truth)));
-  return { prompt, images };
+  return readText(`${seen} I need its ${attr === 'name' ? 'page' : need}.`, attr);
 }
 
 /**
