@@ -18,7 +18,7 @@ import { LocalSearchIndex } from '../search/local-index.js';
 import { DEFAULT_LIMITS } from '../protocol/tools.js';
 import { encodeConversation, TurnEncoder } from './conversation.js';
 import { rollout } from './rollout.js';
-import { lossMask, maskedLogprobs, packBatch, sequenceLogprobs, sftStep } from './steps.js';
+import { lossMask, lossMaskedSequenceLogprobs, maskedLogprobs, packBatch, sequenceLogprobs, sftStep } from './steps.js';
 
 const tok = loadTokenizer(
   JSON.parse(readFileSync(new URL('../../models/tiny-vlm/tokenizer.json', import.meta.url), 'utf8')),
@@ -47,7 +47,7 @@ test('packBatch aligns next-token targets with completion_mask and tool_mask', (
   expect(Array.from(p.toolMask!)).toEqual([0, 1, 1, 1, 1, 1]);
 });
 
-test("maskedLogprobs: the trained positions' log-probs and gradients of sequenceLogprobs times the loss mask, without the head at other positions", async () => {
+test("maskedLogprobs and lossMaskedSequenceLogprobs: sequenceLogprobs' values and gradients at the loss-masked positions, without the head at the others", async () => {
   const be = new E.CpuBackend();
   const model = createModel(parseConfig(microRaw, 'micro'), be, 3);
   const params = model.parameters();
@@ -57,29 +57,51 @@ test("maskedLogprobs: the trained positions' log-probs and gradients of sequence
     return { tokens, completion_mask: tokens.map(() => (rng.next() < 0.3 ? 1 : 0)), tool_mask: tokens.map(() => (rng.next() < 0.8 ? 1 : 0)), images: [] };
   };
   const p = packBatch([seq(23), seq(17), seq(9)], 2, 64);
+  const shape = [p.batch.batch, p.batch.length];
   const m = lossMask(p);
-  const run = async (f: () => E.Tensor) => {
+  // A loss weighting each position differently, as GRPO's advantages do: sum(logprobs · w) + sum(entropy · w).
+  const w = Float32Array.from(m, (x) => x * (0.5 + rng.next()));
+  const run = async (f: () => { logprobs: E.Tensor; entropy: E.Tensor }, weights: Float32Array | null) => {
     const v = await E.scope(async () => {
-      const out = f();
-      E.sum(out).backward();
-      return Array.from((await out.data()) as Float32Array);
+      const { logprobs, entropy } = f();
+      const weigh = (t: E.Tensor) => (weights ? E.mul(t, E.fromArray(be, weights, t.shape)) : t);
+      E.add(E.sum(weigh(logprobs)), E.sum(weigh(entropy))).backward();
+      return { lp: Array.from((await logprobs.data()) as Float32Array), ent: Array.from((await entropy.data()) as Float32Array) };
     });
     // The vision tower gets no gradient (no images here): null for both.
     const grads = await Promise.all(params.map(async (q) => (q.grad ? Array.from((await q.grad.data()) as Float32Array) : [])));
     E.zeroGrad(params);
-    return { v, grads };
+    return { ...v, grads };
   };
-  const full = await run(() => E.mul(sequenceLogprobs(model, p, 0.7, 64).logprobs, E.fromArray(be, m, [p.batch.batch, p.batch.length])));
-  const masked = await run(() => maskedLogprobs(model, p, 0.7, 64));
-  const trained = full.v.flatMap((x, i) => (m[i] !== 0 ? [x] : []));
-  expect(masked.v.length).toBe(m.reduce((a, b) => a + b, 0));
-  expect(masked.v.length).toBeGreaterThan(5);
-  masked.v.forEach((x, i) => expect(x).toBeCloseTo(trained[i], 4));
-  expect(masked.grads.map((g) => g.length)).toEqual(full.grads.map((g) => g.length));
-  expect(masked.grads.filter((g) => g.length).length).toBeGreaterThan(10);
-  masked.grads.forEach((g, k) => g.forEach((x, i) => expect(x, `${k}[${i}]`).toBeCloseTo(full.grads[k][i], 4)));
+  const close = (a: number[], b: number[], what: string) => {
+    expect(a.length, what).toBe(b.length);
+    a.forEach((x, i) => expect(x, `${what}[${i}]`).toBeCloseTo(b[i], 4));
+  };
+  const sameGrads = (a: number[][], b: number[][]) => {
+    expect(a.map((g) => g.length)).toEqual(b.map((g) => g.length));
+    expect(a.filter((g) => g.length).length).toBeGreaterThan(10);
+    a.forEach((g, k) => close(g, b[k], `grad ${k}`));
+  };
+  const full = await run(() => sequenceLogprobs(model, p, 0.7, 64), w);
+  const atMask = (v: number[]) => v.flatMap((x, i) => (m[i] !== 0 ? [x] : []));
+  const masked = await run(() => maskedLogprobs(model, p, 0.7, 64), Float32Array.from(atMask(Array.from(w))));
+  expect(masked.lp.length).toBe(m.reduce((a, b) => a + b, 0));
+  expect(masked.lp.length).toBeGreaterThan(5);
+  close(masked.lp, atMask(full.lp), 'logprobs');
+  close(masked.ent, atMask(full.ent), 'entropy');
+  sameGrads(masked.grads, full.grads);
+  // Spread back to [B, T]: the same values where the mask is 1, 0 elsewhere.
+  const spread = await run(() => lossMaskedSequenceLogprobs(model, p, 0.7, 64), w);
+  close(spread.lp, full.lp.map((x, i) => x * m[i]), 'spread logprobs');
+  close(spread.ent, full.ent.map((x, i) => x * m[i]), 'spread entropy');
+  expect(spread.lp.filter((x, i) => m[i] === 0 && x !== 0)).toEqual([]);
+  sameGrads(spread.grads, full.grads);
   const untrained = packBatch([{ tokens: [5, 6, 7], completion_mask: [0, 0, 0], images: [] }], 2, 64);
   expect(() => maskedLogprobs(model, untrained, 1, 64)).toThrow('maskedLogprobs: the batch has no loss-masked position');
+  // With nothing masked, the whole sequenceLogprobs.
+  const whole = await run(() => lossMaskedSequenceLogprobs(model, untrained, 0.7, 64), null);
+  const ref = await run(() => sequenceLogprobs(model, untrained, 0.7, 64), null);
+  expect(whole.lp).toEqual(ref.lp);
 });
 
 test('SFT memorises two trajectories; greedy multi-turn rollouts with the local search engine replay them', async () => {

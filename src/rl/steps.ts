@@ -96,20 +96,43 @@ export function sequenceLogprobs(model: CausalModel, p: PackedBatch, temperature
 }
 
 /**
- * Log-probs [N] of the targets at the N positions where lossMask(p) is 1, in row-major order; the LM
- * head and its log-softmax run on those positions only (an SFT batch trains about a quarter of its
- * positions, the rest being prompts, tool results and padding). Equals sequenceLogprobs at those
- * positions; differentiable when grad is enabled (the gather's backward scatter-adds into the hidden states).
+ * Log-probs and entropies [N] of the targets at the N positions where lossMask(p) is 1, in row-major
+ * order (`rows`: those positions in the packed [B·T]); the LM head and its log-softmax run on those
+ * positions only (an SFT batch trains about a quarter of its positions, a GRPO batch under half, the rest
+ * being prompts, tool results and padding). Equal to sequenceLogprobs at those positions; differentiable
+ * when grad is enabled (the gather's backward scatter-adds into the hidden states).
  * @throws Error when no position of the batch is loss-masked (N would be 0)
  */
-export function maskedLogprobs(model: CausalModel, p: PackedBatch, temperature: number, imageSize: number): E.Tensor {
+export function maskedLogprobs(model: CausalModel, p: PackedBatch, temperature: number, imageSize: number): { logprobs: E.Tensor; entropy: E.Tensor; rows: Int32Array } {
   const be = model.backend;
-  const rows: number[] = [];
-  lossMask(p).forEach((v, i) => v !== 0 && rows.push(i));
-  if (rows.length === 0) throw new Error('maskedLogprobs: the batch has no loss-masked position');
-  const trained = E.embedding(hiddenStates(model, p, imageSize), E.fromArray(be, Int32Array.from(rows), [rows.length], 'i32'));
+  const picked: number[] = [];
+  lossMask(p).forEach((v, i) => v !== 0 && picked.push(i));
+  if (picked.length === 0) throw new Error('maskedLogprobs: the batch has no loss-masked position');
+  const rows = Int32Array.from(picked);
+  const trained = E.embedding(hiddenStates(model, p, imageSize), E.fromArray(be, rows, [rows.length], 'i32'));
   const targets = E.fromArray(be, Int32Array.from(rows, (i) => p.targets[i]), [rows.length], 'i32');
-  return E.tokenLogprobs(trained, model.lmHeadWeight(), targets, { temperature }).logprobs;
+  return { ...E.tokenLogprobs(trained, model.lmHeadWeight(), targets, { temperature }), rows };
+}
+
+/**
+ * sequenceLogprobs' [B, T] log-probs and entropies with the LM head on the loss-masked positions only
+ * (maskedLogprobs, spread back to [B, T]): equal to sequenceLogprobs' where lossMask(p) is 1, 0 elsewhere.
+ * For losses that read the log-probs through completion_mask · tool_mask only, as GRPO's does. A batch
+ * with no loss-masked position takes sequenceLogprobs whole (its loss is then 0 anyway).
+ */
+export function lossMaskedSequenceLogprobs(model: CausalModel, p: PackedBatch, temperature: number, imageSize: number): { logprobs: E.Tensor; entropy: E.Tensor } {
+  const mask = lossMask(p);
+  if (!mask.some((v) => v !== 0)) return sequenceLogprobs(model, p, temperature, imageSize);
+  const { batch: B, length: T } = p.batch;
+  const be = model.backend;
+  const { logprobs, entropy, rows } = maskedLogprobs(model, p, temperature, imageSize);
+  // Position rows[j] takes value j; the others take value 0, which the mask then zeroes.
+  const at = new Int32Array(B * T);
+  rows.forEach((r, j) => (at[r] = j));
+  const index = E.fromArray(be, at, [B * T], 'i32');
+  const zeroed = E.fromArray(be, mask, [B, T]);
+  const spread = (v: E.Tensor) => E.mul(E.embedding(v.reshape([rows.length, 1]), index).reshape([B, T]), zeroed);
+  return { logprobs: spread(logprobs), entropy: spread(entropy) };
 }
 
 /** Splits `items` into consecutive chunks of at most `size`. */
@@ -153,7 +176,7 @@ export async function sftStep(model: CausalModel, seqs: readonly TrainSequence[]
     const p = packBatch(mb, o.padId, o.imageSize);
     if (!lossMask(p).some((v) => v !== 0)) continue; // a micro-batch with nothing to train adds no gradient
     const l = await E.scope(async () => {
-      const nll = E.mulScalar(E.sum(maskedLogprobs(model, p, 1, o.imageSize)), -1 / total);
+      const nll = E.mulScalar(E.sum(maskedLogprobs(model, p, 1, o.imageSize).logprobs), -1 / total);
       nll.backward();
       return nll.item();
     });
@@ -202,7 +225,7 @@ export async function grpoUpdate(model: CausalModel, seqs: readonly TrainSequenc
   const offPolicy = o.num_iterations > 1 || micro.length > o.gradient_accumulation_steps;
   const be = model.backend;
   const logpsOf = async (m: CausalModel, p: PackedBatch) => {
-    const t = E.noGrad(() => E.scope(() => sequenceLogprobs(m, p, o.temperature, o.imageSize).logprobs.keep()));
+    const t = E.noGrad(() => E.scope(() => lossMaskedSequenceLogprobs(m, p, o.temperature, o.imageSize).logprobs.keep()));
     const d = (await t.data()) as Float32Array;
     t.dispose();
     return d;
@@ -221,7 +244,7 @@ export async function grpoUpdate(model: CausalModel, seqs: readonly TrainSequenc
       const p = packed[k];
       const shape = [p.batch.batch, p.batch.length];
       const m = await E.scope(async () => {
-        const { logprobs, entropy } = sequenceLogprobs(model, p, o.temperature, o.imageSize);
+        const { logprobs, entropy } = lossMaskedSequenceLogprobs(model, p, o.temperature, o.imageSize);
         const out = grpoLoss(
           {
             per_token_logps: logprobs,
