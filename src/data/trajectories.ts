@@ -61,7 +61,8 @@ export type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess' 
 /**
  * The words of the search decision in a first turn, after the look (FvqaMiniConfig.uniformDecision): by
  * default each behaviour has its own ("This is X." / "I think I know this creature." / "I do not
- * recognise this creature."; a visual direct answer none); uniform: every answer from memory (direct or
+ * recognise this creature."; a visual direct answer none; with factDecision a familiar fact's needless
+ * search says "This is X. I do not know its <fact>."); uniform: every answer from memory (direct or
  * guess) says `answer`, every search `search`, so the decision is one token pair in every context.
  */
 export const UNIFORM_DECISION = { answer: 'I can answer.', search: 'I need to search.' } as const;
@@ -157,8 +158,7 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   // Fact questions search the asked-for fact; name and visual ones (ragChain) the entity's page, whose
   // first sentence states the name and the look, as the RAG workflow's forced text search would.
   const attr: FactAttribute = inst.attribute === 'name' || visual ? 'name' : (inst.attribute as FactAttribute);
-  const need = attr === 'name' ? 'creature' : FACT_PHRASE[attr];
-  return readText(`${seen} I need its ${attr === 'name' ? 'page' : need}.`, attr);
+  return readText(`${seen} I need its ${attr === 'name' ? 'page' : FACT_PHRASE[attr]}.`, attr);
 }
 
 /**

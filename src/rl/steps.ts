@@ -96,11 +96,13 @@ export function sequenceLogprobs(model: CausalModel, p: PackedBatch, temperature
 }
 
 /**
- * Log-probs and entropies [N] of the targets at the N positions where lossMask(p) is 1, in row-major
- * order (`rows`: those positions in the packed [B·T]); the LM head and its log-softmax run on those
- * positions only (an SFT batch trains about a quarter of its positions, a GRPO batch under half, the rest
- * being prompts, tool results and padding). Equal to sequenceLogprobs at those positions; differentiable
- * when grad is enabled (the gather's backward scatter-adds into the hidden states).
+ * Log-probs and entropies [N] (f32, nats, of log_softmax(logits / temperature)) of the targets at the N
+ * positions where lossMask(p) is 1, in row-major order (`rows`, i32 indices into the packed [B·T]); the
+ * LM head and its log-softmax run on those positions only (an SFT batch trains about a quarter of its
+ * positions, a GRPO batch under half, the rest being prompts, tool results and padding). Equal to
+ * sequenceLogprobs at those positions; differentiable when grad is enabled (the gather's backward
+ * scatter-adds into the hidden states). The loss these feed is TRL's: SFT's masked NLL, GRPO's
+ * per-token loss over completion_mask · tool_mask.
  * @throws Error when no position of the batch is loss-masked (N would be 0)
  */
 export function maskedLogprobs(model: CausalModel, p: PackedBatch, temperature: number, imageSize: number): { logprobs: E.Tensor; entropy: E.Tensor; rows: Int32Array } {
@@ -115,10 +117,11 @@ export function maskedLogprobs(model: CausalModel, p: PackedBatch, temperature: 
 }
 
 /**
- * sequenceLogprobs' [B, T] log-probs and entropies with the LM head on the loss-masked positions only
- * (maskedLogprobs, spread back to [B, T]): equal to sequenceLogprobs' where lossMask(p) is 1, 0 elsewhere.
- * For losses that read the log-probs through completion_mask · tool_mask only, as GRPO's does. A batch
- * with no loss-masked position takes sequenceLogprobs whole (its loss is then 0 anyway).
+ * sequenceLogprobs' [B, T] log-probs and entropies (f32) with the LM head on the loss-masked positions
+ * only (maskedLogprobs, spread back to [B, T] through a gather whose backward scatter-adds): equal to
+ * sequenceLogprobs' where lossMask(p) is 1, 0 elsewhere. For losses that read the log-probs through
+ * completion_mask · tool_mask only, as GRPO's does (TRL GRPOTrainer._compute_loss). A batch with no
+ * loss-masked position takes sequenceLogprobs whole (its loss is then 0 anyway). Throws nothing of its own.
  */
 export function lossMaskedSequenceLogprobs(model: CausalModel, p: PackedBatch, temperature: number, imageSize: number): { logprobs: E.Tensor; entropy: E.Tensor } {
   const mask = lossMask(p);
