@@ -67,6 +67,7 @@ export const RecipeSchema = z.strictObject({
     per_device_train_batch_size: int().min(1).default(8).describe('Trajectories per forward/backward (the micro-batch, sorted by length to limit padding; TrainingArguments).'),
     gradient_accumulation_steps: int().min(1).default(2).describe('Micro-batches whose gradients add up to one optimizer step: an optimizer step trains per_device_train_batch_size x gradient_accumulation_steps trajectories (TrainingArguments).'),
     group_by_length: z.boolean().default(false).describe('Batch trajectories of similar length together (transformers TrainingArguments.group_by_length): far less padding.'),
+    loss_agg_mode: z.enum(['token-mean', 'token-sum-norm']).default('token-mean').describe("How a step's token losses are averaged (veRL's actor.loss_agg_mode names): token-mean divides by the step's own trained tokens (transformers' Trainer), so with group_by_length a token of a short-trajectory batch weighs more than one of a long; token-sum-norm divides by a constant, the epoch's mean trained tokens per optimizer step, so every token weighs the same (a decision-neutral warm start whose direct answers are shorter than its searches stays neutral in its gradients)."),
     warmup_ratio: z.number().min(0).max(1).default(0.05),
     weight_decay: z.number().min(0).max(1).default(0.01),
     max_grad_norm: z.number().min(0).default(1),

@@ -167,23 +167,33 @@ export async function applyGradients(o: OptimizerStep): Promise<{ gradNorm: numb
   return { gradNorm, stepped };
 }
 
+/** Loss-masked (trained) tokens of a sequence: completion_mask x tool_mask over positions 1.. (position 0 is never predicted). */
+export function trainedTokens(s: Pick<TrainSequence, 'completion_mask' | 'tool_mask'>): number {
+  return s.completion_mask.reduce((a, c, t) => a + (t ? c * (s.tool_mask?.[t] ?? 1) : 0), 0);
+}
+
 /**
- * One SFT optimizer step: mean next-token cross-entropy over loss-masked tokens of all sequences
- * (micro-batches of `microBatch` sequences accumulate). Returns the loss (nats per token).
+ * One SFT optimizer step: next-token cross-entropy summed over the loss-masked tokens of all sequences
+ * (micro-batches of `microBatch` sequences accumulate), divided by `normalizer` when given (sft.loss_agg_mode
+ * 'token-sum-norm': a constant, so every token weighs the same in every step) or else by the batch's own
+ * trained tokens ('token-mean', transformers' Trainer). Returns the loss in nats per trained token either way.
+ * @throws Error when the batch has no trained token, or `normalizer` is not > 0.
  */
-export async function sftStep(model: CausalModel, seqs: readonly TrainSequence[], o: OptimizerStep & { microBatch: number; padId: number; imageSize: number }): Promise<{ loss: number; tokens: number; gradNorm: number; stepped: boolean }> {
-  const total = seqs.reduce((n, s) => n + s.completion_mask.reduce((a, c, t) => a + (t ? c * (s.tool_mask?.[t] ?? 1) : 0), 0), 0);
+export async function sftStep(model: CausalModel, seqs: readonly TrainSequence[], o: OptimizerStep & { microBatch: number; padId: number; imageSize: number; normalizer?: number }): Promise<{ loss: number; tokens: number; gradNorm: number; stepped: boolean }> {
+  const total = seqs.reduce((n, s) => n + trainedTokens(s), 0);
   if (total === 0) throw new Error('sftStep: no loss-masked tokens in the batch');
+  if (o.normalizer !== undefined && !(o.normalizer > 0)) throw new Error(`sftStep: normalizer must be > 0, got ${o.normalizer}`);
+  const norm = o.normalizer ?? total;
   let loss = 0;
   for (const mb of chunks(seqs, o.microBatch)) {
     const p = packBatch(mb, o.padId, o.imageSize);
     if (!lossMask(p).some((v) => v !== 0)) continue; // a micro-batch with nothing to train adds no gradient
     const l = await E.scope(async () => {
-      const nll = E.mulScalar(E.sum(maskedLogprobs(model, p, 1, o.imageSize).logprobs), -1 / total);
+      const nll = E.mulScalar(E.sum(maskedLogprobs(model, p, 1, o.imageSize).logprobs), -1 / norm);
       nll.backward();
       return nll.item();
     });
-    loss += l;
+    loss += (l * norm) / total;
   }
   if (!Number.isFinite(loss)) {
     E.zeroGrad(o.params);

@@ -33,7 +33,7 @@ import type { Recipe } from './recipe.js';
 import { scoreTrajectory, type RewardComponents } from './reward.js';
 import { rollout, type RolloutOptions, type RolloutStats, type SearchMode, type Trajectory } from './rollout.js';
 import { grpoSchedule, sftSchedule } from './schedule.js';
-import { grpoUpdate, scoreTokens, sftStep } from './steps.js';
+import { grpoUpdate, scoreTokens, sftStep, trainedTokens } from './steps.js';
 
 export type TrainEvent =
   | { type: 'progress'; phase: Phase; done: number; total: number; etaSeconds: number | null }
@@ -262,6 +262,9 @@ export class Trainer {
     // One optimizer step: gradient_accumulation_steps micro-batches of per_device_train_batch_size trajectories.
     const batchSize = s.per_device_train_batch_size * s.gradient_accumulation_steps;
     const plan = sftEpochPlan(convs.map((c) => c.drill), s.num_train_epochs, batchSize);
+    // token-sum-norm: one constant per epoch (drills are dealt out, so epochs differ a little).
+    const normalizers = s.loss_agg_mode !== 'token-sum-norm' ? null
+      : plan.members.map((m) => meanTrainedTokensPerStep(m.map((i) => trainedTokens({ completion_mask: convs[i].lossMask })), batchSize));
     const total = plan.total;
     const params = this.trainable();
     this.optimizer ??= this.newOptimizer('sft');
@@ -278,7 +281,7 @@ export class Trainer {
       // Sorted by length so that each micro-batch pads little.
       const batch = batches[index].map((i) => convs[members[i]]).sort((a, b) => a.tokens.length - b.tokens.length);
       const ts = performance.now();
-      const r = await sftStep(this.model, batch.map((c) => ({ tokens: c.tokens, completion_mask: c.lossMask, images: c.images })), { optimizer: this.optimizer, params, maxGradNorm: s.max_grad_norm, lr: schedule(step), microBatch: s.per_device_train_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize });
+      const r = await sftStep(this.model, batch.map((c) => ({ tokens: c.tokens, completion_mask: c.lossMask, images: c.images })), { optimizer: this.optimizer, params, maxGradNorm: s.max_grad_norm, lr: schedule(step), microBatch: s.per_device_train_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize, normalizer: normalizers?.[epoch] });
       this.trackBadSteps(r.stepped, `SFT step ${step}`);
       this.state.sftStep++;
       const sec = (performance.now() - ts) / 1000;
@@ -569,6 +572,17 @@ export function sftEpochPlan(drill: readonly boolean[], numTrainEpochs: number, 
       return { epoch: e, index: step, steps: steps[e] };
     },
   };
+}
+
+/**
+ * sft.loss_agg_mode 'token-sum-norm''s constant: the trained tokens of an epoch's trajectories (`trained`,
+ * one count each) over its optimizer steps of `batchSize` trajectories (the last may be short).
+ * @throws Error when there is no trajectory or no trained token.
+ */
+export function meanTrainedTokensPerStep(trained: readonly number[], batchSize: number): number {
+  const sum = trained.reduce((a, b) => a + b, 0);
+  if (!(sum > 0)) throw new Error(`sft.loss_agg_mode token-sum-norm: the epoch's ${trained.length} trajectories have no trained token`);
+  return sum / Math.ceil(trained.length / batchSize);
 }
 
 /**
