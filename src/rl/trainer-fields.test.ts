@@ -18,7 +18,8 @@ import { FsCheckpointStore } from '../storage/fs-checkpoint-store.js';
 import { parseRecipe, type Recipe } from './recipe.js';
 import type { CheckpointStore } from '../storage/checkpoint-store.js';
 import { microModelFiles } from './testing.js';
-import { replayWarmStart, Trainer, type TrainEvent } from './trainer.js';
+import { epochBatches, meanTrainedTokensPerStep, replayWarmStart, Trainer, type TrainEvent } from './trainer.js';
+import { trainedTokens } from './steps.js';
 import { observedLook } from '../data/trajectories.js';
 import { rollout } from './rollout.js';
 import { searchLimits } from './config.js';
@@ -308,4 +309,33 @@ test("GRPO drills' rollouts search their drill world's index, the world's rows t
     const drill = tr.row.extra_info!.entity_id.startsWith('drillg');
     expect(worldTitles.has(title), `${tr.row.extra_info!.entity_id}: ${title}`).toBe(!drill);
   }
+}, 120_000);
+
+test("sft.loss_agg_mode token-sum-norm divides SFT's first step by the epoch's mean trained tokens per step, token-mean by the step's own", async () => {
+  const base = recipe({});
+  /** The first SFT step's metrics and the warm start's encoded conversations (the run stops after that step). */
+  const firstStep = async (mode: string) => {
+    const ac = new AbortController();
+    const { env: e } = env();
+    let metrics: Record<string, number> = {};
+    const t = new Trainer(parseRecipe({ ...base, sft: { ...WARM_START, num_train_epochs: 1, per_device_train_batch_size: 2, loss_agg_mode: mode } }), {
+      ...e, onEvent: (ev) => { if (ev.type === 'metrics' && ev.phase === 'sft') { metrics = ev.metrics; ac.abort(); } },
+    });
+    await t.setup();
+    const convs = await t.warmStartConversations();
+    await t.run({ signal: ac.signal });
+    t.model.dispose();
+    return { metrics, convs };
+  };
+  const mean = await firstStep('token-mean');
+  const norm = await firstStep('token-sum-norm');
+  const trained = mean.convs.map((c) => trainedTokens({ completion_mask: c.lossMask }));
+  // The first step's trajectories, as the trainer draws them (one epoch, no length grouping).
+  const first = epochBatches(trained, 2, false, new E.Rng(base.seed * 7919))[0];
+  const stepTokens = first.reduce((n, i) => n + trained[i], 0);
+  const constant = meanTrainedTokensPerStep(trained, 2);
+  expect(constant).not.toBeCloseTo(stepTokens, 1);
+  expect(norm.metrics.loss).toBeCloseTo(mean.metrics.loss, 6);
+  expect(norm.metrics.grad_norm / mean.metrics.grad_norm).toBeCloseTo(stepTokens / constant, 6);
+  expect(() => parseRecipe({ ...base, sft: { ...WARM_START, loss_agg_mode: 'seq-mean' } })).toThrow(/loss_agg_mode/);
 }, 120_000);
