@@ -48,13 +48,19 @@ test('packBatch aligns next-token targets with completion_mask and tool_mask', (
   expect(Array.from(p.toolMask!)).toEqual([0, 1, 1, 1, 1, 1]);
 });
 
-test("maskedLogprobs and lossMaskedSequenceLogprobs: sequenceLogprobs' values and gradients at the loss-masked positions, without the head at the others", async () => {
+/** The micro VLM on the CPU backend (weights seed 3) and a random stream seeded `seed` for its inputs. */
+function microCpuModel(seed: number) {
   const be = new E.CpuBackend();
   const model = createModel(parseConfig(microRaw, 'micro'), be, 3);
-  const params = model.parameters();
-  const rng = new E.Rng(5);
+  return { be, model, params: model.parameters(), rng: new E.Rng(seed) };
+}
+/** `n` random token ids in [5, 905), inside the micro model's 1024-token vocabulary. */
+const randomTokens = (rng: E.Rng, n: number) => Array.from({ length: n }, () => 5 + rng.int(900));
+
+test("maskedLogprobs and lossMaskedSequenceLogprobs: sequenceLogprobs' values and gradients at the loss-masked positions, without the head at the others", async () => {
+  const { be, model, params, rng } = microCpuModel(5);
   const seq = (n: number) => {
-    const tokens = Array.from({ length: n }, () => 5 + rng.int(900));
+    const tokens = randomTokens(rng, n);
     return { tokens, completion_mask: tokens.map(() => (rng.next() < 0.3 ? 1 : 0)), tool_mask: tokens.map(() => (rng.next() < 0.8 ? 1 : 0)), images: [] };
   };
   const p = packBatch([seq(23), seq(17), seq(9)], 2, 64);
@@ -202,12 +208,9 @@ test('trainedTokens counts completion_mask x tool_mask after position 0; meanTra
 });
 
 test("sftStep with a normalizer: the same loss per token, gradients scaled by the batch's tokens over the normalizer", async () => {
-  const be = new E.CpuBackend();
-  const model = createModel(parseConfig(microRaw, 'micro'), be, 3);
-  const params = model.parameters();
-  const rng = new E.Rng(11);
+  const { model, params, rng } = microCpuModel(11);
   const seq = (n: number) => {
-    const tokens = Array.from({ length: n }, () => 5 + rng.int(900));
+    const tokens = randomTokens(rng, n);
     return { tokens, completion_mask: tokens.map((_, t) => (t > n / 2 ? 1 : 0)), images: [] };
   };
   const seqs = [seq(12), seq(20), seq(7)];

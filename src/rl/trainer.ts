@@ -277,7 +277,7 @@ export class Trainer {
       const { epoch, index, steps } = plan.at(step);
       const members = plan.members[epoch];
       // The batches of an epoch depend only on (seed, epoch): resuming mid-epoch sees the same ones.
-      const batches = epochBatches(members.map((i) => convs[i].tokens.length), batchSize, s.group_by_length, new E.Rng(this.recipe.seed * 7919 + epoch));
+      const batches = epochBatches(members.map((i) => convs[i].tokens.length), batchSize, s.group_by_length, sftEpochRng(this.recipe.seed, epoch));
       // Sorted by length so that each micro-batch pads little.
       const batch = batches[index].map((i) => convs[members[i]]).sort((a, b) => a.tokens.length - b.tokens.length);
       const ts = performance.now();
@@ -583,6 +583,14 @@ export function meanTrainedTokensPerStep(trained: readonly number[], batchSize: 
   const sum = trained.reduce((a, b) => a + b, 0);
   if (!(sum > 0)) throw new Error(`sft.loss_agg_mode token-sum-norm: the epoch's ${trained.length} trajectories have no trained token`);
   return sum / Math.ceil(trained.length / batchSize);
+}
+
+/**
+ * The random stream that shuffles SFT epoch `epoch` (0-based) of a run with recipe seed `seed`. The
+ * batches depend only on (seed, epoch), so a run resumed mid-epoch sees the same ones.
+ */
+export function sftEpochRng(seed: number, epoch: number): E.Rng {
+  return new E.Rng(seed * 7919 + epoch);
 }
 
 /**
