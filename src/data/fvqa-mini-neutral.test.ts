@@ -335,35 +335,6 @@ describe('FVQA-mini reading drills (readingDrills)', () => {
     }
   });
 
-  test('with readingDrillDecision, each drill is a search chain with a trained first turn plus a guess about the same creature: neutral, and the rest of the world unchanged', () => {
-    const c = generateFvqaMini({ ...NEUTRAL, readingDrills: DRILLS, readingDrillDecision: 1 });
-    for (const s of ['train', 'test', 'heldout'] as const) expect(c.splits[s]).toEqual(w.splits[s]);
-    expect(c.splits.sft.slice(0, w.splits.sft.length)).toEqual(w.splits.sft);
-    const rows = appended(c, w, 'sft');
-    const rag = appended(d, w, 'sft');
-    expect(rows).toHaveLength(2 * DRILLS);
-    expect(rows.every((r) => r.extra_info!.search_mode === undefined && r.category === 'search_required')).toBe(true);
-    const guesses: FvqaRow[] = [];
-    rag.forEach((was, i) => {
-      const [chain, guess] = [rows[2 * i], rows[2 * i + 1]];
-      expect(pair(chain)).toBe(pair(was));
-      expect(pair(guess)).toBe(pair(was));
-      // The chain asks for the search the RAG workflow imposed, after the same look, and reads the same results.
-      const look = /^<reason>A [^.]*, \d+ marks?\./.exec(turns(was)[0])![0];
-      expect(turns(chain)[0]).toBe(`${look} I do not recognise this creature.</reason><search><img></search>`);
-      expect(chain.prompt[2]).toEqual(was.prompt[2]);
-      if (chain.extra_info!.attribute !== 'name') expect(turns(chain).slice(1)).toEqual(turns(was).slice(1));
-      expect(accepts(chain, finalAnswer(chain)), chain.data_id).toBe(true);
-      // The guess: the same creature's look, no search, an answer right only by chance.
-      expect(turns(guess)).toHaveLength(1);
-      expect(turns(guess)[0]).toMatch(new RegExp(`^${look.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} I think I know this creature\\.</reason><answer>[^<]+</answer>$`));
-      guesses.push(guess);
-    });
-    expect(guesses.filter((g) => accepts(g, finalAnswer(g))).length).toBeLessThanOrEqual(chanceBound(guesses));
-    for (const [kind, n] of shares(rows, (r) => r.extra_info!.question_kind)) expect(n.search, kind).toBe(n.direct);
-    expect(() => generateFvqaMini({ ...NEUTRAL, readingDrills: 3, readingDrillDecision: 2 })).toThrow(/readingDrillDecision must be 0 or 1/);
-  });
-
   test('refuse a count that is not a whole number >= 0', () => {
     expect(() => generateFvqaMini({ ...NEUTRAL, readingDrills: -1 })).toThrow(/readingDrills must be a whole number/);
     expect(() => generateFvqaMini({ ...NEUTRAL, readingDrills: 2.5 })).toThrow(/readingDrills/);

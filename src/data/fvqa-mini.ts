@@ -111,7 +111,7 @@ export interface FvqaMiniConfig extends WorldConfig {
   factDecision: number;
   /**
    * Number of reading drills in the warm start (default 0): RAG-workflow trajectories (first turn
-   * untrained, as for ragWorkflowShare; with readingDrillDecision a search chain and a guess) about creatures of small drill worlds of their own (own seeds,
+   * untrained, as for ragWorkflowShare) about creatures of small drill worlds of their own (own seeds,
    * looks and corpora; never in this world's corpus, splits or search engine), each creature once, its
    * name or one fact asked. Every drill names a creature the policy has never met, so the only way to
    * write its query and answer is to copy the title off the image-search result: what the heldout split
@@ -120,17 +120,6 @@ export interface FvqaMiniConfig extends WorldConfig {
    * deals the drills out over its epochs, so each is seen once (src/rl/trainer.ts sftEpochPlan).
    */
   readingDrills: number;
-  /**
-   * 1: each reading drill trains the search decision about a creature never met, neutral per kind: the drill
-   * is a search chain the policy asks for (first turn trained: the look, "I do not recognise this
-   * creature." and the image search), and the same creature also gets a guess (the look, "I think I know
-   * this creature." and an answer drawn as the world's guesses are). Without it a drill's first turn is an
-   * imposed RAG-workflow search, untrained but for the look, and with factDecision the only trained first
-   * turns that do not name a familiar creature are the world's half-dozen unfamiliar ones': the warm start
-   * then names new creatures as familiar ones and answers from that memory (issue 15's heldout split).
-   * 0 (default): RAG-workflow drills.
-   */
-  readingDrillDecision: number;
   /**
    * Number of GRPO drill creatures (default 0): creatures of drill worlds of their own (as the reading
    * drills', but other worlds), never in the warm start, that the train split asks one search_required
@@ -174,7 +163,6 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
   uniformDecision: 0,
   factDecision: 0,
   readingDrills: 0,
-  readingDrillDecision: 0,
   grpoDrills: 0,
   lookDrills: 0,
 };
@@ -287,7 +275,7 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 /** @throws Error naming an issue-15 option whose value is out of range. */
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
-  for (const k of ['uniformDecision', 'factDecision', 'readingDrillDecision'] as const) {
+  for (const k of ['uniformDecision', 'factDecision'] as const) {
     if (config[k] !== 0 && config[k] !== 1) throw new Error(`${k} must be 0 or 1, got ${config[k]}`);
   }
   if (config.uniformDecision && config.factDecision) throw new Error('uniformDecision and factDecision cannot both be 1: each sets the words of the search decision');
@@ -487,10 +475,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
   const drillTick = (phase: string, i: number, total: number) => (i % 64 === 63 || i === total - 1) && onProgress?.({ phase, done: i + 1, total, unit: 'rows' });
   const { drills, corpora: readingCorpora } = readingDrills(entities, config, onProgress);
   drills.forEach(({ inst, engine, stream }, i) => {
-    if (config.readingDrillDecision === 1) {
-      add(inst, 'search_chain', 0, stream, engine);
-      add(makeInstance(inst.entity, inst.attribute, `${stream}:extra`, config), 'guess', 0, `${stream}:extra`, engine);
-    } else add(inst, 'rag_workflow', 0, stream, engine);
+    add(inst, 'rag_workflow', 0, stream, engine);
     drillTick('reading drills', i, drills.length);
   });
   // Look drills: a direct answer and a needless search each, so every kind stays decision-neutral.
