@@ -93,8 +93,14 @@ export async function openChromiumTrainer(tool: string, backend: BackendChoice =
     page.on('console', (m) => {
       if (m.type() === 'error') process.stderr.write(`\n[chromium] ${m.text()}\n`);
     });
-    await page.goto(`${browser.url}/scripts/chromium/trainer.html?backend=${backend}`);
-    await Promise.race([page.waitForFunction(() => 'cliTrainer' in window, null, { timeout: 120_000 }), died]).catch((e: Error) => {
+    // The page's modules are transformed on first load: on a busy 2-core machine that takes longer than
+    // Playwright's default 30 s, so the load and the trainer's start share one generous limit.
+    const pageUrl = `${browser.url}/scripts/chromium/trainer.html?backend=${backend}`;
+    const started = async () => {
+      await page.goto(pageUrl, { timeout: 120_000 });
+      await page.waitForFunction(() => 'cliTrainer' in window, null, { timeout: 120_000 });
+    };
+    await Promise.race([started(), died]).catch((e: Error) => {
       throw new Error(`the trainer page did not start (${e.message.split('\n')[0]}); see the [chromium] messages above`);
     });
     const described = await Promise.race([page.evaluate(() => (window as unknown as { cliTrainer: PageTrainer }).cliTrainer.describe()), died]);
