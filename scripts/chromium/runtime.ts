@@ -93,8 +93,8 @@ export async function openChromiumTrainer(tool: string, backend: BackendChoice =
     page.on('console', (m) => {
       if (m.type() === 'error') process.stderr.write(`\n[chromium] ${m.text()}\n`);
     });
-    // The page's modules are transformed on first load: on a busy 2-core machine that takes longer than
-    // Playwright's default 30 s, so the load and the trainer's start share one generous limit.
+    // Vite transforms the page's modules on first load: on a busy 2-core machine that takes longer than
+    // Playwright's default 30 s, so the load gets the same 120 s limit as the trainer's start.
     const pageUrl = `${browser.url}/scripts/chromium/trainer.html?backend=${backend}`;
     const started = async () => {
       await page.goto(pageUrl, { timeout: 120_000 });
