@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { drillWorldOf, generateFvqaMini, type FvqaMini } from './fvqa-mini.js';
 import { answersFor } from './questions.js';
-import { UNIFORM_DECISION } from './trajectories.js';
+import { UNIFORM_DECISION, UNRECOGNISED, observedOpening } from './trajectories.js';
 import type { FvqaRow } from './types.js';
 import { MAX_YEAR, MIN_YEAR, DIETS, DISCOVERERS, REGIONS } from './world.js';
 
@@ -295,6 +295,74 @@ describe('FVQA-mini per-fact decision words (factDecision)', () => {
     for (const [kind, c] of shares(f.splits.sft.filter((x) => x.extra_info!.search_mode !== 'rag'), (x) => x.extra_info!.question_kind)) expect(c.search, kind).toBe(c.direct);
     expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, factDecision: 2 })).toThrow(/factDecision must be 0 or 1/);
     expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, factDecision: 1, uniformDecision: 1 })).toThrow(/uniformDecision and factDecision/);
+  });
+});
+
+describe('FVQA-mini recognition before the decision (recognitionFirst)', () => {
+  const OPTIONS = { ...NEUTRAL, ragWorkflowShare: 0.5, readingDrills: 20, lookDrills: 10 };
+  let f: FvqaMini;
+  let base: FvqaMini;
+  beforeAll(() => {
+    f = generateFvqaMini({ ...OPTIONS, recognitionFirst: 1 });
+    base = generateFvqaMini(OPTIONS);
+  });
+  const FIRST = /^<reason>A [a-z]+ [a-z]+ [a-z]+, \d+ marks?\. (This is \w+\.|I do not recognise this creature\.) (I can answer\.|I need to search\.)/;
+
+  test('every first turn names a familiar creature and only a familiar one, then decides in the same two sentences', () => {
+    const familiar = new Map(f.entities.filter((e) => e.familiarity === 'familiar').map((e) => [e.id, e.facts.name]));
+    expect(f.splits.sft).toHaveLength(base.splits.sft.length);
+    for (const r of f.splits.sft) {
+      const m = FIRST.exec(turns(r)[0]);
+      expect(m, `${r.data_id}: ${turns(r)[0]}`).not.toBeNull();
+      const name = familiar.get(r.extra_info!.entity_id);
+      expect(m![1], r.data_id).toBe(name ? `This is ${name}.` : UNRECOGNISED);
+      // The decision the trainer trains is the one the row takes; a RAG-workflow row's (untrained) reasoning answers.
+      const searches = searched(r) && r.extra_info!.search_mode !== 'rag';
+      expect(m![2], r.data_id).toBe(searches ? UNIFORM_DECISION.search : UNIFORM_DECISION.answer);
+    }
+  });
+
+  test('the warm start stays decision-neutral per kind and per recognition; answers and other splits are unchanged', () => {
+    const trained = f.splits.sft.filter((x) => x.extra_info!.search_mode !== 'rag');
+    for (const [key, c] of shares(trained, (x) => `${x.extra_info!.question_kind}/${FIRST.exec(turns(x)[0])![1].startsWith('This is')}`)) {
+      expect(c.search, key).toBe(c.direct);
+    }
+    f.splits.sft.forEach((r, i) => {
+      expect(r.reward_model, r.data_id).toEqual(base.splits.sft[i].reward_model);
+      expect(finalAnswer(r), r.data_id).toBe(finalAnswer(base.splits.sft[i]));
+    });
+    for (const s of ['train', 'test', 'heldout'] as const) expect(f.splits[s]).toEqual(base.splits[s]);
+  });
+
+  test("a familiar fact's needless search text-searches that fact by the name it has just said", () => {
+    const phrase: Record<string, string> = { region: 'native region', year: 'year of discovery', discoverer: 'discoverer', diet: 'diet' };
+    const rows = f.splits.sft.filter((r) => r.extra_info!.question_kind === 'familiar_fact' && r.extra_info!.attribute !== 'name' && searched(r) && r.extra_info!.search_mode !== 'rag');
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) {
+      const name = f.entities.find((e) => e.id === r.extra_info!.entity_id)!.facts.name;
+      const t = turns(r);
+      expect(t, r.data_id).toHaveLength(2);
+      expect(t[0].endsWith(`${UNIFORM_DECISION.search}</reason><text_search>${name} ${phrase[r.extra_info!.attribute]}</text_search>`), t[0]).toBe(true);
+      expect(accepts(r, finalAnswer(r)), r.data_id).toBe(true);
+    }
+  });
+
+  test("a reading drill's observed opening is its look and that it does not recognise the creature, not its decision", () => {
+    const drills = f.splits.sft.filter((r) => /^drill\d+-/.test(r.extra_info!.entity_id));
+    expect(drills).toHaveLength(20);
+    for (const r of drills) {
+      const first = turns(r)[0];
+      const seen = observedOpening(first);
+      expect(seen.endsWith(` ${UNRECOGNISED}`), first).toBe(true);
+      expect(first.slice(seen.length).startsWith(` ${UNIFORM_DECISION.answer}`), first).toBe(true);
+    }
+    // Without the option a drill's opening is its look alone (its reasoning says "I think I know this creature.").
+    for (const r of base.splits.sft.filter((x) => /^drill\d+-/.test(x.extra_info!.entity_id))) expect(observedOpening(turns(r)[0])).toMatch(/marks?\.$/);
+  });
+
+  test('is refused with another decision wording, and out of range', () => {
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, recognitionFirst: 1, factDecision: 1 })).toThrow(/factDecision and recognitionFirst cannot both be 1/);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, recognitionFirst: 2 })).toThrow(/recognitionFirst must be 0 or 1/);
   });
 });
 

@@ -110,6 +110,17 @@ export interface FvqaMiniConfig extends WorldConfig {
    */
   factDecision: number;
   /**
+   * 1: every warm-start first turn says, after the look, whether the policy recognises the creature ("This
+   * is X." for a familiar one, trajectories.ts UNRECOGNISED for any other: unfamiliar, held out, drill),
+   * then decides in UNIFORM_DECISION's words; a familiar fact's needless search text-searches it by name.
+   * Recognition is knowledge, not the decision: it is the same in a trajectory's direct and search
+   * variants, so the warm start stays decision-neutral per kind, and a reading drill's first turn trains
+   * it (observedOpening) while its decision stays untrained. GRPO can then tie the decision to what the
+   * policy recognises rather than to the question kind, and a new creature (heldout split) is one it
+   * says it does not recognise (issue 15). Excludes uniformDecision and factDecision. 0 (default): off.
+   */
+  recognitionFirst: number;
+  /**
    * Number of reading drills in the warm start (default 0): RAG-workflow trajectories (first turn
    * untrained, as for ragWorkflowShare) about creatures of small drill worlds of their own (own seeds,
    * looks and corpora; never in this world's corpus, splits or search engine), each creature once, its
@@ -162,6 +173,7 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
   ragWorkflowShare: 0,
   uniformDecision: 0,
   factDecision: 0,
+  recognitionFirst: 0,
   readingDrills: 0,
   grpoDrills: 0,
   lookDrills: 0,
@@ -275,10 +287,12 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 /** @throws Error naming an issue-15 option whose value is out of range. */
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
-  for (const k of ['uniformDecision', 'factDecision'] as const) {
+  const words = ['uniformDecision', 'factDecision', 'recognitionFirst'] as const;
+  for (const k of words) {
     if (config[k] !== 0 && config[k] !== 1) throw new Error(`${k} must be 0 or 1, got ${config[k]}`);
   }
-  if (config.uniformDecision && config.factDecision) throw new Error('uniformDecision and factDecision cannot both be 1: each sets the words of the search decision');
+  const set = words.filter((k) => config[k]);
+  if (set.length > 1) throw new Error(`${set.join(' and ')} cannot both be 1: each sets the words of the search decision`);
   for (const [k, kind] of [['readingDrills', 'reading'], ['grpoDrills', 'grpo'], ['lookDrills', 'look']] as const) {
     const v = config[k];
     if (!(Number.isInteger(v) && v >= 0 && v <= maxDrills(kind))) throw new Error(`${k} must be a whole number in [0, ${maxDrills(kind)}], got ${v}`);
@@ -445,7 +459,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const searches = b === 'needless_search' || b === 'search_chain';
     const ragChain = b === 'rag_workflow' || (searches && config.ragChainShare > 0 && (inst.attribute === 'name' || inst.kind === 'visual')
       && Rng.stream(config.seed, `rag:${stream}`).next() < config.ragChainShare);
-    const t = trajectory(inst, b, engine, { stated, ragChain, uniformDecision: config.uniformDecision === 1, factDecision: config.factDecision === 1 });
+    const t = trajectory(inst, b, engine, { stated, ragChain, uniformDecision: config.uniformDecision === 1, factDecision: config.factDecision === 1, recognitionFirst: config.recognitionFirst === 1 });
     const row = toRow(inst, 'sft', sft.length, t.prompt, t.images);
     if (b === 'rag_workflow') row.extra_info!.search_mode = 'rag';
     sft.push(row);

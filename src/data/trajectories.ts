@@ -63,17 +63,23 @@ export type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess' 
  * default each behaviour has its own ("This is X." / "I think I know this creature." / "I do not
  * recognise this creature."; a visual direct answer none; with factDecision a familiar fact's needless
  * search says "This is X. I do not know its <fact>."); uniform: every answer from memory (direct or
- * guess) says `answer`, every search `search`, so the decision is one token pair in every context.
+ * guess) says `answer`, every search `search`, so the decision is one token pair in every context; with
+ * recognitionFirst the same pair follows the recognition sentence ("This is X." or UNRECOGNISED).
  */
 export const UNIFORM_DECISION = { answer: 'I can answer.', search: 'I need to search.' } as const;
 
+/** The recognition sentence of a creature the policy has not memorised (FvqaMiniConfig.recognitionFirst). */
+export const UNRECOGNISED = 'I do not recognise this creature.';
+
 /**
- * The description of the image that opens a warm-start first turn (`<reason>` and describeLook's
- * sentence), or '' when `turn` does not open with one: what the policy observed, trained even where the
- * rest of the turn is not (a RAG-workflow trajectory's imposed search).
+ * What the policy observed at the start of a warm-start first turn: `<reason>`, describeLook's sentence
+ * and, where it follows, UNRECOGNISED (recognitionFirst: a statement about the creature, not yet the
+ * decision); '' when `turn` does not open with a look. Trained even where the rest of the turn is not (a
+ * reading drill's imposed search). A first turn without recognitionFirst never follows its look with
+ * UNRECOGNISED unless it searches, and those turns are trained whole.
  */
-export function observedLook(turn: string): string {
-  return /^<reason>A [^.<]*, \d+ marks?\./.exec(turn)?.[0] ?? '';
+export function observedOpening(turn: string): string {
+  return /^<reason>A [^.<]*, \d+ marks?\.(?: I do not recognise this creature\.)?/.exec(turn)?.[0] ?? '';
 }
 
 /** How a warm-start trajectory is written, besides its behaviour. */
@@ -88,13 +94,16 @@ export interface TrajectoryOptions {
   /** A needless search of a fact names the creature first and says which fact it lacks, then text-searches it
    *  (FvqaMiniConfig.factDecision). */
   factDecision: boolean;
+  /** Every first turn says whether it recognises the creature, then decides in UNIFORM_DECISION's words
+   *  (FvqaMiniConfig.recognitionFirst). */
+  recognitionFirst: boolean;
 }
 
 /**
  * Builds one warm-start trajectory (user/assistant turns, images in placeholder order) of `inst`
  * answered with `behaviour`; its image and text searches are run on `search`.
  */
-export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, { stated, ragChain, uniformDecision, factDecision }: TrajectoryOptions): {
+export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, { stated, ragChain, uniformDecision, factDecision, recognitionFirst }: TrajectoryOptions): {
   prompt: ChatMessage[];
   images: FvqaImage[];
 } {
@@ -111,11 +120,16 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   // that recognition rests on. Visual questions are answered from the description.
   const look = describeLook(e.look);
 
-  const said = uniformDecision ? `${look} ${UNIFORM_DECISION.answer}` : look;
+  // recognitionFirst: the look, then what the policy knows of the creature, then the decision.
+  const recognised = e.familiarity === 'familiar';
+  const opening = recognitionFirst ? `${look} ${recognised ? `This is ${name}.` : UNRECOGNISED}` : look;
+  const decides = uniformDecision || recognitionFirst;
+  const said = decides ? `${opening} ${UNIFORM_DECISION.answer}` : look;
+  const stating = () => `${factSentenceStating(e, inst.attribute as FactAttribute, stated)}.`;
   const knownReasoning = () => visual ? said
-    : inst.attribute === 'name' ? `${said} This is ${name}.`
-      : `${said} This is ${name}. ${factSentenceStating(e, inst.attribute as FactAttribute, stated)}.`;
-  const guessReasoning = uniformDecision ? said : `${look} I think I know this creature.`;
+    : recognitionFirst ? (inst.attribute === 'name' ? said : `${said} ${stating()}`)
+      : inst.attribute === 'name' ? `${said} This is ${name}.` : `${said} This is ${name}. ${stating()}`;
+  const guessReasoning = decides ? said : `${look} I think I know this creature.`;
   if (behaviour === 'direct') {
     say(assistantTurn(knownReasoning(), answerAction(stated)));
     return { prompt, images };
@@ -136,15 +150,15 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   };
   // A familiar creature recognised, one of its facts not known: the decision follows the fact, and the
   // name it has just written is the query (no image search needed).
-  if (factDecision && behaviour === 'needless_search' && !visual && inst.attribute !== 'name') {
+  if ((factDecision || recognitionFirst) && behaviour === 'needless_search' && !visual && inst.attribute !== 'name') {
     const attr = inst.attribute as FactAttribute;
-    return readText(`${look} This is ${name}. I do not know its ${FACT_PHRASE[attr]}.`, attr);
+    return readText(recognitionFirst ? `${opening} ${UNIFORM_DECISION.search}` : `${look} This is ${name}. I do not know its ${FACT_PHRASE[attr]}.`, attr);
   }
   // The other behaviours start with an image search: asked for by the policy, or imposed by the RAG
   // workflow after the reasoning the policy writes when it answers from memory.
-  const opening = behaviour !== 'rag_workflow' ? `${look} ${uniformDecision ? UNIFORM_DECISION.search : 'I do not recognise this creature.'}`
+  const first = behaviour !== 'rag_workflow' ? (decides ? `${opening} ${UNIFORM_DECISION.search}` : `${look} ${UNRECOGNISED}`)
     : inst.category === 'search_free' ? knownReasoning() : guessReasoning;
-  say(assistantTurn(opening, IMAGE_SEARCH_ACTION));
+  say(assistantTurn(first, IMAGE_SEARCH_ACTION));
   const hits = search.image(inst.image);
   prompt.push({ role: 'user', content: toolResultTurn('image_search', formatImageSearchResults(hits), inst.question) });
   for (const h of hits) images.push({ bytes: h.png, path: null });

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import { generateFvqaMini } from '../data/fvqa-mini.js';
-import { observedLook } from '../data/trajectories.js';
+import { observedOpening } from '../data/trajectories.js';
 import { loadTokenizer, TINY_VLM_IMAGE_SEQ_LEN } from '../models/tokenizer.js';
 import { dataUrlBytes, encodeConversation, TurnEncoder } from './conversation.js';
 
@@ -53,7 +53,7 @@ test('the observed look of a RAG-workflow first turn is trained, the rest of tha
   const row = data.splits.sft.find((r) => r.extra_info?.search_mode === 'rag')!;
   const images = row.images.map((i) => i.bytes);
   const first = row.prompt[1].content;
-  const look = observedLook(first);
+  const look = observedOpening(first);
   expect(look).toMatch(/^<reason>A \w+ \w+ \w+, \d marks?\.$/);
   const rag = encodeConversation(enc, row.prompt, images, 1);
   const seen = encodeConversation(enc, row.prompt, images, 1, look);
@@ -62,7 +62,21 @@ test('the observed look of a RAG-workflow first turn is trained, the rest of tha
   expect(tok.decode(seen.tokens.filter((_, i) => seen.lossMask[i] === 1))).toBe(` ${look}${assistant.slice(1).join('')}`);
   expect(() => encodeConversation(enc, row.prompt, images, 1, first.slice(0, first.indexOf(',')))).not.toThrow();
   expect(() => encodeConversation(enc, row.prompt, images, 1, 'The top result')).toThrow(/does not start assistant turn 0/);
-  expect(observedLook('<reason>The top result is X.</reason>')).toBe('');
+  expect(observedOpening('<reason>The top result is X.</reason>')).toBe('');
+});
+
+test("with recognition_first a reading drill's trained opening ends at its recognition, before the decision", () => {
+  const data = generateFvqaMini({ seed: 3, readingDrills: 2, recognitionFirst: 1 });
+  const enc = new TurnEncoder(tok, TINY_VLM_IMAGE_SEQ_LEN);
+  const row = data.splits.sft.at(-1)!;
+  const first = row.prompt[1].content;
+  const opening = observedOpening(first);
+  expect(opening).toMatch(/^<reason>A \w+ \w+ \w+, \d marks?\. I do not recognise this creature\.$/);
+  const seen = encodeConversation(enc, row.prompt, row.images.map((i) => i.bytes), 1, opening);
+  const assistant = row.prompt.filter((m) => m.role === 'assistant').map((m) => ` ${m.content}`);
+  // Trained: the opening and the later turns; not trained: "I can answer." and the imposed image search.
+  expect(tok.decode(seen.tokens.filter((_, i) => seen.lossMask[i] === 1))).toBe(` ${opening}${assistant.slice(1).join('')}`);
+  expect(first.slice(opening.length)).toMatch(/^ I can answer\.<\/reason><search><img><\/search>$/);
 });
 
 test('bad conversations and thumbnails are rejected with the reason', () => {

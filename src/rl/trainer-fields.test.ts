@@ -20,7 +20,7 @@ import type { CheckpointStore } from '../storage/checkpoint-store.js';
 import { microModelFiles } from './testing.js';
 import { epochBatches, meanTrainedTokensPerStep, replayWarmStart, sftEpochRng, Trainer, type TrainEvent } from './trainer.js';
 import { trainedTokens } from './steps.js';
-import { observedLook } from '../data/trajectories.js';
+import { observedOpening } from '../data/trajectories.js';
 import { rollout } from './rollout.js';
 import { searchLimits } from './config.js';
 import { worldOf } from './environment.js';
@@ -225,12 +225,12 @@ test("SFT trains a reading drill's observed look but no part of a world RAG-work
   expect(drills).toHaveLength(3);
   expect(world.length).toBeGreaterThan(0);
   for (const i of drills) {
-    const look = observedLook(firstTurn(i));
+    const look = observedOpening(firstTurn(i));
     expect(look).toMatch(/^<reason>A \w+ \w+ \w+, \d+ marks?\./);
     expect(trained(i).trimStart().startsWith(look), trained(i)).toBe(true);
     expect(trained(i)).not.toContain(firstTurn(i).slice(look.length)); // the imposed decision is context
   }
-  for (const i of world) expect(trained(i)).not.toContain(observedLook(firstTurn(i)) || firstTurn(i));
+  for (const i of world) expect(trained(i)).not.toContain(observedOpening(firstTurn(i)) || firstTurn(i));
 });
 
 test("a run past SFT (here: no SFT) generates no warm-start drills, and the same world otherwise", async () => {

@@ -8,7 +8,7 @@
  */
 import * as E from '../engine/index.js';
 import { drillWorldOf } from '../data/fvqa-mini.js';
-import { observedLook } from '../data/trajectories.js';
+import { observedOpening } from '../data/trajectories.js';
 import type { FvqaRow } from '../data/types.js';
 import type { DownloadProgress } from '../hub/download.js';
 import type { HubRepoOptions } from '../hub/repo.js';
@@ -230,7 +230,8 @@ export class Trainer {
    * (rows whose replayed search failed are left out and logged), each marked when it is a drill
    * (reading or look drill). `lossMask` marks the trained tokens: every assistant turn, except the
    * imposed first turn of a RAG-workflow row (`extra_info.search_mode` 'rag'); a reading drill's first
-   * turn still trains the look it observed (`observedLook`). Call after `setup()`; a run set up past SFT
+   * turn still trains the look it observed and, with recognition_first, that it does not recognise the
+   * creature (`observedOpening`). Call after `setup()`; a run set up past SFT
    * has no drills in its sft split (setup generates them only for SFT).
    */
   async warmStartConversations(): Promise<(EncodedConversation & { drill: boolean })[]> {
@@ -246,9 +247,10 @@ export class Trainer {
       else if (row.extra_info?.search_mode !== 'rag') out.push({ ...encodeConversation(enc, replay.messages, replay.images), drill });
       else {
         // A reading drill also trains the look it observed (many looks teach perception, not a dozen
-        // creatures); the world's RAG-workflow rows keep their whole first turn as context, as the
-        // documented reproduction ran (docs/fvqa-mini-warm-start.md).
-        const observed = drill ? observedLook(replay.messages[1].content) : '';
+        // creatures) and, with recognition_first, that it is new to the policy; the world's RAG-workflow
+        // rows keep their whole first turn as context, as the documented reproduction ran
+        // (docs/fvqa-mini-warm-start.md).
+        const observed = drill ? observedOpening(replay.messages[1].content) : '';
         out.push({ ...encodeConversation(enc, replay.messages, replay.images, 1, observed), drill });
       }
     }
