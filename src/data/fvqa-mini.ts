@@ -115,9 +115,11 @@ export interface FvqaMiniConfig extends WorldConfig {
    * then decides in UNIFORM_DECISION's words; a familiar fact's needless search text-searches it by name.
    * Recognition is knowledge, not the decision: it is the same in a trajectory's direct and search
    * variants, so the warm start stays decision-neutral per kind, and a reading drill's first turn trains
-   * it (observedOpening) while its decision stays untrained. GRPO can then tie the decision to what the
-   * policy recognises rather than to the question kind, and a new creature (heldout split) is one it
-   * says it does not recognise (issue 15). Excludes uniformDecision and factDecision. 0 (default): off.
+   * it (observedOpening) while its decision stays untrained. Meant to make a new creature (heldout split)
+   * one the policy says it does not recognise, and to let GRPO tie the decision to recognition (issue 15);
+   * probed on seeds 1 and 2 (docs/fvqa-mini-warm-start.md), the first held where perception did, the second
+   * did not: with one pair of decision words GRPO moved search alike for every question. Excludes
+   * uniformDecision and factDecision. 0 (default): off.
    */
   recognitionFirst: number;
   /**
