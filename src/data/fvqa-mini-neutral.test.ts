@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { drillWorldOf, generateFvqaMini, type FvqaMini } from './fvqa-mini.js';
 import { answersFor } from './questions.js';
-import { UNIFORM_DECISION, UNRECOGNISED, observedOpening } from './trajectories.js';
+import { GUESS, UNIFORM_DECISION, UNRECOGNISED, observedOpening } from './trajectories.js';
 import type { FvqaRow } from './types.js';
 import { MAX_YEAR, MIN_YEAR, DIETS, DISCOVERERS, REGIONS } from './world.js';
 
@@ -294,7 +294,7 @@ describe('FVQA-mini per-fact decision words (factDecision)', () => {
     // Still decision-neutral per question kind.
     for (const [kind, c] of shares(f.splits.sft.filter((x) => x.extra_info!.search_mode !== 'rag'), (x) => x.extra_info!.question_kind)) expect(c.search, kind).toBe(c.direct);
     expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, factDecision: 2 })).toThrow(/factDecision must be 0 or 1/);
-    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, factDecision: 1, uniformDecision: 1 })).toThrow(/uniformDecision and factDecision/);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, factDecision: 1, uniformDecision: 1 })).toThrow(/uniformDecision and factDecision cannot both be set/);
   });
 });
 
@@ -361,8 +361,51 @@ describe('FVQA-mini recognition before the decision (recognitionFirst)', () => {
   });
 
   test('is refused with another decision wording, and out of range', () => {
-    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, recognitionFirst: 1, factDecision: 1 })).toThrow(/factDecision and recognitionFirst cannot both be 1/);
-    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, recognitionFirst: 2 })).toThrow(/recognitionFirst must be 0 or 1/);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, recognitionFirst: 1, factDecision: 1 })).toThrow(/factDecision and recognitionFirst cannot both be set/);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, recognitionFirst: 3 })).toThrow(/recognitionFirst must be 0, 1 or 2/);
+  });
+});
+
+describe("FVQA-mini recognition before each context's own decision words (recognitionFirst 2)", () => {
+  test('each context decides on its own words after the recognition sentence; decision-neutral per kind and recognition; answers unchanged', () => {
+    const OPTIONS = { ...NEUTRAL, ragWorkflowShare: 0.5, readingDrills: 10 };
+    const f = generateFvqaMini({ ...OPTIONS, recognitionFirst: 2 });
+    const base = generateFvqaMini(OPTIONS);
+    const fact = generateFvqaMini({ ...OPTIONS, factDecision: 1 });
+    const familiar = new Map(f.entities.filter((e) => e.familiarity === 'familiar').map((e) => [e.id, e.facts.name]));
+    const look = /^<reason>A [a-z]+ [a-z]+ [a-z]+, \d+ marks?\. /;
+    expect(f.splits.sft).toHaveLength(base.splits.sft.length);
+    f.splits.sft.forEach((r, i) => {
+      const x = r.extra_info!;
+      const first = turns(r)[0];
+      const name = familiar.get(x.entity_id);
+      const recognition = name ? `This is ${name}.` : UNRECOGNISED;
+      expect(first, r.data_id).toMatch(look);
+      const rest = first.replace(look, '');
+      expect(rest.startsWith(recognition), `${r.data_id}: ${first}`).toBe(true);
+      const decision = rest.slice(recognition.length);
+      const searches = searched(r) && x.search_mode !== 'rag';
+      if (name && x.question_kind === 'familiar_fact' && x.attribute !== 'name') {
+        // A familiar fact: the late-night probe's words, row for row (the same look, name, fact and search).
+        expect(r.prompt, r.data_id).toEqual(fact.splits.sft[i].prompt);
+        expect(decision.startsWith(searches ? ' I do not know its ' : ` The `), first).toBe(true);
+      } else if (x.question_kind === 'unfamiliar_fact' || x.question_kind === 'unfamiliar_name') {
+        expect(decision.startsWith(searches ? ` ${UNIFORM_DECISION.search}` : ` ${GUESS}`), first).toBe(true);
+      } else {
+        // Names of familiar creatures and visual questions: answered right after the recognition, or searched.
+        expect(decision.startsWith(searches ? ` ${UNIFORM_DECISION.search}` : '</reason>'), first).toBe(true);
+      }
+      expect(r.reward_model).toEqual(base.splits.sft[i].reward_model);
+      expect(finalAnswer(r), r.data_id).toBe(finalAnswer(base.splits.sft[i]));
+    });
+    const trained = f.splits.sft.filter((x) => x.extra_info!.search_mode !== 'rag');
+    for (const [key, c] of shares(trained, (x) => `${x.extra_info!.question_kind}/${familiar.has(x.extra_info!.entity_id)}`)) expect(c.search, key).toBe(c.direct);
+    for (const s of ['train', 'test', 'heldout'] as const) expect(f.splits[s]).toEqual(base.splits[s]);
+    // A drill trains its look and recognition, not the guess words after them.
+    for (const r of f.splits.sft.filter((x) => /^drill\d+-/.test(x.extra_info!.entity_id))) {
+      const first = turns(r)[0];
+      expect(first.slice(observedOpening(first).length).startsWith(` ${GUESS}`), first).toBe(true);
+    }
   });
 });
 

@@ -118,8 +118,12 @@ export interface FvqaMiniConfig extends WorldConfig {
    * it (observedOpening) while its decision stays untrained. Meant to make a new creature (heldout split)
    * one the policy says it does not recognise, and to let GRPO tie the decision to recognition (issue 15);
    * probed on seeds 1 and 2 (docs/fvqa-mini-warm-start.md), the first held where perception did, the second
-   * did not: with one pair of decision words GRPO moved search alike for every question. Excludes
-   * uniformDecision and factDecision. 0 (default): off.
+   * did not: with one pair of decision words GRPO moved search alike for every question. 2: the same
+   * recognition sentence, then each context decides on a token of its own: a familiar fact states it or says
+   * "I do not know its <fact>." (factDecision's words), a guess says trajectories.ts GUESS and a search of an
+   * unrecognised creature "I need to search.", a name or visual question answers right after the
+   * recognition sentence or says "I need to search.". Excludes uniformDecision and factDecision. 0
+   * (default): off.
    */
   recognitionFirst: number;
   /**
@@ -290,11 +294,12 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
   const words = ['uniformDecision', 'factDecision', 'recognitionFirst'] as const;
-  for (const k of words) {
+  for (const k of ['uniformDecision', 'factDecision'] as const) {
     if (config[k] !== 0 && config[k] !== 1) throw new Error(`${k} must be 0 or 1, got ${config[k]}`);
   }
+  if (![0, 1, 2].includes(config.recognitionFirst)) throw new Error(`recognitionFirst must be 0, 1 or 2, got ${config.recognitionFirst}`);
   const set = words.filter((k) => config[k]);
-  if (set.length > 1) throw new Error(`${set.join(' and ')} cannot both be 1: each sets the words of the search decision`);
+  if (set.length > 1) throw new Error(`${set.join(' and ')} cannot both be set: each sets the words of the search decision`);
   for (const [k, kind] of [['readingDrills', 'reading'], ['grpoDrills', 'grpo'], ['lookDrills', 'look']] as const) {
     const v = config[k];
     if (!(Number.isInteger(v) && v >= 0 && v <= maxDrills(kind))) throw new Error(`${k} must be a whole number in [0, ${maxDrills(kind)}], got ${v}`);
@@ -461,7 +466,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const searches = b === 'needless_search' || b === 'search_chain';
     const ragChain = b === 'rag_workflow' || (searches && config.ragChainShare > 0 && (inst.attribute === 'name' || inst.kind === 'visual')
       && Rng.stream(config.seed, `rag:${stream}`).next() < config.ragChainShare);
-    const t = trajectory(inst, b, engine, { stated, ragChain, uniformDecision: config.uniformDecision === 1, factDecision: config.factDecision === 1, recognitionFirst: config.recognitionFirst === 1 });
+    const t = trajectory(inst, b, engine, { stated, ragChain, uniformDecision: config.uniformDecision === 1, factDecision: config.factDecision === 1, recognitionFirst: config.recognitionFirst });
     const row = toRow(inst, 'sft', sft.length, t.prompt, t.images);
     if (b === 'rag_workflow') row.extra_info!.search_mode = 'rag';
     sft.push(row);

@@ -71,6 +71,9 @@ export const UNIFORM_DECISION = { answer: 'I can answer.', search: 'I need to se
 /** The recognition sentence of a creature the policy has not memorised (FvqaMiniConfig.recognitionFirst). */
 export const UNRECOGNISED = 'I do not recognise this creature.';
 
+/** What a guess says after UNRECOGNISED with recognitionFirst 2 (a search says UNIFORM_DECISION.search). */
+export const GUESS = 'I will guess.';
+
 /**
  * What the policy observed at the start of a warm-start first turn: `<reason>`, describeLook's sentence
  * and, where it follows, UNRECOGNISED (recognitionFirst: a statement about the creature, not yet the
@@ -94,9 +97,9 @@ export interface TrajectoryOptions {
   /** A needless search of a fact names the creature first and says which fact it lacks, then text-searches it
    *  (FvqaMiniConfig.factDecision). */
   factDecision: boolean;
-  /** Every first turn says whether it recognises the creature, then decides in UNIFORM_DECISION's words
-   *  (FvqaMiniConfig.recognitionFirst). */
-  recognitionFirst: boolean;
+  /** 1 or 2: every first turn says whether it recognises the creature, then decides in UNIFORM_DECISION's
+   *  words (1) or in words of each context's own (2); 0: no recognition sentence (FvqaMiniConfig.recognitionFirst). */
+  recognitionFirst: number;
 }
 
 /**
@@ -123,13 +126,13 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   // recognitionFirst: the look, then what the policy knows of the creature, then the decision.
   const recognised = e.familiarity === 'familiar';
   const opening = recognitionFirst ? `${look} ${recognised ? `This is ${name}.` : UNRECOGNISED}` : look;
-  const decides = uniformDecision || recognitionFirst;
-  const said = decides ? `${opening} ${UNIFORM_DECISION.answer}` : look;
+  const decides = uniformDecision || recognitionFirst === 1;
+  const said = decides ? `${opening} ${UNIFORM_DECISION.answer}` : opening;
   const stating = () => `${factSentenceStating(e, inst.attribute as FactAttribute, stated)}.`;
   const knownReasoning = () => visual ? said
     : recognitionFirst ? (inst.attribute === 'name' ? said : `${said} ${stating()}`)
       : inst.attribute === 'name' ? `${said} This is ${name}.` : `${said} This is ${name}. ${stating()}`;
-  const guessReasoning = decides ? said : `${look} I think I know this creature.`;
+  const guessReasoning = decides ? said : recognitionFirst ? `${opening} ${GUESS}` : `${look} I think I know this creature.`;
   if (behaviour === 'direct') {
     say(assistantTurn(knownReasoning(), answerAction(stated)));
     return { prompt, images };
@@ -152,11 +155,11 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   // name it has just written is the query (no image search needed).
   if ((factDecision || recognitionFirst) && behaviour === 'needless_search' && !visual && inst.attribute !== 'name') {
     const attr = inst.attribute as FactAttribute;
-    return readText(recognitionFirst ? `${opening} ${UNIFORM_DECISION.search}` : `${look} This is ${name}. I do not know its ${FACT_PHRASE[attr]}.`, attr);
+    return readText(recognitionFirst === 1 ? `${opening} ${UNIFORM_DECISION.search}` : `${look} This is ${name}. I do not know its ${FACT_PHRASE[attr]}.`, attr);
   }
   // The other behaviours start with an image search: asked for by the policy, or imposed by the RAG
   // workflow after the reasoning the policy writes when it answers from memory.
-  const first = behaviour !== 'rag_workflow' ? (decides ? `${opening} ${UNIFORM_DECISION.search}` : `${look} ${UNRECOGNISED}`)
+  const first = behaviour !== 'rag_workflow' ? (decides || recognitionFirst ? `${opening} ${UNIFORM_DECISION.search}` : `${look} ${UNRECOGNISED}`)
     : inst.category === 'search_free' ? knownReasoning() : guessReasoning;
   say(assistantTurn(first, IMAGE_SEARCH_ACTION));
   const hits = search.image(inst.image);
