@@ -64,12 +64,15 @@ export type Behaviour = 'direct' | 'needless_search' | 'search_chain' | 'guess' 
  * recognise this creature."; a visual direct answer none; with factDecision a familiar fact's needless
  * search says "This is X. I do not know its <fact>."); uniform: every answer from memory (direct or
  * guess) says `answer`, every search `search`, so the decision is one token pair in every context; with
- * recognitionFirst the same pair follows the recognition sentence ("This is X." or UNRECOGNISED).
+ * recognitionFirst 1 the same pair follows the recognition sentence ("This is X." or UNRECOGNISED).
  */
 export const UNIFORM_DECISION = { answer: 'I can answer.', search: 'I need to search.' } as const;
 
 /** The recognition sentence of a creature the policy has not memorised (FvqaMiniConfig.recognitionFirst). */
 export const UNRECOGNISED = 'I do not recognise this creature.';
+
+/** A first turn's look, and UNRECOGNISED where it follows (see observedOpening). */
+const OPENING = new RegExp(`^<reason>A [^.<]*, \\d+ marks?\\.(?: ${UNRECOGNISED.replace('.', '\\.')})?`);
 
 /** What a guess says after UNRECOGNISED with recognitionFirst 2 (a search says UNIFORM_DECISION.search). */
 export const GUESS = 'I will guess.';
@@ -82,7 +85,7 @@ export const GUESS = 'I will guess.';
  * UNRECOGNISED unless it searches, and those turns are trained whole.
  */
 export function observedOpening(turn: string): string {
-  return /^<reason>A [^.<]*, \d+ marks?\.(?: I do not recognise this creature\.)?/.exec(turn)?.[0] ?? '';
+  return OPENING.exec(turn)?.[0] ?? '';
 }
 
 /** How a warm-start trajectory is written, besides its behaviour. */
