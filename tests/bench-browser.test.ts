@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { SUITES, markdownTable, type RowResult } from '../bench/harness.js';
+import { workloads } from '../bench/workloads.js';
 import { openBrowser, type TestBrowser } from './browser.js';
 
 let b: TestBrowser;
@@ -37,26 +38,31 @@ test('ours, jax-js and TF.js agree on causal GQA attention (T64) and are timed w
   }
   for (const r of row.results.slice(1)) expect(r.relErr, r.engine).toBeLessThanOrEqual(row.workload.tol);
   expect(b.errors).toEqual([]);
-});
+}, 600_000);
 
-test('ours-wasm, jax-js-wasm and tfjs-wasm run every --quick workload they support, agree with ours, and report memory instead of GPU counters', async () => {
+// One test per workload, each on its own page: the train rows take minutes of software WebGPU and
+// WebAssembly, and a shared CI machine may run another browser test beside them.
+type Info = { crossOriginIsolated: boolean; engines: { name: string; version: string }[] };
+const wasmRows: RowResult[] = [];
+
+test.each(workloads(SUITES, true).map((w) => [w.id, w.suite]))('ours-wasm, jax-js-wasm and tfjs-wasm run --quick %s if they support it, agree with ours, and report memory instead of GPU counters', async (id, suite) => {
   const page = await b.page('/bench/page.html');
   await page.waitForFunction(() => (window as unknown as { benchReady?: boolean }).benchReady === true);
-  const { info, rows } = (await page.evaluate(async (suites) => {
-    const bench = (window as any).bench;
-    const info = await bench.start({ engines: ['ours', 'ours-wasm', 'jax-js-wasm', 'tfjs-wasm'], suites, quick: true });
-    const rows = [];
-    // Check and warm-up (prepareRow), then one timed run each: rows share this page.
-    for (const w of info.workloads) {
-      const timed = await bench.prepareRow(w.id);
+  const { info, rows } = (await page.evaluate(
+    async ([id, suite]) => {
+      const bench = (window as any).bench;
+      const info = await bench.start({ engines: ['ours', 'ours-wasm', 'jax-js-wasm', 'tfjs-wasm'], suites: [suite], quick: true });
+      // Check and warm-up (prepareRow), then one timed run each.
+      const timed = await bench.prepareRow(id);
       for (const e of timed) {
         await bench.before(e);
         await bench.runOnce(e);
       }
-      rows.push(await bench.finishRow());
-    }
-    return { info, rows };
-  }, SUITES)) as { info: { crossOriginIsolated: boolean; engines: { name: string; version: string }[] }; rows: RowResult[] };
+      return { info, rows: [await bench.finishRow()] };
+    },
+    [id, suite],
+  )) as { info: Info; rows: RowResult[] };
+  await page.close(); // its WebGPU device, wasm heaps and jax-js's workers
 
   expect(info.crossOriginIsolated).toBe(true);
   const version = (n: string) => info.engines.find((e) => e.name === n)?.version ?? '';
@@ -66,7 +72,6 @@ test('ours-wasm, jax-js-wasm and tfjs-wasm run every --quick workload they suppo
   expect(version('tfjs-wasm')).toMatch(/tfjs-backend-wasm 4\.22\.0 \(SIMD, threaded build/);
 
   const unsupported = /f16 is storage-only|no float16 ops|f32 only|no UnsortedSegmentSum|ours-only row/;
-  const ok = new Map<string, number>();
   for (const { workload: w, results } of rows) {
     expect(results.map((r) => r.engine), w.id).toEqual(['ours', 'ours-wasm', 'jax-js-wasm', 'tfjs-wasm']);
     for (const r of results) {
@@ -76,7 +81,6 @@ test('ours-wasm, jax-js-wasm and tfjs-wasm run every --quick workload they suppo
         continue;
       }
       expect(r.status, where).toBe('ok');
-      ok.set(r.engine, (ok.get(r.engine) ?? 0) + 1);
       expect(r.ms, where).toBeGreaterThan(0);
       if (r.engine === 'ours') continue;
       expect(r.relErr, where).toBeLessThanOrEqual(w.tol);
@@ -91,14 +95,21 @@ test('ours-wasm, jax-js-wasm and tfjs-wasm run every --quick workload they suppo
       }
     }
   }
+  wasmRows.push(...rows);
+  expect(b.errors).toEqual([]);
+}, 600_000);
+
+test('across the suites, every engine ran the workloads it supports, and the table gives no memory ratio between different measures', () => {
+  expect(wasmRows.map((r) => r.workload.id)).toEqual(workloads(SUITES, true).map((w) => w.id));
+  const ok = new Map<string, number>();
+  for (const { results } of wasmRows) for (const r of results) if (r.status === 'ok') ok.set(r.engine, (ok.get(r.engine) ?? 0) + 1);
   // Every f32 workload (f16 matmuls are unsupported everywhere; the SFT step is ours only); TF.js's wasm
   // backend lacks the gradient of gather, so it runs the matmuls, attention forward, the linear step and decoding.
-  const f32 = rows.filter((r) => !(r.workload.spec.kind === 'matmul' && r.workload.spec.dtype === 'f16')).length;
+  const f32 = wasmRows.filter((r) => !(r.workload.spec.kind === 'matmul' && r.workload.spec.dtype === 'f16')).length;
   expect(Object.fromEntries(ok)).toEqual({ ours: f32, 'ours-wasm': f32, 'jax-js-wasm': f32 - 1, 'tfjs-wasm': 10 });
 
-  const table = markdownTable(rows);
+  const table = markdownTable(wasmRows);
   expect(table).toMatch(/\| matmul f32 \[256x512\]·\[512x512\]ᵀ \| jax-js-wasm \|( [^|]*\|){6} n\/a \| [\d.]+x \|/);
   // TF.js's heap and ours-wasm's live bytes are different measures: no memory ratio between them.
   expect(table).toMatch(/\| matmul f32 \[256x512\]·\[512x512\]ᵀ \| tfjs-wasm \|( [^|]*\|){6} [\d.]+ \(heap\) \| [\d.]+x \|  \|/);
-  expect(b.errors).toEqual([]);
-}, 600_000);
+});
