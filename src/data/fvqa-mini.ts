@@ -238,6 +238,11 @@ export interface FvqaMini {
    * world id: a drill row's searches run on the corpus named by drillWorldOf(row); empty by default.
    */
   drillCorpora: Record<string, SearchCorpus>;
+  /**
+   * The GRPO drills' creatures (FvqaMiniConfig.grpoDrills), ids as their train rows' entity_id: new to
+   * the warm start, so what it says of their looks measures its perception; empty by default.
+   */
+  grpoDrillCreatures: Entity[];
 }
 
 /**
@@ -363,13 +368,13 @@ function readingDrills(world: readonly Entity[], config: FvqaMiniConfig, onProgr
 }
 
 /** The train questions of FvqaMiniConfig.grpoDrills: per creature one fact (or the name). */
-function grpoDrills(world: readonly Entity[], config: FvqaMiniConfig, onProgress?: ProgressCallback): { questions: Instance[]; corpora: Record<string, SearchCorpus> } {
+function grpoDrills(world: readonly Entity[], config: FvqaMiniConfig, onProgress?: ProgressCallback): { questions: Instance[]; corpora: Record<string, SearchCorpus>; creatures: Entity[] } {
   const { creatures, corpora } = drillCreatures(world, config, config.grpoDrills, 'grpo', onProgress);
   const questions = creatures.map(({ e }) => {
     const a = Rng.stream(config.seed, `grpo-drill:${e.id}`).pick(FACT_ATTRIBUTES);
     return makeInstance(e, a, `grpo-drill:${e.id}:${a}`, config);
   });
-  return { questions, corpora };
+  return { questions, corpora, creatures: creatures.map(({ e }) => e) };
 }
 
 /**
@@ -511,7 +516,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
   // GRPO drills go after the world's rows, so that a world without them keeps its train split. Each
   // drill question (search_required) comes with a fresh instance of one of the world's own search_free
   // train questions, drawn from them uniformly: the prompt mix stays as balanced as the world's.
-  const { questions, corpora: grpoCorpora } = grpoDrills(entities, config, onProgress);
+  const { questions, corpora: grpoCorpora, creatures: grpoDrillCreatures } = grpoDrills(entities, config, onProgress);
   const searchFree = train.filter((row) => row.category === 'search_free');
   const brng = Rng.stream(config.seed, 'grpo-drill-balance');
   questions.forEach((inst, i) => {
@@ -521,5 +526,5 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     train.push(questionRow(makeInstance(e, attribute as Attribute, `grpo-balance:${i}`, config), 'train', train.length));
   });
   onProgress?.({ phase: 'done', done: made, total: made, unit: 'rows' });
-  return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts, drillCorpora: { ...readingCorpora, ...lookCorpora, ...grpoCorpora } };
+  return { config, entities, splits: { train, test, heldout, sft }, corpus, hazyFacts, drillCorpora: { ...readingCorpora, ...lookCorpora, ...grpoCorpora }, grpoDrillCreatures };
 }

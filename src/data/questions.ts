@@ -99,6 +99,12 @@ export function describeLook(look: EntityLook): string {
   return `A ${look.pattern} ${look.colour} ${look.shape}, ${look.marks} mark${look.marks === 1 ? '' : 's'}.`;
 }
 
+/** A look as a turn states it (describeLook's sentence at the start of `text`, after `<reason>`), or null; background is not said. */
+export function readDescribedLook(text: string): Omit<EntityLook, 'background'> | null {
+  const m = /^(?:<reason>)?A (\w+) (\w+) (\w+), (\d+) marks?\./.exec(text);
+  return m ? { pattern: m[1] as EntityLook['pattern'], colour: m[2] as EntityLook['colour'], shape: m[3] as EntityLook['shape'], marks: Number(m[4]) } : null;
+}
+
 /** One generated question instance before it becomes rows. */
 export interface Instance {
   entity: Entity;

@@ -1,7 +1,8 @@
-/** Evaluation helpers that need no model: the round-robin subset, the Table-1 markdown and the search-chain counts. */
+/** Evaluation helpers that need no model: the round-robin subset, the Table-1 markdown, the search-chain counts and the look reading. */
 import { expect, test } from 'vitest';
 import { generateFvqaMini } from '../data/fvqa-mini.js';
-import { evalSubset, searchChainStats, summarise, table1, type EvalRecord } from './evaluate.js';
+import { describeLook } from '../data/questions.js';
+import { evalSubset, lookReading, searchChainStats, summarise, table1, type EvalRecord } from './evaluate.js';
 
 test('evalSubset takes every question kind in turn, each in split order', () => {
   const test = generateFvqaMini({ seed: 2, entities: 24, heldOutEntities: 4, testSize: 40 }).splits.test;
@@ -47,4 +48,31 @@ test('searchChainStats counts each link of the search chain, by hand on three tr
     { mode: 'on_demand', question: 'name', rows: 1, imageSearched: 1, titleInQuery: 0, rightPage: 0, correctGivenPage: 0, correct: 1 },
     { mode: 'rag', question: 'fact', rows: 2, imageSearched: 2, titleInQuery: 1, rightPage: 1, correctGivenPage: 1, correct: 1 },
   ]);
+});
+
+test('lookReading compares each described look with the row creature\'s, by hand on four transcripts', () => {
+  const world = generateFvqaMini({ seed: 3, entities: 12, heldOutEntities: 2, testSize: 12, grpoDrills: 4 });
+  const train = world.splits.train;
+  const creature = (id: string) => [...world.entities, ...world.grpoDrillCreatures].find((e) => e.id === id)!;
+  const rowOf = (pick: (id: string) => boolean) => train.find((r) => pick(r.extra_info!.entity_id))!;
+  const drillRow = rowOf((id) => id.startsWith('drillg'));
+  const famRow = rowOf((id) => creature(id).familiarity === 'familiar');
+  const unfRow = rowOf((id) => creature(id).familiarity === 'unfamiliar');
+  const drill = creature(drillRow.extra_info!.entity_id);
+  const fam = creature(famRow.extra_info!.entity_id);
+  const rec = (row: typeof drillRow, text: string) => ({ data_id: row.data_id, transcript: [{ role: 'assistant', text }] }) as EvalRecord;
+  // The drill creature: its own look, but one mark more (6 wraps to 1) and taken for the familiar creature.
+  const marks = (drill.look.marks % 6) + 1;
+  const records = [
+    rec(drillRow, `<reason>${describeLook({ ...drill.look, marks })} This is ${fam.facts.name}. I will answer.</reason>`),
+    rec(famRow, `<reason>${describeLook(fam.look)} This is ${fam.facts.name}.</reason>`),
+    rec(unfRow, '<answer>red</answer>'),
+  ];
+  const base = { described: 1, pattern: 1, colour: 1, shape: 1, recognised: 1 };
+  expect(lookReading(records, world)).toEqual([
+    { creatures: 'new', rows: 1, ...base, marks: 0, recognisedRight: 0 },
+    { creatures: 'familiar', rows: 1, ...base, marks: 1, recognisedRight: 1 },
+    { creatures: 'unfamiliar', rows: 1, described: 0, pattern: 0, colour: 0, shape: 0, marks: 0, recognised: 0, recognisedRight: 0 },
+  ]);
+  expect(() => lookReading([{ ...records[0], data_id: 'fvqa_mini_train_99999' }], world)).toThrow(/fvqa_mini_train_99999 is not a row of the world's train split/);
 });

@@ -5,7 +5,8 @@
  * an LLM judge on real benchmarks; on FVQA-mini answers are closed-vocabulary, so EM is exact).
  */
 import * as E from '../engine/index.js';
-import { pageUrl } from '../data/fvqa-mini.js';
+import { pageUrl, type FvqaMini } from '../data/fvqa-mini.js';
+import { readDescribedLook } from '../data/questions.js';
 import type { FvqaRow } from '../data/types.js';
 import type { CausalModel } from '../models/llama.js';
 import type { LabTokenizer } from '../models/tokenizer.js';
@@ -167,3 +168,57 @@ export function searchChainStats(records: readonly EvalRecord[], nameQuestions: 
   }
   return [...out.values()].sort((a, b) => `${a.mode}/${a.question}`.localeCompare(`${b.mode}/${b.question}`));
 }
+
+/** One row of {@link lookReading}: what the first turns say of one group of creatures' looks. */
+export interface LookReadingRow {
+  /** 'new': the GRPO drills' creatures, which no warm start has seen; else the world's own, by familiarity. */
+  creatures: 'new' | 'familiar' | 'unfamiliar';
+  rows: number;
+  /** Rows whose first turn describes a look at all. */
+  described: number;
+  /** Rows whose described pattern / colour / shape / number of marks is the creature's. */
+  pattern: number;
+  colour: number;
+  shape: number;
+  marks: number;
+  /**
+   * Rows whose first turn says "This is NAME." with NAME a familiar creature's (recognition_first): right
+   * for familiar rows (its own name; `recognisedRight`), a misrecognition for the others.
+   */
+  recognised: number;
+  recognisedRight: number;
+}
+
+/**
+ * How well a policy sees creatures it has not memorised (issue 15's perception measurement,
+ * docs/fvqa-mini-warm-start.md): for each train-split record, the look its first assistant turn
+ * describes ("A striped red star, 3 marks.") against the look of the row's creature.
+ * @param records evaluation records of the train split (eval-train.json `records`), any mode.
+ * @param world the FVQA-mini world the records' rows come from (the run's recipe and seed, drills included).
+ * @returns rows for the 'new', 'familiar' and 'unfamiliar' creatures, in that order.
+ * @throws Error naming a record whose data_id is not a row of the world's train split.
+ */
+export function lookReading(records: readonly EvalRecord[], world: FvqaMini): LookReadingRow[] {
+  const rowEntity = new Map(world.splits.train.map((r) => [r.data_id, r.extra_info!.entity_id]));
+  const creatures = new Map([...world.entities, ...world.grpoDrillCreatures].map((e) => [e.id, e]));
+  const drills = new Set(world.grpoDrillCreatures.map((e) => e.id));
+  const familiar = world.entities.filter((e) => e.familiarity === 'familiar').map((e) => e.facts.name);
+  const out = { new: lookRow('new'), familiar: lookRow('familiar'), unfamiliar: lookRow('unfamiliar') };
+  for (const r of records) {
+    const e = creatures.get(rowEntity.get(r.data_id) ?? '');
+    if (!e) throw new Error(`lookReading: record ${r.data_id} is not a row of the world's train split (another seed or recipe?)`);
+    const s = drills.has(e.id) ? out.new : e.familiarity === 'familiar' ? out.familiar : out.unfamiliar;
+    const first = r.transcript.find((m) => m.role === 'assistant')?.text ?? '';
+    s.rows++;
+    const named = familiar.find((n) => first.includes(`This is ${n}.`));
+    s.recognised += Number(named !== undefined);
+    s.recognisedRight += Number(named === e.facts.name);
+    const said = readDescribedLook(first);
+    if (!said) continue;
+    s.described++;
+    for (const k of ['pattern', 'colour', 'shape', 'marks'] as const) s[k] += Number(said[k] === e.look[k]);
+  }
+  return [out.new, out.familiar, out.unfamiliar];
+}
+
+const lookRow = (creatures: LookReadingRow['creatures']): LookReadingRow => ({ creatures, rows: 0, described: 0, pattern: 0, colour: 0, shape: 0, marks: 0, recognised: 0, recognisedRight: 0 });

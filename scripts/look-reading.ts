@@ -1,0 +1,35 @@
+/**
+ * `npx tsx scripts/look-reading.ts RUN_DIR/eval-train.json [...more]`
+ *
+ * How well a checkpoint sees creatures it has not memorised (src/rl/evaluate.ts lookReading): the looks
+ * its first turns describe on the train split against the creatures' own, for the GRPO drills' creatures
+ * (new to the warm start) and the world's familiar and unfamiliar ones, with how often the first turn
+ * names a familiar creature (recognition_first), as a Markdown table per file. The world is rebuilt from the
+ * recipe.json beside the file (train writes it into its --out folder). Make the file with
+ * `npm run eval -- --checkpoint RUN_DIR --split train --modes direct --runtime wasm` (about 40 s).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { PATTERNS, SHAPES, COLOUR_NAMES, MAX_MARKS, MIN_MARKS } from '../src/data/look.js';
+import { worldOf } from '../src/rl/environment.js';
+import { lookReading, type EvalRecord } from '../src/rl/evaluate.js';
+import { loadRecipe } from '../src/rl/recipe.js';
+import { parseCli } from './cli.js';
+
+const { positionals } = parseCli({ allowPositionals: true, options: {} }, import.meta.url);
+if (!positionals.length) {
+  console.error('look-reading: name one or more eval-train.json files (written by npm run eval --split train); --help shows the usage');
+  process.exit(2);
+}
+// Chance: one value drawn uniformly from each attribute's vocabulary.
+const values = { pattern: PATTERNS.length, colour: COLOUR_NAMES.length, shape: SHAPES.length, marks: MAX_MARKS - MIN_MARKS + 1 };
+const pct = (n: number, of: number) => (of ? ((100 * n) / of).toFixed(0) : '');
+for (const file of positionals) {
+  const recipeFile = join(dirname(file), 'recipe.json');
+  const world = worldOf(loadRecipe(readFileSync(recipeFile, 'utf8'), recipeFile), undefined, { warmStartDrills: false });
+  const { records } = JSON.parse(readFileSync(file, 'utf8')) as { records: EvalRecord[] };
+  console.log(`${file}\n\n| creatures | rows | look described | pattern % | colour % | shape % | marks % | recognised (says a familiar name) | recognised right |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|`);
+  for (const s of lookReading(records, world))
+    console.log(`| ${s.creatures} | ${s.rows} | ${s.described} | ${pct(s.pattern, s.rows)} | ${pct(s.colour, s.rows)} | ${pct(s.shape, s.rows)} | ${pct(s.marks, s.rows)} | ${s.recognised} | ${s.recognisedRight} |`);
+  console.log(`| chance | | | ${pct(1, values.pattern)} | ${pct(1, values.colour)} | ${pct(1, values.shape)} | ${pct(1, values.marks)} | | |\n`);
+}
