@@ -17,11 +17,12 @@ const committed = {
 let fresh: { tokenizerJson: string; tokenizerConfigJson: string };
 let tok: LabTokenizer;
 let world: FvqaMini;
+// Training the tokenizer takes minutes of one core (128 s with a training run beside it): past the 120 s default.
 beforeAll(() => {
   fresh = trainTokenizer();
   tok = loadTokenizer(JSON.parse(committed.tokenizerJson), JSON.parse(committed.tokenizerConfigJson));
   world = generateFvqaMini({ seed: 1 });
-});
+}, 600_000);
 
 test('BPE training merges the most frequent pair first, ties to the smaller pair, and stops below count 2', () => {
   const counts = new Map([['abc', 3], ['abd', 2], ['cd', 2], ['xy', 1]]);
