@@ -50,7 +50,7 @@ test('searchChainStats counts each link of the search chain, by hand on three tr
   ]);
 });
 
-test('lookReading compares each described look with the row creature\'s, by hand on four transcripts', () => {
+test('lookReading compares each described look with the row creature\'s, by hand on three transcripts', () => {
   const world = generateFvqaMini({ seed: 3, entities: 12, heldOutEntities: 2, testSize: 12, grpoDrills: 4 });
   const train = world.splits.train;
   const creature = (id: string) => [...world.entities, ...world.grpoDrillCreatures].find((e) => e.id === id)!;
