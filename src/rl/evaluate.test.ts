@@ -50,7 +50,7 @@ test('searchChainStats counts each link of the search chain, by hand on three tr
   ]);
 });
 
-test('lookReading compares each described look with the row creature\'s, by hand on three transcripts', () => {
+test('lookReading compares each described look with the row creature\'s, by hand on four transcripts', () => {
   const world = generateFvqaMini({ seed: 3, entities: 12, heldOutEntities: 2, testSize: 12, grpoDrills: 4 });
   const train = world.splits.train;
   const creature = (id: string) => [...world.entities, ...world.grpoDrillCreatures].find((e) => e.id === id)!;
@@ -60,19 +60,27 @@ test('lookReading compares each described look with the row creature\'s, by hand
   const unfRow = rowOf((id) => creature(id).familiarity === 'unfamiliar');
   const drill = creature(drillRow.extra_info!.entity_id);
   const fam = creature(famRow.extra_info!.entity_id);
-  const rec = (row: typeof drillRow, text: string) => ({ data_id: row.data_id, transcript: [{ role: 'assistant', text }] }) as EvalRecord;
+  const heldRow = world.splits.heldout.find((r) => r.category === 'search_required')!;
+  const held = creature(heldRow.extra_info!.entity_id);
+  const rec = (row: typeof drillRow, text: string) => ({ data_id: row.data_id, category: row.category, transcript: [{ role: 'assistant', text }] }) as EvalRecord;
   // The drill creature: its own look, but one mark more (6 wraps to 1) and taken for the familiar creature.
   const marks = (drill.look.marks % 6) + 1;
   const records = [
     rec(drillRow, `<reason>${describeLook({ ...drill.look, marks })} This is ${fam.facts.name}. I will answer.</reason>`),
     rec(famRow, `<reason>${describeLook(fam.look)} This is ${fam.facts.name}.</reason>`),
     rec(unfRow, '<answer>red</answer>'),
+    // A heldout creature (search_required question), seen right but taken for the familiar creature.
+    rec(heldRow, `<reason>${describeLook(held.look)} This is ${fam.facts.name}. I need to search.</reason>`),
   ];
   const base = { described: 1, pattern: 1, colour: 1, shape: 1, recognised: 1 };
+  const asked = (row: typeof drillRow, recognised: number) => ({ searchRequired: Number(row.category === 'search_required'), searchRequiredRecognised: row.category === 'search_required' ? recognised : 0 });
+  expect(drillRow.category).toBe('search_required');
+  expect(famRow.category).toBe('search_free');
   expect(lookReading(records, world)).toEqual([
-    { creatures: 'new', rows: 1, ...base, marks: 0, recognisedRight: 0 },
-    { creatures: 'familiar', rows: 1, ...base, marks: 1, recognisedRight: 1 },
-    { creatures: 'unfamiliar', rows: 1, described: 0, pattern: 0, colour: 0, shape: 0, marks: 0, recognised: 0, recognisedRight: 0 },
+    { creatures: 'new', rows: 1, ...base, marks: 0, recognisedRight: 0, ...asked(drillRow, 1) },
+    { creatures: 'familiar', rows: 1, ...base, marks: 1, recognisedRight: 1, ...asked(famRow, 1) },
+    { creatures: 'unfamiliar', rows: 1, described: 0, pattern: 0, colour: 0, shape: 0, marks: 0, recognised: 0, recognisedRight: 0, ...asked(unfRow, 0) },
+    { creatures: 'held_out', rows: 1, ...base, marks: 1, recognisedRight: 0, searchRequired: 1, searchRequiredRecognised: 1 },
   ]);
-  expect(() => lookReading([{ ...records[0], data_id: 'fvqa_mini_train_99999' }], world)).toThrow(/fvqa_mini_train_99999 is not a row of the world's train split/);
+  expect(() => lookReading([{ ...records[0], data_id: 'fvqa_mini_train_99999' }], world)).toThrow(/fvqa_mini_train_99999 is not a row of the world's train or heldout split/);
 });

@@ -171,8 +171,11 @@ export function searchChainStats(records: readonly EvalRecord[], nameQuestions: 
 
 /** One row of {@link lookReading}: what the first turns say of one group of creatures' looks. */
 export interface LookReadingRow {
-  /** 'new': the GRPO drills' creatures, which no warm start has seen; else the world's own, by familiarity. */
-  creatures: 'new' | 'familiar' | 'unfamiliar';
+  /**
+   * 'new': the GRPO drills' creatures, which no warm start has seen; 'held_out': the heldout split's, never in
+   * SFT or GRPO; else the world's own train creatures, by familiarity.
+   */
+  creatures: 'new' | 'familiar' | 'unfamiliar' | 'held_out';
   rows: number;
   /** Rows whose first turn describes a look at all. */
   described: number;
@@ -187,38 +190,48 @@ export interface LookReadingRow {
    */
   recognised: number;
   recognisedRight: number;
+  /** Of the rows, those of search_required questions, and of those the ones `recognised` counts. */
+  searchRequired: number;
+  searchRequiredRecognised: number;
 }
 
 /**
  * How well a policy sees creatures it has not memorised (issue 15's perception measurement,
- * docs/fvqa-mini-warm-start.md): for each train-split record, the look its first assistant turn
- * describes ("A striped red star, 3 marks.") against the look of the row's creature.
- * @param records evaluation records of the train split (eval-train.json `records`), any mode.
+ * docs/fvqa-mini-warm-start.md): for each record of the train or heldout split, the look its first assistant
+ * turn describes ("A striped red star, 3 marks.") against the look of the row's creature, and whether it takes
+ * the creature for a familiar one.
+ * @param records evaluation records of the train and/or heldout split (eval-train.json, eval-heldout.json
+ *   `records`), any mode.
  * @param world the FVQA-mini world the records' rows come from (the run's recipe and seed, drills included).
- * @returns rows for the 'new', 'familiar' and 'unfamiliar' creatures, in that order.
- * @throws Error naming a record whose data_id is not a row of the world's train split.
+ * @returns rows for the 'new', 'familiar', 'unfamiliar' and 'held_out' creatures, in that order (rows 0
+ *   where the records have none).
+ * @throws Error naming a record whose data_id is not a row of the world's train or heldout split.
  */
 export function lookReading(records: readonly EvalRecord[], world: FvqaMini): LookReadingRow[] {
-  const rowEntity = new Map(world.splits.train.map((r) => [r.data_id, r.extra_info!.entity_id]));
+  const rowEntity = new Map([...world.splits.train, ...world.splits.heldout].map((r) => [r.data_id, r.extra_info!.entity_id]));
   const creatures = new Map([...world.entities, ...world.grpoDrillCreatures].map((e) => [e.id, e]));
   const drills = new Set(world.grpoDrillCreatures.map((e) => e.id));
   const familiar = world.entities.filter((e) => e.familiarity === 'familiar').map((e) => e.facts.name);
-  const out = { new: lookRow('new'), familiar: lookRow('familiar'), unfamiliar: lookRow('unfamiliar') };
+  const out = { new: lookRow('new'), familiar: lookRow('familiar'), unfamiliar: lookRow('unfamiliar'), held_out: lookRow('held_out') };
   for (const r of records) {
     const e = creatures.get(rowEntity.get(r.data_id) ?? '');
-    if (!e) throw new Error(`lookReading: record ${r.data_id} is not a row of the world's train split (another seed or recipe?)`);
-    const s = drills.has(e.id) ? out.new : e.familiarity === 'familiar' ? out.familiar : out.unfamiliar;
+    if (!e) throw new Error(`lookReading: record ${r.data_id} is not a row of the world's train or heldout split (another seed or recipe?)`);
+    const s = drills.has(e.id) ? out.new : out[e.familiarity];
     const first = r.transcript.find((m) => m.role === 'assistant')?.text ?? '';
     s.rows++;
     const named = familiar.find((n) => first.includes(`This is ${n}.`));
     s.recognised += Number(named !== undefined);
     s.recognisedRight += Number(named === e.facts.name);
+    if (r.category === 'search_required') {
+      s.searchRequired++;
+      s.searchRequiredRecognised += Number(named !== undefined);
+    }
     const said = readDescribedLook(first);
     if (!said) continue;
     s.described++;
     for (const k of ['pattern', 'colour', 'shape', 'marks'] as const) s[k] += Number(said[k] === e.look[k]);
   }
-  return [out.new, out.familiar, out.unfamiliar];
+  return [out.new, out.familiar, out.unfamiliar, out.held_out];
 }
 
-const lookRow = (creatures: LookReadingRow['creatures']): LookReadingRow => ({ creatures, rows: 0, described: 0, pattern: 0, colour: 0, shape: 0, marks: 0, recognised: 0, recognisedRight: 0 });
+const lookRow = (creatures: LookReadingRow['creatures']): LookReadingRow => ({ creatures, rows: 0, described: 0, pattern: 0, colour: 0, shape: 0, marks: 0, recognised: 0, recognisedRight: 0, searchRequired: 0, searchRequiredRecognised: 0 });

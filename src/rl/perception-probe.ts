@@ -1,0 +1,141 @@
+/**
+ * A perception probe that costs minutes instead of a warm start (issue 15, docs/fvqa-mini-warm-start.md): SFT of a
+ * policy on captions of FVQA-mini creatures it has never seen, one fresh random look per caption, and greedy
+ * captions of other unseen looks read back attribute by attribute. It answers "can this model, at this learning
+ * rate, learn to read a look it has not memorised?" apart from everything else a warm start teaches. The caption
+ * is what a warm-start first turn opens with (`<reason>A striped red star, 3 marks.</reason>`), after the
+ * image and a question, in the chat layout SFT and the rollout use (conversation.ts).
+ */
+import * as E from '../engine/index.js';
+import { BACKGROUNDS, COLOUR_NAMES, MAX_MARKS, MIN_MARKS, PATTERNS, SHAPES, type EntityLook } from '../data/look.js';
+import { describeLook, readDescribedLook } from '../data/questions.js';
+import { renderLookPng } from '../data/render.js';
+import { DecodeSession } from '../models/generate.js';
+import type { CausalModel } from '../models/llama.js';
+import type { LabTokenizer } from '../models/tokenizer.js';
+import { encodeConversation, imagePixels, type TurnEncoder } from './conversation.js';
+import { sftSchedule } from './schedule.js';
+import { sftStep, type TrainSequence } from './steps.js';
+
+export const CAPTION_QUESTION = '<image>What does this creature look like?';
+/** The attributes a caption states, in its order. */
+export const LOOK_ATTRIBUTES = ['pattern', 'colour', 'shape', 'marks'] as const;
+
+/** A look drawn uniformly from the world's vocabularies (world.ts draws an entity's look the same way, then keeps looks apart). */
+export function randomLook(rng: E.Rng): EntityLook {
+  return { shape: rng.pick(SHAPES), colour: rng.pick(COLOUR_NAMES), pattern: rng.pick(PATTERNS), marks: rng.int(MIN_MARKS, MAX_MARKS), background: rng.int(0, BACKGROUNDS.length - 1) };
+}
+
+/**
+ * The caption conversation of one image: the question (loss mask 0) and `<reason>` + describeLook + `</reason>`
+ * (loss mask 1), as a TrainSequence for sftStep.
+ */
+export function captionSequence(enc: TurnEncoder, look: EntityLook, png: Uint8Array): TrainSequence {
+  const c = encodeConversation(enc, [{ role: 'user', content: CAPTION_QUESTION }, { role: 'assistant', content: `<reason>${describeLook(look)}</reason>` }], [png]);
+  return { tokens: c.tokens, completion_mask: c.lossMask, images: c.images };
+}
+
+export interface PerceptionProbeOptions {
+  /** Peak learning rate of sftSchedule (warmup over warmupRatio of the steps, then cosine decay to 0.1x). */
+  learningRate: number;
+  warmupRatio: number;
+  /** Optimizer steps; each trains `batchSize` captions of fresh looks (each look and image seen once). */
+  steps: number;
+  batchSize: number;
+  /** Evaluate every this many steps (and after the last). */
+  evalEvery: number;
+  /** Unseen looks captioned at each evaluation (the same ones every time). */
+  evalLooks: number;
+  /** Seeds the looks and the images' jitter (train and evaluation draw from separate streams). */
+  seed: number;
+  /** image_size of the model's vision tower. */
+  imageSize: number;
+  weightDecay?: number;
+  maxGradNorm?: number;
+}
+
+/** One evaluation: percent of the unseen looks whose greedy caption states each attribute right. */
+export interface PerceptionProbeRow {
+  step: number;
+  /** Mean caption loss (nats per trained token) over the steps since the last row. */
+  loss: number;
+  /** Captions that readDescribedLook could parse, percent. */
+  parsed: number;
+  pattern: number;
+  colour: number;
+  shape: number;
+  marks: number;
+}
+
+/**
+ * Greedy captions of `looks` (rendered with jitter from `seed`), read back with readDescribedLook.
+ * @returns percent right per attribute (a caption that does not parse counts as wrong on every attribute)
+ */
+export async function captionAccuracy(model: CausalModel & { imageSeqLen: number }, tok: LabTokenizer, enc: TurnEncoder, looks: readonly EntityLook[], seed: number, imageSize: number): Promise<Omit<PerceptionProbeRow, 'step' | 'loss'>> {
+  const right = { parsed: 0, pattern: 0, colour: 0, shape: 0, marks: 0 };
+  const prompt = enc.prompt(CAPTION_QUESTION);
+  const maxNew = 2 * enc.assistant(`<reason>${describeLook({ shape: 'triangle', colour: 'purple', pattern: 'checkered', marks: 6, background: 0 })}</reason>`).length;
+  for (let i = 0; i < looks.length; i += 32) {
+    const batch = looks.slice(i, i + 32);
+    const session = new DecodeSession(model, batch.length, prompt.length + maxNew + 1);
+    try {
+      await session.append(batch.map((look, k) => ({ ids: prompt, images: E.fromArray(model.backend, imagePixels(renderLookPng(look, { seed, stream: `probe-eval:${i + k}` }), imageSize), [1, 3, imageSize, imageSize]) })));
+      const out = await session.generate({ maxNewTokens: maxNew, sampling: { temperature: 0, rng: new E.Rng(0) }, stop: (_, t) => tok.decode(t).includes('</reason>') });
+      out.tokens.forEach((t, k) => {
+        const got = readDescribedLook(tok.decode(t).trim());
+        if (!got) return;
+        right.parsed++;
+        for (const a of LOOK_ATTRIBUTES) if (got[a] === batch[k][a]) right[a]++;
+      });
+    } finally {
+      session.dispose();
+    }
+  }
+  const pct = (n: number) => Math.round((1000 * n) / looks.length) / 10;
+  return { parsed: pct(right.parsed), pattern: pct(right.pattern), colour: pct(right.colour), shape: pct(right.shape), marks: pct(right.marks) };
+}
+
+/**
+ * Trains `model` in place on captions of fresh looks and evaluates it on `evalLooks` unseen ones every
+ * `evalEvery` steps. AdamW as the warm start's SFT (transformers' defaults, weight decay 0.01, max_grad_norm 1).
+ * @param onRow called with each evaluation as it is made (progress)
+ * @throws Error when steps, batchSize, evalEvery or evalLooks is not a positive integer
+ */
+export async function perceptionProbe(
+  model: CausalModel & { imageSeqLen: number },
+  tok: LabTokenizer,
+  enc: TurnEncoder,
+  o: PerceptionProbeOptions,
+  onRow?: (row: PerceptionProbeRow) => void,
+): Promise<PerceptionProbeRow[]> {
+  for (const k of ['steps', 'batchSize', 'evalEvery', 'evalLooks'] as const)
+    if (!Number.isInteger(o[k]) || o[k] < 1) throw new Error(`perceptionProbe: ${k} must be a positive integer, got ${o[k]}`);
+  const trainRng = E.Rng.stream(o.seed, 'probe-train-looks');
+  const evalRng = E.Rng.stream(o.seed, 'probe-eval-looks');
+  const evalLooks = Array.from({ length: o.evalLooks }, () => randomLook(evalRng));
+  const params = model.parameters();
+  const optimizer = new E.AdamW(params, { lr: o.learningRate, weightDecay: o.weightDecay ?? 0.01 });
+  const schedule = sftSchedule({ learning_rate: o.learningRate, warmup_ratio: o.warmupRatio }, o.steps);
+  const rows: PerceptionProbeRow[] = [];
+  let lossSum = 0, lossSteps = 0;
+  try {
+    for (let step = 0; step < o.steps; step++) {
+      const seqs = Array.from({ length: o.batchSize }, (_, k) => {
+        const look = randomLook(trainRng);
+        return captionSequence(enc, look, renderLookPng(look, { seed: o.seed, stream: `probe-train:${step}:${k}` }));
+      });
+      const r = await sftStep(model, seqs, { optimizer, params, maxGradNorm: o.maxGradNorm ?? 1, lr: schedule(step), microBatch: o.batchSize, padId: tok.specialIds.imEnd, imageSize: o.imageSize });
+      lossSum += r.loss;
+      lossSteps++;
+      if ((step + 1) % o.evalEvery === 0 || step === o.steps - 1) {
+        const row = { step: step + 1, loss: lossSum / lossSteps, ...(await captionAccuracy(model, tok, enc, evalLooks, o.seed, o.imageSize)) };
+        rows.push(row);
+        onRow?.(row);
+        lossSum = lossSteps = 0;
+      }
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return rows;
+}
