@@ -1,20 +1,23 @@
 /**
  * `npx tsx scripts/perception-probe.ts [--model models/tiny-vlm] [--learning-rate 3e-4] [--steps 1500]
  *   [--batch-size 8] [--warmup-ratio 0.05] [--eval-every 250] [--eval-looks 200] [--seed 1] [--runtime wasm]
- *   [--json FILE]`
+ *   [--json FILE] [--save DIR]`
  *
  * Can a fresh policy (the --model folder's config.json and tokenizer, random weights from --seed) learn to read
  * creatures it has never seen? SFT on captions of fresh random looks ("<reason>A striped red star, 3
  * marks.</reason>", each look seen once), then greedy captions of --eval-looks unseen looks read back attribute
  * by attribute (src/rl/perception-probe.ts). Prints one Markdown row per evaluation and the chance row; --json
  * also writes the rows. About 3 minutes for 1500 steps on 2 cores (--runtime wasm; node = WebGPU on Dawn).
+ * --save writes the trained policy as a model folder (config.json, model.safetensors, the tokenizer files): a
+ * recipe with `model.source` DIR and `model.init: pretrained` starts its warm start from a policy that already
+ * reads looks (a captioning stage before instruction tuning, as LLaVA's feature-alignment stage).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { COLOUR_NAMES, MAX_MARKS, MIN_MARKS, PATTERNS, SHAPES } from '../src/data/look.js';
 import { parseConfig, type VLMConfig } from '../src/models/config.js';
 import type { Idefics3ForConditionalGeneration } from '../src/models/idefics3.js';
-import { createModel } from '../src/models/checkpoint.js';
+import { createModel, saveModel } from '../src/models/checkpoint.js';
 import { loadTokenizer } from '../src/models/tokenizer.js';
 import { TurnEncoder } from '../src/rl/conversation.js';
 import { perceptionProbe, type PerceptionProbeRow } from '../src/rl/perception-probe.js';
@@ -33,6 +36,7 @@ const { values } = parseCli({
     seed: { type: 'string', default: '1' },
     runtime: { type: 'string', default: 'wasm' },
     json: { type: 'string' },
+    save: { type: 'string' },
     child: { type: 'boolean', default: false },
   },
 }, import.meta.url);
@@ -81,3 +85,9 @@ const rows: PerceptionProbeRow[] = await perceptionProbe(model, tok, enc, {
 const chance = (k: number) => (100 / k).toFixed(1);
 console.log(`| chance | | | ${chance(PATTERNS.length)} | ${chance(COLOUR_NAMES.length)} | ${chance(SHAPES.length)} | ${chance(MAX_MARKS - MIN_MARKS + 1)} |\n\n${((Date.now() - t0) / 1000).toFixed(0)} s`);
 if (values.json) writeFileSync(values.json, JSON.stringify({ model: dir, options: values, rows }, null, 2));
+if (values.save) {
+  mkdirSync(values.save, { recursive: true });
+  for (const [name, bytes] of await saveModel(model)) writeFileSync(join(values.save, name), bytes);
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(dir, f), join(values.save, f));
+  console.log(`saved the policy to ${values.save} (model.init: pretrained)`);
+}
