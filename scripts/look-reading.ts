@@ -6,8 +6,9 @@
  * the warm start), the world's familiar and unfamiliar ones (train split) and the heldout split's, with how
  * often the first turn names a familiar creature (recognition_first), in all and on search_required questions,
  * as a Markdown table per file. Where a file holds several modes, the on-demand (policy) records are read.
- * The world is rebuilt from the recipe.json beside the file (train writes it into its --out folder). Make the files with `npm run eval -- --checkpoint RUN_DIR --split train --modes
- * direct --runtime wasm` (about 40 s) and `--split heldout` (eval-heldout.json, any modes).
+ * The world is rebuilt from the recipe.json beside the file (train writes it into its --out folder). Make the
+ * files with `npm run eval -- --checkpoint RUN_DIR --split train --modes direct --runtime wasm` (about 40 s)
+ * and `--split heldout` (eval-heldout.json, any modes).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -94,6 +94,9 @@ export function factSentenceStating(e: Entity, attribute: FactAttribute, value: 
   }
 }
 
+/** The attributes describeLook states, in its order. */
+export const LOOK_ATTRIBUTES = ['pattern', 'colour', 'shape', 'marks'] as const;
+
 /** What the image shows, as the warm start says it: "A striped red star, 3 marks." */
 export function describeLook(look: EntityLook): string {
   return `A ${look.pattern} ${look.colour} ${look.shape}, ${look.marks} mark${look.marks === 1 ? '' : 's'}.`;

@@ -18,6 +18,11 @@ export const LOOK_SEPARATION = 16;
 /** Any two entities' looks differ in at least this many of (shape, colour, pattern, marks, background). */
 export const MIN_LOOK_DIFFERENCE = 3;
 
+/** A look drawn uniformly from the vocabularies (shape, colour, pattern, marks, background, in that order of draws). */
+export function randomLook(rng: Rng): EntityLook {
+  return { shape: rng.pick(SHAPES), colour: rng.pick(COLOUR_NAMES), pattern: rng.pick(PATTERNS), marks: rng.int(MIN_MARKS, MAX_MARKS), background: rng.int(0, BACKGROUNDS.length - 1) };
+}
+
 /** Fact vocabularies. Answers are the vocabulary strings; candidates add accepted variants. */
 export const REGIONS = [
   'Amber Coast', 'Misty Fen', 'Glass Desert', 'Copper Hills', 'Silent Marsh', 'Frost Steppe',
@@ -98,13 +103,7 @@ export function generateEntities(config: WorldConfig): Entity[] {
     let look: EntityLook;
     for (let tries = 0; ; tries++) {
       if (tries > 10_000) throw new Error('could not draw a distinct look; lower the entity count');
-      look = {
-        shape: rng.pick(SHAPES),
-        colour: rng.pick(COLOUR_NAMES),
-        pattern: rng.pick(PATTERNS),
-        marks: rng.int(MIN_MARKS, MAX_MARKS),
-        background: rng.int(0, BACKGROUNDS.length - 1),
-      };
+      look = randomLook(rng);
       const l = look;
       const clash = looks.some(
         (o) => (o.shape === l.shape && o.colour === l.colour && o.background === l.background) || differ(o, l) < MIN_LOOK_DIFFERENCE,

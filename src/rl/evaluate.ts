@@ -6,7 +6,7 @@
  */
 import * as E from '../engine/index.js';
 import { pageUrl, type FvqaMini } from '../data/fvqa-mini.js';
-import { readDescribedLook } from '../data/questions.js';
+import { LOOK_ATTRIBUTES, readDescribedLook } from '../data/questions.js';
 import type { FvqaRow } from '../data/types.js';
 import type { CausalModel } from '../models/llama.js';
 import type { LabTokenizer } from '../models/tokenizer.js';
@@ -229,7 +229,7 @@ export function lookReading(records: readonly EvalRecord[], world: FvqaMini): Lo
     const said = readDescribedLook(first);
     if (!said) continue;
     s.described++;
-    for (const k of ['pattern', 'colour', 'shape', 'marks'] as const) s[k] += Number(said[k] === e.look[k]);
+    for (const k of LOOK_ATTRIBUTES) s[k] += Number(said[k] === e.look[k]);
   }
   return [out.new, out.familiar, out.unfamiliar, out.held_out];
 }

@@ -7,8 +7,9 @@
  * image and a question, in the chat layout SFT and the rollout use (conversation.ts).
  */
 import * as E from '../engine/index.js';
-import { BACKGROUNDS, COLOUR_NAMES, MAX_MARKS, MIN_MARKS, PATTERNS, SHAPES, type EntityLook } from '../data/look.js';
-import { describeLook, readDescribedLook } from '../data/questions.js';
+import type { EntityLook } from '../data/look.js';
+import { describeLook, LOOK_ATTRIBUTES, readDescribedLook } from '../data/questions.js';
+import { randomLook } from '../data/world.js';
 import { renderLookPng } from '../data/render.js';
 import { DecodeSession } from '../models/generate.js';
 import type { CausalModel } from '../models/llama.js';
@@ -18,14 +19,6 @@ import { sftSchedule } from './schedule.js';
 import { sftStep, type TrainSequence } from './steps.js';
 
 export const CAPTION_QUESTION = '<image>What does this creature look like?';
-/** The attributes a caption states, in its order. */
-export const LOOK_ATTRIBUTES = ['pattern', 'colour', 'shape', 'marks'] as const;
-
-/** A look drawn uniformly from the world's vocabularies (world.ts draws an entity's look the same way, then keeps looks apart). */
-export function randomLook(rng: E.Rng): EntityLook {
-  return { shape: rng.pick(SHAPES), colour: rng.pick(COLOUR_NAMES), pattern: rng.pick(PATTERNS), marks: rng.int(MIN_MARKS, MAX_MARKS), background: rng.int(0, BACKGROUNDS.length - 1) };
-}
-
 /**
  * The caption conversation of one image: the question (loss mask 0) and `<reason>` + describeLook + `</reason>`
  * (loss mask 1), as a TrainSequence for sftStep.
