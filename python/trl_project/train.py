@@ -87,6 +87,10 @@ def main() -> int:
             json.dump(trainer.state.log_history, f, indent=1)
         with open(os.path.join(args.output_dir, "run_info.json"), "w") as f:
             json.dump({"num_processes": trainer.accelerator.num_processes, "global_step": trainer.state.global_step}, f)
+    # Tear the process group down before the interpreter exits: left to exit, a gloo worker thread can abort
+    # one rank ("terminate called without an active exception") after training has finished.
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
     return 0
 
 
