@@ -20,7 +20,7 @@ import type { Idefics3ForConditionalGeneration } from '../src/models/idefics3.js
 import { createModel, saveModel } from '../src/models/checkpoint.js';
 import { loadTokenizer } from '../src/models/tokenizer.js';
 import { TurnEncoder } from '../src/rl/conversation.js';
-import { perceptionProbe, type PerceptionProbeRow } from '../src/rl/perception-probe.js';
+import { perceptionProbe, type PerceptionProbeRow } from '../src/rl/captioning.js';
 import { parseCli } from './cli.js';
 import { createRuntimeBackend, runWithDawnEnv } from './runtime.js';
 

@@ -20,7 +20,7 @@
  * calls and results, reward components, advantage) to DIR/rollouts.jsonl (src/export/rollouts.ts).
  * `--init-from RUN` starts a new DIR from another run's warm-start checkpoint (a run stopped right after
  * SFT with `--steps 0`), for ablations that share one warm start: the recipes must agree on everything
- * before GRPO (seed, model, data, search, sft); the checkpoint, its SFT metrics and its before-GRPO
+ * before GRPO (seed, model, data, search, caption, sft); the checkpoint, its SFT metrics and its before-GRPO
  * evaluation are copied and relabelled with this recipe's name.
  * `--seed N` replaces the recipe's seed (world, initialisation, sampling), for runs over seeds; the run's
  * recipe.json records it.
@@ -94,9 +94,9 @@ function initFrom(src: string): void {
   const theirs = orFail(() => loadStoredRecipe(readFileSync(join(src, 'recipe.json'), 'utf8'), join(src, 'recipe.json')));
   // data.train_categories (the ablation without data balancing) and data.fvqa_mini.grpo_drills only pick
   // or add GRPO's prompts: not part of the warm start.
-  const warmStartPart = (x: typeof r, k: 'seed' | 'model' | 'data' | 'search' | 'sft') =>
+  const warmStartPart = (x: typeof r, k: 'seed' | 'model' | 'data' | 'search' | 'caption' | 'sft') =>
     k === 'data' ? { ...x.data, train_categories: null, fvqa_mini: x.data.fvqa_mini && { ...x.data.fvqa_mini, grpo_drills: null } } : x[k];
-  for (const k of ['seed', 'model', 'data', 'search', 'sft'] as const)
+  for (const k of ['seed', 'model', 'data', 'search', 'caption', 'sft'] as const)
     if (JSON.stringify(warmStartPart(theirs, k)) !== JSON.stringify(warmStartPart(r, k))) fail(`--init-from ${src}: its recipe differs in "${k}", so its warm start is not this recipe's`);
   cpSync(from, join(out, 'checkpoint'), { recursive: true });
   writeFileSync(join(out, 'checkpoint', 'trainer_state.json'), JSON.stringify({ ...state, recipe: r.name }, null, 2) + '\n');

@@ -170,7 +170,7 @@ async function warmStartFiles(folder: string, recipe: Recipe): Promise<Map<strin
   if (!state) throw new Error(`${folder}: no trainer_state.json`);
   const st = JSON.parse(new TextDecoder().decode(state)) as { phase: string; grpoStep: number };
   if (st.phase !== 'grpo' || st.grpoStep !== 0) throw new Error(`${folder}: the checkpoint is at phase ${st.phase}, GRPO step ${st.grpoStep}, not right after SFT`);
-  for (const k of ['seed', 'model', 'data', 'search', 'sft'] as const)
+  for (const k of ['seed', 'model', 'data', 'search', 'caption', 'sft'] as const)
     if (JSON.stringify(theirs[k]) !== JSON.stringify(recipe[k])) throw new Error(`${folder}: its recipe differs from ${recipe.name} in "${k}", so it is not this recipe's warm start`);
   files.set('trainer_state.json', new TextEncoder().encode(JSON.stringify({ ...st, recipe: recipe.name }, null, 2) + '\n'));
   return files;
@@ -216,7 +216,7 @@ const api: TrainerApi = {
     const now = new Date().toISOString();
     const run: RunRecord = stored ?? {
       id: `${r.name}-${now.replace(/[-:T]/g, '').slice(0, 14)}`, recipe: r, createdAt: now, updatedAt: now, status: 'running',
-      phase: r.sft ? 'sft' : 'grpo', sftStep: 0, grpoStep: 0, checkpointBytes: 0, checkpointAt: null,
+      phase: r.caption ? 'caption' : r.sft ? 'sft' : 'grpo', sftStep: 0, grpoStep: 0, checkpointBytes: 0, checkpointAt: null,
     };
     // Checked before the run is stored; saved after, so that its record says it has a checkpoint (a reload offers to resume it).
     const warm = !stored && opts.initFrom ? await warmStartFiles(opts.initFrom, r) : null;

@@ -135,16 +135,18 @@ export class RunsDb {
   }
 
   /**
-   * Drops the metrics of steps a resumed run will run again: SFT rows from step `sftStep` on, GRPO
-   * rows from `grpoStep` on (the checkpoint's position), so that charts get one point per step.
+   * Drops the metrics of steps a resumed run will run again: caption rows from step `captionStep` on,
+   * SFT rows from `sftStep` on, GRPO rows from `grpoStep` on (the checkpoint's position), so that charts
+   * get one point per step.
    * @returns how many rows were dropped
    */
-  async truncateMetrics(runId: string, from: { sftStep: number; grpoStep: number }): Promise<number> {
+  async truncateMetrics(runId: string, from: { captionStep: number; sftStep: number; grpoStep: number }): Promise<number> {
     const tx = this.db.transaction('metrics', 'readwrite');
     let dropped = 0;
     for (let c = await tx.store.index('runId').openCursor(runId); c; c = await c.continue()) {
       const row = c.value as MetricRow;
-      if ((row.phase === 'sft' && row.step >= from.sftStep) || (row.phase === 'grpo' && row.step >= from.grpoStep)) {
+      const first = row.phase === 'caption' ? from.captionStep : row.phase === 'sft' ? from.sftStep : row.phase === 'grpo' ? from.grpoStep : Infinity;
+      if (row.step >= first) {
         await c.delete();
         dropped++;
       }

@@ -8,7 +8,7 @@
  *                           backend, F32 elsewhere (metadata format: pt)
  *   optimizer.safetensors   AdamW's moments of each trainable parameter, `<name>.exp_avg` and
  *                           `<name>.exp_avg_sq` (F32, or F64 on the CPU backend); metadata `step`.
- *                           Only while SFT or GRPO runs
+ *                           Only while captioning, SFT or GRPO runs
  *   trainer_state.json      {@link TrainerState} with the recipe's name
  *   config.json             the model's config.json as loaded
  *   eval.json / eval.md     the final evaluation (summaries and records; the Table-1 markdown)
@@ -22,7 +22,7 @@ import { table1, type EvalRecord, type ModeSummary } from './evaluate.js';
 import type { Recipe } from './recipe.js';
 
 /** A run's phases in order; 'download' (hub files before training starts) and 'data' (generating the world, encoding the warm start) appear only in progress events. */
-export type Phase = 'download' | 'data' | 'sft' | 'grpo' | 'eval' | 'done';
+export type Phase = 'download' | 'data' | 'caption' | 'sft' | 'grpo' | 'eval' | 'done';
 
 /** GRPO settings a running run may change (the lab's knobs); a change applies from the next step on. */
 export interface Knobs {
@@ -44,6 +44,8 @@ export interface KnobChange {
 /** Where a run stands: trainer_state.json (with the recipe's name). */
 export interface TrainerState {
   phase: Exclude<Phase, 'download' | 'data'>;
+  /** Optimizer steps of the caption stage taken (recipe.caption). */
+  captionStep: number;
   sftStep: number;
   grpoStep: number;
   /** State of GRPO's sampling generator (seeded with grpoSeed). */
@@ -107,15 +109,15 @@ export async function checkpointFiles(c: CheckpointContent): Promise<Map<string,
 }
 
 /**
- * The trainer state of a checkpoint; checkpoints written before grpoSeed and genBatches existed get
- * the values that drove them (the recipe's seed; one generation batch per step).
+ * The trainer state of a checkpoint; checkpoints written before captionStep, grpoSeed and genBatches
+ * existed get the values that drove them (no captioning; the recipe's seed; one generation batch per step).
  * @throws Error when the checkpoint belongs to another recipe
  */
 export function readTrainerState(files: Map<string, Uint8Array>, recipe: Recipe): TrainerState {
   const st = JSON.parse(text(files.get('trainer_state.json')!)) as TrainerState & { recipe: string };
   if (st.recipe !== recipe.name) throw new Error(`the checkpoint belongs to recipe "${st.recipe}", not "${recipe.name}": use another output folder`);
   const { recipe: _, ...state } = st;
-  return { ...state, grpoSeed: state.grpoSeed ?? recipe.seed, genBatches: state.genBatches ?? state.grpoStep };
+  return { ...state, captionStep: state.captionStep ?? 0, grpoSeed: state.grpoSeed ?? recipe.seed, genBatches: state.genBatches ?? state.grpoStep };
 }
 
 /** The evaluation `name` ('eval' or 'eval-sft') of a checkpoint, its table rebuilt; null when it has none. */

@@ -1,6 +1,6 @@
 /**
- * A training recipe: one JSON file naming the model, the data, the search backend, the warm-start
- * SFT, the GRPO configuration (TRL GRPOConfig names, src/rl/config.ts) and the evaluation. Validated
+ * A training recipe: one JSON file naming the model, the data, the search backend, the captioning
+ * stage, the warm-start SFT, the GRPO configuration (TRL GRPOConfig names, src/rl/config.ts) and the evaluation. Validated
  * with zod: unknown or out-of-range fields are rejected with the field named (`sft.num_train_epochs: ...`),
  * and a field's former name with its new one. Sections and fields are snake_case; the SFT section has
  * transformers TrainingArguments' names, the GRPO section TRL GRPOConfig's.
@@ -61,6 +61,16 @@ export const RecipeSchema = z.strictObject({
     proxy_url: z.string().default('http://127.0.0.1:8787'),
     summary_sentences: int().min(1).max(10).default(5).describe('Sentences per text-search summary (local backend; paper: up to 5).'),
   }).prefault({}),
+  caption: z.strictObject({
+    max_steps: int().min(1).default(1500).describe('Optimizer steps; each trains per_device_train_batch_size captions of fresh random looks, every look and image seen once (TrainingArguments.max_steps).'),
+    learning_rate: z.number().positive().max(1).default(3e-4).describe('Peak AdamW learning rate (cosine schedule). At the warm start\'s 3e-3 the language model does not learn to read image tokens; at 3e-4 it reads all four attributes of unseen looks (docs/fvqa-mini-warm-start.md).'),
+    per_device_train_batch_size: int().min(1).default(8).describe('Captions per optimizer step (TrainingArguments).'),
+    warmup_ratio: z.number().min(0).max(1).default(0.05),
+    weight_decay: z.number().min(0).max(1).default(0.01),
+    max_grad_norm: z.number().min(0).default(1),
+    eval_steps: int().min(1).default(500).describe('Caption eval_looks unseen looks every this many steps (and at the end): the caption/<attribute> metrics, percent read right (TrainingArguments.eval_steps).'),
+    eval_looks: int().min(1).default(200).describe('Unseen looks captioned at each evaluation (the same ones every time).'),
+  }).nullable().default(null).describe('Captioning before the warm start (LLaVA\'s stage 1, feature alignment, in miniature): SFT on "What does this creature look like?" -> "<reason>A striped red star, 3 marks.</reason>" for fresh random FVQA-mini looks, so the policy learns to see before it learns the world (null skips it).'),
   sft: z.strictObject({
     num_train_epochs: z.number().positive().default(1).describe('Passes over the warm-start trajectories (TrainingArguments.num_train_epochs; fractions stop part-way).'),
     learning_rate: z.number().positive().max(1).default(1e-3),
@@ -85,13 +95,14 @@ export const RecipeSchema = z.strictObject({
     temperature: z.number().min(0).default(0).describe('0: greedy (the paper\'s tables); > 0: sample at this temperature, e.g. the GRPO temperature to measure what GRPO sees.'),
     num_samples: int().min(1).default(1).describe('Trajectories per row when sampling (temperature > 0); summaries count trajectories.'),
   }).prefault({}),
-  checkpoint_steps: int().min(1).default(10).describe('GRPO steps (and SFT optimizer steps) between checkpoints.'),
+  checkpoint_steps: int().min(1).default(10).describe('GRPO steps (and caption and SFT optimizer steps) between checkpoints.'),
 }).superRefine((r, ctx) => {
   if (r.data.source !== 'parquet') return;
   // input: undefined keeps the whole recipe out of the message (ConfigError quotes an issue's input).
   const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message, input: undefined });
   for (const split of ['train', 'test'] as const) if (!r.data[split]) issue(['data', split], 'data.source parquet needs a file: a path, an http(s) URL or hf:ORG/NAME[@REV]/FILE');
   if (r.sft) issue(['sft'], 'must be null with data.source parquet: FVQA parquet has no warm-start trajectories (FVQA-mini generates them)');
+  if (r.caption) issue(['caption'], 'must be null with data.source parquet: its captions describe FVQA-mini creatures');
   if (r.search.backend === 'local') issue(['search', 'backend'], 'local searches the generated FVQA-mini corpus; with data.source parquet use proxy (npm run proxy; LOCAL_CORPUS_DIR serves a corpus folder)');
   if (r.eval.split !== 'train' && r.eval.split !== 'test') issue(['eval', 'split'], `"${r.eval.split}": parquet data has the splits train and test`);
 });

@@ -1,6 +1,6 @@
 /**
  * The lab's training run: build the policy, the data and the search tools from a recipe
- * (./environment.ts), then warm-start SFT -> GRPO -> evaluation, with checkpoints (model, optimizer,
+ * (./environment.ts), then captioning -> warm-start SFT -> GRPO -> evaluation, with checkpoints (model, optimizer,
  * RNG, step; ./checkpoint.ts) that make an interrupted run resume where it stopped.
  * Environment-specific parts (files, checkpoint storage, the hub's download cache, the search proxy)
  * come in through TrainerEnv, so the same class runs in Node (Dawn, WebAssembly or CPU) and in a web
@@ -24,6 +24,7 @@ import {
 } from './checkpoint.js';
 import { searchLimits, resolveGenerationBatch } from './config.js';
 import { dataUrlBytes, encodeConversation, TurnEncoder, type EncodedConversation } from './conversation.js';
+import { captionAccuracy, captionBatch, captionEvalLooks, captionLookStream } from './captioning.js';
 import { buildRunEnvironment } from './environment.js';
 import { evalSubset, evaluate, table1 } from './evaluate.js';
 import { collectTrainBatch } from './dynamic-sampling.js';
@@ -106,7 +107,7 @@ export async function replayWarmStart(row: FvqaRow, tools: SearchTools, k: numbe
 /**
  * One training run of a recipe: `setup()` builds the run environment (./environment.ts) and resumes
  * from the checkpoint store when it holds a checkpoint of the same recipe; `run()` runs the phases
- * left, warm-start SFT (recipe.sft: TrainingArguments names) -> GRPO (recipe.grpo: TRL GRPOConfig
+ * left, captioning (recipe.caption, ./captioning.ts) -> warm-start SFT (recipe.sft: TrainingArguments names) -> GRPO (recipe.grpo: TRL GRPOConfig
  * names, MMSearch-R1's reward and search limits) -> the three-mode evaluation, saving a checkpoint
  * (./checkpoint.ts) every checkpoint_steps steps and at each phase's end. Progress, metrics (TRL/veRL
  * names), each GRPO step's rollouts and log lines go to `env.onEvent`.
@@ -143,7 +144,7 @@ export class Trainer {
   constructor(readonly recipe: Recipe, readonly env: TrainerEnv) {
     const grpoSeed = recipe.grpo.seed ?? recipe.seed;
     this.rng = new E.Rng(grpoSeed);
-    this.state = { phase: recipe.sft ? 'sft' : 'grpo', sftStep: 0, grpoStep: 0, rng: this.rng.state(), badSteps: 0, grpoSeed, genBatches: 0 };
+    this.state = { phase: recipe.caption ? 'caption' : recipe.sft ? 'sft' : 'grpo', captionStep: 0, sftStep: 0, grpoStep: 0, rng: this.rng.state(), badSteps: 0, grpoSeed, genBatches: 0 };
   }
 
   private emit(e: TrainEvent): void {
@@ -167,8 +168,9 @@ export class Trainer {
     const run = await buildRunEnvironment(this.recipe, this.env.backend, {
       readFile: (path) => this.env.readFile(path), proxyTools: this.env.proxyTools, hub, log: (message) => this.emit({ type: 'log', message }),
       onProgress: (p) => p.total !== null && this.reportData(p.done, p.total),
-    }, { warmStartDrills: phase === 'sft' });
+    }, { warmStartDrills: phase === 'caption' || phase === 'sft' });
     ({ model: this.model, tok: this.tok, imageSize: this.imageSize, data: this.data, tools: this.tools, rowTools: this.rowTools } = run);
+    if (this.recipe.caption && !('imageSeqLen' in this.model)) throw new Error(`recipe caption: ${this.recipe.model.source} is a text-only model; captioning needs a vision-language model (or set caption to null)`);
     if (ckpt) await this.restore(ckpt);
   }
 
@@ -198,9 +200,10 @@ export class Trainer {
   private trainable(): E.Tensor[] {
     return this.model.parameters().filter((p) => p.requiresGrad);
   }
-  /** AdamW over the trainable parameters with a phase's settings (SFT: the sft section's rate and decay; GRPO: the grpo section's). */
-  private newOptimizer(phase: 'sft' | 'grpo'): E.AdamW {
-    const g = this.recipe.grpo, s = this.recipe.sft;
+  /** AdamW over the trainable parameters with a phase's settings (captioning and SFT: their section's rate and decay; GRPO: the grpo section's). */
+  private newOptimizer(phase: 'caption' | 'sft' | 'grpo'): E.AdamW {
+    const g = this.recipe.grpo, c = this.recipe.caption, s = this.recipe.sft;
+    if (phase === 'caption' && c) return new E.AdamW(this.trainable(), { lr: c.learning_rate, weightDecay: c.weight_decay });
     return phase === 'sft' && s
       ? new E.AdamW(this.trainable(), { lr: s.learning_rate, weightDecay: s.weight_decay })
       : new E.AdamW(this.trainable(), { lr: g.learning_rate, betas: [g.adam_beta1, g.adam_beta2], eps: g.adam_epsilon, weightDecay: g.weight_decay });
@@ -220,6 +223,7 @@ export class Trainer {
 
   /** Runs the remaining phases. `maxGrpoSteps` caps GRPO steps in this call (CI's few-step run). */
   async run(opts: { maxGrpoSteps?: number; signal?: AbortSignal } = {}): Promise<void> {
+    if (this.state.phase === 'caption') await this.runCaption(opts.signal);
     if (this.state.phase === 'sft') await this.runSft(opts.signal);
     if (this.state.phase === 'grpo') await this.runGrpo(opts.maxGrpoSteps, opts.signal);
     if (this.state.phase === 'eval') await this.runEval();
@@ -256,6 +260,49 @@ export class Trainer {
     }
     if (dropped) this.emit({ type: 'log', message: `warm start: ${dropped} trajectories dropped (a search failed)` });
     return out;
+  }
+
+  /**
+   * The caption stage (recipe.caption, ./captioning.ts): captions of fresh random looks at the stage's own
+   * learning rate, then the warm start. Metrics (phase 'caption'): loss, grad_norm, learning_rate per step;
+   * caption/parsed, caption/pattern, caption/colour, caption/shape, caption/marks (percent of eval_looks unseen
+   * looks read right) every eval_steps steps and at the end. The steps are the perception probe's
+   * (perceptionProbe) with the recipe's seed: the same looks, images and weights.
+   */
+  private async runCaption(signal?: AbortSignal): Promise<void> {
+    const c = this.recipe.caption!;
+    const model = this.model as PolicyModel & { imageSeqLen: number };
+    const enc = new TurnEncoder(this.tok, model.imageSeqLen, this.recipe.model.compact_instructions);
+    const looks = captionLookStream(this.recipe.seed, c.per_device_train_batch_size, this.state.captionStep);
+    const evalLooks = captionEvalLooks(this.recipe.seed, c.eval_looks);
+    const params = this.trainable();
+    this.optimizer ??= this.newOptimizer('caption');
+    const schedule = sftSchedule(c, c.max_steps);
+    const t0 = performance.now();
+    const startStep = this.state.captionStep;
+    while (this.state.captionStep < c.max_steps) {
+      if (signal?.aborted) return;
+      const step = this.state.captionStep;
+      const batch = captionBatch(enc, looks, this.recipe.seed, step, c.per_device_train_batch_size);
+      const ts = performance.now();
+      const r = await sftStep(model, batch, { optimizer: this.optimizer, params, maxGradNorm: c.max_grad_norm, lr: schedule(step), microBatch: c.per_device_train_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize });
+      this.trackBadSteps(r.stepped, `caption step ${step}`);
+      this.state.captionStep++;
+      const sec = (performance.now() - ts) / 1000;
+      const metrics: Record<string, number> = { loss: r.loss, grad_norm: r.gradNorm, learning_rate: schedule(step), 'time/step_s': sec, tokens_per_second: batch.reduce((n, b) => n + b.tokens.length, 0) / sec };
+      if (this.state.captionStep % c.eval_steps === 0 || this.state.captionStep === c.max_steps) {
+        const read = await captionAccuracy(model, this.tok, enc, evalLooks, this.recipe.seed, this.imageSize);
+        for (const [k, v] of Object.entries(read)) metrics[`caption/${k}`] = v;
+        this.emit({ type: 'log', message: `caption step ${this.state.captionStep}: unseen looks read right: pattern ${read.pattern}%, colour ${read.colour}%, shape ${read.shape}%, marks ${read.marks}%` });
+      }
+      this.emit({ type: 'metrics', phase: 'caption', step, metrics });
+      this.emitProgress('caption', this.state.captionStep, c.max_steps, startStep, t0);
+      if (this.state.captionStep % this.recipe.checkpoint_steps === 0) await this.save();
+    }
+    this.state.phase = this.recipe.sft ? 'sft' : 'grpo';
+    this.optimizer?.dispose();
+    this.optimizer = null;
+    await this.save();
   }
 
   private async runSft(signal?: AbortSignal): Promise<void> {
@@ -527,11 +574,11 @@ export class Trainer {
     this.sftEvalResult = readEvalResult(files, 'eval-sft') ?? this.sftEvalResult;
     this.state = st;
     this.rng.setState(st.rng);
-    if (files.has('optimizer.safetensors') && (st.phase === 'sft' || st.phase === 'grpo')) {
+    if (files.has('optimizer.safetensors') && (st.phase === 'caption' || st.phase === 'sft' || st.phase === 'grpo')) {
       this.optimizer = this.newOptimizer(st.phase);
       await loadOptimizerState(files, this.optimizer, this.trainableNames());
     }
-    this.emit({ type: 'log', message: `resumed at ${st.phase}, SFT step ${st.sftStep}, GRPO step ${st.grpoStep}` });
+    this.emit({ type: 'log', message: `resumed at ${st.phase}, ${this.recipe.caption ? `caption step ${st.captionStep}, ` : ''}SFT step ${st.sftStep}, GRPO step ${st.grpoStep}` });
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * The recipe as a form: every editable field of RecipeSchema (SFT, GRPO with TRL names, rollout,
+ * The recipe as a form: every editable field of RecipeSchema (captioning, SFT, GRPO with TRL names, rollout,
  * evaluation) with its kind, default and one-line help, read from the schema's own documentation.
  */
 import { z } from 'zod';
@@ -48,6 +48,9 @@ function fieldsOf(obj: z.ZodObject, prefix: string[], defaults: Record<string, u
 
 /** Help for recipe fields whose schema carries none. */
 const EXTRA_HELP: Record<string, string> = {
+  'caption.warmup_ratio': 'Share of caption steps spent warming the learning rate up.',
+  'caption.weight_decay': 'Decoupled AdamW weight decay.',
+  'caption.max_grad_norm': 'Clip the global gradient L2 norm to this.',
   'sft.learning_rate': 'Peak AdamW learning rate of the warm start (cosine schedule).',
   'sft.warmup_ratio': 'Share of SFT steps spent warming the learning rate up.',
   'sft.weight_decay': 'Decoupled AdamW weight decay.',
@@ -58,6 +61,7 @@ const EXTRA_HELP: Record<string, string> = {
 };
 
 const shape = RecipeSchema.shape;
+const captionObject = unwrap(shape.caption).inner as z.ZodObject;
 const sftObject = unwrap(shape.sft).inner as z.ZodObject;
 
 /** Form sections in display order. */
@@ -66,6 +70,7 @@ export const RECIPE_SECTIONS: { title: string; fields: FieldSpec[] }[] = [
     { path: ['name'], kind: 'string', nullable: false, help: 'Run name (checkpoints belong to it).', default: '' },
     ...fieldsOf(z.object({ seed: shape.seed, checkpoint_steps: shape.checkpoint_steps }), [], { seed: 1, checkpoint_steps: 10 }),
   ] },
+  { title: 'Captioning', fields: fieldsOf(captionObject, ['caption'], captionObject.parse({})) },
   { title: 'Warm-start SFT', fields: fieldsOf(sftObject, ['sft'], sftObject.parse({})) },
   { title: 'GRPO', fields: fieldsOf(unwrap(shape.grpo).inner as z.ZodObject, ['grpo'], RecipeSchema.shape.grpo.parse(undefined) as Record<string, unknown>) },
   { title: 'Rollout and evaluation', fields: [

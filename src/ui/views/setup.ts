@@ -186,6 +186,7 @@ function RecipeForm({ lab }: { lab: Lab }) {
     RECIPE_SECTIONS.map((s) => h('details', { open: open === s.title, onToggle: (e: Event) => (e.target as HTMLDetailsElement).open && setOpen(s.title) },
       h('summary', null, s.title, h('span', { class: 'muted' }, ` · ${s.fields.length} fields`)),
       s.title === 'Warm-start SFT' && !lab.recipe.sft ? h('p', { class: 'muted' }, 'SFT is off in this recipe.') :
+      s.title === 'Captioning' && !lab.recipe.caption ? h('p', { class: 'muted' }, 'Captioning is off in this recipe.') :
       h('table', { class: 'fields' }, h('thead', null, h('tr', null, h('th', null, 'field'), h('th', null, 'value'), h('th', null, 'default'), h('th', null, ''))),
         h('tbody', null, s.fields.map((f) => h(Field, { f, value: getPath(lab.recipe, f.path), onChange: (v) => update(f.path, v) })))))));
 }

@@ -35,13 +35,18 @@ const SFT_CHARTS: typeof GRPO_CHARTS = [
   { title: 'SFT tokens per second', keys: ['tokens_per_second'] },
   { title: 'SFT memory peak (MiB)', keys: ['memory/peak_bytes'], scale: 1 / 2 ** 20 },
 ];
-const PHASES: { phase: Phase; label: string }[] = [{ phase: 'download', label: 'Download' }, { phase: 'data', label: 'Data' }, { phase: 'sft', label: 'Warm-start SFT' }, { phase: 'grpo', label: 'GRPO' }, { phase: 'eval', label: 'Evaluation' }];
+const CAPTION_CHARTS: typeof GRPO_CHARTS = [
+  { title: 'Caption loss', keys: ['loss'] },
+  { title: 'Unseen looks read right (%)', keys: ['caption/pattern', 'caption/colour', 'caption/shape', 'caption/marks'], labels: ['pattern', 'colour', 'shape', 'marks'], help: 'Greedy captions of creatures never trained on, read back attribute by attribute: whether the policy sees a look rather than remembering one.' },
+];
+const PHASES: { phase: Phase; label: string }[] = [{ phase: 'download', label: 'Download' }, { phase: 'data', label: 'Data' }, { phase: 'caption', label: 'Captioning' }, { phase: 'sft', label: 'Warm-start SFT' }, { phase: 'grpo', label: 'GRPO' }, { phase: 'eval', label: 'Evaluation' }];
 
 function Progress({ lab }: { lab: Lab }) {
   const run = lab.run;
   // Downloads happen only for hub models and datasets, data preparation takes long only for drilled
   // worlds: their bars appear once the run reports them.
-  const shown = PHASES.filter(({ phase }) => (phase !== 'download' && phase !== 'data') || lab.progress[phase]);
+  // Captioning, only in recipes that have it.
+  const shown = PHASES.filter(({ phase }) => phase === 'caption' ? (run?.recipe ?? lab.recipe).caption : (phase !== 'download' && phase !== 'data') || lab.progress[phase]);
   return h('div', { class: 'phases' }, shown.map(({ phase, label }) => {
     const p = lab.progress[phase];
     const finished = run && (PHASES.findIndex((x) => x.phase === run.phase) > PHASES.findIndex((x) => x.phase === phase) || run.phase === 'done');
@@ -130,6 +135,7 @@ export function TrainView({ lab }: { lab: Lab }) {
   useEffect(() => void (compareId ? lab.runs().then((db) => db.metrics(compareId)).then(setCompare) : setCompare([])), [compareId, compareId === run?.id ? lab.metrics.length : 0]);
   const grpo = lab.metrics.filter((m) => m.phase === 'grpo');
   const sft = lab.metrics.filter((m) => m.phase === 'sft');
+  const caption = lab.metrics.filter((m) => m.phase === 'caption');
   const other = runs.find((r) => r.id === compareId);
   // GRPO charts span the run's planned steps (max_steps; -1 means epochs, then they fit the data).
   const grpoLast = run && run.recipe.grpo.max_steps > 0 ? run.recipe.grpo.max_steps - 1 : undefined;
@@ -187,5 +193,6 @@ export function TrainView({ lab }: { lab: Lab }) {
     !sft.length && run?.recipe.sft && run.phase !== 'sft'
       ? h('p', { class: 'muted', id: 'sft-none' }, 'No warm-start SFT in this run: it started from a shipped warm start whose SFT was done when it was made.')
       : h('div', { class: 'charts', id: 'sft-charts' }, SFT_CHARTS.map((c) => chart(c, sft))),
+    caption.length ? [h('h3', { class: 'section' }, 'Captioning'), h('div', { class: 'charts', id: 'caption-charts' }, CAPTION_CHARTS.map((c) => chart(c, caption)))] : null,
     h(Card, { title: 'Log' }, h('pre', { class: 'log', id: 'train-log' }, lab.logs.length ? lab.logs.join('\n') : 'No messages yet.')));
 }

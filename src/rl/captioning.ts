@@ -1,10 +1,12 @@
 /**
- * A perception probe that costs minutes instead of a warm start (issue 15, docs/fvqa-mini-warm-start.md): SFT of a
- * policy on captions of FVQA-mini creatures it has never seen, one fresh random look per caption, and greedy
- * captions of other unseen looks read back attribute by attribute. It answers "can this model, at this learning
- * rate, learn to read a look it has not memorised?" apart from everything else a warm start teaches. The caption
- * is what a warm-start first turn opens with (`<reason>A striped red star, 3 marks.</reason>`), after the
- * image and a question, in the chat layout SFT and the rollout use (conversation.ts).
+ * Captioning: SFT of a policy on captions of FVQA-mini creatures it has never seen, one fresh random look per
+ * caption, and greedy captions of other unseen looks read back attribute by attribute (issue 15,
+ * docs/fvqa-mini-warm-start.md). The recipe's `caption` stage runs it before the warm start (LLaVA's stage 1,
+ * feature alignment on image-caption pairs, in miniature): at the warm start's learning rate (3e-3) the
+ * language model never learns to read image tokens, at 3e-4 on captions it does, and the warm start keeps it.
+ * The perception probe (scripts/perception-probe.ts) runs the same steps apart from everything else a warm start
+ * teaches. The caption is what a warm-start first turn opens with (`<reason>A striped red star, 3 marks.</reason>`),
+ * after the image and a question, in the chat layout SFT and the rollout use (conversation.ts).
  */
 import * as E from '../engine/index.js';
 import type { EntityLook } from '../data/look.js';
@@ -89,8 +91,33 @@ export async function captionAccuracy(model: CausalModel & { imageSeqLen: number
 }
 
 /**
+ * The caption looks of a seed, drawn in order: step k trains looks k*batchSize .. (k+1)*batchSize - 1.
+ * `skipSteps` steps' looks are drawn and dropped, so that a resumed stage trains what an unbroken one would.
+ */
+export function captionLookStream(seed: number, batchSize: number, skipSteps = 0): E.Rng {
+  const rng = E.Rng.stream(seed, 'probe-train-looks');
+  for (let i = 0; i < skipSteps * batchSize; i++) randomLook(rng);
+  return rng;
+}
+
+/** One optimizer step's captions: `batchSize` fresh looks from `looks` (captionLookStream), each rendered once with jitter from (seed, step). */
+export function captionBatch(enc: TurnEncoder, looks: E.Rng, seed: number, step: number, batchSize: number): TrainSequence[] {
+  return Array.from({ length: batchSize }, (_, k) => {
+    const look = randomLook(looks);
+    return captionSequence(enc, look, renderLookPng(look, { seed, stream: `probe-train:${step}:${k}` }));
+  });
+}
+
+/** `n` unseen looks to caption at evaluation (their own stream: never among the training looks' draws). */
+export function captionEvalLooks(seed: number, n: number): EntityLook[] {
+  const rng = E.Rng.stream(seed, 'probe-eval-looks');
+  return Array.from({ length: n }, () => randomLook(rng));
+}
+
+/**
  * Trains `model` in place on captions of fresh looks and evaluates it on `evalLooks` unseen ones every
- * `evalEvery` steps. AdamW as the warm start's SFT (transformers' defaults, weight decay 0.01, max_grad_norm 1).
+ * `evalEvery` steps. AdamW as the warm start's SFT (transformers' defaults, weight decay 0.01, max_grad_norm 1);
+ * the same steps as the recipe's caption stage (Trainer).
  * @param onRow called with each evaluation as it is made (progress)
  * @throws Error when steps, batchSize, evalEvery or evalLooks is not a positive integer
  */
@@ -103,9 +130,8 @@ export async function perceptionProbe(
 ): Promise<PerceptionProbeRow[]> {
   for (const k of ['steps', 'batchSize', 'evalEvery', 'evalLooks'] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new Error(`perceptionProbe: ${k} must be a positive integer, got ${o[k]}`);
-  const trainRng = E.Rng.stream(o.seed, 'probe-train-looks');
-  const evalRng = E.Rng.stream(o.seed, 'probe-eval-looks');
-  const evalLooks = Array.from({ length: o.evalLooks }, () => randomLook(evalRng));
+  const looks = captionLookStream(o.seed, o.batchSize);
+  const evalLooks = captionEvalLooks(o.seed, o.evalLooks);
   const params = model.parameters();
   const optimizer = new E.AdamW(params, { lr: o.learningRate, weightDecay: o.weightDecay ?? 0.01 });
   const schedule = sftSchedule({ learning_rate: o.learningRate, warmup_ratio: o.warmupRatio }, o.steps);
@@ -113,10 +139,7 @@ export async function perceptionProbe(
   let lossSum = 0, lossSteps = 0;
   try {
     for (let step = 0; step < o.steps; step++) {
-      const seqs = Array.from({ length: o.batchSize }, (_, k) => {
-        const look = randomLook(trainRng);
-        return captionSequence(enc, look, renderLookPng(look, { seed: o.seed, stream: `probe-train:${step}:${k}` }));
-      });
+      const seqs = captionBatch(enc, looks, o.seed, step, o.batchSize);
       const r = await sftStep(model, seqs, { optimizer, params, maxGradNorm: o.maxGradNorm ?? 1, lr: schedule(step), microBatch: o.batchSize, padId: tok.specialIds.imEnd, imageSize: o.imageSize });
       lossSum += r.loss;
       lossSteps++;

@@ -7,7 +7,7 @@ import type { Idefics3ForConditionalGeneration } from '../models/idefics3.js';
 import { loadTokenizer } from '../models/tokenizer.js';
 import { renderLookPng } from '../data/render.js';
 import { TurnEncoder } from './conversation.js';
-import { captionSequence, perceptionProbe } from './perception-probe.js';
+import { captionSequence, perceptionProbe } from './captioning.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const json = (f: string) => JSON.parse(readFileSync(`${root}models/tiny-vlm/${f}`, 'utf8'));
