@@ -1,15 +1,18 @@
 /**
- * `npx tsx scripts/reproduce-fvqa-mini.ts [--seeds 1,2,3] [--draw N] [--runtime wasm] [--out runs/reproduction] [--report docs/reproduction-fvqa-mini.md] [--report-only]`
+ * `npx tsx scripts/reproduce-fvqa-mini.ts [--recipe fvqa-mini] [--seeds 1,2,3] [--draw N] [--runtime wasm] [--out runs/reproduction] [--report docs/reproduction-fvqa-mini.md] [--report-only]`
  *
  * Issue 15's reproduction over world seeds, end to end, then docs/reproduction-fvqa-mini.md from the results.
+ * `--recipe NAME` reproduces recipes/NAME.json with its ablations recipes/NAME-no-search-penalty.json and
+ * recipes/NAME-search-required-only.json (e.g. fvqa-mini-caption, with --out and --report of its own).
  * For each seed (the listed ones, plus N drawn at random on the first invocation and recorded in OUT/seeds.json):
- *   1. warm start: `npm run train -- --recipe fvqa-mini --seed S --steps 0` (SFT, before-GRPO evaluation);
+ *   1. warm start: `npm run train -- --recipe NAME --seed S --steps 0` (captioning if the recipe has it, SFT,
+ *      before-GRPO evaluation);
  *   2. the warm start evaluated greedily on the test and heldout splits (all three modes: the before-GRPO
  *      rows), and sampled at the GRPO temperature on the test split (on-demand: is the warm start
  *      decision-neutral where GRPO samples it?);
  *   3. the main run: GRPO from that warm start (`--init-from`), its own three-mode evaluation, then the
  *      heldout split;
- *   4. both ablations from the same warm start: fvqa-mini-no-search-penalty, fvqa-mini-search-required-only.
+ *   4. both ablations from the same warm start: NAME-no-search-penalty, NAME-search-required-only.
  * Every step is skipped when its output exists, so an interrupted reproduction continues where it stopped.
  * Wall seconds of each step go to OUT/seed-S/timings.json. The report (also alone with --report-only) holds
  * issue 15's targets per seed, Table 1 in the paper's shape, the heldout row, the per-category sampled
@@ -22,10 +25,14 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { cpus, totalmem } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import type { ModeSummary } from '../src/rl/evaluate.js';
+import { resolveGenerationBatch } from '../src/rl/config.js';
+import { fvqaMiniConfig, loadRecipe } from '../src/rl/recipe.js';
+import { DEFAULT_FVQA_MINI } from '../src/data/fvqa-mini.js';
 import { parseCli } from './cli.js';
 
 const { values } = parseCli({
   options: {
+    recipe: { type: 'string', default: 'fvqa-mini' },
     seeds: { type: 'string', default: '1,2,3' },
     draw: { type: 'string', default: '0' },
     runtime: { type: 'string', default: 'wasm' },
@@ -40,9 +47,13 @@ const fail = (msg: string): never => {
   console.error(`reproduce-fvqa-mini: ${msg}`);
   process.exit(2);
 };
-const GRPO_TEMPERATURE = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8')).grpo.temperature as number;
+const RECIPE = values.recipe!;
+/** The paper's two ablations: recipes/RECIPE-<ablation>.json, each run in seed-S/<ablation>. */
+const ABLATIONS = ['no-search-penalty', 'search-required-only'] as const;
+for (const n of [RECIPE, ...ABLATIONS.map((a) => `${RECIPE}-${a}`)]) if (!existsSync(join(root, 'recipes', `${n}.json`))) fail(`--recipe ${RECIPE}: recipes/${n}.json does not exist`);
+const recipe = loadRecipe(readFileSync(join(root, 'recipes', `${RECIPE}.json`), 'utf8'), `recipes/${RECIPE}.json`);
+const GRPO_TEMPERATURE = recipe.grpo.temperature;
 const SAMPLES = 4;
-const ABLATIONS = ['fvqa-mini-no-search-penalty', 'fvqa-mini-search-required-only'] as const;
 
 /** The seeds: the listed ones, then those drawn on the first invocation (kept in OUT/seeds.json so reruns continue them). */
 function seeds(): { seed: number; drawn: boolean }[] {
@@ -90,16 +101,16 @@ function reproduce(seed: number): void {
   writeFileSync(lock, String(process.pid));
   const rt = ['--runtime', values.runtime!];
   const ws = join(dir, 'warm-start');
-  step(dir, 'warm_start', join(ws, 'checkpoint', 'eval-sft.json'), 'train', ['--recipe', 'fvqa-mini', '--seed', String(seed), '--steps', '0', '--out', ws, '--json', ...rt], 'warm-start.log');
+  step(dir, 'warm_start', join(ws, 'checkpoint', 'eval-sft.json'), 'train', ['--recipe', RECIPE, '--seed', String(seed), '--steps', '0', '--out', ws, '--json', ...rt], 'warm-start.log');
   step(dir, 'warm_start_eval', join(ws, 'eval-heldout.json'), 'eval', ['--checkpoint', ws, '--split', 'test,heldout', '--json', ...rt], 'warm-start-eval.log');
   step(dir, 'warm_start_sampled', join(ws, `eval-test-t${GRPO_TEMPERATURE}.json`), 'eval',
     ['--checkpoint', ws, '--split', 'test', '--modes', 'on_demand', '--temperature', String(GRPO_TEMPERATURE), '--samples', String(SAMPLES), '--json', ...rt], 'warm-start-sampled.log');
   const main = join(dir, 'main');
-  step(dir, 'main', join(main, 'eval.md'), 'train', ['--recipe', 'fvqa-mini', '--seed', String(seed), '--init-from', ws, '--out', main, '--json', ...rt], 'main.log');
+  step(dir, 'main', join(main, 'eval.md'), 'train', ['--recipe', RECIPE, '--seed', String(seed), '--init-from', ws, '--out', main, '--json', ...rt], 'main.log');
   step(dir, 'main_heldout', join(main, 'eval-heldout.json'), 'eval', ['--checkpoint', main, '--split', 'heldout', '--json', ...rt], 'main-heldout.log');
   for (const a of ABLATIONS) {
-    const run = join(dir, a.replace('fvqa-mini-', ''));
-    step(dir, a.replace('fvqa-mini-', '').replace(/-/g, '_'), join(run, 'eval.md'), 'train', ['--recipe', a, '--seed', String(seed), '--init-from', ws, '--out', run, '--json', ...rt], `${basename(run)}.log`);
+    const run = join(dir, a);
+    step(dir, a.replace(/-/g, '_'), join(run, 'eval.md'), 'train', ['--recipe', `${RECIPE}-${a}`, '--seed', String(seed), '--init-from', ws, '--out', run, '--json', ...rt], `${basename(run)}.log`);
   }
   rmSync(lock);
 }
@@ -130,7 +141,7 @@ function load(seed: number, drawn: boolean): SeedResult | null {
   const dir = join(out, `seed-${seed}`);
   const ws = join(dir, 'warm-start'), main = join(dir, 'main');
   if (!existsSync(join(main, 'checkpoint', 'eval.json'))) return null;
-  const runs: Record<string, string> = { main, ...Object.fromEntries(ABLATIONS.map((a) => [a, join(dir, a.replace('fvqa-mini-', ''))])) };
+  const runs: Record<string, string> = { main, ...Object.fromEntries(ABLATIONS.map((a) => [a, join(dir, a)])) };
   const sftRows = existsSync(join(ws, 'metrics.jsonl')) ? readFileSync(join(ws, 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l.includes('"phase":"sft"')).length : 0;
   return {
     seed, drawn,
@@ -153,7 +164,7 @@ const f1 = (v: number | undefined | null) => (v === undefined || v === null || !
 function targets(r: SeedResult): [string, string, boolean | null][] {
   const od = mode(r.after, 'on_demand'), rag = mode(r.after, 'rag'), direct = mode(r.after, 'direct');
   const hod = mode(r.heldout, 'on_demand');
-  const np = r.ablations['fvqa-mini-no-search-penalty'], sro = r.ablations['fvqa-mini-search-required-only'];
+  const np = r.ablations['no-search-penalty'], sro = r.ablations['search-required-only'];
   const srFree = cat(od, 'search_free')?.searchRatio, srReq = cat(od, 'search_required')?.searchRatio;
   const t: [string, number | undefined, (v: number) => boolean, string][] = [
     ['search ratio, search_free <= 20%', srFree, (v) => v <= 20, f1(srFree)],
@@ -202,7 +213,7 @@ function meanCurve(rs: SeedResult[], run: string, key: string): number[] {
 
 /** SVG: per-category sampled search ratio over GRPO steps, mean over seeds, for the main run and both ablations. */
 function curvesSvg(rs: SeedResult[]): string {
-  const runs = [['main', 'main (penalty 0.1, balanced)', '#1f77b4'], ['fvqa-mini-no-search-penalty', 'no search penalty', '#d62728'], ['fvqa-mini-search-required-only', 'search_required prompts only', '#2ca02c']];
+  const runs = [['main', 'main (penalty 0.1, balanced)', '#1f77b4'], ['no-search-penalty', 'no search penalty', '#d62728'], ['search-required-only', 'search_required prompts only', '#2ca02c']];
   const W = 680, H = 280, L = 40, B = 30, T = 40;
   const n = Math.max(1, ...runs.map(([k]) => meanCurve(rs, k, 'search_ratio').length)) - 1;
   const x = (i: number) => L + ((W - L - 10) * i) / Math.max(1, n), y = (v: number) => H - B - (H - B - T) * v;
@@ -254,8 +265,8 @@ function report(all: { seed: number; drawn: boolean }[]): void {
     ...(['direct', 'rag', 'on_demand'] as const).map((m) => spreadRow(`warm start, ${LABEL[m]}`, (r) => mode(r.before.test, m))),
     ...(['direct', 'rag', 'on_demand'] as const).map((m) => spreadRow(`**after GRPO, ${LABEL[m]}**`, (r) => mode(r.after, m))),
     spreadRow('after GRPO, on-demand, **heldout split**', (r) => mode(r.heldout, 'on_demand')),
-    spreadRow('ablation: no search penalty, on-demand', (r) => r.ablations['fvqa-mini-no-search-penalty']),
-    spreadRow('ablation: search_required prompts only, on-demand', (r) => r.ablations['fvqa-mini-search-required-only']),
+    spreadRow('ablation: no search penalty, on-demand', (r) => r.ablations['no-search-penalty']),
+    spreadRow('ablation: search_required prompts only, on-demand', (r) => r.ablations['search-required-only']),
   ].join('\n');
   const timing = [
     '| seed | warm start (SFT + eval) | evaluations of the warm start | main GRPO + eval | heldout eval | no-penalty ablation | search_required-only ablation | main recipe total |',
@@ -275,26 +286,29 @@ function report(all: { seed: number; drawn: boolean }[]): void {
   const neutralOk = (i: number) => tgt[i].find(([l]) => l.startsWith('warm start (sampled)'))?.[2];
   const neutral = rs.filter((_, i) => neutralOk(i) === true).map((r) => r.seed);
   const leaning = rs.filter((_, i) => neutralOk(i) === false).map((r) => r.seed);
-  const md = `# MMSearch-R1 in miniature: the fvqa-mini recipe over ${rs.length} seed${rs.length === 1 ? '' : 's'}
+  const w = { ...DEFAULT_FVQA_MINI, ...fvqaMiniConfig(recipe) }, g = recipe.grpo, c = recipe.caption;
+  const pct = (x: number) => `${Math.round(100 * x)}%`;
+  const flags = [['--recipe', RECIPE, 'fvqa-mini'], ['--out', values.out!, 'runs/reproduction'], ['--report', values.report!, 'docs/reproduction-fvqa-mini.md']].filter(([, v, d]) => v !== d).map(([k, v]) => ` ${k} ${v}`).join('');
+  const md = `# MMSearch-R1 in miniature: the ${RECIPE} recipe over ${rs.length} seed${rs.length === 1 ? '' : 's'}
 
-Generated by \`npx tsx scripts/reproduce-fvqa-mini.ts --seeds ${rs.filter((r) => !r.drawn).map((r) => r.seed).join(',')}${rs.some((r) => r.drawn) ? ` --draw ${rs.filter((r) => r.drawn).length}` : ''} --runtime ${values.runtime}\` (this file is its output: rerun it with
+Generated by \`npx tsx scripts/reproduce-fvqa-mini.ts${flags} --seeds ${rs.filter((r) => !r.drawn).map((r) => r.seed).join(',')}${rs.some((r) => r.drawn) ? ` --draw ${rs.filter((r) => r.drawn).length}` : ''} --runtime ${values.runtime}\` (this file is its output: rerun it with
 \`--report-only\` after new runs). Machine: ${cpu.length} × ${cpu[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, no GPU, Node ${process.version};
 the WebAssembly backend (\`--runtime ${values.runtime}\`). ${drawn.length ? `${drawn.length > 1 ? `Seeds ${drawn.join(', ')} were` : `Seed ${drawn[0]} was`} drawn at random by the script, not chosen.` : 'No seed here was drawn at random (\`--draw N\` does that).'}
-Recipe: \`recipes/fvqa-mini.json\` (decision-neutral warm start with RAG-workflow trajectories in half of its slots, hazy memory of 30% of the familiar facts, search penalty 0.1,
-balanced prompts; GRPO 30 steps of 16 prompts x 8 rollouts, temperature ${GRPO_TEMPERATURE}); ablations \`recipes/fvqa-mini-no-search-penalty.json\`
-and \`recipes/fvqa-mini-search-required-only.json\` start from the same warm start (\`--init-from\`). The world seed also seeds the
-model's initialisation and the sampling. Test split: 80 rows about the 12 training entities (fresh images and question instances);
-heldout split: every question about the 4 entities never seen in SFT or GRPO. Greedy decoding unless stated.
+Recipe: \`recipes/${RECIPE}.json\` (${c ? `${c.max_steps} caption steps at learning rate ${c.learning_rate}, then a ` : 'a '}decision-neutral warm start with RAG-workflow trajectories in ${pct(w.ragWorkflowShare)} of its slots, hazy memory of ${pct(w.hazyFactShare)} of the familiar facts, search penalty ${g.reward.search_penalty},
+balanced prompts; GRPO ${g.max_steps} steps of ${resolveGenerationBatch(g).generation_batch_size / g.num_generations} prompts x ${g.num_generations} rollouts, temperature ${GRPO_TEMPERATURE}); ablations \`recipes/${RECIPE}-no-search-penalty.json\`
+and \`recipes/${RECIPE}-search-required-only.json\` start from the same warm start (\`--init-from\`). The world seed also seeds the
+model's initialisation and the sampling. Test split: ${w.testSize} rows about the ${w.entities - w.heldOutEntities} training entities (fresh images and question instances);
+heldout split: every question about the ${w.heldOutEntities} entities never seen in SFT or GRPO. Greedy decoding unless stated.
 
 ${unfinished.length ? `Started but without a finished main run, so not in the tables: seed ${unfinished.join(', ')}.\n\n` : ''}Each seed runs, in order (paths under \`${relative(root, out)}/seed-S/\`):
 
-    npm run train -- --recipe fvqa-mini --seed S --steps 0 --out warm-start --runtime ${values.runtime}
+    npm run train -- --recipe ${RECIPE} --seed S --steps 0 --out warm-start --runtime ${values.runtime}
     npm run eval -- --checkpoint warm-start --split test,heldout --runtime ${values.runtime}
     npm run eval -- --checkpoint warm-start --split test --modes on_demand --temperature ${GRPO_TEMPERATURE} --samples ${SAMPLES} --runtime ${values.runtime}
-    npm run train -- --recipe fvqa-mini --seed S --init-from warm-start --out main --runtime ${values.runtime}
+    npm run train -- --recipe ${RECIPE} --seed S --init-from warm-start --out main --runtime ${values.runtime}
     npm run eval -- --checkpoint main --split heldout --runtime ${values.runtime}
-    npm run train -- --recipe fvqa-mini-no-search-penalty --seed S --init-from warm-start --out no-search-penalty --runtime ${values.runtime}
-    npm run train -- --recipe fvqa-mini-search-required-only --seed S --init-from warm-start --out search-required-only --runtime ${values.runtime}
+    npm run train -- --recipe ${RECIPE}-no-search-penalty --seed S --init-from warm-start --out no-search-penalty --runtime ${values.runtime}
+    npm run train -- --recipe ${RECIPE}-search-required-only --seed S --init-from warm-start --out search-required-only --runtime ${values.runtime}
 
 ## Issue 15's targets, per seed
 
@@ -319,7 +333,7 @@ Heldout split (entities never seen in SFT or GRPO):
 
 ${table1(r, 'heldout')}
 
-Ablations (on-demand, test split): no search penalty: accuracy ${f1(r.ablations['fvqa-mini-no-search-penalty']?.accuracy)}%, search ratio ${f1(r.ablations['fvqa-mini-no-search-penalty']?.searchRatio)}% (search_free ${f1(cat(r.ablations['fvqa-mini-no-search-penalty'], 'search_free')?.searchRatio)}, search_required ${f1(cat(r.ablations['fvqa-mini-no-search-penalty'], 'search_required')?.searchRatio)}); search_required prompts only: accuracy ${f1(r.ablations['fvqa-mini-search-required-only']?.accuracy)}%, search ratio ${f1(r.ablations['fvqa-mini-search-required-only']?.searchRatio)}% (search_free ${f1(cat(r.ablations['fvqa-mini-search-required-only'], 'search_free')?.searchRatio)}, search_required ${f1(cat(r.ablations['fvqa-mini-search-required-only'], 'search_required')?.searchRatio)}).
+Ablations (on-demand, test split): no search penalty: accuracy ${f1(r.ablations['no-search-penalty']?.accuracy)}%, search ratio ${f1(r.ablations['no-search-penalty']?.searchRatio)}% (search_free ${f1(cat(r.ablations['no-search-penalty'], 'search_free')?.searchRatio)}, search_required ${f1(cat(r.ablations['no-search-penalty'], 'search_required')?.searchRatio)}); search_required prompts only: accuracy ${f1(r.ablations['search-required-only']?.accuracy)}%, search ratio ${f1(r.ablations['search-required-only']?.searchRatio)}% (search_free ${f1(cat(r.ablations['search-required-only'], 'search_free')?.searchRatio)}, search_required ${f1(cat(r.ablations['search-required-only'], 'search_required')?.searchRatio)}).
 Warm start sampled at temperature ${GRPO_TEMPERATURE} (${SAMPLES} per test row, on-demand): search ratio search_free ${f1(cat(r.sampled, 'search_free')?.searchRatio)}%, search_required ${f1(cat(r.sampled, 'search_required')?.searchRatio)}%; accuracy ${f1(r.sampled?.accuracy)}%.
 `).join('\n')}
 ## The search decision during GRPO
@@ -335,11 +349,11 @@ ${curveTable(rs, 'main')}
 
 No search penalty:
 
-${curveTable(rs, 'fvqa-mini-no-search-penalty')}
+${curveTable(rs, 'no-search-penalty')}
 
 search_required prompts only:
 
-${curveTable(rs, 'fvqa-mini-search-required-only')}
+${curveTable(rs, 'search-required-only')}
 
 ## Wall time (minutes, ${cpu.length} cores; the main recipe is SFT + GRPO + evaluation)
 
@@ -359,11 +373,11 @@ ${timing}
   below RAG where the policy answers hazy facts or misread looks from memory instead of searching, and RAG falls
   below on-demand where GRPO's updates wore down the imposed-search path the policy no longer takes on
   search_free questions (the per-seed tables show which).
-- The world is tiny and closed: 16 entities, closed-vocabulary answers scored by exact match, a policy of about
+- The world is tiny and closed: ${w.entities} entities, closed-vocabulary answers scored by exact match, a policy of about
   a million parameters trained from scratch, a local search engine that always finds the right page. Accuracies
   are not comparable with the paper's, only the shape of the comparison is.
 - "search_free" here means answerable from the warm start's memory for visual questions and familiar facts;
-  30% of the familiar facts are hazy on purpose (their warm-start answers are noise), so a policy that never
+  ${pct(w.hazyFactShare)} of the familiar facts are hazy on purpose (their warm-start answers are noise), so a policy that never
   searches on search_free loses those rows: memory is good but imperfect, as the issue asks.
 - Seeds are few (${rs.length}); the ± columns are sample standard deviations over them, not confidence intervals.
 - Wall times were measured on a shared 2-core machine on which other work ran at times; they are upper bounds.

@@ -54,6 +54,14 @@ test('the trainer is deterministic; the committed tokenizer has its layout and c
   for (const [k, id] of Object.entries(f)) if (id < 274) expect(c[k], k).toBe(id);
 });
 
+// models/tiny-vlm-name-pieces, the caption recipe's model folder (recipes/fvqa-mini-caption.json), is today's output.
+test('models/tiny-vlm-name-pieces is the trainer\'s output byte for byte, with tiny-vlm\'s config', () => {
+  const np = join(dir, '..', 'tiny-vlm-name-pieces');
+  expect(readFileSync(join(np, 'tokenizer.json'), 'utf8')).toBe(fresh.tokenizerJson);
+  expect(readFileSync(join(np, 'tokenizer_config.json'), 'utf8')).toBe(fresh.tokenizerConfigJson);
+  expect(readFileSync(join(np, 'config.json'), 'utf8')).toBe(readFileSync(join(dir, 'config.json'), 'utf8'));
+});
+
 test("the trainer splits creature names into pieces, never whole: every seed's names take about as many tokens, none is one token", () => {
   const trained = loadTokenizer(JSON.parse(fresh.tokenizerJson), JSON.parse(fresh.tokenizerConfigJson));
   const means: number[] = [];

@@ -16,19 +16,27 @@ test('the shipped recipes validate', () => {
     const r = loadRecipe(readFileSync(join(dir, f), 'utf8'), f);
     expect(r.name).toBe(f.replace(/\.json$/, ''));
   }
-  const main = loadRecipe(readFileSync(join(dir, 'fvqa-mini.json'), 'utf8'));
-  const ablation = loadRecipe(readFileSync(join(dir, 'fvqa-mini-no-search-penalty.json'), 'utf8'));
-  // The ablation differs from the main recipe only in its name, description, the search penalty and the
-  // evaluated modes (its point is the on-demand search ratio).
-  expect({ ...ablation, name: main.name, description: main.description, grpo: { ...ablation.grpo, reward: main.grpo.reward }, eval: { ...ablation.eval, modes: main.eval.modes } }).toEqual(main);
-  expect(ablation.eval.modes).toEqual(['on_demand']);
-  expect(ablation.grpo.reward.search_penalty).toBe(0);
-  expect(main.grpo.reward.search_penalty).toBe(0.1);
-  // The ablation without data balancing: GRPO prompts from search_required only, nothing else changed.
-  const unbalanced = loadRecipe(readFileSync(join(dir, 'fvqa-mini-search-required-only.json'), 'utf8'));
-  expect({ ...unbalanced, name: main.name, description: main.description, data: { ...unbalanced.data, train_categories: null }, eval: { ...unbalanced.eval, modes: main.eval.modes } }).toEqual(main);
-  expect(unbalanced.data.train_categories).toEqual(['search_required']);
-  expect(main.data.train_categories).toBeNull();
+  // Each main recipe and its two ablations (the paper's), which start from its warm start.
+  for (const name of ['fvqa-mini', 'fvqa-mini-caption']) {
+    const main = loadRecipe(readFileSync(join(dir, `${name}.json`), 'utf8'));
+    const ablation = loadRecipe(readFileSync(join(dir, `${name}-no-search-penalty.json`), 'utf8'));
+    // The ablation differs from the main recipe only in its name, description, the search penalty and the
+    // evaluated modes (its point is the on-demand search ratio).
+    expect({ ...ablation, name: main.name, description: main.description, grpo: { ...ablation.grpo, reward: main.grpo.reward }, eval: { ...ablation.eval, modes: main.eval.modes } }).toEqual(main);
+    expect(ablation.eval.modes).toEqual(['on_demand']);
+    expect(ablation.grpo.reward.search_penalty).toBe(0);
+    expect(main.grpo.reward.search_penalty).toBe(0.1);
+    // The ablation without data balancing: GRPO prompts from search_required only, nothing else changed.
+    const unbalanced = loadRecipe(readFileSync(join(dir, `${name}-search-required-only.json`), 'utf8'));
+    expect({ ...unbalanced, name: main.name, description: main.description, data: { ...unbalanced.data, train_categories: null }, eval: { ...unbalanced.eval, modes: main.eval.modes } }).toEqual(main);
+    expect(unbalanced.data.train_categories).toEqual(['search_required']);
+    expect(main.data.train_categories).toBeNull();
+  }
+  // The caption recipe is fvqa-mini with the stage, the name-piece tokenizer and the settings of its runs.
+  const [main, caption] = ['fvqa-mini', 'fvqa-mini-caption'].map((n) => loadRecipe(readFileSync(join(dir, `${n}.json`), 'utf8')));
+  expect(caption.caption).not.toBeNull();
+  expect(caption.model.source).toBe('models/tiny-vlm-name-pieces');
+  expect({ ...caption, name: main.name, description: main.description, caption: null, model: main.model, data: main.data, grpo: { ...caption.grpo, max_steps: main.grpo.max_steps } }).toEqual(main);
 });
 
 test('unknown, missing and out-of-range fields are named', () => {
