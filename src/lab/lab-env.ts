@@ -11,6 +11,7 @@ import type { SearchTools } from '../search/types.js';
 import { IdbSearchCache } from '../storage/idb-search-cache.js';
 import fvqaMini from '../../recipes/fvqa-mini.json';
 import fvqaMiniNoPenalty from '../../recipes/fvqa-mini-no-search-penalty.json';
+import fvqaMiniCaption from '../../recipes/fvqa-mini-caption.json';
 import tinyConfig from '../../models/tiny-vlm/config.json';
 import type { RunsDb } from './runs-store.js';
 
@@ -71,6 +72,11 @@ export function fullRecipe(): Recipe {
   return parseRecipe(fvqaMini);
 }
 
+/** The candidate main recipe with a captioning stage first (recipes/fvqa-mini-caption.json). */
+export function captionRecipe(): Recipe {
+  return parseRecipe(fvqaMiniCaption);
+}
+
 /** The "Watch GRPO learn when to search" presets: GRPO only, started from the shipped warm start. */
 export type WatchPreset = 'main' | 'no-penalty';
 
@@ -96,7 +102,7 @@ export const RUN_SOURCE = 'runs/';
  * Reads a lab file for the Trainer and the inference worker: `models/...` and shipped `checkpoints/...`
  * files by URL, the micro config from code, `runs/<id>/config.json|model.safetensors` from a run's
  * checkpoint. Tokenizer files of a run are its checkpoint's own when it has them (an imported model),
- * else tiny-vlm's, the tokenizer every lab recipe trains with.
+ * else those of its recipe's model.source (tiny-vlm's when the run is not stored).
  * @throws Error naming the file when it does not exist
  */
 export async function readLabFile(path: string, runs?: RunsDb): Promise<Uint8Array> {
@@ -111,7 +117,11 @@ export async function readLabFile(path: string, runs?: RunsDb): Promise<Uint8Arr
   if (run) {
     const file = run[2];
     const files = runs && (await runs.checkpointFiles(run[1]));
-    if (file.startsWith('tokenizer') && !files?.has(file)) return readLabFile(`models/tiny-vlm/${file}`);
+    if (file.startsWith('tokenizer') && !files?.has(file)) {
+      // A trained run's tokenizer is the one its recipe's model came with (tiny-vlm's or the name-piece one).
+      const source = (await runs?.getRun(run[1]))?.recipe.model.source;
+      return readLabFile(`${source && source !== `runs/${run[1]}` ? source : 'models/tiny-vlm'}/${file}`, runs);
+    }
     const bytes = files?.get(file);
     if (!bytes) throw new Error(`${path}: the run has no checkpoint file ${file}`);
     return bytes;

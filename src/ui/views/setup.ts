@@ -10,7 +10,7 @@ import { fvqaMiniConfig, fvqaMiniRecipeKey, parseRecipe } from '../../rl/recipe.
 import { openIdbStore } from '../../storage/idb-store.js';
 import type { DatasetInfo } from '../../storage/store.js';
 import { download, formatBytes, useLab, type Lab } from '../lab.js';
-import { fullRecipe, MICRO_SOURCE, RUN_SOURCE, shippedCheckpoints, SHIPPED_GRPO, SHIPPED_WARM_START, watchRecipe } from '../../lab/lab-env.js';
+import { captionRecipe, fullRecipe, MICRO_SOURCE, RUN_SOURCE, shippedCheckpoints, SHIPPED_GRPO, SHIPPED_WARM_START, watchRecipe } from '../../lab/lab-env.js';
 import { FVQA_KNOBS, getPath, RECIPE_SECTIONS, setPath, type FieldSpec } from '../recipe-fields.js';
 import type { RunRecord } from '../../lab/runs-store.js';
 import { STORE_PREFIX, storedDataFile } from '../../lab/stored-data.js';
@@ -71,6 +71,7 @@ function Model({ lab, runs }: { lab: Lab; runs: RunRecord[] }) {
   return h('div', { class: 'stack' },
     h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'model', checked: r.model.source === MICRO_SOURCE, onChange: () => set(MICRO_SOURCE, 'scratch') }), ' micro VLM (~0.1 M parameters, from scratch: smoke runs only, too small to learn the task)'),
     h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'model', checked: r.model.source === 'models/tiny-vlm', onChange: () => set('models/tiny-vlm', 'scratch') }), ' tiny-vlm preset (1.14 M parameters, Idefics3 architecture, from scratch)'),
+    h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'model', checked: r.model.source === 'models/tiny-vlm-name-pieces', onChange: () => set('models/tiny-vlm-name-pieces', 'scratch') }), ' tiny-vlm with the name-piece tokenizer (creature names split into pieces; the caption recipe\'s)'),
     h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'model', checked: r.model.source.startsWith(RUN_SOURCE), disabled: !withCkpt.length, onChange: () => withCkpt[0] && set(RUN_SOURCE + withCkpt[0].id, 'pretrained') }), ' a stored checkpoint: ',
       h('select', { disabled: !withCkpt.length, value: r.model.source.startsWith(RUN_SOURCE) ? r.model.source.slice(RUN_SOURCE.length) : '', onChange: (e: Event) => set(RUN_SOURCE + (e.target as HTMLSelectElement).value, 'pretrained') },
         h('option', { value: '' }, withCkpt.length ? '(choose a run)' : '(none stored yet)'), withCkpt.map((x) => h('option', { value: x.id }, `${x.id} · ${formatBytes(x.checkpointBytes)}`)))),
@@ -177,6 +178,7 @@ function RecipeForm({ lab }: { lab: Lab }) {
       h('button', { id: 'preset-watch', class: lab.recipe.name === 'watch-grpo' ? 'primary' : '', disabled: !warm, title: warm ? 'GRPO from the shipped warm start: Train -> Start, and watch the search ratios of the two question categories split' : noWarm, onClick: () => lab.useRecipe(watchRecipe('main'), SHIPPED_WARM_START) }, 'Watch GRPO learn when to search'),
       h('button', { id: 'preset-watch-no-penalty', class: lab.recipe.name === 'watch-grpo-no-penalty' ? 'primary' : '', disabled: !warm, title: warm ? 'The same, without the search penalty (the paper\'s ablation): compare the two runs side by side in Train' : noWarm, onClick: () => lab.useRecipe(watchRecipe('no-penalty'), SHIPPED_WARM_START) }, 'the same without the search penalty'),
       h('button', { id: 'preset-full', class: lab.recipe.name === 'fvqa-mini' ? 'primary' : '', onClick: () => lab.useRecipe(fullRecipe()) }, 'fvqa-mini from scratch (SFT + GRPO)'),
+      h('button', { id: 'preset-caption', class: lab.recipe.name === 'fvqa-mini-caption' ? 'primary' : '', title: 'Captioning first (1500 steps, a few minutes), so the policy learns to see creatures it never met (the heldout split); then the warm start and GRPO', onClick: () => lab.useRecipe(captionRecipe()) }, 'fvqa-mini-caption (captioning + SFT + GRPO)'),
       h('span', { class: 'spacer' }),
       h('label', { class: 'button' }, 'Load JSON', h('input', { type: 'file', accept: '.json,application/json', hidden: true, onChange: load })),
       h('button', { onClick: () => download(`${lab.recipe.name}.json`, JSON.stringify(lab.recipe, null, 2) + '\n', 'application/json') }, 'Save JSON')),
