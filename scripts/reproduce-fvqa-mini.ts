@@ -14,6 +14,9 @@
  *      heldout split;
  *   4. both ablations from the same warm start: NAME-no-search-penalty, NAME-search-required-only.
  * Every step is skipped when its output exists, so an interrupted reproduction continues where it stopped.
+ * Each finished seed's results (what the report reads: summaries, GRPO curves, timings) are also kept next to
+ * the report, in REPORT-without-.md/seed-S.json (committed with it), so that a reproduction longer than one
+ * machine's session goes on elsewhere: the report holds every seed found there or finished under OUT.
  * Wall seconds of each step go to OUT/seed-S/timings.json. The report (also alone with --report-only) holds
  * issue 15's targets per seed, Table 1 in the paper's shape, the heldout row, the per-category sampled
  * search-ratio curves of the main run and both ablations, the warm start's sampled search ratios, wall times
@@ -21,7 +24,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import type { ModeSummary } from '../src/rl/evaluate.js';
@@ -134,10 +137,29 @@ interface SeedResult {
 
 const readJson = (f: string) => (existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : null);
 const summaries = (f: string): Summary[] => readJson(f)?.summaries ?? [];
+/** The GRPO metrics the report draws (the kept results hold only these). */
+const CURVE_KEYS = ['phase', 'step', 'search_ratio', 'search_ratio/search_free', 'search_ratio/search_required', 'rewards/accuracy/mean'];
 const grpoRows = (run: string): Metrics[] =>
-  existsSync(join(run, 'metrics.jsonl')) ? readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Metrics).filter((r) => r.phase === 'grpo') : [];
+  existsSync(join(run, 'metrics.jsonl'))
+    ? readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Metrics).filter((r) => r.phase === 'grpo')
+      .map((r) => Object.fromEntries(CURVE_KEYS.filter((k) => k in r).map((k) => [k, r[k]])) as Metrics)
+    : [];
 
+/** Where the report keeps each seed's results (see the module's comment). */
+const resultsDir = resolve(root, values.report!.replace(/\.md$/, ''));
+const resultFile = (seed: number) => join(resultsDir, `seed-${seed}.json`);
+
+/** A seed's results from its runs under OUT (saved to resultsDir), else from resultsDir; null when neither has a finished main run. */
 function load(seed: number, drawn: boolean): SeedResult | null {
+  const r = loadRuns(seed, drawn);
+  if (r) {
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(resultFile(seed), JSON.stringify(r) + '\n');
+  }
+  return r ?? readJson(resultFile(seed));
+}
+
+function loadRuns(seed: number, drawn: boolean): SeedResult | null {
   const dir = join(out, `seed-${seed}`);
   const ws = join(dir, 'warm-start'), main = join(dir, 'main');
   if (!existsSync(join(main, 'checkpoint', 'eval.json'))) return null;
@@ -243,7 +265,10 @@ function curveTable(rs: SeedResult[], run: string): string {
   return lines.join('\n');
 }
 
-function report(all: { seed: number; drawn: boolean }[]): void {
+function report(listed: { seed: number; drawn: boolean }[]): void {
+  // The listed seeds, then those whose results were kept by an earlier reproduction (another machine's).
+  const kept = existsSync(resultsDir) ? readdirSync(resultsDir).filter((f) => /^seed-\d+\.json$/.test(f)).map((f) => JSON.parse(readFileSync(join(resultsDir, f), 'utf8')) as SeedResult) : [];
+  const all = [...listed, ...kept.filter((k) => !listed.some((l) => l.seed === k.seed)).map((k) => ({ seed: k.seed, drawn: k.drawn }))];
   const rs = all.map((s) => load(s.seed, s.drawn)).filter((r): r is SeedResult => r !== null);
   const unfinished = all.filter((s) => !rs.some((r) => r.seed === s.seed)).map((s) => `${s.seed}${s.drawn ? ' (drawn)' : ''}`);
   if (!rs.length) fail(`no finished seed under ${out}`);
