@@ -4,7 +4,7 @@
  * recipe's modes (or --modes) of MMSearch-R1's Table 1 (direct answer, RAG workflow, on-demand search), greedy, on
  * each split of --split (default: the recipe's eval split, and FVQA-mini's heldout split: entities never
  * seen in SFT or GRPO). Prints a table per split, or with --json one array of {@link EvalRow}: per split
- * and mode, accuracy and search ratio (percent) overall and byCategory, each marked with the policy's
+ * and mode, accuracy and search ratio (percent) overall, byCategory and byKind (question kind), each marked with the policy's
  * stage and decoding; the run's own before-GRPO evaluation (checkpoint/eval-sft.json, recipe eval.after_sft) is
  * included as stage "before_grpo". Writes eval-<split>.json (per-question transcripts) and
  * eval-<split>.md to DIR (eval-<split>-t<T>.json/md when sampled). `--temperature T` (> 0) samples `--samples N`

@@ -359,7 +359,7 @@ Heldout split (entities never seen in SFT or GRPO):
 ${table1(r, 'heldout')}
 
 Ablations (on-demand, test split): no search penalty: accuracy ${f1(r.ablations['no-search-penalty']?.accuracy)}%, search ratio ${f1(r.ablations['no-search-penalty']?.searchRatio)}% (search_free ${f1(cat(r.ablations['no-search-penalty'], 'search_free')?.searchRatio)}, search_required ${f1(cat(r.ablations['no-search-penalty'], 'search_required')?.searchRatio)}); search_required prompts only: accuracy ${f1(r.ablations['search-required-only']?.accuracy)}%, search ratio ${f1(r.ablations['search-required-only']?.searchRatio)}% (search_free ${f1(cat(r.ablations['search-required-only'], 'search_free')?.searchRatio)}, search_required ${f1(cat(r.ablations['search-required-only'], 'search_required')?.searchRatio)}).
-Warm start sampled at temperature ${GRPO_TEMPERATURE} (${SAMPLES} per test row, on-demand): search ratio search_free ${f1(cat(r.sampled, 'search_free')?.searchRatio)}%, search_required ${f1(cat(r.sampled, 'search_required')?.searchRatio)}%; accuracy ${f1(r.sampled?.accuracy)}%.
+Warm start sampled at temperature ${GRPO_TEMPERATURE} (${SAMPLES} per test row, on-demand): search ratio search_free ${f1(cat(r.sampled, 'search_free')?.searchRatio)}%, search_required ${f1(cat(r.sampled, 'search_required')?.searchRatio)}%; accuracy ${f1(r.sampled?.accuracy)}%.${r.sampled?.byKind ? ` By question kind: ${Object.entries(r.sampled.byKind).map(([k, v]) => `${k} ${f1(v.searchRatio)}%`).join(', ')}.` : ''}
 `).join('\n')}
 ## The search decision during GRPO
 

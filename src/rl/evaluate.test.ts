@@ -26,6 +26,12 @@ test('summaries and the Table-1 markdown match hand-counted records', () => {
   expect(s).toMatchObject({ rows: 4, accuracy: 75, searchRatio: 75 });
   expect(s.byCategory.search_free).toEqual({ rows: 2, accuracy: 50, searchRatio: 50 });
   expect(table1([s]).split('\n')[2]).toBe('| On-demand search (policy) | 75.0 | 75.0 | 50.0 | 50.0 | 100.0 | 100.0 |');
+  expect(s.byKind).toBeUndefined();
+  // With question kinds: the same counts per kind (two kinds share search_free here).
+  const kinded = (kind: string, category: string, correct: boolean, searched: boolean) => ({ ...rec(category, correct, searched), question_kind: kind });
+  const k = summarise('on_demand', [kinded('visual', 'search_free', true, false), kinded('familiar_fact', 'search_free', false, true), kinded('familiar_fact', 'search_free', true, true), kinded('unfamiliar_fact', 'search_required', true, false)]);
+  expect(k.byKind).toEqual({ visual: { rows: 1, accuracy: 100, searchRatio: 0 }, familiar_fact: { rows: 2, accuracy: 50, searchRatio: 100 }, unfamiliar_fact: { rows: 1, accuracy: 100, searchRatio: 0 } });
+  expect(k.byCategory.search_free).toEqual({ rows: 3, accuracy: 200 / 3, searchRatio: 200 / 3 });
 });
 
 test('searchChainStats counts each link of the search chain, by hand on three transcripts', () => {

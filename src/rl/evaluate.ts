@@ -18,6 +18,8 @@ import { chunks } from './steps.js';
 export interface EvalRecord {
   data_id: string;
   category: string | null;
+  /** The row's `extra_info.question_kind` (FVQA-mini: visual, familiar_fact, unfamiliar_name, unfamiliar_fact); absent on records of earlier versions and rows without it. */
+  question_kind?: string;
   mode: SearchMode;
   question: string;
   ground_truth: string;
@@ -38,6 +40,8 @@ export interface ModeSummary {
   /** Percent of trajectories with at least one executed search. */
   searchRatio: number;
   byCategory: Record<string, { rows: number; accuracy: number; searchRatio: number }>;
+  /** The same per question kind (EvalRecord.question_kind), for records that carry one: issue 15's decision-neutrality is per kind. */
+  byKind?: Record<string, { rows: number; accuracy: number; searchRatio: number }>;
 }
 
 /**
@@ -59,14 +63,25 @@ export function evalSubset<R extends Pick<FvqaRow, 'category' | 'extra_info'>>(r
 
 const pct = (a: number, n: number) => (n ? (100 * a) / n : 0);
 
-/** Summarises records of one mode. */
-export function summarise(mode: SearchMode, recs: readonly EvalRecord[]): ModeSummary {
-  const byCategory: ModeSummary['byCategory'] = {};
-  for (const cat of [...new Set(recs.map((r) => r.category ?? 'unlabelled'))]) {
-    const rs = recs.filter((r) => (r.category ?? 'unlabelled') === cat);
-    byCategory[cat] = { rows: rs.length, accuracy: pct(rs.filter((r) => r.correct).length, rs.length), searchRatio: pct(rs.filter((r) => r.searched).length, rs.length) };
+/** Rows, accuracy and search ratio (percent) of records grouped by `key` (records without one are left out). */
+function groupStats(recs: readonly EvalRecord[], key: (r: EvalRecord) => string | undefined): ModeSummary['byCategory'] {
+  const out: ModeSummary['byCategory'] = {};
+  for (const k of [...new Set(recs.map(key))]) {
+    if (k === undefined) continue;
+    const rs = recs.filter((r) => key(r) === k);
+    out[k] = { rows: rs.length, accuracy: pct(rs.filter((r) => r.correct).length, rs.length), searchRatio: pct(rs.filter((r) => r.searched).length, rs.length) };
   }
-  return { mode, rows: recs.length, accuracy: pct(recs.filter((r) => r.correct).length, recs.length), searchRatio: pct(recs.filter((r) => r.searched).length, recs.length), byCategory };
+  return out;
+}
+
+/** Summarises records of one mode: overall, by category and, when the records carry one, by question kind. */
+export function summarise(mode: SearchMode, recs: readonly EvalRecord[]): ModeSummary {
+  const byCategory = groupStats(recs, (r) => r.category ?? 'unlabelled');
+  const byKind = groupStats(recs, (r) => r.question_kind);
+  return {
+    mode, rows: recs.length, accuracy: pct(recs.filter((r) => r.correct).length, recs.length), searchRatio: pct(recs.filter((r) => r.searched).length, recs.length),
+    byCategory, ...(Object.keys(byKind).length ? { byKind } : {}),
+  };
 }
 
 /**
@@ -92,7 +107,7 @@ export async function evaluate(
           if (t.toolTurns[i]) transcript.push({ role: 'tool', text: t.toolTurns[i].text });
         });
         records.push({
-          data_id: t.row.data_id, category: t.row.category, mode, question: t.question, ground_truth: t.row.reward_model.ground_truth,
+          data_id: t.row.data_id, category: t.row.category, ...(t.row.extra_info?.question_kind ? { question_kind: t.row.extra_info.question_kind } : {}), mode, question: t.question, ground_truth: t.row.reward_model.ground_truth,
           answer: s.answer, correct: s.accuracy === 1, searched: t.toolTurns.length > 0,
           imageSearches: t.toolTurns.filter((_, i) => t.calls[i]?.kind === 'image_search').length,
           textSearches: t.toolTurns.filter((_, i) => t.calls[i]?.kind === 'text_search').length,

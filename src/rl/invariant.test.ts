@@ -23,7 +23,7 @@ import { Trainer, type TrainEvent } from './trainer.js';
 const RECORDED = {
   metrics: '6fe98d45e7f3146ac9b7086a49c154de86d32d744f526436303549b069f38748',
   rollouts: '6571ef93ece6b0b4de2d4bd16a11c52b8fb989003e10a9e897cb44eda8a65756',
-  checkpoints: '71cdae84cf12c5d8dc18aba990b0732d2e191176f802c961a633d55713120ccd',
+  checkpoints: '38bfae55852c91857a96069c54a3705e7b7e5f232b8a4beceea6950a985d62f7',
 };
 
 const root = new URL('../../', import.meta.url).pathname;
