@@ -294,7 +294,7 @@ function report(listed: { seed: number; drawn: boolean }[]): void {
     spreadRow('ablation: search_required prompts only, on-demand', (r) => r.ablations['search-required-only']),
   ].join('\n');
   const timing = [
-    '| seed | warm start (SFT + eval) | evaluations of the warm start | main GRPO + eval | heldout eval | no-penalty ablation | search_required-only ablation | main recipe total |',
+    `| seed | warm start (${recipe.caption ? 'captioning + ' : ''}SFT + eval) | evaluations of the warm start | main GRPO + eval | heldout eval | no-penalty ablation | search_required-only ablation | main recipe total |`,
     '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rs.map((r) => {
       const t = r.timings, m = (k: string) => (t[k] !== undefined ? (t[k] / 60).toFixed(1) : '–');
@@ -310,7 +310,11 @@ function report(listed: { seed: number; drawn: boolean }[]): void {
   const drawn = rs.filter((r) => r.drawn).map((r) => r.seed);
   const neutralOk = (i: number) => tgt[i].find(([l]) => l.startsWith('warm start (sampled)'))?.[2];
   const neutral = rs.filter((_, i) => neutralOk(i) === true).map((r) => r.seed);
-  const leaning = rs.filter((_, i) => neutralOk(i) === false).map((r) => r.seed);
+  // A warm start that is not neutral leans towards the decision GRPO ends with (searching more on search_required) or away from it.
+  const leansRight = (r: SeedResult) => (cat(r.sampled, 'search_required')?.searchRatio ?? NaN) > (cat(r.sampled, 'search_free')?.searchRatio ?? NaN);
+  const leaning = rs.filter((r, i) => neutralOk(i) === false && leansRight(r)).map((r) => r.seed);
+  const leaningAway = rs.filter((r, i) => neutralOk(i) === false && !leansRight(r)).map((r) => r.seed);
+  const seedsOf = (xs: number[]) => `seed${xs.length > 1 ? 's' : ''} ${xs.join(', ')}`;
   const w = { ...DEFAULT_FVQA_MINI, ...fvqaMiniConfig(recipe) }, g = recipe.grpo, c = recipe.caption;
   const pct = (x: number) => `${Math.round(100 * x)}%`;
   const flags = [['--recipe', RECIPE, 'fvqa-mini'], ['--out', values.out!, 'runs/reproduction'], ['--report', values.report!, 'docs/reproduction-fvqa-mini.md']].filter(([, v, d]) => v !== d).map(([k, v]) => ` ${k} ${v}`).join('');
@@ -380,7 +384,7 @@ search_required prompts only:
 
 ${curveTable(rs, 'search-required-only')}
 
-## Wall time (minutes, ${cpu.length} cores; the main recipe is SFT + GRPO + evaluation)
+## Wall time (minutes, ${cpu.length} cores; the main recipe is ${c ? 'captioning + ' : ''}SFT + GRPO + evaluation)
 
 ${timing}
 
@@ -391,7 +395,7 @@ ${timing}
 - Not measured yet: ${unmeasured.join('; ') || 'none'}.
 - The warm start's data is decision-neutral by construction (src/data/fvqa-mini-neutral.test.ts checks it); the
   trained warm start is measured above by sampling at the GRPO temperature, which is where GRPO starts from.
-  ${neutral.length ? `On seed${neutral.length > 1 ? 's' : ''} ${neutral.join(', ')} it searches as often on both categories, so the search decision the trained policy makes (no search on search_free, search on search_required) comes from GRPO, not from imitation; the curves show when it appears.` : 'On no seed is it neutral.'}${leaning.length ? ` On seed${leaning.length > 1 ? 's' : ''} ${leaning.join(', ')} the trained warm start already leans (the data being neutral, the network's fit is not): GRPO sharpens a decision imitation began.` : ''}
+  ${neutral.length ? `On seed${neutral.length > 1 ? 's' : ''} ${neutral.join(', ')} it searches as often on both categories, so the search decision the trained policy makes (no search on search_free, search on search_required) comes from GRPO, not from imitation; the curves show when it appears.` : 'On no seed is it neutral.'}${leaning.length ? ` On ${seedsOf(leaning)} the trained warm start already leans towards searching on search_required (the data being neutral, the network's fit is not): GRPO sharpens a decision imitation began.` : ''}${leaningAway.length ? ` On ${seedsOf(leaningAway)} it leans the other way, searching more on search_free: GRPO reverses the lean.` : ''}
 - RAG against on-demand: the warm start's RAG-workflow trajectories (recipe \`rag_workflow_share\`) teach reading
   retrieval the policy did not ask for, so RAG is the strongest mode before GRPO (search here is reliable). After
   GRPO the band "on-demand >= RAG - 2 and RAG within 10 of on-demand" can fail from either side: on-demand falls
