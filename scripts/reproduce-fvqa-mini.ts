@@ -109,11 +109,13 @@ function reproduce(seed: number): void {
   step(dir, 'warm_start_sampled', join(ws, `eval-test-t${GRPO_TEMPERATURE}.json`), 'eval',
     ['--checkpoint', ws, '--split', 'test', '--modes', 'on_demand', '--temperature', String(GRPO_TEMPERATURE), '--samples', String(SAMPLES), '--json', ...rt], 'warm-start-sampled.log');
   const main = join(dir, 'main');
-  step(dir, 'main', join(main, 'eval.md'), 'train', ['--recipe', RECIPE, '--seed', String(seed), '--init-from', ws, '--out', main, '--json', ...rt], 'main.log');
+  // A GRPO run interrupted after its first checkpoint resumes from it (train refuses --init-from over a checkpoint).
+  const initFrom = (run: string) => (existsSync(join(run, 'checkpoint')) ? [] : ['--init-from', ws]);
+  step(dir, 'main', join(main, 'eval.md'), 'train', ['--recipe', RECIPE, '--seed', String(seed), ...initFrom(main), '--out', main, '--json', ...rt], 'main.log');
   step(dir, 'main_heldout', join(main, 'eval-heldout.json'), 'eval', ['--checkpoint', main, '--split', 'heldout', '--json', ...rt], 'main-heldout.log');
   for (const a of ABLATIONS) {
     const run = join(dir, a);
-    step(dir, a.replace(/-/g, '_'), join(run, 'eval.md'), 'train', ['--recipe', `${RECIPE}-${a}`, '--seed', String(seed), '--init-from', ws, '--out', run, '--json', ...rt], `${basename(run)}.log`);
+    step(dir, a.replace(/-/g, '_'), join(run, 'eval.md'), 'train', ['--recipe', `${RECIPE}-${a}`, '--seed', String(seed), ...initFrom(run), '--out', run, '--json', ...rt], `${basename(run)}.log`);
   }
   rmSync(lock);
 }
