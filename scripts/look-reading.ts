@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PATTERNS, SHAPES, COLOUR_NAMES, MAX_MARKS, MIN_MARKS } from '../src/data/look.js';
+import { LOOK_ATTRIBUTES, LOOK_VALUES } from '../src/data/questions.js';
 import { worldOf } from '../src/rl/environment.js';
 import { lookReading, type EvalRecord } from '../src/rl/evaluate.js';
 import { loadRecipe } from '../src/rl/recipe.js';
@@ -23,8 +23,6 @@ if (!positionals.length) {
   console.error('look-reading: name one or more eval-train.json or eval-heldout.json files (written by npm run eval --split train / heldout); --help shows the usage');
   process.exit(2);
 }
-// Chance: one value drawn uniformly from each attribute's vocabulary.
-const values = { pattern: PATTERNS.length, colour: COLOUR_NAMES.length, shape: SHAPES.length, marks: MAX_MARKS - MIN_MARKS + 1 };
 const pct = (n: number, of: number) => (of ? ((100 * n) / of).toFixed(0) : '');
 for (const file of positionals) {
   const recipeFile = join(dirname(file), 'recipe.json');
@@ -36,5 +34,5 @@ for (const file of positionals) {
   console.log(`${file} (${mode} first turns)\n\n| creatures | rows | look described | pattern % | colour % | shape % | marks % | recognised (says a familiar name) | recognised right | search_required rows: recognised / rows |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
   for (const s of lookReading(records, world).filter((r) => r.rows > 0))
     console.log(`| ${s.creatures} | ${s.rows} | ${s.described} | ${pct(s.pattern, s.rows)} | ${pct(s.colour, s.rows)} | ${pct(s.shape, s.rows)} | ${pct(s.marks, s.rows)} | ${s.recognised} | ${s.recognisedRight} | ${s.searchRequiredRecognised} / ${s.searchRequired} |`);
-  console.log(`| chance | | | ${pct(1, values.pattern)} | ${pct(1, values.colour)} | ${pct(1, values.shape)} | ${pct(1, values.marks)} | | | |\n`);
+  console.log(`| chance | | | ${LOOK_ATTRIBUTES.map((a) => pct(1, LOOK_VALUES[a])).join(' | ')} | | | |\n`);
 }

@@ -6,7 +6,7 @@
  * Can a fresh policy (the --model folder's config.json and tokenizer, random weights from --seed) learn to read
  * creatures it has never seen? SFT on captions of fresh random looks ("<reason>A striped red star, 3
  * marks.</reason>", each look seen once), then greedy captions of --eval-looks unseen looks read back attribute
- * by attribute (src/rl/perception-probe.ts). Prints one Markdown row per evaluation and the chance row; --json
+ * by attribute (src/rl/captioning.ts, the steps of a recipe's `caption` stage). Prints one Markdown row per evaluation and the chance row; --json
  * also writes the rows. About 3 minutes for 1500 steps on 2 cores (--runtime wasm; node = WebGPU on Dawn).
  * --save writes the trained policy as a model folder (config.json, model.safetensors, the tokenizer files): a
  * recipe with `model.source` DIR and `model.init: pretrained` starts its warm start from a policy that already
@@ -14,7 +14,7 @@
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { COLOUR_NAMES, MAX_MARKS, MIN_MARKS, PATTERNS, SHAPES } from '../src/data/look.js';
+import { LOOK_ATTRIBUTES, LOOK_VALUES } from '../src/data/questions.js';
 import { parseConfig, type VLMConfig } from '../src/models/config.js';
 import type { Idefics3ForConditionalGeneration } from '../src/models/idefics3.js';
 import { createModel, saveModel } from '../src/models/checkpoint.js';
@@ -83,7 +83,7 @@ const rows: PerceptionProbeRow[] = await perceptionProbe(model, tok, enc, {
   imageSize: vision.image_size,
 }, (r) => console.log(`| ${r.step} | ${r.loss.toFixed(3)} | ${r.parsed} | ${r.pattern} | ${r.colour} | ${r.shape} | ${r.marks} |`));
 const chance = (k: number) => (100 / k).toFixed(1);
-console.log(`| chance | | | ${chance(PATTERNS.length)} | ${chance(COLOUR_NAMES.length)} | ${chance(SHAPES.length)} | ${chance(MAX_MARKS - MIN_MARKS + 1)} |\n\n${((Date.now() - t0) / 1000).toFixed(0)} s`);
+console.log(`| chance | | | ${LOOK_ATTRIBUTES.map((a) => chance(LOOK_VALUES[a])).join(' | ')} |\n\n${((Date.now() - t0) / 1000).toFixed(0)} s`);
 if (values.json) writeFileSync(values.json, JSON.stringify({ model: dir, options: values, rows }, null, 2));
 if (values.save) {
   mkdirSync(values.save, { recursive: true });

@@ -7,6 +7,9 @@ import { DEFAULT_LIMITS } from '../protocol/tools.js';
 import type { FvqaRow } from './types.js';
 import { LocalSearchIndex } from '../search/local-index.js';
 import { COLOURS } from './look.js';
+import { LOOK_ATTRIBUTES, LOOK_VALUES } from './questions.js';
+import { randomLook } from './world.js';
+import { Rng } from '../engine/random.js';
 
 let w: FvqaMini;
 beforeAll(() => {
@@ -293,4 +296,10 @@ describe('FVQA-mini generator', () => {
     expect(() => generateFvqaMini({ entities: 20, heldOutEntities: 4, testSize: 500 })).toThrow(/testSize/);
     expect(() => generateFvqaMini({ entities: 10, heldOutEntities: 10 })).toThrow(/heldOutEntities/);
   });
+});
+
+test('random looks take exactly LOOK_VALUES values per attribute (the chance rows divide by them)', () => {
+  const rng = new Rng(5);
+  const looks = Array.from({ length: 3000 }, () => randomLook(rng));
+  for (const a of LOOK_ATTRIBUTES) expect(new Set(looks.map((l) => l[a])).size, a).toBe(LOOK_VALUES[a]);
 });

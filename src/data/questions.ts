@@ -5,7 +5,7 @@
  * trajectories (./trajectories.ts).
  */
 import { Rng } from '../engine/random.js';
-import type { EntityLook } from './look.js';
+import { COLOUR_NAMES, MAX_MARKS, MIN_MARKS, PATTERNS, SHAPES, type EntityLook } from './look.js';
 import { renderLookPng } from './render.js';
 import type { Category, QuestionKind } from './types.js';
 import type { Entity } from './world.js';
@@ -96,6 +96,9 @@ export function factSentenceStating(e: Entity, attribute: FactAttribute, value: 
 
 /** The attributes describeLook states, in its order. */
 export const LOOK_ATTRIBUTES = ['pattern', 'colour', 'shape', 'marks'] as const;
+
+/** How many values each look attribute takes: a uniform guess reads it right 100 / n percent of the time (the chance rows of scripts/look-reading.ts and scripts/perception-probe.ts). */
+export const LOOK_VALUES: Record<(typeof LOOK_ATTRIBUTES)[number], number> = { pattern: PATTERNS.length, colour: COLOUR_NAMES.length, shape: SHAPES.length, marks: MAX_MARKS - MIN_MARKS + 1 };
 
 /** What the image shows, as the warm start says it: "A striped red star, 3 marks." */
 export function describeLook(look: EntityLook): string {
