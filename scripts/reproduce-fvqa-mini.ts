@@ -56,7 +56,7 @@ const ABLATIONS = ['no-search-penalty', 'search-required-only'] as const;
 for (const n of [RECIPE, ...ABLATIONS.map((a) => `${RECIPE}-${a}`)]) if (!existsSync(join(root, 'recipes', `${n}.json`))) fail(`--recipe ${RECIPE}: recipes/${n}.json does not exist`);
 const recipe = loadRecipe(readFileSync(join(root, 'recipes', `${RECIPE}.json`), 'utf8'), `recipes/${RECIPE}.json`);
 const GRPO_TEMPERATURE = recipe.grpo.temperature;
-const SAMPLES = 4;
+const SAMPLES = 8;
 
 /** The seeds: the listed ones, then those drawn on the first invocation (kept in OUT/seeds.json so reruns continue them). */
 function seeds(): { seed: number; drawn: boolean }[] {
@@ -129,6 +129,7 @@ interface SeedResult {
   drawn: boolean;
   before: Record<string, Summary[]>; // split -> greedy summaries of the warm start
   sampled: Summary | null; // warm start, on-demand, sampled at the GRPO temperature, test split
+  sampledDraws: number; // samples per test row of `sampled`
   after: Summary[]; // main run, test split
   heldout: Summary[]; // main run, heldout split
   ablations: Record<string, Summary | null>; // on-demand, test split
@@ -171,6 +172,7 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
     seed, drawn,
     before: { test: summaries(join(ws, 'eval-test.json')), heldout: summaries(join(ws, 'eval-heldout.json')) },
     sampled: summaries(join(ws, `eval-test-t${GRPO_TEMPERATURE}.json`))[0] ?? null,
+    sampledDraws: readJson(join(ws, `eval-test-t${GRPO_TEMPERATURE}.json`))?.decoding?.samples ?? 0,
     after: summaries(join(main, 'checkpoint', 'eval.json')),
     heldout: summaries(join(main, 'eval-heldout.json')),
     ablations: Object.fromEntries(ABLATIONS.map((a) => [a, summaries(join(runs[a], 'checkpoint', 'eval.json'))[0] ?? null])),
@@ -365,7 +367,7 @@ Heldout split (entities never seen in SFT or GRPO):
 ${table1(r, 'heldout')}
 
 Ablations (on-demand, test split): no search penalty: accuracy ${f1(r.ablations['no-search-penalty']?.accuracy)}%, search ratio ${f1(r.ablations['no-search-penalty']?.searchRatio)}% (search_free ${f1(cat(r.ablations['no-search-penalty'], 'search_free')?.searchRatio)}, search_required ${f1(cat(r.ablations['no-search-penalty'], 'search_required')?.searchRatio)}); search_required prompts only: accuracy ${f1(r.ablations['search-required-only']?.accuracy)}%, search ratio ${f1(r.ablations['search-required-only']?.searchRatio)}% (search_free ${f1(cat(r.ablations['search-required-only'], 'search_free')?.searchRatio)}, search_required ${f1(cat(r.ablations['search-required-only'], 'search_required')?.searchRatio)}).
-Warm start sampled at temperature ${GRPO_TEMPERATURE} (${SAMPLES} per test row, on-demand): search ratio search_free ${f1(cat(r.sampled, 'search_free')?.searchRatio)}%, search_required ${f1(cat(r.sampled, 'search_required')?.searchRatio)}%; accuracy ${f1(r.sampled?.accuracy)}%.${r.sampled?.byKind ? ` By question kind: ${Object.entries(r.sampled.byKind).map(([k, v]) => `${k} ${f1(v.searchRatio)}%`).join(', ')}.` : ''}
+Warm start sampled at temperature ${GRPO_TEMPERATURE} (${r.sampledDraws} per test row, on-demand): search ratio search_free ${f1(cat(r.sampled, 'search_free')?.searchRatio)}%, search_required ${f1(cat(r.sampled, 'search_required')?.searchRatio)}%; accuracy ${f1(r.sampled?.accuracy)}%.${r.sampled?.byKind ? ` By question kind: ${Object.entries(r.sampled.byKind).map(([k, v]) => `${k} ${f1(v.searchRatio)}%`).join(', ')}.` : ''}
 `).join('\n')}
 ## The search decision during GRPO
 
