@@ -78,6 +78,7 @@ export const RecipeSchema = z.strictObject({
     gradient_accumulation_steps: int().min(1).default(2).describe('Micro-batches whose gradients add up to one optimizer step: an optimizer step trains per_device_train_batch_size x gradient_accumulation_steps trajectories (TrainingArguments).'),
     group_by_length: z.boolean().default(false).describe('Batch trajectories of similar length together (transformers TrainingArguments.group_by_length): far less padding.'),
     loss_agg_mode: z.enum(['token-mean', 'token-sum-norm']).default('token-mean').describe("How a step's token losses are averaged (veRL's actor.loss_agg_mode names): token-mean divides by the step's own trained tokens (transformers' Trainer), so with group_by_length a token of a short-trajectory batch weighs more than one of a long; token-sum-norm divides by a constant, the epoch's mean trained tokens per optimizer step, so every token weighs the same (a decision-neutral warm start whose direct answers are shorter than its searches stays neutral in its gradients)."),
+    balance_decisions: z.boolean().default(false).describe("With group_by_length: each optimizer step that trains first-turn decisions trains as many trajectories of one question kind whose first turn answers as ones whose first turn searches (the rest is grouped by length as before). Without it, length grouping puts answers (~80 tokens) and searches (~190) in steps of their own, so a decision-neutral warm start trains each decision in one-sided steps and its search ratio ends wherever the last of them left it (FVQA-mini: 7 of 2394 steps held both)."),
     warmup_ratio: z.number().min(0).max(1).default(0.05),
     weight_decay: z.number().min(0).max(1).default(0.01),
     max_grad_norm: z.number().min(0).default(1),
@@ -97,9 +98,11 @@ export const RecipeSchema = z.strictObject({
   }).prefault({}),
   checkpoint_steps: int().min(1).default(10).describe('GRPO steps (and caption and SFT optimizer steps) between checkpoints.'),
 }).superRefine((r, ctx) => {
-  if (r.data.source !== 'parquet') return;
   // input: undefined keeps the whole recipe out of the message (ConfigError quotes an issue's input).
   const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message, input: undefined });
+  if (r.sft?.balance_decisions && !r.sft.group_by_length) issue(['sft', 'balance_decisions'], 'needs sft.group_by_length: true (batches that are not grouped by length already mix answers and searches)');
+  if (r.sft?.balance_decisions && r.sft.per_device_train_batch_size * r.sft.gradient_accumulation_steps < 2) issue(['sft', 'balance_decisions'], 'needs optimizer steps of at least 2 trajectories (per_device_train_batch_size x gradient_accumulation_steps)');
+  if (r.data.source !== 'parquet') return;
   for (const split of ['train', 'test'] as const) if (!r.data[split]) issue(['data', split], 'data.source parquet needs a file: a path, an http(s) URL or hf:ORG/NAME[@REV]/FILE');
   if (r.sft) issue(['sft'], 'must be null with data.source parquet: FVQA parquet has no warm-start trajectories (FVQA-mini generates them)');
   if (r.caption) issue(['caption'], 'must be null with data.source parquet: its captions describe FVQA-mini creatures');

@@ -2,9 +2,9 @@
  * SFT epochs (trainer.ts): sftEpochPlan deals reading drills out over the epochs; epochBatches cuts an
  * epoch into a partition of batches, length grouping cutting padding.
  */
-import { expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import * as E from '../engine/index.js';
-import { epochBatches, sftEpochPlan } from './trainer.js';
+import { epochBatches, sftEpochPlan, type SftDecision } from './trainer.js';
 
 const lengths = Array.from({ length: 53 }, (_, i) => 40 + ((i * 37) % 300));
 const padded = (batches: number[][]) => batches.reduce((n, b) => n + b.length * Math.max(...b.map((i) => lengths[i])), 0);
@@ -47,4 +47,47 @@ test('sftEpochPlan without drills: every epoch is every row, ceil(steps per epoc
   expect(plan.total).toBe(Math.ceil(7 * 2.5));
   expect(plan.at(17)).toEqual({ epoch: 2, index: 3, steps: 7 });
   expect(() => sftEpochPlan([false], 0, 8)).toThrow(/num_train_epochs must be > 0, got 0/);
+});
+
+describe('epochBatches with decisions (sft.balance_decisions)', () => {
+  // A decision-neutral warm start in miniature: per kind, answers short (20-29 tokens) and searches long
+  // (100-139), plus untrained-first-turn rows (null) longer still. Kind a: 9 answers, 9 searches; kind b:
+  // 5 answers, 3 searches; 6 null rows: 32 rows.
+  const rows: { len: number; d: SftDecision | null }[] = [
+    ...Array.from({ length: 9 }, (_, i) => ({ len: 20 + i, d: { kind: 'a', searches: false } })),
+    ...Array.from({ length: 9 }, (_, i) => ({ len: 100 + 4 * i, d: { kind: 'a', searches: true } })),
+    ...Array.from({ length: 5 }, (_, i) => ({ len: 21 + i, d: { kind: 'b', searches: false } })),
+    ...Array.from({ length: 3 }, (_, i) => ({ len: 101 + 4 * i, d: { kind: 'b', searches: true } })),
+    ...Array.from({ length: 6 }, (_, i) => ({ len: 200 + i, d: null })),
+  ];
+  const lens = rows.map((r) => r.len);
+  const ds = rows.map((r) => r.d);
+  const both = (b: number[]) => b.some((i) => ds[i]?.searches === false) && b.some((i) => ds[i]?.searches === true);
+  const sides = (b: number[]) => b.map((i) => (ds[i] ? `${ds[i]!.kind}${ds[i]!.searches ? 'S' : 'A'}` : '-')).sort().join(' ');
+
+  test('without it, length grouping mixes answers and searches only in the batch where their lengths meet', () => {
+    expect(epochBatches(lens, 4, true, new E.Rng(1)).filter(both).length).toBe(1);
+  });
+
+  test.each([4, 5])('pairs floor(batch/2) answers with the rest of a batch of searches of one kind; the same number of batches (batch %i)', (bs) => {
+    const batches = epochBatches(lens, bs, true, new E.Rng(1), ds);
+    expect(batches.flat().sort((a, b) => a - b)).toEqual(lens.map((_, i) => i));
+    expect(batches.length).toBe(Math.ceil(32 / bs));
+    expect(batches.filter((b) => b.length < bs).length).toBeLessThanOrEqual(1);
+    const h = Math.floor(bs / 2);
+    // By hand: kind a has 9 answers and 9 searches, kind b 5 and 3: batch 4 -> a: min(4, 4) = 4 pairs, b:
+    // min(2, 1) = 1; batch 5 (2 answers + 3 searches) -> a: min(4, 3) = 3, b: min(2, 1) = 1.
+    const paired = batches.filter(both);
+    const want = (k: string) => `${Array(h).fill(`${k}A`).join(' ')} ${Array(bs - h).fill(`${k}S`).join(' ')}`;
+    expect(paired.map(sides).sort()).toEqual([...Array(bs === 4 ? 4 : 3).fill(want('a')), want('b')].sort());
+    // Within a block, rows are in length order: the first answer block of kind a is its shortest answers.
+    const firstA = paired.find((b) => b.some((i) => lens[i] === 20))!;
+    expect(firstA.filter((i) => !ds[i]!.searches).map((i) => lens[i]).sort((a, b) => a - b)).toEqual(Array.from({ length: h }, (_, i) => 20 + i));
+  });
+
+  test('refuses ungrouped batches, batches of one, and decisions of another length', () => {
+    expect(() => epochBatches(lens, 4, false, new E.Rng(1), ds)).toThrow(/balance_decisions needs group_by_length/);
+    expect(() => epochBatches(lens, 1, true, new E.Rng(1), ds)).toThrow(/batches of >= 2 trajectories/);
+    expect(() => epochBatches(lens, 4, true, new E.Rng(1), ds.slice(1))).toThrow(/31 decisions for 32 trajectories/);
+  });
 });

@@ -339,3 +339,25 @@ test("sft.loss_agg_mode token-sum-norm divides SFT's first step by the epoch's m
   expect(norm.metrics.grad_norm / mean.metrics.grad_norm).toBeCloseTo(stepTokens / constant, 6);
   expect(() => parseRecipe({ ...base, sft: { ...WARM_START, loss_agg_mode: 'seq-mean' } })).toThrow(/loss_agg_mode/);
 }, 120_000);
+
+test('sft.balance_decisions: each warm-start conversation carries its trained first turn\'s decision (question kind, searches or not); the field needs length grouping', async () => {
+  const base = recipe({});
+  const r = parseRecipe({ ...base, sft: { ...WARM_START, group_by_length: true, per_device_train_batch_size: 2, balance_decisions: true }, data: { ...base.data, fvqa_mini: { ...base.data.fvqa_mini, decision_neutral: 1, rag_workflow_share: 0.5 } } });
+  const t = new Trainer(r, env().env);
+  await t.setup();
+  t.model.dispose();
+  const convs = await t.warmStartConversations();
+  const rows = t.data.splits.sft;
+  expect(convs).toHaveLength(rows.length);
+  convs.forEach((c, i) => {
+    const row = rows[i];
+    if (row.extra_info!.search_mode === 'rag') expect(c.decision, row.data_id).toBeNull();
+    else expect(c.decision, row.data_id).toEqual({ kind: row.extra_info!.question_kind, searches: row.prompt.filter((m) => m.role === 'assistant').length > 1 });
+  });
+  // The neutral world: per kind, as many first turns answer as search.
+  const count = (kind: string, searches: boolean) => convs.filter((c) => c.decision?.kind === kind && c.decision.searches === searches).length;
+  for (const kind of ['visual', 'familiar_fact', 'unfamiliar_fact', 'unfamiliar_name']) expect(count(kind, true), kind).toBe(count(kind, false));
+  expect(convs.some((c) => c.decision === null)).toBe(true);
+  expect(() => parseRecipe({ ...base, sft: { ...WARM_START, balance_decisions: true } })).toThrow(/sft\.balance_decisions: needs sft\.group_by_length: true/);
+  expect(() => parseRecipe({ ...base, sft: { ...WARM_START, group_by_length: true, balance_decisions: true } })).toThrow(/sft\.balance_decisions: needs optimizer steps of at least 2 trajectories/);
+}, 120_000);

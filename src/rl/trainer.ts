@@ -238,9 +238,9 @@ export class Trainer {
    * creature (`observedOpening`). Call after `setup()`; a run set up past SFT
    * has no drills in its sft split (setup generates them only for SFT).
    */
-  async warmStartConversations(): Promise<(EncodedConversation & { drill: boolean })[]> {
+  async warmStartConversations(): Promise<WarmStartConversation[]> {
     const enc = new TurnEncoder(this.tok, 'imageSeqLen' in this.model ? this.model.imageSeqLen : 0, this.recipe.model.compact_instructions);
-    const out: (EncodedConversation & { drill: boolean })[] = [];
+    const out: WarmStartConversation[] = [];
     let dropped = 0;
     const rows = this.data.splits.sft;
     for (const [i, row] of rows.entries()) {
@@ -248,14 +248,16 @@ export class Trainer {
       const replay = await replayWarmStart(row, await this.rowTools(row), this.recipe.grpo.search.results_per_search);
       const drill = drillWorldOf(row) !== null;
       if (!replay) dropped++;
-      else if (row.extra_info?.search_mode !== 'rag') out.push({ ...encodeConversation(enc, replay.messages, replay.images), drill });
-      else {
+      else if (row.extra_info?.search_mode !== 'rag') {
+        const decision = { kind: row.extra_info?.question_kind ?? row.category ?? '', searches: replay.messages.filter((m) => m.role === 'assistant').length > 1 };
+        out.push({ ...encodeConversation(enc, replay.messages, replay.images), drill, decision });
+      } else {
         // A reading drill also trains the look it observed (many looks teach perception, not a dozen
         // creatures) and, with recognition_first, that it is new to the policy; the world's RAG-workflow
         // rows keep their whole first turn as context, as the documented reproduction ran
         // (docs/fvqa-mini-warm-start.md).
         const observed = drill ? observedOpening(replay.messages[1].content) : '';
-        out.push({ ...encodeConversation(enc, replay.messages, replay.images, 1, observed), drill });
+        out.push({ ...encodeConversation(enc, replay.messages, replay.images, 1, observed), drill, decision: null });
       }
     }
     if (dropped) this.emit({ type: 'log', message: `warm start: ${dropped} trajectories dropped (a search failed)` });
@@ -326,7 +328,8 @@ export class Trainer {
       const { epoch, index, steps } = plan.at(step);
       const members = plan.members[epoch];
       // The batches of an epoch depend only on (seed, epoch): resuming mid-epoch sees the same ones.
-      const batches = epochBatches(members.map((i) => convs[i].tokens.length), batchSize, s.group_by_length, sftEpochRng(this.recipe.seed, epoch));
+      const batches = epochBatches(members.map((i) => convs[i].tokens.length), batchSize, s.group_by_length, sftEpochRng(this.recipe.seed, epoch),
+        s.balance_decisions ? members.map((i) => convs[i].decision) : undefined);
       // Sorted by length so that each micro-batch pads little.
       const batch = batches[index].map((i) => convs[members[i]]).sort((a, b) => a.tokens.length - b.tokens.length);
       const ts = performance.now();
@@ -582,6 +585,16 @@ export class Trainer {
   }
 }
 
+/** What a warm-start trajectory's trained first turn decides (epochBatches' `decisions`): its question kind, and whether it searches. */
+export interface SftDecision {
+  /** FvqaRow extra_info.question_kind, else its category. */
+  kind: string;
+  searches: boolean;
+}
+
+/** A warm-start trajectory encoded for SFT: `drill` for rows of drill worlds (dealt over the epochs), `decision` null where the first turn is not trained (RAG-workflow rows). */
+export type WarmStartConversation = EncodedConversation & { drill: boolean; decision: SftDecision | null };
+
 /**
  * Which warm-start rows each SFT epoch visits, and how many optimizer steps it takes. Every epoch visits
  * every row of the world; the drills (reading and look drills, `drill[i]` true) are dealt out over the
@@ -648,12 +661,45 @@ export function sftEpochRng(seed: number, epoch: number): E.Rng {
  * length before cutting, so each batch holds sequences of similar length and pads little, and the
  * batches are then visited in random order (the idea of transformers' `group_by_length` /
  * LengthGroupedSampler, without its megabatches: our datasets are small).
+ *
+ * With `decisions` (sft.balance_decisions; one entry per index, null where the first turn is not
+ * trained) and `groupByLength`, the trajectories of each question kind whose first turn answers and those
+ * whose first turn searches are first taken in pairs of blocks, floor(batchSize / 2) answers with the
+ * rest of a batch of searches, each block in length order; what does not fill such a batch is grouped
+ * by length with the others. The batches are the same in number (ceil(n / batchSize)) and all full but
+ * the last, so an epoch has the same steps either way.
+ * @throws Error when `decisions` is given without `groupByLength`, for a batch size below 2, or with a
+ *   length other than `lengths`'
  */
-export function epochBatches(lengths: readonly number[], batchSize: number, groupByLength: boolean, rng: E.Rng): number[][] {
+export function epochBatches(lengths: readonly number[], batchSize: number, groupByLength: boolean, rng: E.Rng, decisions?: readonly (SftDecision | null)[]): number[][] {
   const order = shuffled(lengths.length, rng);
   if (groupByLength) order.sort((a, b) => lengths[a] - lengths[b]);
   const batches: number[][] = [];
-  for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
+  let rest = order;
+  if (decisions) {
+    if (!groupByLength || batchSize < 2) throw new Error(`sft.balance_decisions needs group_by_length and batches of >= 2 trajectories (got group_by_length ${groupByLength}, batch ${batchSize})`);
+    if (decisions.length !== lengths.length) throw new Error(`epochBatches: ${decisions.length} decisions for ${lengths.length} trajectories`);
+    const answers = Math.floor(batchSize / 2), searches = batchSize - answers;
+    const byKind = new Map<string, { answer: number[]; search: number[] }>();
+    for (const i of order) {
+      const d = decisions[i];
+      if (!d) continue;
+      const k = byKind.get(d.kind) ?? { answer: [], search: [] };
+      (d.searches ? k.search : k.answer).push(i);
+      byKind.set(d.kind, k);
+    }
+    const paired = new Set<number>();
+    for (const { answer, search } of byKind.values()) {
+      const n = Math.min(Math.floor(answer.length / answers), Math.floor(search.length / searches));
+      for (let b = 0; b < n; b++) {
+        const batch = [...answer.slice(b * answers, (b + 1) * answers), ...search.slice(b * searches, (b + 1) * searches)];
+        batch.forEach((i) => paired.add(i));
+        batches.push(batch);
+      }
+    }
+    rest = order.filter((i) => !paired.has(i));
+  }
+  for (let i = 0; i < rest.length; i += batchSize) batches.push(rest.slice(i, i + batchSize));
   return groupByLength ? shuffled(batches.length, rng).map((i) => batches[i]) : batches;
 }
 
