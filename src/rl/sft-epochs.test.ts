@@ -91,3 +91,12 @@ describe('epochBatches with decisions (sft.balance_decisions)', () => {
     expect(() => epochBatches(lens, 4, true, new E.Rng(1), ds.slice(1))).toThrow(/31 decisions for 32 trajectories/);
   });
 });
+
+test('sftEpochPlan with groups: the drills of one key go to one epoch, dealt as one; rows without a key alone', () => {
+  // Rows 0-1 the world's; drills 2-7: a look drill's pair (2, 3: creature x), single drills 4 and 5, pair 6-7 (y).
+  const drill = [false, false, true, true, true, true, true, true];
+  const groups = [null, null, 'x', 'x', null, null, 'y', 'y'];
+  expect(sftEpochPlan(drill, 2, 2, groups).members).toEqual([[0, 1, 2, 3, 5], [0, 1, 4, 6, 7]]);
+  // Without groups each drill row is dealt alone: a pair splits over the epochs.
+  expect(sftEpochPlan(drill, 2, 2).members).toEqual([[0, 1, 2, 4, 6], [0, 1, 3, 5, 7]]);
+});

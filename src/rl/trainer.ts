@@ -247,17 +247,18 @@ export class Trainer {
       this.reportData(i + 1, rows.length);
       const replay = await replayWarmStart(row, await this.rowTools(row), this.recipe.grpo.search.results_per_search);
       const drill = drillWorldOf(row) !== null;
+      const creature = row.extra_info?.entity_id ?? null;
       if (!replay) dropped++;
       else if (row.extra_info?.search_mode !== 'rag') {
         const decision = { kind: row.extra_info?.question_kind ?? row.category ?? '', searches: replay.messages.filter((m) => m.role === 'assistant').length > 1 };
-        out.push({ ...encodeConversation(enc, replay.messages, replay.images), drill, decision });
+        out.push({ ...encodeConversation(enc, replay.messages, replay.images), drill, creature, decision });
       } else {
         // A reading drill also trains the look it observed (many looks teach perception, not a dozen
         // creatures) and, with recognition_first, that it is new to the policy; the world's RAG-workflow
         // rows keep their whole first turn as context, as the documented reproduction ran
         // (docs/fvqa-mini-warm-start.md).
         const observed = drill ? observedOpening(replay.messages[1].content) : '';
-        out.push({ ...encodeConversation(enc, replay.messages, replay.images, 1, observed), drill, decision: null });
+        out.push({ ...encodeConversation(enc, replay.messages, replay.images, 1, observed), drill, creature, decision: null });
       }
     }
     if (dropped) this.emit({ type: 'log', message: `warm start: ${dropped} trajectories dropped (a search failed)` });
@@ -310,12 +311,7 @@ export class Trainer {
   private async runSft(signal?: AbortSignal): Promise<void> {
     const s = this.recipe.sft!;
     const convs = await this.warmStartConversations();
-    // One optimizer step: gradient_accumulation_steps micro-batches of per_device_train_batch_size trajectories.
-    const batchSize = s.per_device_train_batch_size * s.gradient_accumulation_steps;
-    const plan = sftEpochPlan(convs.map((c) => c.drill), s.num_train_epochs, batchSize);
-    // token-sum-norm: one constant per epoch (drills are dealt out, so epochs differ a little).
-    const normalizers = s.loss_agg_mode !== 'token-sum-norm' ? null
-      : plan.members.map((m) => meanTrainedTokensPerStep(m.map((i) => trainedTokens({ completion_mask: convs[i].lossMask })), batchSize));
+    const plan = sftPlan(convs, s, this.recipe.seed);
     const total = plan.total;
     const params = this.trainable();
     this.optimizer ??= this.newOptimizer('sft');
@@ -325,15 +321,11 @@ export class Trainer {
     while (this.state.sftStep < total) {
       if (signal?.aborted) return;
       const step = this.state.sftStep;
-      const { epoch, index, steps } = plan.at(step);
-      const members = plan.members[epoch];
-      // The batches of an epoch depend only on (seed, epoch): resuming mid-epoch sees the same ones.
-      const batches = epochBatches(members.map((i) => convs[i].tokens.length), batchSize, s.group_by_length, sftEpochRng(this.recipe.seed, epoch),
-        s.balance_decisions ? members.map((i) => convs[i].decision) : undefined);
+      const { rows, normalizer, epoch, index, steps } = plan.step(step);
       // Sorted by length so that each micro-batch pads little.
-      const batch = batches[index].map((i) => convs[members[i]]).sort((a, b) => a.tokens.length - b.tokens.length);
+      const batch = rows.map((i) => convs[i]).sort((a, b) => a.tokens.length - b.tokens.length);
       const ts = performance.now();
-      const r = await sftStep(this.model, batch.map((c) => ({ tokens: c.tokens, completion_mask: c.lossMask, images: c.images })), { optimizer: this.optimizer, params, maxGradNorm: s.max_grad_norm, lr: schedule(step), microBatch: s.per_device_train_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize, normalizer: normalizers?.[epoch] });
+      const r = await sftStep(this.model, batch.map((c) => ({ tokens: c.tokens, completion_mask: c.lossMask, images: c.images })), { optimizer: this.optimizer, params, maxGradNorm: s.max_grad_norm, lr: schedule(step), microBatch: s.per_device_train_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize, normalizer });
       this.trackBadSteps(r.stepped, `SFT step ${step}`);
       this.state.sftStep++;
       const sec = (performance.now() - ts) / 1000;
@@ -585,6 +577,45 @@ export class Trainer {
   }
 }
 
+/** One SFT optimizer step of sftPlan: its rows (warm-start conversation indices), its loss normaliser (token-sum-norm; undefined: the step's own trained tokens), its epoch, its index in the epoch and the epoch's steps. */
+export interface SftPlanStep {
+  rows: number[];
+  normalizer: number | undefined;
+  epoch: number;
+  index: number;
+  steps: number;
+}
+
+/**
+ * The warm start's optimizer steps, as the Trainer takes them: the epochs of sftEpochPlan, each cut into
+ * batches by epochBatches (group_by_length, balance_decisions) with its own random stream, and for
+ * loss_agg_mode token-sum-norm each epoch's normaliser (meanTrainedTokensPerStep). A step depends only on
+ * (conversations, recipe, seed, step), so a resumed run takes the same steps.
+ * @param convs the encoded warm start (Trainer.warmStartConversations).
+ * @returns total: optimizer steps; step(i): step i (0-based).
+ */
+export function sftPlan(convs: readonly WarmStartConversation[], s: NonNullable<Recipe['sft']>, seed: number): { total: number; step(i: number): SftPlanStep } {
+  // One optimizer step: gradient_accumulation_steps micro-batches of per_device_train_batch_size trajectories.
+  const batchSize = s.per_device_train_batch_size * s.gradient_accumulation_steps;
+  const plan = sftEpochPlan(convs.map((c) => c.drill), s.num_train_epochs, batchSize, s.balance_decisions ? convs.map((c) => c.creature) : undefined);
+  const normalizers = s.loss_agg_mode !== 'token-sum-norm' ? null
+    : plan.members.map((m) => meanTrainedTokensPerStep(m.map((i) => trainedTokens({ completion_mask: convs[i].lossMask })), batchSize));
+  let cached: { epoch: number; batches: number[][] } | null = null;
+  return {
+    total: plan.total,
+    step(i) {
+      const { epoch, index, steps } = plan.at(i);
+      const members = plan.members[epoch];
+      if (cached?.epoch !== epoch) {
+        const batches = epochBatches(members.map((m) => convs[m].tokens.length), batchSize, s.group_by_length, sftEpochRng(seed, epoch),
+          s.balance_decisions ? members.map((m) => convs[m].decision) : undefined);
+        cached = { epoch, batches };
+      }
+      return { rows: cached.batches[index].map((b) => members[b]), normalizer: normalizers?.[epoch], epoch, index, steps };
+    },
+  };
+}
+
 /** What a warm-start trajectory's trained first turn decides (epochBatches' `decisions`): its question kind, and whether it searches. */
 export interface SftDecision {
   /** FvqaRow extra_info.question_kind, else its category. */
@@ -592,8 +623,12 @@ export interface SftDecision {
   searches: boolean;
 }
 
-/** A warm-start trajectory encoded for SFT: `drill` for rows of drill worlds (dealt over the epochs), `decision` null where the first turn is not trained (RAG-workflow rows). */
-export type WarmStartConversation = EncodedConversation & { drill: boolean; decision: SftDecision | null };
+/**
+ * A warm-start trajectory encoded for SFT: `drill` for rows of drill worlds (dealt over the epochs), `creature`
+ * the row's entity (extra_info.entity_id; null without one), `decision` null where the first turn is not
+ * trained (RAG-workflow rows).
+ */
+export type WarmStartConversation = EncodedConversation & { drill: boolean; creature: string | null; decision: SftDecision | null };
 
 /**
  * Which warm-start rows each SFT epoch visits, and how many optimizer steps it takes. Every epoch visits
@@ -603,11 +638,14 @@ export type WarmStartConversation = EncodedConversation & { drill: boolean; deci
  * transformers' Trainer does for a fractional num_train_epochs).
  * @param drill per warm-start row, whether it is a drill.
  * @param batchSize rows per optimizer step.
+ * @param groups per row, a key that keeps drill rows together (sft.balance_decisions: a look drill's answer
+ *   and search, keyed by their creature): the drills of one key go to one epoch, dealt as one.
+ *   Omitted, or null for a row: each drill row is dealt on its own.
  * @returns members[e]: row indices of epoch e; total: optimizer steps in all; at(step): the epoch of
  *   a step, its index within the epoch, and the epoch's number of steps.
  * @throws Error when numTrainEpochs is not > 0 or batchSize not a whole number >= 1.
  */
-export function sftEpochPlan(drill: readonly boolean[], numTrainEpochs: number, batchSize: number): {
+export function sftEpochPlan(drill: readonly boolean[], numTrainEpochs: number, batchSize: number, groups?: readonly (string | null)[]): {
   members: number[][];
   total: number;
   at(step: number): { epoch: number; index: number; steps: number };
@@ -617,9 +655,14 @@ export function sftEpochPlan(drill: readonly boolean[], numTrainEpochs: number, 
   const epochs = Math.ceil(numTrainEpochs);
   const members: number[][] = Array.from({ length: epochs }, () => []);
   let k = 0;
+  const dealt = new Map<string, number>();
   drill.forEach((d, i) => {
     if (!d) for (const m of members) m.push(i);
-    else members[k++ % epochs].push(i);
+    else if (!groups?.[i]) members[k++ % epochs].push(i);
+    else {
+      if (!dealt.has(groups[i]!)) dealt.set(groups[i]!, k++ % epochs);
+      members[dealt.get(groups[i]!)!].push(i);
+    }
   });
   const steps = members.map((m) => Math.ceil(m.length / batchSize));
   const whole = Math.floor(numTrainEpochs);
