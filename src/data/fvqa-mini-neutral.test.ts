@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { drillWorldOf, generateFvqaMini, type FvqaMini } from './fvqa-mini.js';
 import { answersFor } from './questions.js';
-import { GUESS, UNIFORM_DECISION, UNRECOGNISED, observedOpening } from './trajectories.js';
+import { GUESS, GUESS_APART, UNIFORM_DECISION, UNRECOGNISED, observedOpening } from './trajectories.js';
 import type { FvqaRow } from './types.js';
 import { MAX_YEAR, MIN_YEAR, DIETS, DISCOVERERS, REGIONS } from './world.js';
 
@@ -362,14 +362,14 @@ describe('FVQA-mini recognition before the decision (recognitionFirst)', () => {
 
   test('is refused with another decision wording, and out of range', () => {
     expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, recognitionFirst: 1, factDecision: 1 })).toThrow(/factDecision and recognitionFirst cannot both be set/);
-    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, recognitionFirst: 3 })).toThrow(/recognitionFirst must be 0, 1 or 2/);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, recognitionFirst: 4 })).toThrow(/recognitionFirst must be 0, 1, 2 or 3/);
   });
 });
 
-describe("FVQA-mini recognition before each context's own decision words (recognitionFirst 2)", () => {
-  test('each context decides on its own words after the recognition sentence; decision-neutral per kind and recognition; answers unchanged', () => {
+describe("FVQA-mini recognition before each context's own decision words (recognitionFirst 2 and 3)", () => {
+  test.each([[2, GUESS], [3, GUESS_APART]])('recognitionFirst %i: each context decides on its own words after the recognition sentence; decision-neutral per kind and recognition; answers unchanged', (level, guess) => {
     const OPTIONS = { ...NEUTRAL, ragWorkflowShare: 0.5, readingDrills: 10 };
-    const f = generateFvqaMini({ ...OPTIONS, recognitionFirst: 2 });
+    const f = generateFvqaMini({ ...OPTIONS, recognitionFirst: level });
     const base = generateFvqaMini(OPTIONS);
     const fact = generateFvqaMini({ ...OPTIONS, factDecision: 1 });
     const familiar = new Map(f.entities.filter((e) => e.familiarity === 'familiar').map((e) => [e.id, e.facts.name]));
@@ -390,7 +390,7 @@ describe("FVQA-mini recognition before each context's own decision words (recogn
         expect(r.prompt, r.data_id).toEqual(fact.splits.sft[i].prompt);
         expect(decision.startsWith(searches ? ' I do not know its ' : ` The `), first).toBe(true);
       } else if (x.question_kind === 'unfamiliar_fact' || x.question_kind === 'unfamiliar_name') {
-        expect(decision.startsWith(searches ? ` ${UNIFORM_DECISION.search}` : ` ${GUESS}`), first).toBe(true);
+        expect(decision.startsWith(searches ? ` ${UNIFORM_DECISION.search}` : ` ${guess}`), first).toBe(true);
       } else {
         // Names of familiar creatures and visual questions: answered right after the recognition, or searched.
         expect(decision.startsWith(searches ? ` ${UNIFORM_DECISION.search}` : '</reason>'), first).toBe(true);
@@ -404,8 +404,27 @@ describe("FVQA-mini recognition before each context's own decision words (recogn
     // A drill trains its look and recognition, not the guess words after them.
     for (const r of f.splits.sft.filter((x) => /^drill\d+-/.test(x.extra_info!.entity_id))) {
       const first = turns(r)[0];
-      expect(first.slice(observedOpening(first).length).startsWith(` ${GUESS}`), first).toBe(true);
+      expect(first.slice(observedOpening(first).length).startsWith(` ${guess}`), first).toBe(true);
     }
+  });
+
+  test('recognitionFirst 3: after UNRECOGNISED, searches, guesses and answers begin with words of their own (with 2 searches and guesses share "I")', () => {
+    const firstWords = (level: number) => {
+      const f = generateFvqaMini({ ...NEUTRAL, recognitionFirst: level });
+      const words = { search: new Set<string>(), other: new Set<string>() };
+      for (const r of f.splits.sft) {
+        const first = turns(r)[0];
+        const at = first.indexOf(UNRECOGNISED);
+        if (at < 0) continue;
+        const word = /^\s*(<\/reason>|\S+)/.exec(first.slice(at + UNRECOGNISED.length))![1];
+        words[searched(r) ? 'search' : 'other'].add(word);
+      }
+      return words;
+    };
+    const apart = firstWords(3);
+    expect([...apart.search]).toEqual(['I']);
+    expect([...apart.other].sort()).toEqual(['</reason>', 'Let']);
+    expect(firstWords(2).other.has('I')).toBe(true);
   });
 });
 

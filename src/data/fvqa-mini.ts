@@ -122,8 +122,12 @@ export interface FvqaMiniConfig extends WorldConfig {
    * recognition sentence, then each context decides on a token of its own: a familiar fact states it or says
    * "I do not know its <fact>." (factDecision's words), a guess says trajectories.ts GUESS and a search of an
    * unrecognised creature "I need to search.", a name or visual question answers right after the
-   * recognition sentence or says "I need to search.". Excludes uniformDecision and factDecision. 0
-   * (default): off.
+   * recognition sentence or says "I need to search.". 3: as 2, but a guess says trajectories.ts GUESS_APART,
+   * whose first word no other first turn has there: with 2, "I will guess." and "I need to search." share
+   * their first token, so a policy that does not tell the question kinds apart after UNRECOGNISED (the one
+   * context all of them share) learns "I" from every search and every guess and searches about 70% of such
+   * questions though the data is neutral (docs/fvqa-mini-warm-start.md, 2026-12-06). Excludes uniformDecision
+   * and factDecision. 0 (default): off.
    */
   recognitionFirst: number;
   /**
@@ -302,7 +306,7 @@ function checkWarmStartOptions(config: FvqaMiniConfig): void {
   for (const k of ['uniformDecision', 'factDecision'] as const) {
     if (config[k] !== 0 && config[k] !== 1) throw new Error(`${k} must be 0 or 1, got ${config[k]}`);
   }
-  if (![0, 1, 2].includes(config.recognitionFirst)) throw new Error(`recognitionFirst must be 0, 1 or 2, got ${config.recognitionFirst}`);
+  if (![0, 1, 2, 3].includes(config.recognitionFirst)) throw new Error(`recognitionFirst must be 0, 1, 2 or 3, got ${config.recognitionFirst}`);
   const set = words.filter((k) => config[k]);
   if (set.length > 1) throw new Error(`${set.join(' and ')} cannot both be set: each sets the words of the search decision`);
   for (const [k, kind] of [['readingDrills', 'reading'], ['grpoDrills', 'grpo'], ['lookDrills', 'look']] as const) {

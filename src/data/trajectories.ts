@@ -77,6 +77,9 @@ const OPENING = new RegExp(`^<reason>A [^.<]*, \\d+ marks?\\.(?: ${UNRECOGNISED.
 /** What a guess says after UNRECOGNISED with recognitionFirst 2 (a search says UNIFORM_DECISION.search). */
 export const GUESS = 'I will guess.';
 
+/** What a guess says after UNRECOGNISED with recognitionFirst 3: its first word is no search's ("I") and no answer's. */
+export const GUESS_APART = 'Let me guess.';
+
 /**
  * What the policy observed at the start of a warm-start first turn: `<reason>`, describeLook's sentence
  * and, where it follows, UNRECOGNISED (recognitionFirst: a statement about the creature, not yet the
@@ -100,8 +103,9 @@ export interface TrajectoryOptions {
   /** A needless search of a fact names the creature first and says which fact it lacks, then text-searches it
    *  (FvqaMiniConfig.factDecision). */
   factDecision: boolean;
-  /** 1 or 2: every first turn says whether it recognises the creature, then decides in UNIFORM_DECISION's
-   *  words (1) or in words of each context's own (2); 0: no recognition sentence (FvqaMiniConfig.recognitionFirst). */
+  /** 1, 2 or 3: every first turn says whether it recognises the creature, then decides in UNIFORM_DECISION's
+   *  words (1) or in words of each context's own (2; 3 with GUESS_APART); 0: no recognition sentence
+   *  (FvqaMiniConfig.recognitionFirst). */
   recognitionFirst: number;
 }
 
@@ -135,7 +139,7 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   const knownReasoning = () => visual ? said
     : recognitionFirst ? (inst.attribute === 'name' ? said : `${said} ${stating()}`)
       : inst.attribute === 'name' ? `${said} This is ${name}.` : `${said} This is ${name}. ${stating()}`;
-  const guessReasoning = decides ? said : recognitionFirst ? `${opening} ${GUESS}` : `${look} I think I know this creature.`;
+  const guessReasoning = decides ? said : recognitionFirst ? `${opening} ${recognitionFirst === 3 ? GUESS_APART : GUESS}` : `${look} I think I know this creature.`;
   if (behaviour === 'direct') {
     say(assistantTurn(knownReasoning(), answerAction(stated)));
     return { prompt, images };
