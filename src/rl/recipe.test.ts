@@ -17,7 +17,7 @@ test('the shipped recipes validate', () => {
     expect(r.name).toBe(f.replace(/\.json$/, ''));
   }
   // Each main recipe and its two ablations (the paper's), which start from its warm start.
-  for (const name of ['fvqa-mini', 'fvqa-mini-caption']) {
+  for (const name of ['fvqa-mini', 'fvqa-mini-caption', 'fvqa-mini-balanced']) {
     const main = loadRecipe(readFileSync(join(dir, `${name}.json`), 'utf8'));
     const ablation = loadRecipe(readFileSync(join(dir, `${name}-no-search-penalty.json`), 'utf8'));
     // The ablation differs from the main recipe only in its name, description, the search penalty and the
@@ -37,6 +37,16 @@ test('the shipped recipes validate', () => {
   expect(caption.caption).not.toBeNull();
   expect(caption.model.source).toBe('models/tiny-vlm-name-pieces');
   expect({ ...caption, name: main.name, description: main.description, caption: null, model: main.model, data: main.data, grpo: { ...caption.grpo, max_steps: main.grpo.max_steps } }).toEqual(main);
+  // The balanced recipe is fvqa-mini-caption with the guess's own first word, token-sum-norm and balanced steps
+  // (micro-batches of 4, two to a step: the same 8 trajectories per optimizer step).
+  const balanced = loadRecipe(readFileSync(join(dir, 'fvqa-mini-balanced.json'), 'utf8'));
+  expect(balanced.data.fvqa_mini.recognition_first).toBe(3);
+  expect(balanced.sft).toMatchObject({ loss_agg_mode: 'token-sum-norm', balance_decisions: true, per_device_train_batch_size: 4, gradient_accumulation_steps: 2 });
+  expect({
+    ...balanced, name: caption.name, description: caption.description,
+    data: { ...balanced.data, fvqa_mini: { ...balanced.data.fvqa_mini, recognition_first: 2 } },
+    sft: { ...balanced.sft!, loss_agg_mode: 'token-mean', balance_decisions: false, per_device_train_batch_size: 8, gradient_accumulation_steps: 1 },
+  }).toEqual(caption);
 });
 
 test('unknown, missing and out-of-range fields are named', () => {
