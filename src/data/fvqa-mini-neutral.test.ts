@@ -10,7 +10,7 @@ import { GUESS, GUESS_APART, UNIFORM_DECISION, UNRECOGNISED, observedOpening } f
 import type { FvqaRow } from './types.js';
 import { MAX_YEAR, MIN_YEAR, DIETS, DISCOVERERS, REGIONS } from './world.js';
 
-/** recipes/fvqa-mini-neutral.json's world. */
+/** A decision-neutral world with 30% hazy familiar facts (the world of the since-removed fvqa-mini-neutral recipe). */
 const NEUTRAL = { seed: 1, entities: 16, heldOutEntities: 4, testSize: 80, sftSamplesPerPair: 3, decisionNeutral: 1, hazyFactShare: 0.3, hazyTruthShare: 0 };
 
 let w: FvqaMini;
