@@ -29,7 +29,7 @@ import { cpus, totalmem } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import type { ModeSummary } from '../src/rl/evaluate.js';
 import { resolveGenerationBatch } from '../src/rl/config.js';
-import { fvqaMiniConfig, loadRecipe } from '../src/rl/recipe.js';
+import { fvqaMiniConfig, loadRecipe, loadStoredRecipe, type Recipe } from '../src/rl/recipe.js';
 import { DEFAULT_FVQA_MINI } from '../src/data/fvqa-mini.js';
 import { parseCli } from './cli.js';
 
@@ -136,6 +136,7 @@ interface SeedResult {
   curves: Record<string, Metrics[]>; // run -> GRPO metrics rows
   timings: Record<string, number>;
   sftSteps: number;
+  trainedAs?: string; // the recipe name the runs were trained under, when not RECIPE's (same fields otherwise)
 }
 
 const readJson = (f: string) => (existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : null);
@@ -162,11 +163,26 @@ function load(seed: number, drawn: boolean): SeedResult | null {
   return r ?? readJson(resultFile(seed));
 }
 
+/** A recipe's fields other than its name, description and seed, as JSON (what decides what a run trains). */
+const fieldsOf = (r: Recipe) => JSON.stringify({ ...r, name: '', description: '', seed: 0 });
+
+/**
+ * The name of the recipe `run` was trained under (its recipe.json), after checking that its fields equal
+ * recipes/`name`.json's: a run of an older recipe must not enter the report.
+ */
+function trainedAs(run: string, name: string): string {
+  const stored = loadStoredRecipe(readFileSync(join(run, 'recipe.json'), 'utf8'), join(run, 'recipe.json'));
+  const want = loadRecipe(readFileSync(join(root, 'recipes', `${name}.json`), 'utf8'), `recipes/${name}.json`);
+  if (fieldsOf(stored) !== fieldsOf(want)) fail(`${relative(root, run)} was trained with other settings than recipes/${name}.json (rerun it in another --out folder)`);
+  return stored.name;
+}
+
 function loadRuns(seed: number, drawn: boolean): SeedResult | null {
   const dir = join(out, `seed-${seed}`);
   const ws = join(dir, 'warm-start'), main = join(dir, 'main');
   if (!existsSync(join(main, 'checkpoint', 'eval.json'))) return null;
   const runs: Record<string, string> = { main, ...Object.fromEntries(ABLATIONS.map((a) => [a, join(dir, a)])) };
+  const names = [trainedAs(ws, RECIPE), trainedAs(main, RECIPE), ...ABLATIONS.filter((a) => existsSync(join(runs[a], 'recipe.json'))).map((a) => trainedAs(runs[a], `${RECIPE}-${a}`).replace(`-${a}`, ''))];
   const sftRows = existsSync(join(ws, 'metrics.jsonl')) ? readFileSync(join(ws, 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l.includes('"phase":"sft"')).length : 0;
   return {
     seed, drawn,
@@ -179,6 +195,7 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
     curves: Object.fromEntries(Object.entries(runs).map(([k, d]) => [k, grpoRows(d)])),
     timings: readJson(join(dir, 'timings.json')) ?? {},
     sftSteps: sftRows,
+    trainedAs: names.find((n) => n !== RECIPE),
   };
 }
 
@@ -319,6 +336,7 @@ function report(listed: { seed: number; drawn: boolean }[]): void {
   const leaning = rs.filter((r, i) => neutralOk(i) === false && leansRight(r)).map((r) => r.seed);
   const leaningAway = rs.filter((r, i) => neutralOk(i) === false && !leansRight(r)).map((r) => r.seed);
   const seedsOf = (xs: number[]) => `seed${xs.length > 1 ? 's' : ''} ${xs.join(', ')}`;
+  const renamed = [...new Set(rs.map((r) => r.trainedAs).filter((n): n is string => !!n))].map((n) => [n, rs.filter((r) => r.trainedAs === n).map((r) => r.seed)] as const);
   const w = { ...DEFAULT_FVQA_MINI, ...fvqaMiniConfig(recipe) }, g = recipe.grpo, c = recipe.caption;
   const pct = (x: number) => `${Math.round(100 * x)}%`;
   const flags = [['--recipe', RECIPE, 'fvqa-mini'], ['--out', values.out!, 'runs/reproduction'], ['--report', values.report!, 'docs/reproduction-fvqa-mini.md']].filter(([, v, d]) => v !== d).map(([k, v]) => ` ${k} ${v}`).join('');
@@ -333,7 +351,7 @@ and \`recipes/${RECIPE}-search-required-only.json\` start from the same warm sta
 model's initialisation and the sampling. Test split: ${w.testSize} rows about the ${w.entities - w.heldOutEntities} training entities (fresh images and question instances);
 heldout split: every question about the ${w.heldOutEntities} entities never seen in SFT or GRPO. Greedy decoding unless stated.
 
-${unfinished.length ? `Started but without a finished main run, so not in the tables: seed ${unfinished.join(', ')}.\n\n` : ''}Each seed runs, in order (paths under \`${relative(root, out)}/seed-S/\`):
+${unfinished.length ? `Started but without a finished main run, so not in the tables: seed ${unfinished.join(', ')}.\n\n` : ''}${renamed.map(([n, seeds]) => `${seedsOf(seeds)[0].toUpperCase()}${seedsOf(seeds).slice(1)} trained under the recipe name \`${n}\` (and its ablations'): the same fields as \`recipes/${RECIPE}.json\` and its ablations but name and description (the script checks each run's recipe.json).\n\n`).join('')}Each seed runs, in order (paths under \`${relative(root, out)}/seed-S/\`):
 
     npm run train -- --recipe ${RECIPE} --seed S --steps 0 --out warm-start --runtime ${values.runtime}
     npm run eval -- --checkpoint warm-start --split test,heldout --runtime ${values.runtime}

@@ -22,7 +22,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const EPOCHS = 3;
 const recipe = (sft: Record<string, unknown>) => {
-  const base = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini-balanced.json'), 'utf8'));
+  const base = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
   return {
     ...base,
     name: 'sft-decisions-test',

@@ -46,6 +46,7 @@ beforeAll(() => {
     ...base,
     name: 'cli-chromium-ci',
     model: { ...base.model, source: model },
+    caption: null,
     data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, held_out_entities: 2, test_size: 8 } },
     // 0.1 epoch of the warm-start rows in batches of 8: 2 SFT steps.
     sft: { ...base.sft, num_train_epochs: 0.1, learning_rate: 0.005, warmup_ratio: 0, per_device_train_batch_size: 8, gradient_accumulation_steps: 1 },

@@ -25,6 +25,11 @@ export function tempDirs(prefix: string): () => string {
   };
 }
 
+/** A local model source's tokenizer files (`models/tiny-vlm`: tokenizer.json, tokenizer_config.json as bytes) and the tokenizer they load as. */
+export function tokenizerOf(source: string) {
+  const files = { 'tokenizer.json': read(join(root, source, 'tokenizer.json')), 'tokenizer_config.json': read(join(root, source, 'tokenizer_config.json')) };
+  return { files, tok: loadTokenizer(dec(files['tokenizer.json']), dec(files['tokenizer_config.json'])) };
+}
+
 /** models/tiny-vlm's tokenizer files and the tokenizer they load as. */
-export const tokFiles = { 'tokenizer.json': read(join(root, 'models/tiny-vlm/tokenizer.json')), 'tokenizer_config.json': read(join(root, 'models/tiny-vlm/tokenizer_config.json')) };
-export const tok = loadTokenizer(dec(tokFiles['tokenizer.json']), dec(tokFiles['tokenizer_config.json']));
+export const { files: tokFiles, tok } = tokenizerOf('models/tiny-vlm');

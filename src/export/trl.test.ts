@@ -33,7 +33,7 @@ import { rollout } from '../rl/rollout.js';
 import { packBatch, sequenceLogprobs } from '../rl/steps.js';
 import { exportModelFolder, goldenOutput, goldenRow } from './model.js';
 import { writeFiles } from './node.js';
-import { dec, read, root, tempDirs, tok, tokFiles } from './testing.js';
+import { dec, read, root, tempDirs, tok, tokenizerOf, tokFiles } from './testing.js';
 import { writeTrlExport } from './trl-node.js';
 
 const tmp = tempDirs('mmsearch-trl-');
@@ -209,7 +209,9 @@ print(json.dumps({"image": image, "text": text, "empty": p.text_results([], q), 
     process.env.NO_PROXY = `127.0.0.1,localhost${process.env.NO_PROXY ? `,${process.env.NO_PROXY}` : ''}`;
     const project = tmp();
     try {
-      await writeTrlExport(sr, project, { checkpoint: ckpt, tokenizer: tokFiles, proxyUrl: proxy.url });
+      // The tokenizer the shipped policy was trained with (its recipe's model source).
+      const shippedTok = tokenizerOf(sr.model.source);
+      await writeTrlExport(sr, project, { checkpoint: ckpt, tokenizer: shippedTok.files, proxyUrl: proxy.url });
       const out = join(project, 'out');
       // Through accelerate launch with two processes (gloo on the CPU), as a multi-GPU run is launched; the RAG
       // workflow makes every trajectory search (an image search after the first reasoning, then a text search).
@@ -240,7 +242,7 @@ print(json.dumps({"image": image, "text": text, "empty": p.text_results([], q), 
       const [w1, w0] = await Promise.all([m, before].map(async (x) => Array.from((await x.namedParameters().find(([n]) => n === name)![1].data()) as ArrayLike<number>)));
       expect(w1.some((v, i) => v !== w0[i])).toBe(true);
       before.dispose();
-      writeFileSync(join(out, 'golden.json'), JSON.stringify(await goldenOutput(sr, m, tok, goldenRow(sr), 8)));
+      writeFileSync(join(out, 'golden.json'), JSON.stringify(await goldenOutput(sr, m, shippedTok.tok, goldenRow(sr), 8)));
       m.dispose();
       const check = runPython(['scripts/check_hf_compat.py', '--model', out, '--golden', join(out, 'golden.json')]);
       const report = JSON.parse(check.stdout);

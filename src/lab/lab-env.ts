@@ -11,7 +11,6 @@ import type { SearchTools } from '../search/types.js';
 import { IdbSearchCache } from '../storage/idb-search-cache.js';
 import fvqaMini from '../../recipes/fvqa-mini.json';
 import fvqaMiniNoPenalty from '../../recipes/fvqa-mini-no-search-penalty.json';
-import fvqaMiniCaption from '../../recipes/fvqa-mini-caption.json';
 import tinyConfig from '../../models/tiny-vlm/config.json';
 import type { RunsDb } from './runs-store.js';
 
@@ -70,11 +69,6 @@ export const MICRO_CONFIG = {
 /** The full recipe (recipes/fvqa-mini.json). */
 export function fullRecipe(): Recipe {
   return parseRecipe(fvqaMini);
-}
-
-/** The candidate main recipe with a captioning stage first (recipes/fvqa-mini-caption.json). */
-export function captionRecipe(): Recipe {
-  return parseRecipe(fvqaMiniCaption);
 }
 
 /** The "Watch GRPO learn when to search" presets: GRPO only, started from the shipped warm start. */

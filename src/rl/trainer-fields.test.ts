@@ -51,6 +51,7 @@ function recipe(grpo: Record<string, unknown>, over: Partial<Record<'checkpoint_
     ...base,
     name: 'fvqa-mini-fields',
     model: { ...base.model, source: 'models/micro' },
+    caption: null,
     data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, held_out_entities: 2, test_size: 8 } },
     sft: null,
     grpo: { ...base.grpo, num_generations: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, max_steps: 3, learning_rate: 0.001, max_completion_length: 24, ...grpo, search: { ...base.grpo.search, results_per_search: 1 } },

@@ -27,6 +27,7 @@ function recipe(over: { sft: Record<string, number>; grpo: Record<string, number
     ...base,
     name: 'fvqa-mini-ci',
     model: { ...base.model, source: 'models/micro' },
+    caption: null,
     data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, held_out_entities: 2, test_size: 8 } },
     sft: { ...base.sft, ...over.sft },
     grpo: { ...base.grpo, max_completion_length: 200, ...over.grpo, search: { ...base.grpo.search, results_per_search: 2 } },

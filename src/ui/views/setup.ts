@@ -10,7 +10,7 @@ import { fvqaMiniConfig, fvqaMiniRecipeKey, parseRecipe } from '../../rl/recipe.
 import { openIdbStore } from '../../storage/idb-store.js';
 import type { DatasetInfo } from '../../storage/store.js';
 import { download, formatBytes, useLab, type Lab } from '../lab.js';
-import { captionRecipe, fullRecipe, MICRO_SOURCE, RUN_SOURCE, shippedCheckpoints, SHIPPED_GRPO, SHIPPED_WARM_START, watchRecipe } from '../../lab/lab-env.js';
+import { fullRecipe, MICRO_SOURCE, RUN_SOURCE, shippedCheckpoints, SHIPPED_GRPO, SHIPPED_WARM_START, watchRecipe } from '../../lab/lab-env.js';
 import { FVQA_KNOBS, getPath, RECIPE_SECTIONS, setPath, type FieldSpec } from '../recipe-fields.js';
 import type { RunRecord } from '../../lab/runs-store.js';
 import { STORE_PREFIX, storedDataFile } from '../../lab/stored-data.js';
@@ -177,8 +177,7 @@ function RecipeForm({ lab }: { lab: Lab }) {
     h('div', { class: 'row' },
       h('button', { id: 'preset-watch', class: lab.recipe.name === 'watch-grpo' ? 'primary' : '', disabled: !warm, title: warm ? 'GRPO from the shipped warm start: Train -> Start, and watch the search ratios of the two question categories split' : noWarm, onClick: () => lab.useRecipe(watchRecipe('main'), SHIPPED_WARM_START) }, 'Watch GRPO learn when to search'),
       h('button', { id: 'preset-watch-no-penalty', class: lab.recipe.name === 'watch-grpo-no-penalty' ? 'primary' : '', disabled: !warm, title: warm ? 'The same, without the search penalty (the paper\'s ablation): compare the two runs side by side in Train' : noWarm, onClick: () => lab.useRecipe(watchRecipe('no-penalty'), SHIPPED_WARM_START) }, 'the same without the search penalty'),
-      h('button', { id: 'preset-full', class: lab.recipe.name === 'fvqa-mini' ? 'primary' : '', onClick: () => lab.useRecipe(fullRecipe()) }, 'fvqa-mini from scratch (SFT + GRPO)'),
-      h('button', { id: 'preset-caption', class: lab.recipe.name === 'fvqa-mini-caption' ? 'primary' : '', title: 'Captioning first (1500 steps, a few minutes), so the policy learns to see creatures it never met (the heldout split); then the warm start and GRPO', onClick: () => lab.useRecipe(captionRecipe()) }, 'fvqa-mini-caption (captioning + SFT + GRPO)'),
+      h('button', { id: 'preset-full', class: lab.recipe.name === 'fvqa-mini' ? 'primary' : '', title: 'The main recipe, every stage here: captioning (1500 steps, so the policy learns to see creatures it never met), the decision-neutral warm start, then GRPO (the longest preset: docs/reproduction-fvqa-mini.md has its wall times)', onClick: () => lab.useRecipe(fullRecipe()) }, 'fvqa-mini from scratch (captioning + SFT + GRPO)'),
       h('span', { class: 'spacer' }),
       h('label', { class: 'button' }, 'Load JSON', h('input', { type: 'file', accept: '.json,application/json', hidden: true, onChange: load })),
       h('button', { onClick: () => download(`${lab.recipe.name}.json`, JSON.stringify(lab.recipe, null, 2) + '\n', 'application/json') }, 'Save JSON')),
