@@ -82,7 +82,7 @@ test.skipIf(!shipped)('first visit: Chat and Evaluate on the shipped policy, the
   // Paused after the first step, or an error (e.g. a warm start of another recipe) at once.
   await page.waitForSelector('#run-status:has-text("paused"), .notice.error', { timeout: 600_000 });
   expect(await page.locator('.notice.error').allTextContents()).toEqual([]);
-  expect(await page.textContent('#train-log')).toMatch(/resumed at grpo, SFT step \d+, GRPO step 0/);
+  expect(await page.textContent('#train-log')).toMatch(/resumed at grpo, (caption step \d+, )?SFT step \d+, GRPO step 0/);
   expect(await page.locator('[data-chart="Search ratio"]').getAttribute('data-points')).toBe('1');
   await lab.shot('watch-first-step');
   expect(b.errors).toEqual([]);
