@@ -1,0 +1,43 @@
+/**
+ * scripts/reproduce-fvqa-mini.ts --report-only refuses run folders trained with other settings than the recipe
+ * it reports (a stale run must not enter the tables), naming the folder; a run whose recipe.json differs only in
+ * name and description is reported, and the report says under which name it trained.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, expect, test } from 'vitest';
+import { loadRecipe } from '../src/rl/recipe.js';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..');
+const tmp = mkdtempSync(join(tmpdir(), 'mmsearch-reproduce-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** OUT/seed-1 with a warm start and a finished main run (empty evaluations) whose recipe.json is `recipe`. */
+function runFolder(out: string, recipe: Record<string, unknown>): void {
+  for (const d of ['warm-start', 'main/checkpoint']) mkdirSync(join(out, 'seed-1', d), { recursive: true });
+  for (const d of ['warm-start', 'main']) writeFileSync(join(out, 'seed-1', d, 'recipe.json'), JSON.stringify(recipe));
+  writeFileSync(join(out, 'seed-1', 'main', 'checkpoint', 'eval.json'), JSON.stringify({ summaries: [], records: [] }));
+}
+
+const report = (out: string) =>
+  run('npx', ['tsx', 'scripts/reproduce-fvqa-mini.ts', '--recipe', 'fvqa-mini', '--seeds', '1', '--out', out, '--report', join(out, 'report.md'), '--report-only'], { cwd: root })
+    .then((r) => ({ code: 0, stderr: r.stderr }), (e: { code: number; stderr: string }) => e);
+
+test('a run trained with other settings is refused, one under another name only is reported as such', async () => {
+  const main = loadRecipe(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
+  const stale = join(tmp, 'stale');
+  runFolder(stale, { ...main, grpo: { ...main.grpo, max_steps: main.grpo.max_steps + 1 } });
+  const refused = await report(stale);
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toMatch(/seed-1\/warm-start was trained with other settings than recipes\/fvqa-mini\.json/);
+
+  const renamed = join(tmp, 'renamed');
+  runFolder(renamed, { ...main, name: 'fvqa-mini-old-name', description: 'the same fields' });
+  const ok = await report(renamed);
+  expect(ok.code, ok.stderr).toBe(0);
+  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Seed 1 trained under the recipe name `fvqa-mini-old-name`');
+}, 120_000);
