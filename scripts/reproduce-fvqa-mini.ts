@@ -14,6 +14,9 @@
  *      heldout split;
  *   4. both ablations from the same warm start: NAME-no-search-penalty, NAME-search-required-only.
  * Every step is skipped when its output exists, so an interrupted reproduction continues where it stopped.
+ * Several invocations may share the seeds (a seed's lock keeps them apart), but each run's WebAssembly backend
+ * already uses every core: on 2 cores two invocations made each step 2.5-3.6x slower, more than they saved
+ * (docs/fvqa-mini-warm-start.md); run one per machine unless it has cores to spare.
  * Each finished seed's results (what the report reads: summaries, GRPO curves, timings) are also kept next to
  * the report, in REPORT-without-.md/seed-S.json (committed with it), so that a reproduction longer than one
  * machine's session goes on elsewhere: the report holds every seed found there or finished under OUT.
