@@ -166,8 +166,9 @@ function load(seed: number, drawn: boolean): SeedResult | null {
   return r ?? readJson(resultFile(seed));
 }
 
-/** A recipe's fields other than its name, description and seed, as JSON (what decides what a run trains). */
-const fieldsOf = (r: Recipe) => JSON.stringify({ ...r, name: '', description: '', seed: 0 });
+/** The top-level recipe fields in which `a` and `b` differ, name, description and seed aside (those do not decide what a run trains). */
+const differing = (a: Recipe, b: Recipe) =>
+  (Object.keys(a) as (keyof Recipe)[]).filter((k) => !['name', 'description', 'seed'].includes(k) && JSON.stringify(a[k]) !== JSON.stringify(b[k]));
 
 /**
  * The name of the recipe `run` was trained under (its recipe.json), after checking that its fields equal
@@ -176,7 +177,8 @@ const fieldsOf = (r: Recipe) => JSON.stringify({ ...r, name: '', description: ''
 function trainedAs(run: string, name: string): string {
   const stored = loadStoredRecipe(readFileSync(join(run, 'recipe.json'), 'utf8'), join(run, 'recipe.json'));
   const want = loadRecipe(readFileSync(join(root, 'recipes', `${name}.json`), 'utf8'), `recipes/${name}.json`);
-  if (fieldsOf(stored) !== fieldsOf(want)) fail(`${relative(root, run)} was trained with other settings than recipes/${name}.json (rerun it in another --out folder)`);
+  const diff = differing(stored, want);
+  if (diff.length) fail(`${relative(root, run)} was trained with other settings than recipes/${name}.json (they differ in ${diff.join(', ')}; rerun it in another --out folder)`);
   return stored.name;
 }
 

@@ -33,7 +33,7 @@ test('a run trained with other settings is refused, one under another name only 
   runFolder(stale, { ...main, grpo: { ...main.grpo, max_steps: main.grpo.max_steps + 1 } });
   const refused = await report(stale);
   expect(refused.code).toBe(2);
-  expect(refused.stderr).toMatch(/seed-1\/warm-start was trained with other settings than recipes\/fvqa-mini\.json/);
+  expect(refused.stderr).toMatch(/seed-1\/warm-start was trained with other settings than recipes\/fvqa-mini\.json \(they differ in grpo;/);
 
   const renamed = join(tmp, 'renamed');
   runFolder(renamed, { ...main, name: 'fvqa-mini-old-name', description: 'the same fields' });
