@@ -14,6 +14,9 @@
  *      heldout split;
  *   4. both ablations from the same warm start: NAME-no-search-penalty, NAME-search-required-only.
  * Every step is skipped when its output exists, so an interrupted reproduction continues where it stopped.
+ * The report refuses a run trained with other settings than the recipe's; a warm start only has to agree in
+ * what it depends on (src/rl/recipe.ts warmStartDifferences), so a recipe that changes GRPO alone can start
+ * from copies of an earlier reproduction's warm-start folders.
  * Several invocations may share the seeds (a seed's lock keeps them apart), but each run's WebAssembly backend
  * already uses every core: on 2 cores two invocations made each step 2.5-3.6x slower, more than they saved
  * (docs/fvqa-mini-warm-start.md); run one per machine unless it has cores to spare.
@@ -32,7 +35,7 @@ import { cpus, totalmem } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import type { ModeSummary } from '../src/rl/evaluate.js';
 import { resolveGenerationBatch } from '../src/rl/config.js';
-import { fvqaMiniConfig, loadRecipe, loadStoredRecipe, type Recipe } from '../src/rl/recipe.js';
+import { fvqaMiniConfig, loadRecipe, loadStoredRecipe, recipeDifferences, warmStartDifferences } from '../src/rl/recipe.js';
 import { DEFAULT_FVQA_MINI } from '../src/data/fvqa-mini.js';
 import { parseCli } from './cli.js';
 
@@ -166,18 +169,16 @@ function load(seed: number, drawn: boolean): SeedResult | null {
   return r ?? readJson(resultFile(seed));
 }
 
-/** The top-level recipe fields in which `a` and `b` differ, name, description and seed aside (those do not decide what a run trains). */
-const differing = (a: Recipe, b: Recipe) =>
-  (Object.keys(a) as (keyof Recipe)[]).filter((k) => !['name', 'description', 'seed'].includes(k) && JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-
 /**
  * The name of the recipe `run` was trained under (its recipe.json), after checking that its fields equal
- * recipes/`name`.json's: a run of an older recipe must not enter the report.
+ * recipes/`name`.json's (for a warm start, `warmStart`, only the sections its warm start depends on: a
+ * recipe that changes only GRPO reuses the warm starts of the one before): a run of an older recipe must
+ * not enter the report.
  */
-function trainedAs(run: string, name: string): string {
+function trainedAs(run: string, name: string, warmStart = false): string {
   const stored = loadStoredRecipe(readFileSync(join(run, 'recipe.json'), 'utf8'), join(run, 'recipe.json'));
   const want = loadRecipe(readFileSync(join(root, 'recipes', `${name}.json`), 'utf8'), `recipes/${name}.json`);
-  const diff = differing(stored, want);
+  const diff = warmStart ? warmStartDifferences(stored, want) : recipeDifferences(stored, want);
   if (diff.length) fail(`${relative(root, run)} was trained with other settings than recipes/${name}.json (they differ in ${diff.join(', ')}; rerun it in another --out folder)`);
   return stored.name;
 }
@@ -187,7 +188,7 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
   const ws = join(dir, 'warm-start'), main = join(dir, 'main');
   if (!existsSync(join(main, 'checkpoint', 'eval.json'))) return null;
   const runs: Record<string, string> = { main, ...Object.fromEntries(ABLATIONS.map((a) => [a, join(dir, a)])) };
-  const names = [trainedAs(ws, RECIPE), trainedAs(main, RECIPE), ...ABLATIONS.filter((a) => existsSync(join(runs[a], 'recipe.json'))).map((a) => trainedAs(runs[a], `${RECIPE}-${a}`).replace(`-${a}`, ''))];
+  const names = [trainedAs(ws, RECIPE, true), trainedAs(main, RECIPE), ...ABLATIONS.filter((a) => existsSync(join(runs[a], 'recipe.json'))).map((a) => trainedAs(runs[a], `${RECIPE}-${a}`).replace(`-${a}`, ''))];
   const sftRows = existsSync(join(ws, 'metrics.jsonl')) ? readFileSync(join(ws, 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l.includes('"phase":"sft"')).length : 0;
   return {
     seed, drawn,

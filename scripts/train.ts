@@ -70,7 +70,7 @@ if (values.runtime === 'node') runWithDawnEnv(values.child!, fail);
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const recipePath = orFail(() => recipeFile(values.recipe!));
-const { loadRecipe, loadStoredRecipe } = await import('../src/rl/recipe.js');
+const { loadRecipe, loadStoredRecipe, warmStartDifferences } = await import('../src/rl/recipe.js');
 const { Trainer } = await import('../src/rl/trainer.js');
 const { FsCheckpointStore } = await import('../src/storage/fs-checkpoint-store.js');
 const { rolloutRecords } = await import('../src/export/rollouts.js');
@@ -92,12 +92,8 @@ function initFrom(src: string): void {
   const state = JSON.parse(readFileSync(join(from, 'trainer_state.json'), 'utf8'));
   if (state.phase !== 'grpo' || state.grpoStep !== 0) fail(`--init-from ${src}: that run is at phase ${state.phase}, GRPO step ${state.grpoStep}; it must have stopped right after SFT (train it with --steps 0)`);
   const theirs = orFail(() => loadStoredRecipe(readFileSync(join(src, 'recipe.json'), 'utf8'), join(src, 'recipe.json')));
-  // data.train_categories (the ablation without data balancing) and data.fvqa_mini.grpo_drills only pick
-  // or add GRPO's prompts: not part of the warm start.
-  const warmStartPart = (x: typeof r, k: 'seed' | 'model' | 'data' | 'search' | 'caption' | 'sft') =>
-    k === 'data' ? { ...x.data, train_categories: null, fvqa_mini: x.data.fvqa_mini && { ...x.data.fvqa_mini, grpo_drills: null } } : x[k];
-  for (const k of ['seed', 'model', 'data', 'search', 'caption', 'sft'] as const)
-    if (JSON.stringify(warmStartPart(theirs, k)) !== JSON.stringify(warmStartPart(r, k))) fail(`--init-from ${src}: its recipe differs in "${k}", so its warm start is not this recipe's`);
+  const diff = warmStartDifferences(theirs, r);
+  if (diff.length) fail(`--init-from ${src}: its recipe differs in "${diff[0]}", so its warm start is not this recipe's`);
   cpSync(from, join(out, 'checkpoint'), { recursive: true });
   writeFileSync(join(out, 'checkpoint', 'trainer_state.json'), JSON.stringify({ ...state, recipe: r.name }, null, 2) + '\n');
   if (existsSync(join(src, 'metrics.jsonl'))) cpSync(join(src, 'metrics.jsonl'), join(out, 'metrics.jsonl'));

@@ -1,6 +1,7 @@
 /**
  * scripts/reproduce-fvqa-mini.ts --report-only refuses run folders trained with other settings than the recipe
- * it reports (a stale run must not enter the tables), naming the folder; a run whose recipe.json differs only in
+ * it reports (a stale run must not enter the tables), naming the folder and the fields; a warm start is checked
+ * on what it depends on only (a recipe that changes GRPO reuses it); a run whose recipe.json differs only in
  * name and description is reported, and the report says under which name it trained.
  */
 import { execFile } from 'node:child_process';
@@ -16,10 +17,11 @@ const root = join(import.meta.dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'mmsearch-reproduce-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** OUT/seed-1 with a warm start and a finished main run (empty evaluations) whose recipe.json is `recipe`. */
-function runFolder(out: string, recipe: Record<string, unknown>): void {
+/** OUT/seed-1 with a warm start and a finished main run (empty evaluations) whose recipe.json files are `recipe` (the warm start's `warmStart`). */
+function runFolder(out: string, recipe: Record<string, unknown>, warmStart = recipe): void {
   for (const d of ['warm-start', 'main/checkpoint']) mkdirSync(join(out, 'seed-1', d), { recursive: true });
-  for (const d of ['warm-start', 'main']) writeFileSync(join(out, 'seed-1', d, 'recipe.json'), JSON.stringify(recipe));
+  writeFileSync(join(out, 'seed-1', 'warm-start', 'recipe.json'), JSON.stringify(warmStart));
+  writeFileSync(join(out, 'seed-1', 'main', 'recipe.json'), JSON.stringify(recipe));
   writeFileSync(join(out, 'seed-1', 'main', 'checkpoint', 'eval.json'), JSON.stringify({ summaries: [], records: [] }));
 }
 
@@ -30,10 +32,21 @@ const report = (out: string) =>
 test('a run trained with other settings is refused, one under another name only is reported as such', async () => {
   const main = loadRecipe(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
   const stale = join(tmp, 'stale');
-  runFolder(stale, { ...main, grpo: { ...main.grpo, max_steps: main.grpo.max_steps + 1 } });
+  const otherGrpo = { ...main, grpo: { ...main.grpo, max_steps: main.grpo.max_steps + 1 } };
+  runFolder(stale, otherGrpo);
   const refused = await report(stale);
   expect(refused.code).toBe(2);
-  expect(refused.stderr).toMatch(/seed-1\/warm-start was trained with other settings than recipes\/fvqa-mini\.json \(they differ in grpo;/);
+  expect(refused.stderr).toMatch(/seed-1\/main was trained with other settings than recipes\/fvqa-mini\.json \(they differ in grpo;/);
+  const staleWarmStart = join(tmp, 'stale-warm-start');
+  runFolder(staleWarmStart, main, { ...otherGrpo, sft: { ...main.sft, num_train_epochs: 1 } });
+  const refusedWarmStart = await report(staleWarmStart);
+  expect(refusedWarmStart.code).toBe(2);
+  expect(refusedWarmStart.stderr).toMatch(/seed-1\/warm-start was trained with other settings than recipes\/fvqa-mini\.json \(they differ in sft;/);
+  // A warm start of a recipe that differs in GRPO only is this recipe's.
+  const reused = join(tmp, 'reused');
+  runFolder(reused, main, otherGrpo);
+  const reusedOk = await report(reused);
+  expect(reusedOk.code, reusedOk.stderr).toBe(0);
 
   const renamed = join(tmp, 'renamed');
   runFolder(renamed, { ...main, name: 'fvqa-mini-old-name', description: 'the same fields' });

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { ConfigError } from './config.js';
-import { fvqaMiniConfig, fvqaMiniRecipeKey, loadRecipe, loadStoredRecipe, parseRecipe } from './recipe.js';
+import { fvqaMiniConfig, fvqaMiniRecipeKey, loadRecipe, loadStoredRecipe, parseRecipe, recipeDifferences, warmStartDifferences } from './recipe.js';
 import { DEFAULT_FVQA_MINI } from '../data/fvqa-mini.js';
 import { worldOf } from './environment.js';
 
@@ -45,6 +45,18 @@ test('the shipped recipes validate', () => {
     data: { ...main.data, fvqa_mini: { ...main.data.fvqa_mini, recognition_first: 2 } },
     sft: { ...main.sft!, loss_agg_mode: 'token-mean', balance_decisions: false, per_device_train_batch_size: 8, gradient_accumulation_steps: 1 },
   }).toEqual(caption);
+});
+
+test('warm-start and whole-recipe differences: an ablation shares the warm start, another recipe does not', () => {
+  const read = (n: string) => loadRecipe(readFileSync(join(dir, `${n}.json`), 'utf8'));
+  const [main, noPenalty, unbalanced, caption] = ['fvqa-mini', 'fvqa-mini-no-search-penalty', 'fvqa-mini-search-required-only', 'fvqa-mini-caption'].map(read);
+  expect([warmStartDifferences(noPenalty, main), recipeDifferences(noPenalty, main)]).toEqual([[], ['grpo', 'eval']]);
+  // train_categories only picks GRPO's prompts: the data section differs, its warm-start part does not.
+  expect([warmStartDifferences(unbalanced, main), recipeDifferences(unbalanced, main)]).toEqual([[], ['data', 'eval']]);
+  expect(warmStartDifferences(main, { ...main, data: { ...main.data, fvqa_mini: { ...main.data.fvqa_mini, grpo_drills: 0 } } })).toEqual([]);
+  expect(warmStartDifferences(caption, main)).toEqual(['data', 'sft']);
+  // Another seed is another world: its warm start differs, though recipeDifferences leaves the seed aside.
+  expect([warmStartDifferences({ ...main, seed: 2 }, main), recipeDifferences({ ...main, seed: 2, name: 'x' }, main)]).toEqual([['seed'], []]);
 });
 
 test('unknown, missing and out-of-range fields are named', () => {

@@ -182,3 +182,31 @@ export function upgradeStoredRecipe(value: unknown, where = 'recipe'): unknown {
 export function loadStoredRecipe(json: string, where = 'recipe'): Recipe {
   return parseJsonWith(json, (v, w) => parseRecipe(upgradeStoredRecipe(v, w), w), where);
 }
+
+/** The recipe sections a warm start (captioning + SFT) depends on; `--init-from` requires them equal. */
+export const WARM_START_SECTIONS = ['seed', 'model', 'data', 'search', 'caption', 'sft'] as const;
+
+/**
+ * A recipe's part that decides its warm start, per section of {@link WARM_START_SECTIONS}.
+ * data.train_categories (the ablation without data balancing) and data.fvqa_mini.grpo_drills only pick
+ * or add GRPO's prompts, so they are left out.
+ */
+function warmStartPart(r: Recipe, k: (typeof WARM_START_SECTIONS)[number]): unknown {
+  return k === 'data' ? { ...r.data, train_categories: null, fvqa_mini: r.data.fvqa_mini && { ...r.data.fvqa_mini, grpo_drills: null } } : r[k];
+}
+
+/**
+ * The sections of {@link WARM_START_SECTIONS} in which two recipes' warm starts differ (empty: a warm start
+ * trained under `a` is one of `b`'s), in that order.
+ */
+export function warmStartDifferences(a: Recipe, b: Recipe): string[] {
+  return WARM_START_SECTIONS.filter((k) => JSON.stringify(warmStartPart(a, k)) !== JSON.stringify(warmStartPart(b, k)));
+}
+
+/**
+ * The top-level fields in which two recipes differ, name, description and seed aside (those do not decide
+ * what a run of a given seed trains), in `a`'s field order.
+ */
+export function recipeDifferences(a: Recipe, b: Recipe): string[] {
+  return (Object.keys(a) as (keyof Recipe)[]).filter((k) => !['name', 'description', 'seed'].includes(k) && JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
