@@ -36,7 +36,7 @@ import { basename, join, relative, resolve } from 'node:path';
 import type { ModeSummary } from '../src/rl/evaluate.js';
 import { resolveGenerationBatch } from '../src/rl/config.js';
 import { fvqaMiniConfig, loadRecipe, loadStoredRecipe, recipeDifferences, warmStartDifferences } from '../src/rl/recipe.js';
-import { DEFAULT_FVQA_MINI } from '../src/data/fvqa-mini.js';
+import { DEFAULT_FVQA_MINI, generateFvqaMini } from '../src/data/fvqa-mini.js';
 import { parseCli } from './cli.js';
 
 const { values } = parseCli({
@@ -143,6 +143,29 @@ interface SeedResult {
   timings: Record<string, number>;
   sftSteps: number;
   trainedAs?: string; // the recipe name the runs were trained under, when not RECIPE's (same fields otherwise)
+  memory?: Record<string, Memory>; // 'warm start' and 'after GRPO': greedy on-demand on the test split's familiar facts
+}
+
+/** Greedy on-demand answers to the test split's familiar-fact rows, the hazy ones apart from the sure ones. */
+interface Memory {
+  hazy: { rows: number; searched: number; correct: number };
+  sure: { rows: number; searched: number; correct: number };
+}
+
+/**
+ * Memory of `seed`'s world per familiar-fact test row of an evaluation (eval.json records, on-demand): hazy facts
+ * (their warm-start answers are noise, FvqaMiniConfig.hazyFactShare) against sure ones. A policy that knows
+ * its knowledge boundary searches the first and answers the second from memory.
+ */
+function memory(seed: number, evalFile: string): Memory | undefined {
+  const records: { mode: string; category: string; question_kind: string; data_id: string; searched: boolean; correct: boolean }[] | undefined = readJson(evalFile)?.records;
+  if (!records) return undefined;
+  const world = generateFvqaMini({ ...fvqaMiniConfig({ ...recipe, seed }), readingDrills: 0, lookDrills: 0, grpoDrills: 0 });
+  const hazy = new Set(world.hazyFacts);
+  const pairOf = new Map(world.splits.test.map((r) => [r.data_id, `${r.extra_info!.entity_id}/${r.extra_info!.attribute}`]));
+  const facts = records.filter((r) => r.mode === 'on_demand' && r.question_kind === 'familiar_fact');
+  const count = (rs: typeof facts) => ({ rows: rs.length, searched: rs.filter((r) => r.searched).length, correct: rs.filter((r) => r.correct).length });
+  return { hazy: count(facts.filter((r) => hazy.has(pairOf.get(r.data_id)!))), sure: count(facts.filter((r) => !hazy.has(pairOf.get(r.data_id)!))) };
 }
 
 const readJson = (f: string) => (existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : null);
@@ -171,14 +194,14 @@ function load(seed: number, drawn: boolean): SeedResult | null {
 
 /**
  * The name of the recipe `run` was trained under (its recipe.json), after checking that its fields equal
- * recipes/`name`.json's (for a warm start, `warmStart`, only the sections its warm start depends on: a
+ * recipes/`name`.json's with `seed` (for a warm start, `warmStart`, only the sections its warm start depends on: a
  * recipe that changes only GRPO reuses the warm starts of the one before): a run of an older recipe must
  * not enter the report.
  */
-function trainedAs(run: string, name: string, warmStart = false): string {
+function trainedAs(run: string, name: string, seed: number, warmStart = false): string {
   const stored = loadStoredRecipe(readFileSync(join(run, 'recipe.json'), 'utf8'), join(run, 'recipe.json'));
-  const want = loadRecipe(readFileSync(join(root, 'recipes', `${name}.json`), 'utf8'), `recipes/${name}.json`);
-  const diff = warmStart ? warmStartDifferences(stored, want) : recipeDifferences(stored, want);
+  const want = { ...loadRecipe(readFileSync(join(root, 'recipes', `${name}.json`), 'utf8'), `recipes/${name}.json`), seed };
+  const diff = warmStart ? warmStartDifferences(stored, want) : [...(stored.seed === seed ? [] : ['seed']), ...recipeDifferences(stored, want)];
   if (diff.length) fail(`${relative(root, run)} was trained with other settings than recipes/${name}.json (they differ in ${diff.join(', ')}; rerun it in another --out folder)`);
   return stored.name;
 }
@@ -188,7 +211,7 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
   const ws = join(dir, 'warm-start'), main = join(dir, 'main');
   if (!existsSync(join(main, 'checkpoint', 'eval.json'))) return null;
   const runs: Record<string, string> = { main, ...Object.fromEntries(ABLATIONS.map((a) => [a, join(dir, a)])) };
-  const names = [trainedAs(ws, RECIPE, true), trainedAs(main, RECIPE), ...ABLATIONS.filter((a) => existsSync(join(runs[a], 'recipe.json'))).map((a) => trainedAs(runs[a], `${RECIPE}-${a}`).replace(`-${a}`, ''))];
+  const names = [trainedAs(ws, RECIPE, seed, true), trainedAs(main, RECIPE, seed), ...ABLATIONS.filter((a) => existsSync(join(runs[a], 'recipe.json'))).map((a) => trainedAs(runs[a], `${RECIPE}-${a}`, seed).replace(`-${a}`, ''))];
   const sftRows = existsSync(join(ws, 'metrics.jsonl')) ? readFileSync(join(ws, 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l.includes('"phase":"sft"')).length : 0;
   return {
     seed, drawn,
@@ -202,6 +225,8 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
     timings: readJson(join(dir, 'timings.json')) ?? {},
     sftSteps: sftRows,
     trainedAs: names.find((n) => n !== RECIPE),
+    memory: Object.fromEntries(([['warm start', join(ws, 'eval-test.json')], ['after GRPO', join(main, 'checkpoint', 'eval.json')]] as const)
+      .flatMap(([k, f]) => { const m = memory(seed, f); return m ? [[k, m]] : []; })),
   };
 }
 
@@ -292,6 +317,22 @@ function curveTable(rs: SeedResult[], run: string): string {
   return lines.join('\n');
 }
 
+/** Per seed: how the greedy on-demand policy treats hazy against sure familiar facts (the test split's rows), or nothing where not measured. */
+function memoryLine(r: SeedResult): string {
+  const parts = Object.entries(r.memory ?? {}).map(([who, m]) =>
+    `${who}: hazy facts searched ${m.hazy.searched} of ${m.hazy.rows} (right ${m.hazy.correct}), sure facts searched ${m.sure.searched} of ${m.sure.rows} (right ${m.sure.correct})`);
+  return parts.length ? `Familiar facts of the test split, greedy on-demand: ${parts.join('; ')}.\n` : '';
+}
+
+/** Over the seeds: hazy and sure familiar facts searched by the warm start and after GRPO (greedy, test split). */
+function memorySummary(rs: SeedResult[]): string {
+  const total = (who: string, k: 'hazy' | 'sure', f: 'rows' | 'searched' | 'correct') => rs.reduce((a, r) => a + (r.memory?.[who]?.[k][f] ?? 0), 0);
+  const measured = rs.filter((r) => r.memory?.['after GRPO']).length;
+  if (!measured) return 'Hazy against sure familiar facts: not measured.';
+  const of = (who: string, k: 'hazy' | 'sure') => `${total(who, k, 'searched')} of ${total(who, k, 'rows')} (right ${total(who, k, 'correct')})`;
+  return `The knowledge boundary inside search_free (${measured} seed${measured > 1 ? 's' : ''}, greedy on-demand, the test split's familiar facts): the hazy ones, whose warm-start answers are noise, searched ${of('after GRPO', 'hazy')} after GRPO against ${of('warm start', 'hazy')} by the warm start; the sure ones searched ${of('after GRPO', 'sure')} after GRPO against ${of('warm start', 'sure')}. A policy that knows what it does not know searches the first and answers the second.`;
+}
+
 function report(listed: { seed: number; drawn: boolean }[]): void {
   // The listed seeds, then those whose results were kept by an earlier reproduction (another machine's).
   const kept = existsSync(resultsDir) ? readdirSync(resultsDir).filter((f) => /^seed-\d+\.json$/.test(f)).map((f) => JSON.parse(readFileSync(join(resultsDir, f), 'utf8')) as SeedResult) : [];
@@ -352,7 +393,7 @@ Generated by \`npx tsx scripts/reproduce-fvqa-mini.ts${flags} --seeds ${rs.filte
 \`--report-only\` after new runs). Machine: ${cpu.length} × ${cpu[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, no GPU, Node ${process.version};
 the WebAssembly backend (\`--runtime ${values.runtime}\`). ${drawn.length ? `${drawn.length > 1 ? `Seeds ${drawn.join(', ')} were` : `Seed ${drawn[0]} was`} drawn at random by the script, not chosen.` : 'No seed here was drawn at random (\`--draw N\` does that).'}
 Recipe: \`recipes/${RECIPE}.json\` (${c ? `${c.max_steps} caption steps at learning rate ${c.learning_rate}, then a ` : 'a '}decision-neutral warm start with RAG-workflow trajectories in ${pct(w.ragWorkflowShare)} of its slots, hazy memory of ${pct(w.hazyFactShare)} of the familiar facts, search penalty ${g.reward.search_penalty},
-balanced prompts; GRPO ${g.max_steps} steps of ${resolveGenerationBatch(g).generation_batch_size / g.num_generations} prompts x ${g.num_generations} rollouts, temperature ${GRPO_TEMPERATURE}); ablations \`recipes/${RECIPE}-no-search-penalty.json\`
+balanced prompts; GRPO advantages divided by the ${g.scale_rewards === 'none' ? 'nothing (Dr. GRPO)' : `${g.scale_rewards}'s reward std`}; GRPO ${g.max_steps} steps of ${resolveGenerationBatch(g).generation_batch_size / g.num_generations} prompts x ${g.num_generations} rollouts, temperature ${GRPO_TEMPERATURE}); ablations \`recipes/${RECIPE}-no-search-penalty.json\`
 and \`recipes/${RECIPE}-search-required-only.json\` start from the same warm start (\`--init-from\`). The world seed also seeds the
 model's initialisation and the sampling. Test split: ${w.testSize} rows about the ${w.entities - w.heldOutEntities} training entities (fresh images and question instances);
 heldout split: every question about the ${w.heldOutEntities} entities never seen in SFT or GRPO. Greedy decoding unless stated.
@@ -391,7 +432,7 @@ Heldout split (entities never seen in SFT or GRPO):
 ${table1(r, 'heldout')}
 
 Ablations (on-demand, test split): no search penalty: accuracy ${f1(r.ablations['no-search-penalty']?.accuracy)}%, search ratio ${f1(r.ablations['no-search-penalty']?.searchRatio)}% (search_free ${f1(cat(r.ablations['no-search-penalty'], 'search_free')?.searchRatio)}, search_required ${f1(cat(r.ablations['no-search-penalty'], 'search_required')?.searchRatio)}); search_required prompts only: accuracy ${f1(r.ablations['search-required-only']?.accuracy)}%, search ratio ${f1(r.ablations['search-required-only']?.searchRatio)}% (search_free ${f1(cat(r.ablations['search-required-only'], 'search_free')?.searchRatio)}, search_required ${f1(cat(r.ablations['search-required-only'], 'search_required')?.searchRatio)}).
-Warm start sampled at temperature ${GRPO_TEMPERATURE} (${r.sampledDraws} per test row, on-demand): search ratio search_free ${f1(cat(r.sampled, 'search_free')?.searchRatio)}%, search_required ${f1(cat(r.sampled, 'search_required')?.searchRatio)}%; accuracy ${f1(r.sampled?.accuracy)}%.${r.sampled?.byKind ? ` By question kind: ${Object.entries(r.sampled.byKind).map(([k, v]) => `${k} ${f1(v.searchRatio)}%`).join(', ')}.` : ''}
+${memoryLine(r)}Warm start sampled at temperature ${GRPO_TEMPERATURE} (${r.sampledDraws} per test row, on-demand): search ratio search_free ${f1(cat(r.sampled, 'search_free')?.searchRatio)}%, search_required ${f1(cat(r.sampled, 'search_required')?.searchRatio)}%; accuracy ${f1(r.sampled?.accuracy)}%.${r.sampled?.byKind ? ` By question kind: ${Object.entries(r.sampled.byKind).map(([k, v]) => `${k} ${f1(v.searchRatio)}%`).join(', ')}.` : ''}
 `).join('\n')}
 ## The search decision during GRPO
 
@@ -424,6 +465,7 @@ ${timing}
 - The warm start's data is decision-neutral by construction (src/data/fvqa-mini-neutral.test.ts checks it); the
   trained warm start is measured above by sampling at the GRPO temperature, which is where GRPO starts from.
   ${neutral.length ? `On seed${neutral.length > 1 ? 's' : ''} ${neutral.join(', ')} it searches as often on both categories, so the search decision the trained policy makes (no search on search_free, search on search_required) comes from GRPO, not from imitation; the curves show when it appears.` : 'On no seed is it neutral.'}${leaning.length ? ` On ${seedsOf(leaning)} the trained warm start already leans towards searching on search_required (the data being neutral, the network's fit is not): GRPO sharpens a decision imitation began.` : ''}${leaningAway.length ? ` On ${seedsOf(leaningAway)} it leans the other way, searching more on search_free: GRPO reverses the lean.` : ''}
+- ${memorySummary(rs)}
 - RAG against on-demand: the warm start's RAG-workflow trajectories (recipe \`rag_workflow_share\`) teach reading
   retrieval the policy did not ask for, so RAG is the strongest mode before GRPO (search here is reliable). After
   GRPO the band "on-demand >= RAG - 2 and RAG within 10 of on-demand" can fail from either side: on-demand falls

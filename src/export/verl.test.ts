@@ -34,7 +34,7 @@ const pinnedFvqaMini = () => {
   const r = recipeJson('fvqa-mini');
   return {
     ...r,
-    grpo: { ...r.grpo, learning_rate: 0.00005, per_device_train_batch_size: 16, gradient_accumulation_steps: 4, max_steps: 30, max_completion_length: 400, epsilon: 0.2, reward: { format_penalty: 0.1, search_penalty: 0.1 }, search: { ...r.grpo.search, results_per_search: 3 } },
+    grpo: { ...r.grpo, scale_rewards: 'group', learning_rate: 0.00005, per_device_train_batch_size: 16, gradient_accumulation_steps: 4, max_steps: 30, max_completion_length: 400, epsilon: 0.2, reward: { format_penalty: 0.1, search_penalty: 0.1 }, search: { ...r.grpo.search, results_per_search: 3 } },
     rollout: { max_turn_tokens: 48 },
     checkpoint_steps: 5,
   };

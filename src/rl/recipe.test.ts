@@ -34,7 +34,7 @@ test('the shipped recipes validate', () => {
   }
   // The main recipe is fvqa-mini-caption (captioning, the name-piece tokenizer) with a warm start neutral in what it
   // trains: the guess's own first word, token-sum-norm and balanced steps (micro-batches of 4, two to a step: the
-  // same 8 trajectories per optimizer step).
+  // same 8 trajectories per optimizer step); and GRPO advantages scaled by the batch's reward std.
   const [main, caption] = ['fvqa-mini', 'fvqa-mini-caption'].map((n) => loadRecipe(readFileSync(join(dir, `${n}.json`), 'utf8')));
   expect(main.caption).not.toBeNull();
   expect(main.model.source).toBe('models/tiny-vlm-name-pieces');
@@ -44,7 +44,9 @@ test('the shipped recipes validate', () => {
     ...main, name: caption.name, description: caption.description,
     data: { ...main.data, fvqa_mini: { ...main.data.fvqa_mini, recognition_first: 2 } },
     sft: { ...main.sft!, loss_agg_mode: 'token-mean', balance_decisions: false, per_device_train_batch_size: 8, gradient_accumulation_steps: 1 },
+    grpo: { ...main.grpo, scale_rewards: 'group' },
   }).toEqual(caption);
+  expect(main.grpo.scale_rewards).toBe('batch');
 });
 
 test('warm-start and whole-recipe differences: an ablation shares the warm start, another recipe does not', () => {
