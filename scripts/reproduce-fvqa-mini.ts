@@ -22,7 +22,8 @@
  * (docs/fvqa-mini-warm-start.md); run one per machine unless it has cores to spare.
  * Each finished seed's results (what the report reads: summaries, GRPO curves, timings) are also kept next to
  * the report, in REPORT-without-.md/seed-S.json (committed with it), so that a reproduction longer than one
- * machine's session goes on elsewhere: the report holds every seed found there or finished under OUT.
+ * machine's session goes on elsewhere: the report holds every seed found there or finished under OUT (kept
+ * results record their recipe; those of other settings are refused, as stale runs are).
  * Wall seconds of each step go to OUT/seed-S/timings.json. The report (also alone with --report-only) holds
  * issue 15's targets per seed, Table 1 in the paper's shape, the heldout row, the per-category sampled
  * search-ratio curves of the main run and both ablations, the warm start's sampled search ratios, wall times
@@ -144,6 +145,7 @@ interface SeedResult {
   sftSteps: number;
   trainedAs?: string; // the recipe name the runs were trained under, when not RECIPE's (same fields otherwise)
   memory?: Record<string, Memory>; // 'warm start' and 'after GRPO': greedy on-demand on the test split's familiar facts
+  recipe?: unknown; // the main run's recipe.json (kept results made before it was recorded lack it)
 }
 
 /** Greedy on-demand answers to the test split's familiar-fact rows, the hazy ones apart from the sure ones. */
@@ -189,7 +191,13 @@ function load(seed: number, drawn: boolean): SeedResult | null {
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(resultFile(seed), JSON.stringify(r) + '\n');
   }
-  return r ?? readJson(resultFile(seed));
+  if (r) return r;
+  const kept: SeedResult | null = readJson(resultFile(seed));
+  if (kept?.recipe) {
+    const diff = recipeDifferences(loadStoredRecipe(JSON.stringify(kept.recipe), relative(root, resultFile(seed))), recipe);
+    if (diff.length) fail(`${relative(root, resultFile(seed))} holds results of other settings than recipes/${RECIPE}.json (they differ in ${diff.join(', ')}): delete it, or rerun seed ${seed}`);
+  }
+  return kept;
 }
 
 /**
@@ -225,6 +233,7 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
     timings: readJson(join(dir, 'timings.json')) ?? {},
     sftSteps: sftRows,
     trainedAs: names.find((n) => n !== RECIPE),
+    recipe: readJson(join(main, 'recipe.json')),
     memory: Object.fromEntries(([['warm start', join(ws, 'eval-test.json')], ['after GRPO', join(main, 'checkpoint', 'eval.json')]] as const)
       .flatMap(([k, f]) => { const m = memory(seed, f); return m ? [[k, m]] : []; })),
   };

@@ -2,7 +2,8 @@
  * scripts/reproduce-fvqa-mini.ts --report-only refuses run folders trained with other settings than the recipe
  * it reports (a stale run must not enter the tables), naming the folder and the fields; a warm start is checked
  * on what it depends on only (a recipe that changes GRPO reuses it); a run whose recipe.json differs only in
- * name and description is reported, and the report says under which name it trained.
+ * name and description is reported, and the report says under which name it trained; results kept from an
+ * earlier reproduction under other settings are refused.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -53,4 +54,11 @@ test('a run trained with other settings is refused, one under another name only 
   const ok = await report(renamed);
   expect(ok.code, ok.stderr).toBe(0);
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Seed 1 trained under the recipe name `fvqa-mini-old-name`');
+
+  // Results kept from another machine's reproduction enter the report only if they were made under the same settings.
+  const kept = JSON.parse(readFileSync(join(renamed, 'report', 'seed-1.json'), 'utf8'));
+  writeFileSync(join(renamed, 'report', 'seed-5.json'), JSON.stringify({ ...kept, seed: 5, recipe: otherGrpo }));
+  const refusedKept = await report(renamed);
+  expect(refusedKept.code).toBe(2);
+  expect(refusedKept.stderr).toMatch(/report\/seed-5\.json holds results of other settings than recipes\/fvqa-mini\.json \(they differ in grpo\)/);
 }, 120_000);
