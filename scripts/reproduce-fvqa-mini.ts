@@ -160,14 +160,15 @@ interface Memory {
  * its knowledge boundary searches the first and answers the second from memory.
  */
 function memory(seed: number, evalFile: string): Memory | undefined {
-  const records: { mode: string; category: string; question_kind: string; data_id: string; searched: boolean; correct: boolean }[] | undefined = readJson(evalFile)?.records;
+  const records: { mode: string; data_id: string; searched: boolean; correct: boolean }[] | undefined = readJson(evalFile)?.records;
   if (!records) return undefined;
   const world = generateFvqaMini({ ...fvqaMiniConfig({ ...recipe, seed }), readingDrills: 0, lookDrills: 0, grpoDrills: 0 });
   const hazy = new Set(world.hazyFacts);
-  const pairOf = new Map(world.splits.test.map((r) => [r.data_id, `${r.extra_info!.entity_id}/${r.extra_info!.attribute}`]));
-  const facts = records.filter((r) => r.mode === 'on_demand' && r.question_kind === 'familiar_fact');
+  // The world's own test rows say which rows are familiar facts (older eval.json records do not carry the kind).
+  const familiar = new Map(world.splits.test.filter((r) => r.extra_info!.question_kind === 'familiar_fact').map((r) => [r.data_id, `${r.extra_info!.entity_id}/${r.extra_info!.attribute}`]));
+  const facts = records.filter((r) => r.mode === 'on_demand' && familiar.has(r.data_id));
   const count = (rs: typeof facts) => ({ rows: rs.length, searched: rs.filter((r) => r.searched).length, correct: rs.filter((r) => r.correct).length });
-  return { hazy: count(facts.filter((r) => hazy.has(pairOf.get(r.data_id)!))), sure: count(facts.filter((r) => !hazy.has(pairOf.get(r.data_id)!))) };
+  return { hazy: count(facts.filter((r) => hazy.has(familiar.get(r.data_id)!))), sure: count(facts.filter((r) => !hazy.has(familiar.get(r.data_id)!))) };
 }
 
 const readJson = (f: string) => (existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : null);
@@ -411,7 +412,7 @@ ${unfinished.length ? `Started but without a finished main run, so not in the ta
 
     npm run train -- --recipe ${RECIPE} --seed S --steps 0 --out warm-start --runtime ${values.runtime}
     npm run eval -- --checkpoint warm-start --split test,heldout --runtime ${values.runtime}
-    npm run eval -- --checkpoint warm-start --split test --modes on_demand --temperature ${GRPO_TEMPERATURE} --samples ${SAMPLES} --runtime ${values.runtime}
+    npm run eval -- --checkpoint warm-start --split test --modes on_demand --temperature ${GRPO_TEMPERATURE} --samples ${rs[0].sampledDraws || SAMPLES} --runtime ${values.runtime}
     npm run train -- --recipe ${RECIPE} --seed S --init-from warm-start --out main --runtime ${values.runtime}
     npm run eval -- --checkpoint main --split heldout --runtime ${values.runtime}
     npm run train -- --recipe ${RECIPE}-no-search-penalty --seed S --init-from warm-start --out no-search-penalty --runtime ${values.runtime}
