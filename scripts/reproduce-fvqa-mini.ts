@@ -143,7 +143,8 @@ interface SeedResult {
   curves: Record<string, Metrics[]>; // run -> GRPO metrics rows
   timings: Record<string, number>;
   sftSteps: number;
-  trainedAs?: string; // the recipe name the runs were trained under, when not RECIPE's (same fields otherwise)
+  trainedAs?: string; // the recipe name the GRPO runs were trained under, when not RECIPE's (same fields otherwise)
+  warmStartAs?: string; // the recipe name the warm start was trained under, when not RECIPE's (same warm-start fields)
   memory?: Record<string, Memory>; // 'warm start' and 'after GRPO': greedy on-demand on the test split's familiar facts
   recipe?: unknown; // the main run's recipe.json (kept results made before it was recorded lack it)
 }
@@ -220,7 +221,8 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
   const ws = join(dir, 'warm-start'), main = join(dir, 'main');
   if (!existsSync(join(main, 'checkpoint', 'eval.json'))) return null;
   const runs: Record<string, string> = { main, ...Object.fromEntries(ABLATIONS.map((a) => [a, join(dir, a)])) };
-  const names = [trainedAs(ws, RECIPE, seed, true), trainedAs(main, RECIPE, seed), ...ABLATIONS.filter((a) => existsSync(join(runs[a], 'recipe.json'))).map((a) => trainedAs(runs[a], `${RECIPE}-${a}`, seed).replace(`-${a}`, ''))];
+  const warmStartAs = trainedAs(ws, RECIPE, seed, true);
+  const names = [trainedAs(main, RECIPE, seed), ...ABLATIONS.filter((a) => existsSync(join(runs[a], 'recipe.json'))).map((a) => trainedAs(runs[a], `${RECIPE}-${a}`, seed).replace(`-${a}`, ''))];
   const sftRows = existsSync(join(ws, 'metrics.jsonl')) ? readFileSync(join(ws, 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l.includes('"phase":"sft"')).length : 0;
   return {
     seed, drawn,
@@ -234,6 +236,7 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
     timings: readJson(join(dir, 'timings.json')) ?? {},
     sftSteps: sftRows,
     trainedAs: names.find((n) => n !== RECIPE),
+    warmStartAs: warmStartAs !== RECIPE ? warmStartAs : undefined,
     recipe: readJson(join(main, 'recipe.json')),
     memory: Object.fromEntries(([['warm start', join(ws, 'eval-test.json')], ['after GRPO', join(main, 'checkpoint', 'eval.json')]] as const)
       .flatMap(([k, f]) => { const m = memory(seed, f); return m ? [[k, m]] : []; })),
@@ -393,7 +396,10 @@ function report(listed: { seed: number; drawn: boolean }[]): void {
   const leaning = rs.filter((r, i) => neutralOk(i) === false && leansRight(r)).map((r) => r.seed);
   const leaningAway = rs.filter((r, i) => neutralOk(i) === false && !leansRight(r)).map((r) => r.seed);
   const seedsOf = (xs: number[]) => `seed${xs.length > 1 ? 's' : ''} ${xs.join(', ')}`;
-  const renamed = [...new Set(rs.map((r) => r.trainedAs).filter((n): n is string => !!n))].map((n) => [n, rs.filter((r) => r.trainedAs === n).map((r) => r.seed)] as const);
+  /** [name, seeds] for each other recipe name under which `pick` of the seeds' runs were trained. */
+  const renamedBy = (pick: (r: SeedResult) => string | undefined) =>
+    [...new Set(rs.map(pick).filter((n): n is string => !!n))].map((n) => [n, rs.filter((r) => pick(r) === n).map((r) => r.seed)] as const);
+  const renamed = renamedBy((r) => r.trainedAs), renamedWarmStarts = renamedBy((r) => r.warmStartAs);
   const w = { ...DEFAULT_FVQA_MINI, ...fvqaMiniConfig(recipe) }, g = recipe.grpo, c = recipe.caption;
   const pct = (x: number) => `${Math.round(100 * x)}%`;
   const flags = [['--recipe', RECIPE, 'fvqa-mini'], ['--out', values.out!, 'runs/reproduction'], ['--report', values.report!, 'docs/reproduction-fvqa-mini.md']].filter(([, v, d]) => v !== d).map(([k, v]) => ` ${k} ${v}`).join('');
@@ -408,7 +414,7 @@ and \`recipes/${RECIPE}-search-required-only.json\` start from the same warm sta
 model's initialisation and the sampling. Test split: ${w.testSize} rows about the ${w.entities - w.heldOutEntities} training entities (fresh images and question instances);
 heldout split: every question about the ${w.heldOutEntities} entities never seen in SFT or GRPO. Greedy decoding unless stated.
 
-${unfinished.length ? `Started but without a finished main run, so not in the tables: seed ${unfinished.join(', ')}.\n\n` : ''}${renamed.map(([n, seeds]) => `${seedsOf(seeds)[0].toUpperCase()}${seedsOf(seeds).slice(1)} trained under the recipe name \`${n}\` (and its ablations'): the same fields as \`recipes/${RECIPE}.json\` and its ablations but name and description (the script checks each run's recipe.json).\n\n`).join('')}Each seed runs, in order (paths under \`${relative(root, out)}/seed-S/\`):
+${unfinished.length ? `Started but without a finished main run, so not in the tables: seed ${unfinished.join(', ')}.\n\n` : ''}${renamed.map(([n, seeds]) => `${seedsOf(seeds)[0].toUpperCase()}${seedsOf(seeds).slice(1)} trained under the recipe name \`${n}\` (and its ablations'): the same fields as \`recipes/${RECIPE}.json\` and its ablations but name and description (the script checks each run's recipe.json).\n\n`).join('')}${renamedWarmStarts.map(([n, seeds]) => `The warm start${seeds.length > 1 ? 's' : ''} of ${seedsOf(seeds)} ${seeds.length > 1 ? 'were' : 'was'} trained under the recipe name \`${n}\`, whose warm-start fields (model, data, search, captioning, SFT) are \`recipes/${RECIPE}.json\`'s; the GRPO runs and evaluations ran under this recipe (the script checks both).\n\n`).join('')}Each seed runs, in order (paths under \`${relative(root, out)}/seed-S/\`):
 
     npm run train -- --recipe ${RECIPE} --seed S --steps 0 --out warm-start --runtime ${values.runtime}
     npm run eval -- --checkpoint warm-start --split test,heldout --runtime ${values.runtime}
