@@ -184,7 +184,7 @@ export function loadStoredRecipe(json: string, where = 'recipe'): Recipe {
 }
 
 /** The recipe sections a warm start (captioning + SFT) depends on; `--init-from` requires them equal. */
-export const WARM_START_SECTIONS = ['seed', 'model', 'data', 'search', 'caption', 'sft'] as const;
+const WARM_START_SECTIONS = ['seed', 'model', 'data', 'search', 'caption', 'sft'] as const;
 
 /**
  * A recipe's part that decides its warm start, per section of {@link WARM_START_SECTIONS}.
