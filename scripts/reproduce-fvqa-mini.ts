@@ -156,20 +156,26 @@ interface Memory {
 }
 
 /**
- * Memory of `seed`'s world per familiar-fact test row of an evaluation (eval.json records, on-demand): hazy facts
- * (their warm-start answers are noise, FvqaMiniConfig.hazyFactShare) against sure ones. A policy that knows
- * its knowledge boundary searches the first and answers the second from memory.
+ * The test split's familiar-fact rows of `seed`'s world: data_id -> whether the fact is hazy (its warm-start answers
+ * are noise, FvqaMiniConfig.hazyFactShare). Read off the world, as older eval.json records do not carry the kind.
  */
-function memory(seed: number, evalFile: string): Memory | undefined {
-  const records: { mode: string; data_id: string; searched: boolean; correct: boolean }[] | undefined = readJson(evalFile)?.records;
-  if (!records) return undefined;
+function familiarFacts(seed: number): Map<string, boolean> {
   const world = generateFvqaMini({ ...fvqaMiniConfig({ ...recipe, seed }), readingDrills: 0, lookDrills: 0, grpoDrills: 0 });
   const hazy = new Set(world.hazyFacts);
-  // The world's own test rows say which rows are familiar facts (older eval.json records do not carry the kind).
-  const familiar = new Map(world.splits.test.filter((r) => r.extra_info!.question_kind === 'familiar_fact').map((r) => [r.data_id, `${r.extra_info!.entity_id}/${r.extra_info!.attribute}`]));
-  const facts = records.filter((r) => r.mode === 'on_demand' && familiar.has(r.data_id));
-  const count = (rs: typeof facts) => ({ rows: rs.length, searched: rs.filter((r) => r.searched).length, correct: rs.filter((r) => r.correct).length });
-  return { hazy: count(facts.filter((r) => hazy.has(familiar.get(r.data_id)!))), sure: count(facts.filter((r) => !hazy.has(familiar.get(r.data_id)!))) };
+  return new Map(world.splits.test.filter((r) => r.extra_info!.question_kind === 'familiar_fact')
+    .map((r) => [r.data_id, hazy.has(`${r.extra_info!.entity_id}/${r.extra_info!.attribute}`)]));
+}
+
+/**
+ * An evaluation's (eval.json records, on-demand) answers to the familiar facts of `facts` (familiarFacts): hazy
+ * against sure. A policy that knows its knowledge boundary searches the first and answers the second from memory.
+ */
+function memory(facts: Map<string, boolean>, evalFile: string): Memory | undefined {
+  const records: { mode: string; data_id: string; searched: boolean; correct: boolean }[] | undefined = readJson(evalFile)?.records;
+  if (!records) return undefined;
+  const rows = records.filter((r) => r.mode === 'on_demand' && facts.has(r.data_id));
+  const count = (rs: typeof rows) => ({ rows: rs.length, searched: rs.filter((r) => r.searched).length, correct: rs.filter((r) => r.correct).length });
+  return { hazy: count(rows.filter((r) => facts.get(r.data_id))), sure: count(rows.filter((r) => !facts.get(r.data_id))) };
 }
 
 const readJson = (f: string) => (existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : null);
@@ -222,6 +228,7 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
   if (!existsSync(join(main, 'checkpoint', 'eval.json'))) return null;
   const runs: Record<string, string> = { main, ...Object.fromEntries(ABLATIONS.map((a) => [a, join(dir, a)])) };
   const warmStartAs = trainedAs(ws, RECIPE, seed, true);
+  const facts = familiarFacts(seed);
   const names = [trainedAs(main, RECIPE, seed), ...ABLATIONS.filter((a) => existsSync(join(runs[a], 'recipe.json'))).map((a) => trainedAs(runs[a], `${RECIPE}-${a}`, seed).replace(`-${a}`, ''))];
   const sftRows = existsSync(join(ws, 'metrics.jsonl')) ? readFileSync(join(ws, 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l.includes('"phase":"sft"')).length : 0;
   return {
@@ -239,7 +246,7 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
     warmStartAs: warmStartAs !== RECIPE ? warmStartAs : undefined,
     recipe: readJson(join(main, 'recipe.json')),
     memory: Object.fromEntries(([['warm start', join(ws, 'eval-test.json')], ['after GRPO', join(main, 'checkpoint', 'eval.json')]] as const)
-      .flatMap(([k, f]) => { const m = memory(seed, f); return m ? [[k, m]] : []; })),
+      .flatMap(([k, f]) => { const m = memory(facts, f); return m ? [[k, m]] : []; })),
   };
 }
 

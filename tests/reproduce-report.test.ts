@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, test } from 'vitest';
-import { loadRecipe } from '../src/rl/recipe.js';
+import { fvqaMiniConfig, loadRecipe } from '../src/rl/recipe.js';
+import { generateFvqaMini } from '../src/data/fvqa-mini.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -51,9 +52,18 @@ test('a run trained with other settings is refused, one under another name only 
 
   const renamed = join(tmp, 'renamed');
   runFolder(renamed, { ...main, name: 'fvqa-mini-old-name', description: 'the same fields' });
+  // The main run answered one hazy familiar fact after a search and one sure fact from memory; the report counts them apart.
+  const world = generateFvqaMini({ ...fvqaMiniConfig(main), readingDrills: 0, lookDrills: 0, grpoDrills: 0 });
+  const facts = world.splits.test.filter((r) => r.extra_info!.question_kind === 'familiar_fact');
+  const isHazy = (r: (typeof facts)[number]) => world.hazyFacts.includes(`${r.extra_info!.entity_id}/${r.extra_info!.attribute}`);
+  const [hazy, sure] = [facts.find(isHazy)!, facts.find((r) => !isHazy(r))!];
+  writeFileSync(join(renamed, 'seed-1', 'main', 'checkpoint', 'eval.json'), JSON.stringify({
+    summaries: [], records: [{ mode: 'on_demand', data_id: hazy.data_id, searched: true, correct: true }, { mode: 'on_demand', data_id: sure.data_id, searched: false, correct: true }],
+  }));
   const ok = await report(renamed);
   expect(ok.code, ok.stderr).toBe(0);
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Seed 1 trained under the recipe name `fvqa-mini-old-name`');
+  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('after GRPO: hazy facts searched 1 of 1 (right 1), sure facts searched 0 of 1 (right 1)');
 
   // Results kept from another machine's reproduction enter the report only if they were made under the same settings.
   const kept = JSON.parse(readFileSync(join(renamed, 'report', 'seed-1.json'), 'utf8'));
