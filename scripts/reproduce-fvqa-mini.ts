@@ -13,6 +13,7 @@
  *   3. the main run: GRPO from that warm start (`--init-from`), its own three-mode evaluation, then the
  *      heldout split;
  *   4. both ablations from the same warm start: NAME-no-search-penalty, NAME-search-required-only.
+ * Steps 1-3 run for every seed before any seed's ablations, so a reproduction cut short has its main result on all seeds.
  * Every step is skipped when its output exists, so an interrupted reproduction continues where it stopped.
  * The report refuses a run trained with other settings than the recipe's; a warm start only has to agree in
  * what it depends on (src/rl/recipe.ts warmStartDifferences), so a recipe that changes GRPO alone can start
@@ -102,8 +103,11 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Every step of one seed, unless another live invocation holds the seed's lock (several can share the seeds). */
-function reproduce(seed: number): void {
+/**
+ * One seed's steps of a stage, unless another live invocation holds the seed's lock (several can share the seeds):
+ * 'main' is the warm start, its evaluations and the main run; 'ablations' the two ablation runs.
+ */
+function reproduce(seed: number, stage: 'main' | 'ablations'): void {
   const dir = join(out, `seed-${seed}`);
   mkdirSync(dir, { recursive: true });
   const lock = join(dir, '.lock');
@@ -111,18 +115,21 @@ function reproduce(seed: number): void {
   writeFileSync(lock, String(process.pid));
   const rt = ['--runtime', values.runtime!];
   const ws = join(dir, 'warm-start');
-  step(dir, 'warm_start', join(ws, 'checkpoint', 'eval-sft.json'), 'train', ['--recipe', RECIPE, '--seed', String(seed), '--steps', '0', '--out', ws, '--json', ...rt], 'warm-start.log');
-  step(dir, 'warm_start_eval', join(ws, 'eval-heldout.json'), 'eval', ['--checkpoint', ws, '--split', 'test,heldout', '--json', ...rt], 'warm-start-eval.log');
-  step(dir, 'warm_start_sampled', join(ws, `eval-test-t${GRPO_TEMPERATURE}.json`), 'eval',
-    ['--checkpoint', ws, '--split', 'test', '--modes', 'on_demand', '--temperature', String(GRPO_TEMPERATURE), '--samples', String(SAMPLES), '--json', ...rt], 'warm-start-sampled.log');
-  const main = join(dir, 'main');
   // A GRPO run interrupted after its first checkpoint resumes from it (train refuses --init-from over a checkpoint).
   const initFrom = (run: string) => (existsSync(join(run, 'checkpoint')) ? [] : ['--init-from', ws]);
-  step(dir, 'main', join(main, 'eval.md'), 'train', ['--recipe', RECIPE, '--seed', String(seed), ...initFrom(main), '--out', main, '--json', ...rt], 'main.log');
-  step(dir, 'main_heldout', join(main, 'eval-heldout.json'), 'eval', ['--checkpoint', main, '--split', 'heldout', '--json', ...rt], 'main-heldout.log');
-  for (const a of ABLATIONS) {
-    const run = join(dir, a);
-    step(dir, a.replace(/-/g, '_'), join(run, 'eval.md'), 'train', ['--recipe', `${RECIPE}-${a}`, '--seed', String(seed), ...initFrom(run), '--out', run, '--json', ...rt], `${basename(run)}.log`);
+  if (stage === 'main') {
+    step(dir, 'warm_start', join(ws, 'checkpoint', 'eval-sft.json'), 'train', ['--recipe', RECIPE, '--seed', String(seed), '--steps', '0', '--out', ws, '--json', ...rt], 'warm-start.log');
+    step(dir, 'warm_start_eval', join(ws, 'eval-heldout.json'), 'eval', ['--checkpoint', ws, '--split', 'test,heldout', '--json', ...rt], 'warm-start-eval.log');
+    step(dir, 'warm_start_sampled', join(ws, `eval-test-t${GRPO_TEMPERATURE}.json`), 'eval',
+      ['--checkpoint', ws, '--split', 'test', '--modes', 'on_demand', '--temperature', String(GRPO_TEMPERATURE), '--samples', String(SAMPLES), '--json', ...rt], 'warm-start-sampled.log');
+    const main = join(dir, 'main');
+    step(dir, 'main', join(main, 'eval.md'), 'train', ['--recipe', RECIPE, '--seed', String(seed), ...initFrom(main), '--out', main, '--json', ...rt], 'main.log');
+    step(dir, 'main_heldout', join(main, 'eval-heldout.json'), 'eval', ['--checkpoint', main, '--split', 'heldout', '--json', ...rt], 'main-heldout.log');
+  } else {
+    for (const a of ABLATIONS) {
+      const run = join(dir, a);
+      step(dir, a.replace(/-/g, '_'), join(run, 'eval.md'), 'train', ['--recipe', `${RECIPE}-${a}`, '--seed', String(seed), ...initFrom(run), '--out', run, '--json', ...rt], `${basename(run)}.log`);
+    }
   }
   rmSync(lock);
 }
@@ -509,5 +516,9 @@ ${timing}
 }
 
 const list = seeds();
-if (!values['report-only']) for (const s of list) (reproduce(s.seed), load(s.seed, s.drawn) && report(list));
+// Every seed's main run before any ablation: a reproduction cut short still has the headline result on all seeds.
+if (!values['report-only']) {
+  for (const s of list) reproduce(s.seed, 'main');
+  for (const s of list) (reproduce(s.seed, 'ablations'), load(s.seed, s.drawn) && report(list));
+}
 report(list);
