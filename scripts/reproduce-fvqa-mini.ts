@@ -150,7 +150,7 @@ interface SeedResult {
   curves: Record<string, Metrics[]>; // run -> GRPO metrics rows
   timings: Record<string, number>;
   sftSteps: number;
-  trainedAs?: string; // the recipe name the GRPO runs were trained under, when not RECIPE's (same fields otherwise)
+  trainedAs?: string; // which GRPO runs were trained under another recipe name than theirs, e.g. "main run trained under the recipe name `x`" (same fields otherwise)
   warmStartAs?: string; // the recipe name the warm start was trained under, when not RECIPE's (same warm-start fields)
   memory?: Record<string, Memory>; // 'warm start' and 'after GRPO': greedy on-demand on the test split's familiar facts
   recipe?: unknown; // the main run's recipe.json (kept results made before it was recorded lack it)
@@ -236,7 +236,9 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
   const runs: Record<string, string> = { main, ...Object.fromEntries(ABLATIONS.map((a) => [a, join(dir, a)])) };
   const warmStartAs = trainedAs(ws, RECIPE, seed, true);
   const facts = familiarFacts(seed);
-  const names = [trainedAs(main, RECIPE, seed), ...ABLATIONS.filter((a) => existsSync(join(runs[a], 'recipe.json'))).map((a) => trainedAs(runs[a], `${RECIPE}-${a}`, seed).replace(`-${a}`, ''))];
+  const renamed = Object.entries(runs).filter(([, d]) => existsSync(join(d, 'recipe.json')))
+    .map(([k, d]) => [k, trainedAs(d, k === 'main' ? RECIPE : `${RECIPE}-${k}`, seed)] as const)
+    .filter(([k, n]) => n !== (k === 'main' ? RECIPE : `${RECIPE}-${k}`));
   const sftRows = existsSync(join(ws, 'metrics.jsonl')) ? readFileSync(join(ws, 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l.includes('"phase":"sft"')).length : 0;
   return {
     seed, drawn,
@@ -249,7 +251,7 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
     curves: Object.fromEntries(Object.entries(runs).map(([k, d]) => [k, grpoRows(d)])),
     timings: readJson(join(dir, 'timings.json')) ?? {},
     sftSteps: sftRows,
-    trainedAs: names.find((n) => n !== RECIPE),
+    trainedAs: renamed.length ? renamed.map(([k, n]) => `${k} run trained under the recipe name \`${n}\``).join(', ') : undefined,
     warmStartAs: warmStartAs !== RECIPE ? warmStartAs : undefined,
     recipe: readJson(join(main, 'recipe.json')),
     memory: Object.fromEntries(([['warm start', join(ws, 'eval-test.json')], ['after GRPO', join(main, 'checkpoint', 'eval.json')]] as const)
@@ -410,7 +412,7 @@ function report(listed: { seed: number; drawn: boolean }[]): void {
   const leaning = rs.filter((r, i) => neutralOk(i) === false && leansRight(r)).map((r) => r.seed);
   const leaningAway = rs.filter((r, i) => neutralOk(i) === false && !leansRight(r)).map((r) => r.seed);
   const seedsOf = (xs: number[]) => `seed${xs.length > 1 ? 's' : ''} ${xs.join(', ')}`;
-  /** [name, seeds] for each other recipe name under which `pick` of the seeds' runs were trained. */
+  /** [what, seeds] for each `pick` of the seeds' runs (which runs were trained under another recipe name, and which). */
   const renamedBy = (pick: (r: SeedResult) => string | undefined) =>
     [...new Set(rs.map(pick).filter((n): n is string => !!n))].map((n) => [n, rs.filter((r) => pick(r) === n).map((r) => r.seed)] as const);
   const renamed = renamedBy((r) => r.trainedAs), renamedWarmStarts = renamedBy((r) => r.warmStartAs);
@@ -428,7 +430,7 @@ and \`recipes/${RECIPE}-search-required-only.json\` start from the same warm sta
 model's initialisation and the sampling. Test split: ${w.testSize} rows about the ${w.entities - w.heldOutEntities} training entities (fresh images and question instances);
 heldout split: every question about the ${w.heldOutEntities} entities never seen in SFT or GRPO. Greedy decoding unless stated.
 
-${unfinished.length ? `Started but without a finished main run, so not in the tables: seed ${unfinished.join(', ')}.\n\n` : ''}${renamed.map(([n, seeds]) => `${seedsOf(seeds)[0].toUpperCase()}${seedsOf(seeds).slice(1)} trained under the recipe name \`${n}\` (and its ablations'): the same fields as \`recipes/${RECIPE}.json\` and its ablations but name and description (the script checks each run's recipe.json).\n\n`).join('')}${renamedWarmStarts.map(([n, seeds]) => `The warm start${seeds.length > 1 ? 's' : ''} of ${seedsOf(seeds)} ${seeds.length > 1 ? 'were' : 'was'} trained under the recipe name \`${n}\`, whose warm-start fields (model, data, search, captioning, SFT) are \`recipes/${RECIPE}.json\`'s; the GRPO runs and evaluations ran under this recipe (the script checks both).\n\n`).join('')}Each seed runs, in order (paths under \`${relative(root, out)}/seed-S/\`):
+${unfinished.length ? `Started but without a finished main run, so not in the tables: seed ${unfinished.join(', ')}.\n\n` : ''}${renamed.map(([what, seeds]) => `${seedsOf(seeds)[0].toUpperCase()}${seedsOf(seeds).slice(1)}: ${what}, whose fields are this recipe's but name and description (the script checks each run's recipe.json).\n\n`).join('')}${renamedWarmStarts.map(([n, seeds]) => `The warm start${seeds.length > 1 ? 's' : ''} of ${seedsOf(seeds)} ${seeds.length > 1 ? 'were' : 'was'} trained under the recipe name \`${n}\`, whose warm-start fields (model, data, search, captioning, SFT) are \`recipes/${RECIPE}.json\`'s; the GRPO runs and evaluations ran under this recipe (the script checks both).\n\n`).join('')}Each seed runs, in order (paths under \`${relative(root, out)}/seed-S/\`):
 
     npm run train -- --recipe ${RECIPE} --seed S --steps 0 --out warm-start --runtime ${values.runtime}
     npm run eval -- --checkpoint warm-start --split test,heldout --runtime ${values.runtime}

@@ -62,7 +62,7 @@ test('a run trained with other settings is refused, one under another name only 
   }));
   const ok = await report(renamed);
   expect(ok.code, ok.stderr).toBe(0);
-  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Seed 1 trained under the recipe name `fvqa-mini-old-name`');
+  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Seed 1: main run trained under the recipe name `fvqa-mini-old-name`, whose fields');
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('after GRPO: hazy facts searched 1 of 1 (right 1), sure facts searched 0 of 1 (right 1)');
 
   // Results kept from another machine's reproduction enter the report only if they were made under the same settings.
