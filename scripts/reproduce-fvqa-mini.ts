@@ -27,8 +27,9 @@
  * results record their recipe; those of other settings are refused, as stale runs are).
  * Wall seconds of each step go to OUT/seed-S/timings.json. The report (also alone with --report-only) holds
  * issue 15's targets per seed, Table 1 in the paper's shape, the heldout row, the per-category sampled
- * search-ratio curves of the main run and both ablations, the warm start's sampled search ratios, wall times
- * and the machine, and what the runs do and do not show.
+ * search-ratio curves of the main run and both ablations (mean over seeds, and per seed for the main run), the warm
+ * start's sampled search ratios and its sampled accuracy on familiar facts from memory and after a search, wall
+ * times and the machine, and what the runs do and do not show.
  */
 import { spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -153,6 +154,7 @@ interface SeedResult {
   trainedAs?: string; // which GRPO runs were trained under another recipe name than theirs, e.g. "main run trained under the recipe name `x`" (same fields otherwise)
   warmStartAs?: string; // the recipe name the warm start was trained under, when not RECIPE's (same warm-start fields)
   memory?: Record<string, Memory>; // 'warm start' and 'after GRPO': greedy on-demand on the test split's familiar facts
+  sampledFacts?: FactsBySearch; // the warm start sampled at the GRPO temperature: familiar facts answered from memory vs after a search
   recipe?: unknown; // the main run's recipe.json (kept results made before it was recorded lack it)
 }
 
@@ -178,11 +180,33 @@ function familiarFacts(seed: number): Map<string, boolean> {
  * against sure. A policy that knows its knowledge boundary searches the first and answers the second from memory.
  */
 function memory(facts: Map<string, boolean>, evalFile: string): Memory | undefined {
-  const records: { mode: string; data_id: string; searched: boolean; correct: boolean }[] | undefined = readJson(evalFile)?.records;
-  if (!records) return undefined;
-  const rows = records.filter((r) => r.mode === 'on_demand' && facts.has(r.data_id));
+  const rows = factRecords(facts, evalFile);
+  if (!rows) return undefined;
   const count = (rs: typeof rows) => ({ rows: rs.length, searched: rs.filter((r) => r.searched).length, correct: rs.filter((r) => r.correct).length });
   return { hazy: count(rows.filter((r) => facts.get(r.data_id))), sure: count(rows.filter((r) => !facts.get(r.data_id))) };
+}
+
+/** `evalFile`'s on-demand records (eval.json) of the familiar facts in `facts`; undefined when the file has no records. */
+function factRecords(facts: Map<string, boolean>, evalFile: string) {
+  const records: { mode: string; data_id: string; searched: boolean; correct: boolean }[] | undefined = readJson(evalFile)?.records;
+  return records?.filter((r) => r.mode === 'on_demand' && facts.has(r.data_id));
+}
+
+/** Familiar-fact answers of an evaluation, those given from memory apart from those given after a search. */
+interface FactsBySearch {
+  memory: { rows: number; correct: number };
+  search: { rows: number; correct: number };
+}
+
+/**
+ * `evalFile`'s on-demand answers (every sample) to the familiar facts of `facts`, split by whether the answer came after
+ * a search: the two accuracies GRPO weighs against the search penalty (issue 15: memory good but imperfect, search reliable).
+ */
+function factsBySearch(facts: Map<string, boolean>, evalFile: string): FactsBySearch | undefined {
+  const rows = factRecords(facts, evalFile);
+  if (!rows) return undefined;
+  const count = (rs: typeof rows) => ({ rows: rs.length, correct: rs.filter((r) => r.correct).length });
+  return { memory: count(rows.filter((r) => !r.searched)), search: count(rows.filter((r) => r.searched)) };
 }
 
 const readJson = (f: string) => (existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : null);
@@ -254,6 +278,7 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
     trainedAs: renamed.length ? renamed.map(([k, n]) => `${k} run trained under the recipe name \`${n}\``).join(', ') : undefined,
     warmStartAs: warmStartAs !== RECIPE ? warmStartAs : undefined,
     recipe: readJson(join(main, 'recipe.json')),
+    sampledFacts: factsBySearch(facts, join(ws, `eval-test-t${GRPO_TEMPERATURE}.json`)),
     memory: Object.fromEntries(([['warm start', join(ws, 'eval-test.json')], ['after GRPO', join(main, 'checkpoint', 'eval.json')]] as const)
       .flatMap(([k, f]) => { const m = memory(facts, f); return m ? [[k, m]] : []; })),
   };
@@ -344,6 +369,37 @@ function curveTable(rs: SeedResult[], run: string): string {
     lines.push(`| ${i}-${Math.min(i + 4, free.length - 1)} | ${w(free)} | ${w(req)} | ${w(acc)} |`);
   }
   return lines.join('\n');
+}
+
+/**
+ * Per seed, the main run's sampled search ratios (search_free / search_required) over its first five steps, steps
+ * 20-24 and its last ten: the mean curves above can hide a seed whose categories split late or little.
+ */
+function seedCurveTable(rs: SeedResult[]): string {
+  const cell = (r: SeedResult, from: number, to: number) => CATS.map((c) => sampledMean(r, c, from, to)?.toFixed(2) ?? '–').join(' / ');
+  return ['| seed | steps 0-4 | steps 20-24 | last 10 steps |', '|---|---:|---:|---:|',
+    ...rs.map((r) => { const n = r.curves.main.length; return `| ${r.seed}${r.drawn ? ' (drawn)' : ''} | ${cell(r, 0, 5)} | ${cell(r, 20, 25)} | ${cell(r, n - 10, n)} |`; })].join('\n');
+}
+
+/** Mean sampled search ratio of category `c` over the main run's GRPO steps [from, to) (null when none). */
+function sampledMean(r: SeedResult, c: string, from: number, to: number): number | null {
+  const v = r.curves.main.slice(Math.max(0, from), to).map((m) => Number(m[`search_ratio/${c}`] ?? NaN)).filter(Number.isFinite);
+  return v.length ? mean(v) : null;
+}
+
+/** "answered from memory right X% (of N), after a search Y% (of M)". */
+function factsAccuracy(f: FactsBySearch): string {
+  const pc = (c: { rows: number; correct: number }) => `${f1(c.rows ? (100 * c.correct) / c.rows : null)}% (of ${c.rows})`;
+  return `answered from memory right ${pc(f.memory)}, after a search ${pc(f.search)}`;
+}
+
+/** The seeds whose main run still samples searches on search_free often at its end (last ten steps >= 0.3), said plainly. */
+function lateSplit(rs: SeedResult[]): string {
+  const ends = rs.map((r) => ({ r, v: sampledMean(r, 'search_free', r.curves.main.length - 10, r.curves.main.length) })).filter(({ v }) => v !== null);
+  const late = ends.filter(({ v }) => v! >= 0.3);
+  if (!ends.length) return 'No main run recorded sampled search ratios.';
+  if (!late.length) return `On ${ends.length === rs.length ? 'every seed' : `seeds ${ends.map(({ r }) => r.seed).join(', ')}`} the sampled search_free search ratio is below 0.3 over the last ten GRPO steps.`;
+  return `The categories split late or little on ${late.map(({ r, v }) => `seed ${r.seed} (sampled search_free search ratio ${v!.toFixed(2)} over the last ten GRPO steps, against ${f1(cat(r.after.find((s) => s.mode === 'on_demand'), 'search_free')?.searchRatio)}% greedy${r.sampledFacts ? `; its warm start, sampled, ${factsAccuracy(r.sampledFacts)} on familiar facts` : ''})`).join(', ')}: greedy decoding, which the targets measure, hides that the policy there still searches many search_free questions when it samples (the per-seed curve table). On average a search of a familiar fact pays where memory's accuracy is below search's times ${1 - recipe.grpo.reward.search_penalty} (1 − the search penalty); the warm starts' sampled accuracies on each seed are in its section.`;
 }
 
 /** Per seed: how the greedy on-demand policy treats hazy against sure familiar facts (the test split's rows), or nothing where not measured. */
@@ -464,7 +520,7 @@ Heldout split (entities never seen in SFT or GRPO):
 ${table1(r, 'heldout')}
 
 Ablations (on-demand, test split): no search penalty: accuracy ${f1(r.ablations['no-search-penalty']?.accuracy)}%, search ratio ${f1(r.ablations['no-search-penalty']?.searchRatio)}% (search_free ${f1(cat(r.ablations['no-search-penalty'], 'search_free')?.searchRatio)}, search_required ${f1(cat(r.ablations['no-search-penalty'], 'search_required')?.searchRatio)}); search_required prompts only: accuracy ${f1(r.ablations['search-required-only']?.accuracy)}%, search ratio ${f1(r.ablations['search-required-only']?.searchRatio)}% (search_free ${f1(cat(r.ablations['search-required-only'], 'search_free')?.searchRatio)}, search_required ${f1(cat(r.ablations['search-required-only'], 'search_required')?.searchRatio)}).
-${memoryLine(r)}Warm start sampled at temperature ${GRPO_TEMPERATURE} (${r.sampledDraws} per test row, on-demand): search ratio search_free ${f1(cat(r.sampled, 'search_free')?.searchRatio)}%, search_required ${f1(cat(r.sampled, 'search_required')?.searchRatio)}%; accuracy ${f1(r.sampled?.accuracy)}%.${r.sampled?.byKind ? ` By question kind: ${Object.entries(r.sampled.byKind).map(([k, v]) => `${k} ${f1(v.searchRatio)}%`).join(', ')}.` : ''}
+${memoryLine(r)}Warm start sampled at temperature ${GRPO_TEMPERATURE} (${r.sampledDraws} per test row, on-demand): search ratio search_free ${f1(cat(r.sampled, 'search_free')?.searchRatio)}%, search_required ${f1(cat(r.sampled, 'search_required')?.searchRatio)}%; accuracy ${f1(r.sampled?.accuracy)}%.${r.sampled?.byKind ? ` By question kind: ${Object.entries(r.sampled.byKind).map(([k, v]) => `${k} ${f1(v.searchRatio)}%`).join(', ')}.` : ''}${r.sampledFacts ? ` Familiar facts: ${factsAccuracy(r.sampledFacts)}.` : ''}
 `).join('\n')}
 ## The search decision during GRPO
 
@@ -476,6 +532,10 @@ Sampled search ratio per category (the rollouts GRPO trains on; \`metrics.jsonl\
 Main run (penalty 0.1, balanced prompts):
 
 ${curveTable(rs, 'main')}
+
+Main run per seed, sampled search ratio search_free / search_required (five- and ten-step means):
+
+${seedCurveTable(rs)}
 
 No search penalty:
 
@@ -498,6 +558,7 @@ ${timing}
   trained warm start is measured above by sampling at the GRPO temperature, which is where GRPO starts from.
   ${neutral.length ? `On seed${neutral.length > 1 ? 's' : ''} ${neutral.join(', ')} it searches as often on both categories, so the search decision the trained policy makes (no search on search_free, search on search_required) comes from GRPO, not from imitation; the curves show when it appears.` : 'On no seed is it neutral.'}${leaning.length ? ` On ${seedsOf(leaning)} the trained warm start already leans towards searching on search_required (the data being neutral, the network's fit is not): GRPO sharpens a decision imitation began.` : ''}${leaningAway.length ? ` On ${seedsOf(leaningAway)} it leans the other way, searching more on search_free: GRPO reverses the lean.` : ''}
 - ${memorySummary(rs)}
+- ${lateSplit(rs)}
 - RAG against on-demand: the warm start's RAG-workflow trajectories (recipe \`rag_workflow_share\`) teach reading
   retrieval the policy did not ask for, so RAG is the strongest mode before GRPO (search here is reliable). After
   GRPO the band "on-demand >= RAG - 2 and RAG within 10 of on-demand" can fail from either side: on-demand falls

@@ -60,10 +60,20 @@ test('a run trained with other settings is refused, one under another name only 
   writeFileSync(join(renamed, 'seed-1', 'main', 'checkpoint', 'eval.json'), JSON.stringify({
     summaries: [], records: [{ mode: 'on_demand', data_id: hazy.data_id, searched: true, correct: true }, { mode: 'on_demand', data_id: sure.data_id, searched: false, correct: true }],
   }));
+  // The warm start sampled: the sure fact answered right from memory, the hazy one wrong after a search.
+  writeFileSync(join(renamed, 'seed-1', 'warm-start', 'eval-test-t0.7.json'), JSON.stringify({
+    summaries: [], decoding: { samples: 1 }, records: [{ mode: 'on_demand', data_id: sure.data_id, searched: false, correct: true }, { mode: 'on_demand', data_id: hazy.data_id, searched: true, correct: false }],
+  }));
+  // Twenty GRPO steps: sampled search_free ratio 0.75 over steps 0-4, 1 over 5-9, 0.5 over the last ten (a late split).
+  const steps = Array.from({ length: 20 }, (_, i) => ({ phase: 'grpo', step: i, 'search_ratio/search_free': i < 5 ? 0.75 : i < 10 ? 1 : 0.5, 'search_ratio/search_required': 1 }));
+  writeFileSync(join(renamed, 'seed-1', 'main', 'metrics.jsonl'), steps.map((m) => JSON.stringify(m)).join('\n') + '\n');
   const ok = await report(renamed);
   expect(ok.code, ok.stderr).toBe(0);
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Seed 1: main run trained under the recipe name `fvqa-mini-old-name`, whose fields');
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('after GRPO: hazy facts searched 1 of 1 (right 1), sure facts searched 0 of 1 (right 1)');
+  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('| 1 | 0.75 / 1.00 | – / – | 0.50 / 1.00 |');
+  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Familiar facts: answered from memory right 100.0% (of 1), after a search 0.0% (of 1).');
+  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('The categories split late or little on seed 1 (sampled search_free search ratio 0.50 over the last ten GRPO steps');
 
   // Results kept from another machine's reproduction enter the report only if they were made under the same settings.
   const kept = JSON.parse(readFileSync(join(renamed, 'report', 'seed-1.json'), 'utf8'));
