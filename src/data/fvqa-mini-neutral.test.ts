@@ -469,6 +469,17 @@ describe('FVQA-mini reading drills (readingDrills)', () => {
     expect(() => generateFvqaMini({ ...NEUTRAL, readingDrills: -1 })).toThrow(/readingDrills must be a whole number/);
     expect(() => generateFvqaMini({ ...NEUTRAL, readingDrills: 2.5 })).toThrow(/readingDrills/);
   });
+
+  test('readingDrillNameLetters asks only about creatures with names that long; the shorter stay in the drill worlds\' corpora', () => {
+    const names = (x: FvqaMini) => x.splits.sft.slice(w.splits.sft.length).map((r) => /title: (\w+)\n/.exec(r.prompt[2].content)![1]);
+    expect(names(d).some((n) => n.length < 9)).toBe(true);
+    const long = generateFvqaMini({ ...NEUTRAL, readingDrills: DRILLS, readingDrillNameLetters: 9 });
+    expect(names(long)).toHaveLength(DRILLS);
+    expect(names(long).every((n) => n.length >= 9)).toBe(true);
+    const pages = Object.values(long.drillCorpora).flatMap((c) => c.pages.map((p) => p.title));
+    expect(pages.some((t) => t.length < 9)).toBe(true);
+    expect(() => generateFvqaMini({ ...NEUTRAL, readingDrillNameLetters: 13 })).toThrow(/readingDrillNameLetters must be a whole number in \[0, 12\]/);
+  });
 });
 
 describe('FVQA-mini GRPO drills (grpoDrills)', () => {
