@@ -581,7 +581,6 @@ ${timing}
 const list = seeds();
 // Every seed's main run before any ablation: a reproduction cut short still has the headline result on all seeds.
 if (!values['report-only']) {
-  for (const s of list) reproduce(s.seed, 'main');
-  for (const s of list) (reproduce(s.seed, 'ablations'), load(s.seed, s.drawn) && report(list));
+  for (const stage of ['main', 'ablations'] as const) for (const s of list) (reproduce(s.seed, stage), load(s.seed, s.drawn) && report(list));
 }
 report(list);
