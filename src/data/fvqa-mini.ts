@@ -145,7 +145,8 @@ export interface FvqaMiniConfig extends WorldConfig {
    * Fewest letters in a reading-drill creature's name (default 0: any): drill creatures with shorter names
    * are skipped. The heldout split's failures are copies of long new names (8-13 letters) off the
    * image-search result, while names have two or three syllables (docs/fvqa-mini-warm-start.md,
-   * 2026-12-06, fourth session); this gives the drills only the long ones to copy.
+   * 2026-12-06, fourth session); this gives the drills only the long ones to copy. Probed on one seed, it
+   * did not help (the same miscopies), so no recipe sets it.
    */
   readingDrillNameLetters: number;
   /**
