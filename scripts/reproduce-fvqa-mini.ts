@@ -260,9 +260,10 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
   const runs: Record<string, string> = { main, ...Object.fromEntries(ABLATIONS.map((a) => [a, join(dir, a)])) };
   const warmStartAs = trainedAs(ws, RECIPE, seed, true);
   const facts = familiarFacts(seed);
+  const recipeOf = (run: string) => (run === 'main' ? RECIPE : `${RECIPE}-${run}`);
   const renamed = Object.entries(runs).filter(([, d]) => existsSync(join(d, 'recipe.json')))
-    .map(([k, d]) => [k, trainedAs(d, k === 'main' ? RECIPE : `${RECIPE}-${k}`, seed)] as const)
-    .filter(([k, n]) => n !== (k === 'main' ? RECIPE : `${RECIPE}-${k}`));
+    .map(([k, d]) => [k, trainedAs(d, recipeOf(k), seed)] as const)
+    .filter(([k, n]) => n !== recipeOf(k));
   const sftRows = existsSync(join(ws, 'metrics.jsonl')) ? readFileSync(join(ws, 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l.includes('"phase":"sft"')).length : 0;
   return {
     seed, drawn,
@@ -399,7 +400,7 @@ function lateSplit(rs: SeedResult[]): string {
   const late = ends.filter(({ v }) => v! >= 0.3);
   if (!ends.length) return 'No main run recorded sampled search ratios.';
   if (!late.length) return `On ${ends.length === rs.length ? 'every seed' : `seeds ${ends.map(({ r }) => r.seed).join(', ')}`} the sampled search_free search ratio is below 0.3 over the last ten GRPO steps.`;
-  return `The categories split late or little on ${late.map(({ r, v }) => `seed ${r.seed} (sampled search_free search ratio ${v!.toFixed(2)} over the last ten GRPO steps, against ${f1(cat(r.after.find((s) => s.mode === 'on_demand'), 'search_free')?.searchRatio)}% greedy${r.sampledFacts ? `; its warm start, sampled, ${factsAccuracy(r.sampledFacts)} on familiar facts` : ''})`).join(', ')}: greedy decoding, which the targets measure, hides that the policy there still searches many search_free questions when it samples (the per-seed curve table). On average a search of a familiar fact pays where memory's accuracy is below search's times ${1 - recipe.grpo.reward.search_penalty} (1 − the search penalty); the warm starts' sampled accuracies on each seed are in its section.`;
+  return `The categories split late or little on ${late.map(({ r, v }) => `seed ${r.seed} (sampled search_free search ratio ${v!.toFixed(2)} over the last ten GRPO steps, against ${f1(cat(mode(r.after, 'on_demand'), 'search_free')?.searchRatio)}% greedy${r.sampledFacts ? `; its warm start, sampled, ${factsAccuracy(r.sampledFacts)} on familiar facts` : ''})`).join(', ')}: greedy decoding, which the targets measure, hides that the policy there still searches many search_free questions when it samples (the per-seed curve table). On average a search of a familiar fact pays where memory's accuracy is below search's times ${1 - recipe.grpo.reward.search_penalty} (1 − the search penalty); the warm starts' sampled accuracies on each seed are in its section.`;
 }
 
 /** Per seed: how the greedy on-demand policy treats hazy against sure familiar facts (the test split's rows), or nothing where not measured. */
