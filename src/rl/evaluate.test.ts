@@ -44,15 +44,15 @@ test('searchChainStats counts each link of the search chain, by hand on three tr
   const records = [
     // The title copied, its page found, the fact read: every link holds.
     rec('rag', 'Where?', true, [say('<search><img></search>'), img('Poaque'), say('<text_search>Poaque native region</text_search>'), txt('Poaque', 'The native region of Poaque is the Reed Delta.'), say('<answer>Reed Delta</answer>')]),
-    // The title miscopied: another page comes back, the answer is wrong.
-    rec('rag', 'Where?', false, [say('<search><img></search>'), img('Zotredroand'), say('<text_search>Zotrodand native region</text_search>'), txt('Brida', 'The native region of Brida is the Glass Desert.'), say('<answer>Glass Desert</answer>')]),
+    // The title restated right, then miscopied into the query: another page comes back, the answer is wrong.
+    rec('rag', 'Where?', false, [say('<search><img></search>'), img('Zotredroand'), say('<reason>The top result is Zotredroand.</reason><text_search>Zotrodand native region</text_search>'), txt('Brida', 'The native region of Brida is the Glass Desert.'), say('<answer>Glass Desert</answer>')]),
     // A name question answered without a text search; and a search_free row, which is skipped.
     rec('on_demand', 'What is this creature called?', true, [say('<search><img></search>'), img('Zuquuk'), say('<answer>Zuquuk</answer>')]),
     rec('rag', 'Where?', true, [say('<answer>x</answer>')], 'search_free'),
   ];
   expect(searchChainStats(records, ['What is this creature called?'])).toEqual([
-    { mode: 'on_demand', question: 'name', rows: 1, imageSearched: 1, titleInQuery: 0, rightPage: 0, correctGivenPage: 0, correct: 1 },
-    { mode: 'rag', question: 'fact', rows: 2, imageSearched: 2, titleInQuery: 1, rightPage: 1, correctGivenPage: 1, correct: 1 },
+    { mode: 'on_demand', question: 'name', rows: 1, imageSearched: 1, titleInReasoning: 0, titleInQuery: 0, rightPage: 0, correctGivenPage: 0, correct: 1 },
+    { mode: 'rag', question: 'fact', rows: 2, imageSearched: 2, titleInReasoning: 1, titleInQuery: 1, rightPage: 1, correctGivenPage: 1, correct: 1 },
   ]);
 });
 

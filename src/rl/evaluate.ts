@@ -142,7 +142,12 @@ export interface SearchChainRow {
   rows: number;
   /** Rows whose trajectory made an image search that returned a title. */
   imageSearched: number;
-  /** ... and wrote that title into a text-search query. */
+  /**
+   * ... whose text-search turn restates that title in its reasoning ("The top result is NAME."): the first
+   * of the chain's two copies of a new name, title to reasoning, then reasoning to query.
+   */
+  titleInReasoning: number;
+  /** ... and wrote that title into a text-search query (counted whether or not the reasoning restated it). */
   titleInQuery: number;
   /** ... whose text search returned the title's page (a name question needs no text search). */
   rightPage: number;
@@ -153,8 +158,8 @@ export interface SearchChainRow {
 
 /**
  * Where the search chains of search_required rows break, per mode and question kind (issue 15's heldout
- * analysis, docs/fvqa-mini-warm-start.md): the image search, the copy of its title into the text query,
- * the text search finding the title's page, then reading the answer off it. Reads the tool turns as
+ * analysis, docs/fvqa-mini-warm-start.md): the image search, the copy of its title into the reasoning and
+ * into the text query, the text search finding the title's page, then reading the answer off it. Reads the tool turns as
  * src/protocol/prompts.ts renders them ("title: NAME") and pages by FVQA-mini's pageUrl.
  * @param records evaluation records (eval-<split>.json `records`); rows of other categories and direct
  *   answers are skipped.
@@ -167,7 +172,7 @@ export function searchChainStats(records: readonly EvalRecord[], nameQuestions: 
     if (r.category !== 'search_required' || r.mode === 'direct') continue;
     const question = nameQuestions.includes(r.question) ? 'name' : 'fact';
     const key = `${r.mode}/${question}`;
-    const s = out.get(key) ?? { mode: r.mode, question, rows: 0, imageSearched: 0, titleInQuery: 0, rightPage: 0, correctGivenPage: 0, correct: 0 };
+    const s = out.get(key) ?? { mode: r.mode, question, rows: 0, imageSearched: 0, titleInReasoning: 0, titleInQuery: 0, rightPage: 0, correctGivenPage: 0, correct: 0 };
     out.set(key, s);
     s.rows++;
     s.correct += Number(r.correct);
@@ -175,8 +180,10 @@ export function searchChainStats(records: readonly EvalRecord[], nameQuestions: 
     const title = /title: ([^\n<]+)/.exec(tools)?.[1]?.trim();
     if (!title) continue;
     s.imageSearched++;
-    const queries = r.transcript.filter((m) => m.role === 'assistant').map((m) => /<text_search>([\s\S]*?)<\/text_search>/.exec(m.text)?.[1] ?? '');
-    s.titleInQuery += Number(queries.some((q) => q.includes(title)));
+    const searchTurns = r.transcript.filter((m) => m.role === 'assistant' && m.text.includes('<text_search>')).map((m) => m.text);
+    const query = /<text_search>([\s\S]*?)<\/text_search>/;
+    s.titleInReasoning += Number(searchTurns.some((t) => t.replace(query, '').includes(title)));
+    s.titleInQuery += Number(searchTurns.some((t) => query.exec(t)?.[1]?.includes(title)));
     if (!tools.includes(`(${pageUrl(title)})`)) continue;
     s.rightPage++;
     s.correctGivenPage += Number(r.correct);
