@@ -150,7 +150,7 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   }
   /** A turn that text-searches `attr`'s page with `reasoning` before it, and the answer read off the results. */
   const readText = (reasoning: string, attr: FactAttribute) => {
-    const query = `${name} ${attr === 'name' ? 'creature' : FACT_PHRASE[attr]}`;
+    const query = textQuery(name, attr);
     say(assistantTurn(reasoning, textSearchAction(query)));
     const pages = search.text(query);
     const results = formatTextSearchResults(pages.map((p) => ({ url: p.url, summary: p.text })));
@@ -172,7 +172,7 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   const hits = search.image(inst.image);
   prompt.push({ role: 'user', content: toolResultTurn('image_search', formatImageSearchResults(hits), inst.question) });
   for (const h of hits) images.push({ bytes: h.png, path: null });
-  const seen = `The top result is ${name}.`;
+  const seen = topResult(name);
   // A needless search on a fact question goes on to the text search, as an unsure policy would: the
   // warm start then holds the whole chain for familiar entities too, and GRPO can find it redundant.
   if ((inst.attribute === 'name' || visual) && !ragChain) {
@@ -182,8 +182,17 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   // Fact questions search the asked-for fact; name and visual ones (ragChain) the entity's page, whose
   // first sentence states the name and the look, as the RAG workflow's forced text search would.
   const attr: FactAttribute = inst.attribute === 'name' || visual ? 'name' : (inst.attribute as FactAttribute);
-  return readText(`${seen} I need its ${attr === 'name' ? 'page' : FACT_PHRASE[attr]}.`, attr);
+  return readText(readingReasoning(name, attr), attr);
 }
+
+/** The sentence that reads an image search's top result, titled `name`. */
+export const topResult = (name: string): string => `The top result is ${name}.`;
+
+/** The text query for `attr` of the creature `name` (for 'name': its page). */
+export const textQuery = (name: string, attr: FactAttribute): string => `${name} ${attr === 'name' ? 'creature' : FACT_PHRASE[attr]}`;
+
+/** The reasoning after an image search whose top result is `name`, before text-searching `attr` of it. */
+export const readingReasoning = (name: string, attr: FactAttribute): string => `${topResult(name)} I need its ${attr === 'name' ? 'page' : FACT_PHRASE[attr]}.`;
 
 /**
  * Every answer a guess or a noisy memory may give for `attribute`: the fact vocabularies, the years

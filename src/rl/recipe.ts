@@ -69,7 +69,8 @@ export const RecipeSchema = z.strictObject({
     weight_decay: z.number().min(0).max(1).default(0.01),
     max_grad_norm: z.number().min(0).default(1),
     eval_steps: int().min(1).default(500).describe('Caption eval_looks unseen looks every this many steps (and at the end): the caption/<attribute> metrics, percent read right (TrainingArguments.eval_steps).'),
-    eval_looks: int().min(1).default(200).describe('Unseen looks captioned at each evaluation (the same ones every time).'),
+    eval_looks: int().min(1).default(200).describe('Unseen looks captioned at each evaluation (the same ones every time); with name_copies, as many unseen names copied too.'),
+    name_copies: int().min(0).default(0).describe('Name-copy sequences per step beside the captions (src/rl/copying.ts): each reads a fresh generator name off an image-search result and writes it back as a warm-start trajectory does (restated, then in the text query or the answer), the copying a pretrained model brings. Metrics copy/reasoning and copy/action: percent of eval_looks unseen names copied, at each evaluation. 0: captions only.'),
   }).nullable().default(null).describe('Captioning before the warm start (LLaVA\'s stage 1, feature alignment, in miniature): SFT on "What does this creature look like?" -> "<reason>A striped red star, 3 marks.</reason>" for fresh random FVQA-mini looks, so the policy learns to see before it learns the world (null skips it).'),
   sft: z.strictObject({
     num_train_epochs: z.number().positive().default(1).describe('Passes over the warm-start trajectories (TrainingArguments.num_train_epochs; fractions stop part-way).'),

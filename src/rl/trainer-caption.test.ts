@@ -31,7 +31,7 @@ const tmp = () => {
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 const caption = { max_steps: 4, learning_rate: 3e-3, per_device_train_batch_size: 2, warmup_ratio: 0.25, eval_steps: 2, eval_looks: 3 };
-function recipe(): Recipe {
+function recipe(captionFields: Partial<Recipe['caption'] & object> = {}): Recipe {
   const base = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
   return parseRecipe({
     ...base,
@@ -39,7 +39,7 @@ function recipe(): Recipe {
     seed: 5,
     model: { ...base.model, source: 'models/micro', init: 'scratch' },
     data: { source: 'fvqa-mini', fvqa_mini: { entities: 16, held_out_entities: 2, test_size: 8 } },
-    caption,
+    caption: { ...caption, ...captionFields },
     sft: null,
     checkpoint_steps: 1,
   });
@@ -96,10 +96,37 @@ test('a run stopped mid-caption resumes bit for bit (CPU backend)', async () => 
   for (const [n, w] of await weights(resumed.model)) expect(w, n).toEqual(want.get(n));
 }, 300_000);
 
+test('name copies: each caption step trains them too, the read-back logs copy metrics, and a stopped run resumes bit for bit', async () => {
+  const events: Extract<TrainEvent, { type: 'metrics' }>[] = [];
+  const full = new Trainer(recipe({ name_copies: 2 }), cpuEnv(tmp(), (e) => e.type === 'metrics' && events.push(e)));
+  await full.setup();
+  await full.run({ maxGrpoSteps: 0 });
+  expect(events.map((e) => 'copy/action' in e.metrics)).toEqual([false, true, false, true]);
+  for (const k of ['copy/reasoning', 'copy/action']) expect([0, 33.3, 66.7, 100]).toContain(events[3].metrics[k]);
+  // The copies change what the stage trains: the weights differ from captions alone.
+  const captionsOnly = new Trainer(recipe(), cpuEnv(tmp()));
+  await captionsOnly.setup();
+  await captionsOnly.run({ maxGrpoSteps: 0 });
+  const want = await weights(full.model), alone = await weights(captionsOnly.model);
+  expect([...want].some(([n, w]) => w.some((v, i) => v !== alone.get(n)![i]))).toBe(true);
+
+  const dir = tmp();
+  const abort = new AbortController();
+  const first = new Trainer(recipe({ name_copies: 2 }), cpuEnv(dir, (e) => e.type === 'metrics' && e.step === 2 && abort.abort()));
+  await first.setup();
+  await first.run({ signal: abort.signal });
+  expect(first.state).toMatchObject({ phase: 'caption', captionStep: 3 });
+  const resumed = new Trainer(recipe({ name_copies: 2 }), cpuEnv(dir));
+  await resumed.setup();
+  await resumed.run({ maxGrpoSteps: 0 });
+  expect(resumed.state).toEqual(full.state);
+  for (const [n, w] of await weights(resumed.model)) expect(w, n).toEqual(want.get(n));
+}, 300_000);
+
 test('the recipe rejects captioning with FVQA parquet data, naming the field', () => {
   const base = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
   const r = { ...base, data: { source: 'parquet', train: 'a.parquet', test: 'b.parquet' }, search: { backend: 'proxy' }, sft: null, caption: {} };
   expect(() => parseRecipe(r)).toThrow(/caption: must be null with data\.source parquet/);
   expect(() => parseRecipe({ ...base, caption: { max_steps: 0 } })).toThrow(/caption\.max_steps/);
-  expect(parseRecipe({ ...base, caption: {} }).caption).toEqual({ max_steps: 1500, learning_rate: 3e-4, per_device_train_batch_size: 8, warmup_ratio: 0.05, weight_decay: 0.01, max_grad_norm: 1, eval_steps: 500, eval_looks: 200 });
+  expect(parseRecipe({ ...base, caption: {} }).caption).toEqual({ max_steps: 1500, learning_rate: 3e-4, per_device_train_batch_size: 8, warmup_ratio: 0.05, weight_decay: 0.01, max_grad_norm: 1, eval_steps: 500, eval_looks: 200, name_copies: 0 });
 });

@@ -25,6 +25,7 @@ import {
 import { searchLimits, resolveGenerationBatch } from './config.js';
 import { dataUrlBytes, encodeConversation, TurnEncoder, type EncodedConversation } from './conversation.js';
 import { captionAccuracy, captionBatch, captionEvalLooks, captionLookStream } from './captioning.js';
+import { copyAccuracy, copyBatch, copyEvalItems } from './copying.js';
 import { buildRunEnvironment } from './environment.js';
 import { evalSubset, evaluate, table1 } from './evaluate.js';
 import { collectTrainBatch } from './dynamic-sampling.js';
@@ -270,7 +271,9 @@ export class Trainer {
    * learning rate, then the warm start. Metrics (phase 'caption'): loss, grad_norm, learning_rate per step;
    * caption/parsed, caption/pattern, caption/colour, caption/shape, caption/marks (percent of eval_looks unseen
    * looks read right) every eval_steps steps and at the end. The steps are the perception probe's
-   * (perceptionProbe) with the recipe's seed: the same looks, images and weights.
+   * (perceptionProbe) with the recipe's seed: the same looks, images and weights. With caption.name_copies,
+   * each step also trains that many name copies (./copying.ts), and each evaluation adds copy/reasoning and
+   * copy/action (percent of eval_looks unseen names copied).
    */
   private async runCaption(signal?: AbortSignal): Promise<void> {
     const c = this.recipe.caption!;
@@ -278,6 +281,7 @@ export class Trainer {
     const enc = new TurnEncoder(this.tok, model.imageSeqLen, this.recipe.model.compact_instructions);
     const looks = captionLookStream(this.recipe.seed, c.per_device_train_batch_size, this.state.captionStep);
     const evalLooks = captionEvalLooks(this.recipe.seed, c.eval_looks);
+    const evalCopies = c.name_copies ? copyEvalItems(this.recipe.seed, c.eval_looks) : [];
     const params = this.trainable();
     this.optimizer ??= this.newOptimizer('caption');
     const schedule = sftSchedule(c, c.max_steps);
@@ -286,7 +290,7 @@ export class Trainer {
     while (this.state.captionStep < c.max_steps) {
       if (signal?.aborted) return;
       const step = this.state.captionStep;
-      const batch = captionBatch(enc, looks, this.recipe.seed, step, c.per_device_train_batch_size);
+      const batch = [...captionBatch(enc, looks, this.recipe.seed, step, c.per_device_train_batch_size), ...copyBatch(enc, this.recipe.seed, step, c.name_copies)];
       const ts = performance.now();
       const r = await sftStep(model, batch, { optimizer: this.optimizer, params, maxGradNorm: c.max_grad_norm, lr: schedule(step), microBatch: c.per_device_train_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize });
       this.trackBadSteps(r.stepped, `caption step ${step}`);
@@ -297,6 +301,12 @@ export class Trainer {
         const read = await captionAccuracy(model, this.tok, enc, evalLooks, this.recipe.seed, this.imageSize);
         for (const [k, v] of Object.entries(read)) metrics[`caption/${k}`] = v;
         this.emit({ type: 'log', message: `caption step ${this.state.captionStep}: unseen looks read right: pattern ${read.pattern}%, colour ${read.colour}%, shape ${read.shape}%, marks ${read.marks}%` });
+        if (evalCopies.length) {
+          const copied = await copyAccuracy(model, this.tok, enc, evalCopies, this.recipe.seed, this.imageSize);
+          metrics['copy/reasoning'] = copied.reasoning;
+          metrics['copy/action'] = copied.action;
+          this.emit({ type: 'log', message: `caption step ${this.state.captionStep}: unseen names copied: into the reasoning ${copied.reasoning}%, into the query or answer ${copied.action}%` });
+        }
       }
       this.emit({ type: 'metrics', phase: 'caption', step, metrics });
       this.emitProgress('caption', this.state.captionStep, c.max_steps, startStep, t0);

@@ -39,6 +39,8 @@ const CAPTION_CHARTS: typeof GRPO_CHARTS = [
   { title: 'Caption loss', keys: ['loss'] },
   { title: 'Unseen looks read right (%)', keys: ['caption/pattern', 'caption/colour', 'caption/shape', 'caption/marks'], labels: ['pattern', 'colour', 'shape', 'marks'], help: 'Greedy captions of creatures never trained on, read back attribute by attribute: whether the policy sees a look rather than remembering one.' },
 ];
+/** Shown when the run's caption stage trains name copies (caption.name_copies). */
+const COPY_CHART: (typeof GRPO_CHARTS)[number] = { title: 'Unseen names copied (%)', keys: ['copy/reasoning', 'copy/action'], labels: ['into the reasoning', 'into the query or answer'], help: 'Greedy replies to an image-search result titled with a name never trained on: does the policy write that exact name back, as a heldout search chain must.' };
 const PHASES: { phase: Phase; label: string }[] = [{ phase: 'download', label: 'Download' }, { phase: 'data', label: 'Data' }, { phase: 'caption', label: 'Captioning' }, { phase: 'sft', label: 'Warm-start SFT' }, { phase: 'grpo', label: 'GRPO' }, { phase: 'eval', label: 'Evaluation' }];
 
 function Progress({ lab }: { lab: Lab }) {
@@ -193,6 +195,6 @@ export function TrainView({ lab }: { lab: Lab }) {
     !sft.length && run?.recipe.sft && run.phase !== 'sft'
       ? h('p', { class: 'muted', id: 'sft-none' }, 'No warm-start SFT in this run: it started from a shipped warm start whose SFT was done when it was made.')
       : h('div', { class: 'charts', id: 'sft-charts' }, SFT_CHARTS.map((c) => chart(c, sft))),
-    caption.length ? [h('h3', { class: 'section' }, 'Captioning'), h('div', { class: 'charts', id: 'caption-charts' }, CAPTION_CHARTS.map((c) => chart(c, caption)))] : null,
+    caption.length ? [h('h3', { class: 'section' }, 'Captioning'), h('div', { class: 'charts', id: 'caption-charts' }, [...CAPTION_CHARTS, ...(run?.recipe.caption?.name_copies ? [COPY_CHART] : [])].map((c) => chart(c, caption)))] : null,
     h(Card, { title: 'Log' }, h('pre', { class: 'log', id: 'train-log' }, lab.logs.length ? lab.logs.join('\n') : 'No messages yet.')));
 }
