@@ -176,30 +176,41 @@ export function trainedTokens(s: Pick<TrainSequence, 'completion_mask' | 'tool_m
  * One SFT optimizer step: next-token cross-entropy summed over the loss-masked tokens of all sequences
  * (micro-batches of `microBatch` sequences accumulate), divided by `normalizer` when given (sft.loss_agg_mode
  * 'token-sum-norm': a constant, so every token weighs the same in every step) or else by the batch's own
- * trained tokens ('token-mean', transformers' Trainer). Returns the loss in nats per trained token either way.
- * @throws Error when the batch has no trained token, or `normalizer` is not > 0.
+ * trained tokens ('token-mean', transformers' Trainer). With `groups` (sequence counts, in order, summing to the
+ * batch) the loss is the sum of each group's own token-mean: every group gets the gradient it would get alone,
+ * whatever the others' lengths (the caption stage's captions and name copies). Returns the loss in nats per
+ * trained token (with groups: the sum of the groups' means).
+ * @throws Error when the batch or a group has no trained token, `normalizer` is not > 0, `groups` does not
+ *   sum to the batch, or both are given.
  */
-export async function sftStep(model: CausalModel, seqs: readonly TrainSequence[], o: OptimizerStep & { microBatch: number; padId: number; imageSize: number; normalizer?: number }): Promise<{ loss: number; tokens: number; gradNorm: number; stepped: boolean }> {
-  const total = seqs.reduce((n, s) => n + trainedTokens(s), 0);
-  if (total === 0) throw new Error('sftStep: no loss-masked tokens in the batch');
+export async function sftStep(model: CausalModel, seqs: readonly TrainSequence[], o: OptimizerStep & { microBatch: number; padId: number; imageSize: number; normalizer?: number; groups?: readonly number[] }): Promise<{ loss: number; tokens: number; gradNorm: number; stepped: boolean }> {
   if (o.normalizer !== undefined && !(o.normalizer > 0)) throw new Error(`sftStep: normalizer must be > 0, got ${o.normalizer}`);
-  const norm = o.normalizer ?? total;
-  let loss = 0;
-  for (const mb of chunks(seqs, o.microBatch)) {
-    const p = packBatch(mb, o.padId, o.imageSize);
-    if (!lossMask(p).some((v) => v !== 0)) continue; // a micro-batch with nothing to train adds no gradient
-    const l = await E.scope(async () => {
-      const nll = E.mulScalar(E.sum(maskedLogprobs(model, p, 1, o.imageSize).logprobs), -1 / norm);
-      nll.backward();
-      return nll.item();
-    });
-    loss += (l * norm) / total;
+  if (o.groups && o.normalizer !== undefined) throw new Error('sftStep: give normalizer or groups, not both');
+  const groups = o.groups ?? [seqs.length];
+  if (groups.reduce((a, n) => a + n, 0) !== seqs.length) throw new Error(`sftStep: groups [${groups.join(', ')}] do not sum to the batch's ${seqs.length} sequences`);
+  let loss = 0, tokens = 0, start = 0;
+  for (const [g, n] of groups.entries()) {
+    const part = seqs.slice(start, (start += n));
+    const total = part.reduce((a, s) => a + trainedTokens(s), 0);
+    if (total === 0) throw new Error(groups.length > 1 ? `sftStep: no loss-masked tokens in group ${g}` : 'sftStep: no loss-masked tokens in the batch');
+    const norm = o.normalizer ?? total;
+    for (const mb of chunks(part, o.microBatch)) {
+      const p = packBatch(mb, o.padId, o.imageSize);
+      if (!lossMask(p).some((v) => v !== 0)) continue; // a micro-batch with nothing to train adds no gradient
+      const l = await E.scope(async () => {
+        const nll = E.mulScalar(E.sum(maskedLogprobs(model, p, 1, o.imageSize).logprobs), -1 / norm);
+        nll.backward();
+        return nll.item();
+      });
+      loss += (l * norm) / total;
+    }
+    tokens += total;
   }
   if (!Number.isFinite(loss)) {
     E.zeroGrad(o.params);
-    return { loss, tokens: total, gradNorm: NaN, stepped: false };
+    return { loss, tokens, gradNorm: NaN, stepped: false };
   }
-  return { loss, tokens: total, ...(await applyGradients(o)) };
+  return { loss, tokens, ...(await applyGradients(o)) };
 }
 
 export interface GRPOUpdateOptions {

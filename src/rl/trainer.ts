@@ -290,9 +290,13 @@ export class Trainer {
     while (this.state.captionStep < c.max_steps) {
       if (signal?.aborted) return;
       const step = this.state.captionStep;
-      const batch = [...captionBatch(enc, looks, this.recipe.seed, step, c.per_device_train_batch_size), ...copyBatch(enc, this.recipe.seed, step, c.name_copies)];
+      const captions = captionBatch(enc, looks, this.recipe.seed, step, c.per_device_train_batch_size);
+      const copies = copyBatch(enc, this.recipe.seed, step, c.name_copies);
+      const batch = [...captions, ...copies];
       const ts = performance.now();
-      const r = await sftStep(model, batch, { optimizer: this.optimizer, params, maxGradNorm: c.max_grad_norm, lr: schedule(step), microBatch: c.per_device_train_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize });
+      // Captions and copies each at their own token-mean: the copies' longer replies do not thin the captions' gradient.
+      const groups = copies.length ? [captions.length, copies.length] : undefined;
+      const r = await sftStep(model, batch, { optimizer: this.optimizer, params, maxGradNorm: c.max_grad_norm, lr: schedule(step), microBatch: c.per_device_train_batch_size, padId: this.tok.specialIds.imEnd, imageSize: this.imageSize, groups });
       this.trackBadSteps(r.stepped, `caption step ${step}`);
       this.state.captionStep++;
       const sec = (performance.now() - ts) / 1000;
