@@ -45,8 +45,8 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   await page.waitForSelector('#proxy-status:has-text("proxy at")');
 
   // Setup: the smoke recipe, a small FVQA-mini in the dataset store.
-  // With a two-step captioning stage first (its progress bar and charts).
-  await loadRecipeInLab(page, cacheDir, smokeRecipe({ caption: { max_steps: 2, per_device_train_batch_size: 2, eval_steps: 2, eval_looks: 2 } }));
+  // With a two-step captioning stage first (its progress bar and charts), name copies included.
+  await loadRecipeInLab(page, cacheDir, smokeRecipe({ caption: { max_steps: 2, per_device_train_batch_size: 2, eval_steps: 2, eval_looks: 2, name_copies: 2 } }));
   // On WebGPU (software here), so that the reload below interrupts the run: on WebAssembly, which
   // "auto" may pick, the smoke run finishes before the first GRPO step is charted.
   await page.click('input[name=backend][value=webgpu]');
@@ -75,9 +75,10 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   expect(await chartPoints('Reward')).toBe(2);
   const sftSteps = await chartPoints('SFT loss');
   expect(sftSteps).toBeGreaterThanOrEqual(2);
-  // The captioning stage ran first: two steps charted, one read-back of unseen looks at its end.
+  // The captioning stage ran first: two steps charted, one read-back of unseen looks and of unseen names at its end.
   expect(await chartPoints('Caption loss')).toBe(2);
   expect(await chartPoints('Unseen looks read right (%)')).toBe(1);
+  expect(await chartPoints('Unseen names copied (%)')).toBe(1);
   expect(await page.textContent('[data-phase=caption]')).toContain('Captioning');
   await lab.shot('train-done');
 
