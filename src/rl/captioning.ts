@@ -63,6 +63,28 @@ export interface PerceptionProbeRow {
 }
 
 /**
+ * Greedy replies to `prompts` (token ids of a user turn and the assistant prefix, as TurnEncoder.prompt
+ * writes them), each with one image (PNG bytes, resized to `imageSize`), in batches of 32 left-padded rows,
+ * until `stop` holds for a reply's text or `maxNewTokens` tokens. Shared by the caption and name-copy read-backs.
+ * @returns the decoded replies, in prompt order
+ */
+export async function greedyImageReplies(model: CausalModel & { imageSeqLen: number }, tok: LabTokenizer, prompts: readonly number[][], pngs: readonly Uint8Array[], imageSize: number, maxNewTokens: number, stop: (text: string) => boolean): Promise<string[]> {
+  const replies: string[] = [];
+  for (let i = 0; i < prompts.length; i += 32) {
+    const batch = prompts.slice(i, i + 32);
+    const session = new DecodeSession(model, batch.length, Math.max(...batch.map((p) => p.length)) + maxNewTokens + 1);
+    try {
+      await session.append(batch.map((ids, k) => ({ ids, images: E.fromArray(model.backend, imagePixels(pngs[i + k], imageSize), [1, 3, imageSize, imageSize]) })));
+      const out = await session.generate({ maxNewTokens, sampling: { temperature: 0, rng: new E.Rng(0) }, stop: (_, t) => stop(tok.decode(t)) });
+      for (const t of out.tokens) replies.push(tok.decode(t));
+    } finally {
+      session.dispose();
+    }
+  }
+  return replies;
+}
+
+/**
  * Greedy captions of `looks` (rendered with jitter from `seed`), read back with readDescribedLook.
  * @returns percent right per attribute (a caption that does not parse counts as wrong on every attribute)
  */
@@ -70,22 +92,14 @@ export async function captionAccuracy(model: CausalModel & { imageSeqLen: number
   const right = { parsed: 0, pattern: 0, colour: 0, shape: 0, marks: 0 };
   const prompt = enc.prompt(CAPTION_QUESTION);
   const maxNew = 2 * enc.assistant(`<reason>${describeLook({ shape: 'triangle', colour: 'purple', pattern: 'checkered', marks: 6, background: 0 })}</reason>`).length;
-  for (let i = 0; i < looks.length; i += 32) {
-    const batch = looks.slice(i, i + 32);
-    const session = new DecodeSession(model, batch.length, prompt.length + maxNew + 1);
-    try {
-      await session.append(batch.map((look, k) => ({ ids: prompt, images: E.fromArray(model.backend, imagePixels(renderLookPng(look, { seed, stream: `probe-eval:${i + k}` }), imageSize), [1, 3, imageSize, imageSize]) })));
-      const out = await session.generate({ maxNewTokens: maxNew, sampling: { temperature: 0, rng: new E.Rng(0) }, stop: (_, t) => tok.decode(t).includes('</reason>') });
-      out.tokens.forEach((t, k) => {
-        const got = readDescribedLook(tok.decode(t).trim());
-        if (!got) return;
-        right.parsed++;
-        for (const a of LOOK_ATTRIBUTES) if (got[a] === batch[k][a]) right[a]++;
-      });
-    } finally {
-      session.dispose();
-    }
-  }
+  const pngs = looks.map((look, k) => renderLookPng(look, { seed, stream: `probe-eval:${k}` }));
+  const replies = await greedyImageReplies(model, tok, looks.map(() => prompt), pngs, imageSize, maxNew, (text) => text.includes('</reason>'));
+  replies.forEach((reply, k) => {
+    const got = readDescribedLook(reply.trim());
+    if (!got) return;
+    right.parsed++;
+    for (const a of LOOK_ATTRIBUTES) if (got[a] === looks[k][a]) right[a]++;
+  });
   const pct = (n: number) => Math.round((1000 * n) / looks.length) / 10;
   return { parsed: pct(right.parsed), pattern: pct(right.pattern), colour: pct(right.colour), shape: pct(right.shape), marks: pct(right.marks) };
 }

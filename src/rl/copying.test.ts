@@ -1,4 +1,4 @@
-/** Name-copy sequences: they train exactly the warm start's reply to an image search, on fresh names, and are scored by hand-checked rules. */
+/** Name-copy sequences: they train exactly the warm start's reply to an image search, on fresh names, and are scored by hand-checked rules; the batched greedy read-back they share with captions. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
@@ -7,7 +7,14 @@ import { generateFvqaMini } from '../data/fvqa-mini.js';
 import { FACT_ATTRIBUTES } from '../data/questions.js';
 import { loadTokenizer } from '../models/tokenizer.js';
 import { TurnEncoder } from './conversation.js';
-import { copyBatch, copyEvalItems, copyItems, copyReply, copyScore, type CopyItem } from './copying.js';
+import { renderLookPng } from '../data/render.js';
+import { randomLook } from '../data/world.js';
+import { createModel } from '../models/checkpoint.js';
+import { parseConfig, type VLMConfig } from '../models/config.js';
+import type { Idefics3ForConditionalGeneration } from '../models/idefics3.js';
+import { greedyImageReplies } from './captioning.js';
+import { copyBatch, copyEvalItems, copyItems, copyReply, copyScore, copyToolTurn, type CopyItem } from './copying.js';
+import { microModelFiles } from './testing.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const read = (f: string) => JSON.parse(readFileSync(join(root, 'models/tiny-vlm-name-pieces', f), 'utf8'));
@@ -60,3 +67,20 @@ test('copyScore: the exact name, restated and in the action, by hand', () => {
   expect(copyScore('<reason>The top result is Tikoafar.</reason><answer>Tikoafar</answer>', named)).toEqual({ reasoning: true, action: true });
   expect(copyScore('<answer>Tikoafar</answer>', named)).toEqual({ reasoning: false, action: true });
 });
+
+test('greedyImageReplies: a ragged batch replies as each prompt does alone (left padding changes nothing)', async () => {
+  const config = parseConfig(JSON.parse(new TextDecoder().decode(await microModelFiles(32)('models/micro/config.json')))) as VLMConfig;
+  const model = createModel(config, new E.CpuBackend(), 2) as Idefics3ForConditionalGeneration;
+  const micro = new TurnEncoder(tok, model.imageSeqLen, true);
+  const items = copyEvalItems(5, 2);
+  const prompts = items.map((i) => micro.prompt(copyToolTurn(i)));
+  expect(prompts[0].length).not.toBe(prompts[1].length);
+  const rng = E.Rng.stream(5, 'test-looks');
+  const pngs = items.map(() => renderLookPng(randomLook(rng), { seed: 5, stream: 'test' }));
+  const size = config.vision.image_size;
+  const never = () => false;
+  const both = await greedyImageReplies(model, tok, prompts, pngs, size, 6, never);
+  const alone = [await greedyImageReplies(model, tok, [prompts[0]], [pngs[0]], size, 6, never), await greedyImageReplies(model, tok, [prompts[1]], [pngs[1]], size, 6, never)];
+  expect(both).toEqual(alone.flat());
+  expect(both.every((r) => r.length > 0)).toBe(true);
+}, 120_000);

@@ -15,11 +15,11 @@ import { FACT_ATTRIBUTES, TEMPLATES, type FactAttribute } from '../data/question
 import { renderLookPng } from '../data/render.js';
 import { readingReasoning, textQuery, topResult } from '../data/trajectories.js';
 import { makeName, randomLook } from '../data/world.js';
-import { DecodeSession } from '../models/generate.js';
 import type { CausalModel } from '../models/llama.js';
 import type { LabTokenizer } from '../models/tokenizer.js';
 import { answerAction, assistantTurn, formatImageSearchResults, textSearchAction, toolResultTurn } from '../protocol/prompts.js';
-import { encodeConversation, imagePixels, type TurnEncoder } from './conversation.js';
+import { greedyImageReplies } from './captioning.js';
+import { encodeConversation, type TurnEncoder } from './conversation.js';
 import type { TrainSequence } from './steps.js';
 
 /** One copy item: a fresh name, the fact asked about it ('name': the question asks the name itself) and its question. */
@@ -76,29 +76,15 @@ export function copyScore(reply: string, item: CopyItem): { reasoning: boolean; 
 }
 
 /**
- * Greedy replies to `items`' tool turns, scored with copyScore.
+ * Greedy replies to `items`' tool turns (each with a random look's image, drawn from `seed`), scored with copyScore.
  * @returns percent of the items whose reply restates the name (`reasoning`) and writes it into its action (`action`)
  */
 export async function copyAccuracy(model: CausalModel & { imageSeqLen: number }, tok: LabTokenizer, enc: TurnEncoder, items: readonly CopyItem[], seed: number, imageSize: number): Promise<{ reasoning: number; action: number }> {
-  const right = { reasoning: 0, action: 0 };
-  for (let i = 0; i < items.length; i += 32) {
-    const batch = items.slice(i, i + 32);
-    const prompts = batch.map((item) => enc.prompt(copyToolTurn(item)));
-    const maxNew = 2 * Math.max(...batch.map((item) => enc.assistant(copyReply(item)).length));
-    const session = new DecodeSession(model, batch.length, Math.max(...prompts.map((p) => p.length)) + maxNew + 1);
-    try {
-      const rng = E.Rng.stream(seed, `copy-eval-images:${i}`);
-      await session.append(prompts.map((ids) => ({ ids, images: E.fromArray(model.backend, imagePixels(renderLookPng(randomLook(rng), { seed, stream: 'copy-eval' }), imageSize), [1, 3, imageSize, imageSize]) })));
-      const out = await session.generate({ maxNewTokens: maxNew, sampling: { temperature: 0, rng: new E.Rng(0) }, stop: (_, t) => /<\/(text_search|answer)>/.test(tok.decode(t)) });
-      out.tokens.forEach((t, k) => {
-        const s = copyScore(tok.decode(t), batch[k]);
-        right.reasoning += Number(s.reasoning);
-        right.action += Number(s.action);
-      });
-    } finally {
-      session.dispose();
-    }
-  }
+  const rng = E.Rng.stream(seed, 'copy-eval-images');
+  const pngs = items.map((_, k) => renderLookPng(randomLook(rng), { seed, stream: `copy-eval:${k}` }));
+  const maxNew = 2 * Math.max(...items.map((item) => enc.assistant(copyReply(item)).length));
+  const replies = await greedyImageReplies(model, tok, items.map((item) => enc.prompt(copyToolTurn(item))), pngs, imageSize, maxNew, (text) => /<\/(text_search|answer)>/.test(text));
+  const scores = replies.map((reply, k) => copyScore(reply, items[k]));
   const pct = (n: number) => Math.round((1000 * n) / items.length) / 10;
-  return { reasoning: pct(right.reasoning), action: pct(right.action) };
+  return { reasoning: pct(scores.filter((s) => s.reasoning).length), action: pct(scores.filter((s) => s.action).length) };
 }
