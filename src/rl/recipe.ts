@@ -71,6 +71,7 @@ export const RecipeSchema = z.strictObject({
     eval_steps: int().min(1).default(500).describe('Caption eval_looks unseen looks every this many steps (and at the end): the caption/<attribute> metrics, percent read right (TrainingArguments.eval_steps).'),
     eval_looks: int().min(1).default(200).describe('Unseen looks captioned at each evaluation (the same ones every time); with name_copies, as many unseen names copied too.'),
     name_copies: int().min(0).default(0).describe('Name-copy sequences per step beside the captions (src/rl/copying.ts): each reads a fresh generator name off an image-search result and writes it back as a warm-start trajectory does (restated, then in the text query or the answer), the copying a pretrained model brings. Metrics copy/reasoning and copy/action: percent of eval_looks unseen names copied, at each evaluation. 0: captions only.'),
+    name_copies_from_step: int().min(0).default(0).describe('The caption step at which the name copies begin (before it every step trains captions only): copies from step 0 cost seed 2 its perception of unseen looks, which the captions alone learn by step 1000 on every seed tried (docs/fvqa-mini-warm-start.md). Must be below max_steps where name_copies > 0.'),
   }).nullable().default(null).describe('Captioning before the warm start (LLaVA\'s stage 1, feature alignment, in miniature): SFT on "What does this creature look like?" -> "<reason>A striped red star, 3 marks.</reason>" for fresh random FVQA-mini looks, so the policy learns to see before it learns the world (null skips it).'),
   sft: z.strictObject({
     num_train_epochs: z.number().positive().default(1).describe('Passes over the warm-start trajectories (TrainingArguments.num_train_epochs; fractions stop part-way).'),
@@ -103,6 +104,7 @@ export const RecipeSchema = z.strictObject({
   const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message, input: undefined });
   if (r.sft?.balance_decisions && !r.sft.group_by_length) issue(['sft', 'balance_decisions'], 'needs sft.group_by_length: true (batches that are not grouped by length already mix answers and searches)');
   if (r.sft?.balance_decisions && r.sft.per_device_train_batch_size * r.sft.gradient_accumulation_steps < 2) issue(['sft', 'balance_decisions'], 'needs optimizer steps of at least 2 trajectories (per_device_train_batch_size x gradient_accumulation_steps)');
+  if (r.caption?.name_copies && r.caption.name_copies_from_step >= r.caption.max_steps) issue(['caption', 'name_copies_from_step'], `${r.caption.name_copies_from_step} is not below caption.max_steps ${r.caption.max_steps}: no step would train the name copies`);
   if (r.data.source !== 'parquet') return;
   for (const split of ['train', 'test'] as const) if (!r.data[split]) issue(['data', split], 'data.source parquet needs a file: a path, an http(s) URL or hf:ORG/NAME[@REV]/FILE');
   if (r.sft) issue(['sft'], 'must be null with data.source parquet: FVQA parquet has no warm-start trajectories (FVQA-mini generates them)');

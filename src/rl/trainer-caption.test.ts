@@ -123,10 +123,28 @@ test('name copies: each caption step trains them too, the read-back logs copy me
   for (const [n, w] of await weights(resumed.model)) expect(w, n).toEqual(want.get(n));
 }, 300_000);
 
+test('name copies from a later step: the steps before it train captions alone, the steps from it train copies too', async () => {
+  // Stopped after step 2 (event step 1), a run whose copies begin at step 2 holds the weights of a captions-only run.
+  const stopAfter = async (fields: Partial<Recipe['caption'] & object>, eventStep: number) => {
+    const abort = new AbortController();
+    const t = new Trainer(recipe(fields), cpuEnv(tmp(), (e) => e.type === 'metrics' && e.step === eventStep && abort.abort()));
+    await t.setup();
+    await t.run({ signal: abort.signal, maxGrpoSteps: 0 });
+    return weights(t.model);
+  };
+  const late = { name_copies: 2, name_copies_from_step: 2 };
+  const lateAt2 = await stopAfter(late, 1), captionsAt2 = await stopAfter({}, 1);
+  for (const [n, w] of lateAt2) expect(w, n).toEqual(captionsAt2.get(n));
+  // Step 3 (event step 2) trains copies: the weights leave the captions-only run's.
+  const lateAt3 = await stopAfter(late, 2), captionsAt3 = await stopAfter({}, 2);
+  expect([...lateAt3].some(([n, w]) => w.some((v, i) => v !== captionsAt3.get(n)![i]))).toBe(true);
+}, 300_000);
+
 test('the recipe rejects captioning with FVQA parquet data, naming the field', () => {
   const base = JSON.parse(readFileSync(join(root, 'recipes/fvqa-mini.json'), 'utf8'));
   const r = { ...base, data: { source: 'parquet', train: 'a.parquet', test: 'b.parquet' }, search: { backend: 'proxy' }, sft: null, caption: {} };
   expect(() => parseRecipe(r)).toThrow(/caption: must be null with data\.source parquet/);
   expect(() => parseRecipe({ ...base, caption: { max_steps: 0 } })).toThrow(/caption\.max_steps/);
-  expect(parseRecipe({ ...base, caption: {} }).caption).toEqual({ max_steps: 1500, learning_rate: 3e-4, per_device_train_batch_size: 8, warmup_ratio: 0.05, weight_decay: 0.01, max_grad_norm: 1, eval_steps: 500, eval_looks: 200, name_copies: 0 });
+  expect(() => parseRecipe({ ...base, caption: { max_steps: 10, name_copies: 2, name_copies_from_step: 10 } })).toThrow(/caption\.name_copies_from_step: 10 is not below caption\.max_steps 10/);
+  expect(parseRecipe({ ...base, caption: {} }).caption).toEqual({ max_steps: 1500, learning_rate: 3e-4, per_device_train_batch_size: 8, warmup_ratio: 0.05, weight_decay: 0.01, max_grad_norm: 1, eval_steps: 500, eval_looks: 200, name_copies: 0, name_copies_from_step: 0 });
 });

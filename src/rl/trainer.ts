@@ -272,7 +272,7 @@ export class Trainer {
    * caption/parsed, caption/pattern, caption/colour, caption/shape, caption/marks (percent of eval_looks unseen
    * looks read right) every eval_steps steps and at the end. The steps are the perception probe's
    * (perceptionProbe) with the recipe's seed: the same looks, images and weights. With caption.name_copies,
-   * each step also trains that many name copies (./copying.ts), and each evaluation adds copy/reasoning and
+   * each step from name_copies_from_step on also trains that many name copies (./copying.ts), and each evaluation adds copy/reasoning and
    * copy/action (percent of eval_looks unseen names copied).
    */
   private async runCaption(signal?: AbortSignal): Promise<void> {
@@ -291,7 +291,7 @@ export class Trainer {
       if (signal?.aborted) return;
       const step = this.state.captionStep;
       const captions = captionBatch(enc, looks, this.recipe.seed, step, c.per_device_train_batch_size);
-      const copies = copyBatch(enc, this.recipe.seed, step, c.name_copies);
+      const copies = step >= c.name_copies_from_step ? copyBatch(enc, this.recipe.seed, step, c.name_copies) : [];
       const batch = [...captions, ...copies];
       const ts = performance.now();
       // Captions and copies each at their own token-mean: the copies' longer replies do not thin the captions' gradient.
