@@ -38,15 +38,16 @@ test("a copy reply is the warm start's own reply to an image search, for every f
   expect([...seen].sort()).toEqual([...FACT_ATTRIBUTES].sort());
 });
 
-test('copyBatch trains the reply only, after a tool turn titled with the name, the same for a (seed, step) and new at the next step', () => {
+test('copyBatch trains the reply only, after a text-only tool turn titled with the name, the same for a (seed, step) and new at the next step', () => {
   const batch = copyBatch(enc, 7, 3, 4);
   const items = copyItems(E.Rng.stream(7, 'copy-train:3'), 4);
   expect(batch).toHaveLength(4);
   batch.forEach((s, k) => {
-    expect(s.images).toHaveLength(1);
+    expect(s.images).toHaveLength(0);
+    expect(s.tokens).not.toContain(tok.specialIds.image);
     expect(tok.decode(s.tokens.filter((_, i) => s.completion_mask[i] === 1))).toBe(` ${copyReply(items[k])}`);
     const context = tok.decode(s.tokens.filter((_, i) => s.completion_mask[i] === 0));
-    expect(context).toContain(`title: ${items[k].name}</information>`);
+    expect(context).toContain(`1. title: ${items[k].name}</information>`);
     expect(context).toContain(items[k].question);
   });
   expect(copyBatch(enc, 7, 3, 4)).toEqual(batch);

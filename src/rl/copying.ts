@@ -29,8 +29,11 @@ export interface CopyItem {
   question: string;
 }
 
-/** The image-search tool turn of a copy item: one result, titled with its name (the protocol's wording). */
-export const copyToolTurn = (item: CopyItem): string => toolResultTurn('image_search', formatImageSearchResults([{ title: item.name }]), item.question);
+/**
+ * The image-search tool turn of a copy item: one result, titled with its name (the protocol's wording); with
+ * `withImage` false the result has no image (`1. title: NAME`), as copyBatch trains it.
+ */
+export const copyToolTurn = (item: CopyItem, withImage = true): string => toolResultTurn('image_search', formatImageSearchResults([{ title: item.name }], withImage), item.question);
 
 /** The assistant turn a copy item trains: the warm start's reply to that tool turn (src/data/trajectories.ts). */
 export function copyReply({ name, attribute }: CopyItem): string {
@@ -46,15 +49,17 @@ export function copyItems(rng: E.Rng, n: number): CopyItem[] {
 }
 
 /**
- * One optimizer step's copy sequences: `n` fresh items, each with a random look's image as its search result.
+ * One optimizer step's copy sequences: `n` fresh items, their search results without an image (text only).
+ * Why no image: a result image is a random look that the reply never depends on, and training replies that
+ * ignore an image beside captions that must read one cost seed 2 its perception of shapes and marks, with 4 or
+ * 8 copies per step (docs/fvqa-mini-warm-start.md, sixth session). Copying a title is text work; the read-back
+ * (copyAccuracy) checks that it carries over to results with an image, as the policy meets them.
  * Drawn from a stream of (seed, step) alone, so a resumed stage trains what an unbroken one would.
  * @returns TrainSequences whose loss mask covers the reply only (the tool turn is context)
  */
 export function copyBatch(enc: TurnEncoder, seed: number, step: number, n: number): TrainSequence[] {
-  const rng = E.Rng.stream(seed, `copy-train:${step}`);
-  return copyItems(rng, n).map((item, k) => {
-    const png = renderLookPng(randomLook(rng), { seed, stream: `copy-train:${step}:${k}` });
-    const c = encodeConversation(enc, [{ role: 'user', content: copyToolTurn(item) }, { role: 'assistant', content: copyReply(item) }], [png]);
+  return copyItems(E.Rng.stream(seed, `copy-train:${step}`), n).map((item) => {
+    const c = encodeConversation(enc, [{ role: 'user', content: copyToolTurn(item, false) }, { role: 'assistant', content: copyReply(item) }], []);
     return { tokens: c.tokens, completion_mask: c.lossMask, images: c.images };
   });
 }
