@@ -17,7 +17,7 @@ test('the shipped recipes validate', () => {
     expect(r.name).toBe(f.replace(/\.json$/, ''));
   }
   // Each main recipe and its two ablations (the paper's), which start from its warm start.
-  for (const name of ['fvqa-mini', 'fvqa-mini-caption']) {
+  for (const name of ['fvqa-mini', 'fvqa-mini-caption', 'fvqa-mini-name-copies']) {
     const main = loadRecipe(readFileSync(join(dir, `${name}.json`), 'utf8'));
     const ablation = loadRecipe(readFileSync(join(dir, `${name}-no-search-penalty.json`), 'utf8'));
     // The ablation differs from the main recipe only in its name, description, the search penalty and the
@@ -47,6 +47,10 @@ test('the shipped recipes validate', () => {
     grpo: { ...main.grpo, scale_rewards: 'group' },
   }).toEqual(caption);
   expect(main.grpo.scale_rewards).toBe('batch');
+  // The candidate fvqa-mini-name-copies is fvqa-mini with 8 name copies per caption step from the first.
+  const copies = loadRecipe(readFileSync(join(dir, 'fvqa-mini-name-copies.json'), 'utf8'));
+  expect(main.caption!.name_copies).toBe(0);
+  expect({ ...main, name: copies.name, description: copies.description, caption: { ...main.caption!, name_copies: 8 } }).toEqual(copies);
 });
 
 test('warm-start and whole-recipe differences: an ablation shares the warm start, another recipe does not', () => {
