@@ -122,6 +122,7 @@ export const v128 = {
   store: (addr: Code, v: Code, offset = 0): Code => flat(addr, v, simd(0x0b), memarg(4, offset)),
   and: (a: Code, b: Code): Code => flat(a, b, simd(0x4e)),
   or: (a: Code, b: Code): Code => flat(a, b, simd(0x50)),
+  not: (a: Code): Code => flat(a, simd(0x4d)),
   /** Lanes of `a` where `mask` is all ones, else of `b`. */
   bitselect: (a: Code, b: Code, mask: Code): Code => flat(a, b, mask, simd(0x52)),
 };
@@ -149,7 +150,15 @@ export const f32x4 = {
 };
 
 export const i32x4 = {
+  /** A constant vector of four i32 lanes (v128.const). */
+  const: (lanes: [number, number, number, number]): Code => {
+    const bytes = new DataView(new ArrayBuffer(16));
+    lanes.forEach((v, i) => bytes.setInt32(4 * i, v, true)); // the binary format is little-endian
+    return flat(simd(0x0c), [...new Uint8Array(bytes.buffer)]);
+  },
   splat: (a: Code): Code => flat(a, simd(0x11)),
+  eq: (a: Code, b: Code): Code => flat(a, b, simd(0x37)),
+  lt_s: (a: Code, b: Code): Code => flat(a, b, simd(0x39)),
   add: (a: Code, b: Code): Code => flat(a, b, simd(0xae)),
   sub: (a: Code, b: Code): Code => flat(a, b, simd(0xb1)),
   shr_s: (a: Code, b: Code): Code => flat(a, b, simd(0xac)),

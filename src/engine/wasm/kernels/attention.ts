@@ -10,10 +10,12 @@
  * row max -> p = exp(score - max), Σp -> o = Σ p·v / Σp (4-lane SIMD over D), lse = max + log Σp.
  * Backward from lse and o (Dao et al. 2022): p = exp(score - lse), dp = dO·v (transposed V, 4 keys
  * at a time), ds = p·(dp - dO·o)·scale, dq = Σ ds·k, dk += ds·q, dv += p·dO.
+ * The mask, the max, exp and ds run over 4 keys at a time as well (a lane mask of the attended keys):
+ * a scalar exp per score was a third of the kernels' time in a tiny-vlm SFT step.
  */
-import { f32, f32x4, forRange, i32, ifThen, select, seq, v128, type Code, type Local } from '../asm.js';
+import { f32, f32x4, forRange, i32, i32x4, ifThen, select, seq, v128, type Code, type Local } from '../asm.js';
 import { kernel, type KernelCtx } from '../kernel.js';
-import { expf, logf } from './math.js';
+import { hmax, hsum, logf, vector } from './math.js';
 import { at } from './elementwise.js';
 
 const ARGS = {
@@ -38,7 +40,7 @@ function rowOps(K: Ctx) {
     dot: (a: Local, b: Local, out: Local): Code => seq(
       acc4.set(f32x4.splat(f32.const(0))),
       forRange(i, i32.const(0), d4.get(), acc4.set(f32x4.madd(vec(a), vec(b), acc4.get(), K.relaxed)), i32.const(4)),
-      acc.set(f32.add(f32.add(f32x4.extract_lane(acc4.get(), 0), f32x4.extract_lane(acc4.get(), 1)), f32.add(f32x4.extract_lane(acc4.get(), 2), f32x4.extract_lane(acc4.get(), 3)))),
+      acc.set(hsum(acc4.get(), acc4)),
       forRange(i, d4.get(), d.get(), acc.set(f32.add(acc.get(), f32.mul(sc(a), sc(b))))),
       out.set(acc.get()),
     ),
@@ -70,6 +72,7 @@ function frame(K: Ctx) {
   const u = K.i32(), us = K.i32(), ue = K.i32(), b = K.i32(), kh = K.i32(), h = K.i32(), t = K.i32(), grp = K.i32();
   const s4 = K.i32(), sEnd = K.i32(), sEnd4 = K.i32(), key = K.i32(), i = K.i32(), src = K.i32();
   const kt = K.i32(), vt = K.i32(), row = K.i32(), row2 = K.i32(), acc = K.v128(), transposed = K.i32();
+  const ALL = i32x4.const([-1, -1, -1, -1]), IOTA = i32x4.const([0, 1, 2, 3]);
   const rowPtr = (base: Local, bb: Code, tt: Code, hh: Code, tLen: Code, heads: Local) =>
     i32.add(base.get(), i32.shl(i32.mul(i32.add(i32.mul(i32.add(i32.mul(bb, tLen), tt), heads.get()), hh), p.d.get()), i32.const(2)));
   /** dst[i·S4 + s] = rows[(b, s, kh)][i] for s < S */
@@ -78,13 +81,21 @@ function frame(K: Ctx) {
     forRange(i, i32.const(0), p.d.get(), f32.store(at(dst, i32.add(i32.mul(i.get(), s4.get()), key.get())), f32.load(at(src, i.get())))),
   ));
   return {
-    b, kh, h, t, sEnd, key, kt, vt, row, row2, rowPtr, transposed,
+    b, kh, h, t, sEnd, sEnd4, key, kt, vt, row, row2, rowPtr, transposed,
     keyRow: (base: Local) => rowPtr(base, b.get(), key.get(), kh.get(), p.sMax.get(), p.hkv),
     qRow: (base: Local) => rowPtr(base, b.get(), t.get(), h.get(), p.t.get(), p.hq),
     lseIndex: () => i32.add(i32.mul(i32.add(i32.mul(b.get(), p.t.get()), t.get()), p.hq.get()), h.get()),
     attended: () => i32.and(
       i32.lt_s(key.get(), sEnd.get()),
       i32.or(i32.eqz(p.mask.get()), i32.ne(i32.load(at(p.mask, i32.add(i32.mul(b.get(), p.sMax.get()), key.get()))), i32.const(0))),
+    ),
+    /**
+     * Lane mask (all ones = attended) of keys key..key+3: below sEnd, and set in the key mask if there is one.
+     * Reads up to 3 mask words past a row's end (the heap's guard keeps them in memory; the sEnd test drops them).
+     */
+    attended4: () => v128.and(
+      i32x4.lt_s(i32x4.add(i32x4.splat(key.get()), IOTA), i32x4.splat(sEnd.get())),
+      select(ALL, v128.not(i32x4.eq(v128.load(at(p.mask, i32.add(i32.mul(b.get(), p.sMax.get()), key.get()))), i32x4.splat(i32.const(0)))), i32.eqz(p.mask.get())),
     ),
     /** out[s] = Σ_i x[i]·Tᵀ[i, s] for s < sEnd rounded up to 4 (T transposed in scratch; see `transposed`). */
     rowTimes: (x: Local, tr: Local, out: Local) => forRange(key, i32.const(0), sEnd4.get(), seq(
@@ -130,32 +141,40 @@ function rowScores(K: Ctx, R: ReturnType<typeof rowOps>, F: ReturnType<typeof fr
 export const attentionKernel = kernel('attention', { ...ARGS, o: 'i32', lse: 'i32' }, (K) => {
   const p = K.p;
   const R = rowOps(K as unknown as Ctx), F = frame(K as unknown as Ctx);
-  const qp = K.i32(), op = K.i32(), kp = K.i32(), mx = K.f32(), sum = K.f32(), sc = K.f32(), pr = K.f32();
+  const qp = K.i32(), op = K.i32(), kp = K.i32(), mx = K.f32(), sum = K.f32(), pr = K.f32(), v4 = K.v128(), acc4 = K.v128(), t4 = K.v128();
   const scores = rowScores(K as unknown as Ctx, R, F);
-  const rowAt = () => at(F.row, F.key.get());
+  const row4 = () => at(F.row, F.key.get());
+  const keys4 = (body: Code) => forRange(F.key, i32.const(0), F.sEnd4.get(), body, i32.const(4));
   return seq(
     R.init,
     F.forPairs(false, seq(
       qp.set(F.qRow(p.q)),
       op.set(F.qRow(p.o)),
       scores(qp, p.k, F.kt, F.row),
-      // masked scores -> -inf, and the row max
-      mx.set(f32.const(-Infinity)),
-      forRange(F.key, i32.const(0), F.sEnd.get(), seq(
-        sc.set(select(f32.mul(f32.load(rowAt()), p.scale.get()), f32.const(-Infinity), F.attended())),
-        f32.store(rowAt(), sc.get()),
-        mx.set(f32.max(mx.get(), sc.get())),
+      // scaled scores, -inf where not attended, and the row max
+      acc4.set(f32x4.splat(f32.const(-Infinity))),
+      keys4(seq(
+        v4.set(v128.bitselect(f32x4.mul(v128.load(row4()), f32x4.splat(p.scale.get())), f32x4.splat(f32.const(-Infinity)), F.attended4())),
+        v128.store(row4(), v4.get()),
+        acc4.set(f32x4.max(acc4.get(), v4.get())),
       )),
+      mx.set(hmax(acc4.get(), t4)),
       R.zero(op),
       sum.set(f32.const(0)),
-      ifThen(f32.gt(mx.get(), f32.const(-Infinity)), forRange(F.key, i32.const(0), F.sEnd.get(), seq(
-        pr.set(expf(f32.sub(f32.load(rowAt()), mx.get()))),
-        ifThen(f32.gt(pr.get(), f32.const(0)), seq(
-          sum.set(f32.add(sum.get(), pr.get())),
-          kp.set(F.keyRow(p.v)),
-          R.axpy(op, kp, pr),
+      ifThen(f32.gt(mx.get(), f32.const(-Infinity)), seq(
+        // p = exp(score - max) in place (0 where not attended), Σp
+        acc4.set(f32x4.splat(f32.const(0))),
+        keys4(seq(
+          v4.set(vector.exp(f32x4.sub(v128.load(row4()), f32x4.splat(mx.get())))),
+          v128.store(row4(), v4.get()),
+          acc4.set(f32x4.add(acc4.get(), v4.get())),
         )),
-      ))),
+        sum.set(hsum(acc4.get(), t4)),
+        forRange(F.key, i32.const(0), F.sEnd.get(), seq(
+          pr.set(f32.load(at(F.row, F.key.get()))),
+          ifThen(f32.gt(pr.get(), f32.const(0)), seq(kp.set(F.keyRow(p.v)), R.axpy(op, kp, pr))),
+        )),
+      )),
       R.scale(op, select(f32.div(f32.const(1), sum.get()), f32.const(0), f32.gt(sum.get(), f32.const(0)))),
       f32.store(at(p.lse, F.lseIndex()), select(f32.add(mx.get(), logf(sum.get())), f32.const(-Infinity), f32.gt(sum.get(), f32.const(0)))),
     )),
@@ -166,9 +185,10 @@ export const attentionGradKernel = kernel('attention_grad', { ...ARGS, o: 'i32',
   const p = K.p;
   const R = rowOps(K as unknown as Ctx), F = frame(K as unknown as Ctx);
   const qp = K.i32(), op = K.i32(), gp = K.i32(), dqp = K.i32(), kp = K.i32(), dkp = K.i32(), dvp = K.i32();
-  const lse = K.f32(), D = K.f32(), pr = K.f32(), ds = K.f32();
+  const lse = K.f32(), D = K.f32(), pr = K.f32(), ds = K.f32(), att4 = K.v128(), p4 = K.v128();
   const scores = rowScores(K as unknown as Ctx, R, F);
-  const rowAt = (r: Local) => at(r, F.key.get());
+  const at4 = (r: Local) => at(r, F.key.get());
+  const zero4 = f32x4.splat(f32.const(0));
   return seq(
     R.init,
     F.forPairs(true, seq(
@@ -182,9 +202,16 @@ export const attentionGradKernel = kernel('attention_grad', { ...ARGS, o: 'i32',
         R.dot(gp, op, D),
         scores(qp, p.k, F.kt, F.row),
         scores(gp, p.v, F.vt, F.row2),
+        // p (in row) and ds (in row2) for 4 keys at a time, 0 where not attended
+        forRange(F.key, i32.const(0), F.sEnd4.get(), seq(
+          att4.set(F.attended4()),
+          p4.set(v128.bitselect(vector.exp(f32x4.sub(f32x4.mul(v128.load(at4(F.row)), f32x4.splat(p.scale.get())), f32x4.splat(lse.get()))), zero4, att4.get())),
+          v128.store(at4(F.row), p4.get()),
+          v128.store(at4(F.row2), v128.bitselect(f32x4.mul(f32x4.mul(p4.get(), f32x4.sub(v128.load(at4(F.row2)), f32x4.splat(D.get()))), f32x4.splat(p.scale.get())), zero4, att4.get())),
+        ), i32.const(4)),
         forRange(F.key, i32.const(0), F.sEnd.get(), ifThen(F.attended(), seq(
-          pr.set(expf(f32.sub(f32.mul(f32.load(rowAt(F.row)), p.scale.get()), lse.get()))),
-          ds.set(f32.mul(f32.mul(pr.get(), f32.sub(f32.load(rowAt(F.row2)), D.get())), p.scale.get())),
+          pr.set(f32.load(at4(F.row))),
+          ds.set(f32.load(at4(F.row2))),
           kp.set(F.keyRow(p.k)),
           dkp.set(F.keyRow(p.dk)),
           dvp.set(F.keyRow(p.dv)),

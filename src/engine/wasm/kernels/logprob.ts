@@ -9,7 +9,7 @@
 import { f32, f32x4, forRange, i32, ifThen, select, seq, v128, type Code, type Local } from '../asm.js';
 import { kernel, type KernelCtx } from '../kernel.js';
 import { at } from './elementwise.js';
-import { expf, logf, scalar, vector, type Lanes } from './math.js';
+import { expf, hmax, hsum, logf, scalar, vector, type Lanes } from './math.js';
 
 /** Over j < vc of one row: `body(L, j)` 4 lanes at a time, then with scalar lanes for the tail. */
 function rowLanes(K: KernelCtx<string>, vc: Local, body: (L: Lanes, j: Local) => Code): Code {
@@ -20,16 +20,6 @@ function rowLanes(K: KernelCtx<string>, vc: Local, body: (L: Lanes, j: Local) =>
     forRange(j, v4.get(), vc.get(), body(scalar, j)),
   );
 }
-
-/** Sum of the 4 lanes. */
-const hsum = (v: Code, t: Local): Code => seq(
-  t.set(v),
-  f32.add(f32.add(f32x4.extract_lane(t.get(), 0), f32x4.extract_lane(t.get(), 1)), f32.add(f32x4.extract_lane(t.get(), 2), f32x4.extract_lane(t.get(), 3))),
-);
-const hmax = (v: Code, t: Local): Code => seq(
-  t.set(v),
-  f32.max(f32.max(f32x4.extract_lane(t.get(), 0), f32x4.extract_lane(t.get(), 1)), f32.max(f32x4.extract_lane(t.get(), 2), f32x4.extract_lane(t.get(), 3))),
-);
 
 /** stats [n, 4] updated in place from logits [n, vc] of vocabulary ids [v0, v0 + vc). */
 export const logprobChunkKernel = kernel('logprob_chunk', { logits: 'i32', targets: 'i32', stats: 'i32', n: 'i32', vc: 'i32', v0: 'i32', invT: 'f32' }, (k) => {

@@ -10,7 +10,7 @@
  * denormals), NaN below 0, +inf at +inf.
  */
 import type { UnaryOp } from '../../backend.js';
-import { call, f32, f32x4, Func, i32, i32x4, select, v128, type Code, type Local, type ValType } from '../asm.js';
+import { call, f32, f32x4, Func, i32, i32x4, select, seq, v128, type Code, type Local, type ValType } from '../asm.js';
 
 /** Arithmetic on one lane type; comparisons give a condition that `sel` consumes. */
 export interface Lanes {
@@ -119,6 +119,17 @@ function logFunc(L: Lanes, name: string): Func {
   ];
   return f;
 }
+
+/** Sum of the 4 lanes of `v` (through the v128 local `t`). */
+export const hsum = (v: Code, t: Local): Code => seq(
+  t.set(v),
+  f32.add(f32.add(f32x4.extract_lane(t.get(), 0), f32x4.extract_lane(t.get(), 1)), f32.add(f32x4.extract_lane(t.get(), 2), f32x4.extract_lane(t.get(), 3))),
+);
+/** Max of the 4 lanes of `v` (through the v128 local `t`). */
+export const hmax = (v: Code, t: Local): Code => seq(
+  t.set(v),
+  f32.max(f32.max(f32x4.extract_lane(t.get(), 0), f32x4.extract_lane(t.get(), 1)), f32.max(f32x4.extract_lane(t.get(), 2), f32x4.extract_lane(t.get(), 3))),
+);
 
 export const expf = scalar.exp;
 export const logf = scalar.log;
