@@ -570,3 +570,42 @@ describe('FVQA-mini look drills (lookDrills)', () => {
     for (const [kind, c] of shares(d.splits.sft.filter((x) => x.extra_info!.search_mode !== 'rag'), (x) => x.extra_info!.question_kind)) expect(c.search, kind).toBe(c.direct);
   });
 });
+
+describe('FVQA-mini direct visual answers that state the look (visualStatement)', () => {
+  const OPTIONS = { ...NEUTRAL, recognitionFirst: 3, ragWorkflowShare: 0.5, lookDrills: 10 };
+  let f: FvqaMini;
+  let base: FvqaMini;
+  beforeAll(() => {
+    f = generateFvqaMini({ ...OPTIONS, visualStatement: 1 });
+    base = generateFvqaMini(OPTIONS);
+  });
+  const WORDS = { colour: 'colour is', shape: 'shape is', marks: 'number of marks is' } as const;
+
+  test("a visual question's direct first turn states the asked attribute read off its own description; nothing else changes", () => {
+    expect(f.splits.sft).toHaveLength(base.splits.sft.length);
+    let stated = 0;
+    f.splits.sft.forEach((r, i) => {
+      const was = base.splits.sft[i];
+      const attribute = r.extra_info!.attribute;
+      const direct = r.extra_info!.question_kind === 'visual' && !searched(r) && r.extra_info!.search_mode !== 'rag';
+      if (!direct) {
+        // Search and RAG-workflow trajectories of visual questions, and every other row, are as before except that
+        // a RAG-workflow row's (untrained) first turn is the direct answer's reasoning.
+        if (r.extra_info!.search_mode !== 'rag') expect(r.prompt, r.data_id).toEqual(was.prompt);
+        return;
+      }
+      const [first] = turns(r);
+      const [, colour, shape, marks] = /^<reason>A \w+ (\w+) (\w+), (\d+) marks?\./.exec(first)!;
+      const seen = { colour, shape, marks }[attribute as keyof typeof WORDS];
+      // "<look> <recognition> The shape is square.</reason><answer>square</answer>", by hand from the description.
+      expect(first, r.data_id).toBe(turns(was)[0].replace('</reason>', ` The ${WORDS[attribute as keyof typeof WORDS]} ${seen}.</reason>`));
+      expect(finalAnswer(r)).toBe(seen);
+      expect(accepts(r, seen), r.data_id).toBe(true);
+      stated++;
+    });
+    expect(stated).toBeGreaterThan(20);
+    // Still decision-neutral per question kind.
+    for (const [kind, c] of shares(f.splits.sft.filter((x) => x.extra_info!.search_mode !== 'rag'), (x) => x.extra_info!.question_kind)) expect(c.search, kind).toBe(c.direct);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, visualStatement: 2 })).toThrow(/visualStatement must be 0 or 1/);
+  });
+});

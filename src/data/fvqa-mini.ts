@@ -171,6 +171,17 @@ export interface FvqaMiniConfig extends WorldConfig {
    * visual questions, issue 15). Their searches are replayed on their drill world's index.
    */
   lookDrills: number;
+  /**
+   * 1: a direct answer to a visual question states the asked attribute off the look before it answers ("A
+   * ringed orange square, 2 marks. I do not recognise this creature. The shape is square." then `square`;
+   * questions.ts lookStatement). Without it, the only direct answer that follows "I do not recognise this
+   * creature." with no words of its own is a visual one, beside guesses of every fact; GRPO then drew guesses
+   * from the fact vocabularies on visual questions about unrecognised creatures (13% of sampled direct answers
+   * wrong, e.g. "Cloud Forest" for a shape), answering from the look stopped paying more than searching, and
+   * the policy searched half of those search_free questions (docs/fvqa-mini-warm-start.md, 2026-12-06, seventh
+   * session). The shares of direct and search trajectories are unchanged. 0 (default): off.
+   */
+  visualStatement: number;
 }
 
 export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
@@ -196,6 +207,7 @@ export const DEFAULT_FVQA_MINI: FvqaMiniConfig = {
   readingDrillNameLetters: 0,
   grpoDrills: 0,
   lookDrills: 0,
+  visualStatement: 0,
 };
 
 /** URL of an entity's page; stable identifier, never fetched. */
@@ -312,7 +324,7 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
   const words = ['uniformDecision', 'factDecision', 'recognitionFirst'] as const;
-  for (const k of ['uniformDecision', 'factDecision'] as const) {
+  for (const k of ['uniformDecision', 'factDecision', 'visualStatement'] as const) {
     if (config[k] !== 0 && config[k] !== 1) throw new Error(`${k} must be 0 or 1, got ${config[k]}`);
   }
   if (![0, 1, 2, 3].includes(config.recognitionFirst)) throw new Error(`recognitionFirst must be 0, 1, 2 or 3, got ${config.recognitionFirst}`);
@@ -490,7 +502,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const searches = b === 'needless_search' || b === 'search_chain';
     const ragChain = b === 'rag_workflow' || (searches && config.ragChainShare > 0 && (inst.attribute === 'name' || inst.kind === 'visual')
       && Rng.stream(config.seed, `rag:${stream}`).next() < config.ragChainShare);
-    const t = trajectory(inst, b, engine, { stated, ragChain, uniformDecision: config.uniformDecision === 1, factDecision: config.factDecision === 1, recognitionFirst: config.recognitionFirst });
+    const t = trajectory(inst, b, engine, { stated, ragChain, uniformDecision: config.uniformDecision === 1, factDecision: config.factDecision === 1, recognitionFirst: config.recognitionFirst, visualStatement: config.visualStatement === 1 });
     const row = toRow(inst, 'sft', sft.length, t.prompt, t.images);
     if (b === 'rag_workflow') row.extra_info!.search_mode = 'rag';
     sft.push(row);

@@ -105,6 +105,16 @@ export function describeLook(look: EntityLook): string {
   return `A ${look.pattern} ${look.colour} ${look.shape}, ${look.marks} mark${look.marks === 1 ? '' : 's'}.`;
 }
 
+/**
+ * The sentence in which a direct answer to a visual question states the asked attribute off the look, e.g. "The
+ * colour is orange." (FvqaMiniConfig.visualStatement). Its first word is that of a known fact's statement
+ * (factSentence: "The diet of X is Y."), not a search's or a guess's, so answering from the look and from memory
+ * start alike.
+ */
+export function lookStatement(look: EntityLook, attribute: (typeof VISUAL_ATTRIBUTES)[number]): string {
+  return attribute === 'marks' ? `The number of marks is ${look.marks}.` : `The ${attribute} is ${look[attribute]}.`;
+}
+
 /** A look as a turn states it (describeLook's sentence at the start of `text`, after `<reason>`), or null; background is not said. */
 export function readDescribedLook(text: string): Omit<EntityLook, 'background'> | null {
   const m = /^(?:<reason>)?A (\w+) (\w+) (\w+), (\d+) marks?\./.exec(text);

@@ -13,7 +13,7 @@ import {
 import { RESULTS_PER_SEARCH } from '../protocol/tools.js';
 import { decodeImage } from './image.js';
 import {
-  FACT_PHRASE, answersFor, describeLook, factSentence, factSentenceStating, type Attribute, type FactAttribute, type Instance,
+  FACT_PHRASE, VISUAL_ATTRIBUTES, answersFor, describeLook, factSentence, factSentenceStating, lookStatement, type Attribute, type FactAttribute, type Instance,
 } from './questions.js';
 import { pooledRgb } from './render.js';
 import type { ChatMessage, FvqaImage } from './types.js';
@@ -107,13 +107,16 @@ export interface TrajectoryOptions {
    *  words (1) or in words of each context's own (2; 3 with GUESS_APART); 0: no recognition sentence
    *  (FvqaMiniConfig.recognitionFirst). */
   recognitionFirst: number;
+  /** A direct answer to a visual question states the asked attribute off the look first (questions.ts
+   *  lookStatement; FvqaMiniConfig.visualStatement). */
+  visualStatement?: boolean;
 }
 
 /**
  * Builds one warm-start trajectory (user/assistant turns, images in placeholder order) of `inst`
  * answered with `behaviour`; its image and text searches are run on `search`.
  */
-export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, { stated, ragChain, uniformDecision, factDecision, recognitionFirst }: TrajectoryOptions): {
+export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusSearch, { stated, ragChain, uniformDecision, factDecision, recognitionFirst, visualStatement }: TrajectoryOptions): {
   prompt: ChatMessage[];
   images: FvqaImage[];
 } {
@@ -136,7 +139,7 @@ export function trajectory(inst: Instance, behaviour: Behaviour, search: CorpusS
   const decides = uniformDecision || recognitionFirst === 1;
   const said = decides ? `${opening} ${UNIFORM_DECISION.answer}` : opening;
   const stating = () => `${factSentenceStating(e, inst.attribute as FactAttribute, stated)}.`;
-  const knownReasoning = () => visual ? said
+  const knownReasoning = () => visual ? (visualStatement ? `${said} ${lookStatement(e.look, inst.attribute as (typeof VISUAL_ATTRIBUTES)[number])}` : said)
     : recognitionFirst ? (inst.attribute === 'name' ? said : `${said} ${stating()}`)
       : inst.attribute === 'name' ? `${said} This is ${name}.` : `${said} This is ${name}. ${stating()}`;
   const guessReasoning = decides ? said : recognitionFirst ? `${opening} ${recognitionFirst === 3 ? GUESS_APART : GUESS}` : `${look} I think I know this creature.`;
