@@ -11,7 +11,9 @@
  * Backward from lse and o (Dao et al. 2022): p = exp(score - lse), dp = dO·v (transposed V, 4 keys
  * at a time), ds = p·(dp - dO·o)·scale, dq = Σ ds·k, dk += ds·q, dv += p·dO.
  * The mask, the max, exp and ds run over 4 keys at a time as well (a lane mask of the attended keys):
- * a scalar exp per score was a third of the kernels' time in a tiny-vlm SFT step.
+ * a scalar exp per score was a third of the kernels' time in a tiny-vlm SFT step. With the transposes,
+ * o = Σ p·v and dq = Σ ds·k are dot products along the keys (Vᵀ, Kᵀ rows against the p / ds row, 4 dims
+ * at a time) instead of a row update per key; dk and dv, written by every query, stay row updates.
  */
 import { f32, f32x4, forRange, i32, i32x4, ifThen, select, seq, v128, type Code, type Local } from '../asm.js';
 import { kernel, type KernelCtx } from '../kernel.js';
@@ -75,11 +77,26 @@ function frame(K: Ctx) {
   const ALL = i32x4.const([-1, -1, -1, -1]), IOTA = i32x4.const([0, 1, 2, 3]);
   const rowPtr = (base: Local, bb: Code, tt: Code, hh: Code, tLen: Code, heads: Local) =>
     i32.add(base.get(), i32.shl(i32.mul(i32.add(i32.mul(i32.add(i32.mul(bb, tLen), tt), heads.get()), hh), p.d.get()), i32.const(2)));
-  /** dst[i·S4 + s] = rows[(b, s, kh)][i] for s < S */
-  const transpose = (base: Local, dst: Local) => forRange(key, i32.const(0), p.s.get(), seq(
-    src.set(rowPtr(base, b.get(), key.get(), kh.get(), p.sMax.get(), p.hkv)),
-    forRange(i, i32.const(0), p.d.get(), f32.store(at(dst, i32.add(i32.mul(i.get(), s4.get()), key.get())), f32.load(at(src, i.get())))),
-  ));
+  /** dst[i·S4 + s] = rows[(b, s, kh)][i] for s < S, and 0 for S <= s < S4 (timesT multiplies those columns by 0: no stale NaN) */
+  const transpose = (base: Local, dst: Local) => seq(
+    forRange(key, i32.const(0), p.s.get(), seq(
+      src.set(rowPtr(base, b.get(), key.get(), kh.get(), p.sMax.get(), p.hkv)),
+      forRange(i, i32.const(0), p.d.get(), f32.store(at(dst, i32.add(i32.mul(i.get(), s4.get()), key.get())), f32.load(at(src, i.get())))),
+    )),
+    forRange(key, p.s.get(), s4.get(), forRange(i, i32.const(0), p.d.get(), f32.store(at(dst, i32.add(i32.mul(i.get(), s4.get()), key.get())), f32.const(0)))),
+  );
+  const d4 = K.i32(), dim = K.i32(), xv = K.v128(), ht = K.v128();
+  const accs = [K.v128(), K.v128(), K.v128(), K.v128()], trRows = [K.i32(), K.i32(), K.i32(), K.i32()];
+  /** out[dim + j] = Σ_{s < sEnd4} x[s]·Tᵀ[dim + j, s] for j < n: n dims at a time, each x vector loaded once for them. */
+  const dimsTimes = (x: Local, tr: Local, out: Local, n: number) => seq(
+    ...trRows.slice(0, n).map((r, j) => r.set(at(tr, i32.mul(i32.add(dim.get(), i32.const(j)), s4.get())))),
+    ...accs.slice(0, n).map((a) => a.set(f32x4.splat(f32.const(0)))),
+    forRange(key, i32.const(0), sEnd4.get(), seq(
+      xv.set(v128.load(at(x, key.get()))),
+      ...accs.slice(0, n).map((a, j) => a.set(f32x4.madd(xv.get(), v128.load(at(trRows[j], key.get())), a.get(), K.relaxed))),
+    ), i32.const(4)),
+    ...accs.slice(0, n).map((a, j) => f32.store(at(out, i32.add(dim.get(), i32.const(j))), hsum(a.get(), ht))),
+  );
   return {
     b, kh, h, t, sEnd, sEnd4, key, kt, vt, row, row2, rowPtr, transposed,
     keyRow: (base: Local) => rowPtr(base, b.get(), key.get(), kh.get(), p.sMax.get(), p.hkv),
@@ -103,6 +120,16 @@ function frame(K: Ctx) {
       forRange(i, i32.const(0), p.d.get(), acc.set(f32x4.madd(v128.load32_splat(at(x, i.get())), v128.load(at(tr, i32.add(i32.mul(i.get(), s4.get()), key.get()))), acc.get(), K.relaxed))),
       v128.store(at(out, key.get()), acc.get()),
     ), i32.const(4)),
+    /**
+     * out[i] = Σ_s x[s]·Tᵀ[i, s] over the keys below sEnd rounded up to 4, for every i < D (T transposed in scratch):
+     * a row of p or ds times V or K with no store per key, where the per-key y += a·x form stores a row every key.
+     * Lanes of x past the attended keys must be 0.
+     */
+    timesT: (x: Local, tr: Local, out: Local) => seq(
+      d4.set(i32.and(p.d.get(), i32.const(-4))),
+      forRange(dim, i32.const(0), d4.get(), dimsTimes(x, tr, out, 4), i32.const(4)),
+      forRange(dim, d4.get(), p.d.get(), dimsTimes(x, tr, out, 1)),
+    ),
     /** Loops every (b, kh) pair of this thread, transposing K (and V) first, then every query (h, t) of it. */
     forPairs: (withV: boolean, body: Code) => seq(
       s4.set(i32.and(i32.add(p.s.get(), i32.const(3)), i32.const(-4))),
@@ -147,7 +174,7 @@ export const attentionKernel = kernel('attention', { ...ARGS, o: 'i32', lse: 'i3
   const keys4 = (body: Code) => forRange(F.key, i32.const(0), F.sEnd4.get(), body, i32.const(4));
   return seq(
     R.init,
-    F.forPairs(false, seq(
+    F.forPairs(true, seq(
       qp.set(F.qRow(p.q)),
       op.set(F.qRow(p.o)),
       scores(qp, p.k, F.kt, F.row),
@@ -170,10 +197,11 @@ export const attentionKernel = kernel('attention', { ...ARGS, o: 'i32', lse: 'i3
           acc4.set(f32x4.add(acc4.get(), v4.get())),
         )),
         sum.set(hsum(acc4.get(), t4)),
-        forRange(F.key, i32.const(0), F.sEnd.get(), seq(
+        // o = Σ p·v: through Vᵀ, or one row update per key when there is no transpose (decoding)
+        ifThen(F.transposed.get(), F.timesT(F.row, F.vt, op), forRange(F.key, i32.const(0), F.sEnd.get(), seq(
           pr.set(f32.load(at(F.row, F.key.get()))),
           ifThen(f32.gt(pr.get(), f32.const(0)), seq(kp.set(F.keyRow(p.v)), R.axpy(op, kp, pr))),
-        )),
+        ))),
       )),
       R.scale(op, select(f32.div(f32.const(1), sum.get()), f32.const(0), f32.gt(sum.get(), f32.const(0)))),
       f32.store(at(p.lse, F.lseIndex()), select(f32.add(mx.get(), logf(sum.get())), f32.const(-Infinity), f32.gt(sum.get(), f32.const(0)))),
@@ -212,13 +240,14 @@ export const attentionGradKernel = kernel('attention_grad', { ...ARGS, o: 'i32',
         forRange(F.key, i32.const(0), F.sEnd.get(), ifThen(F.attended(), seq(
           pr.set(f32.load(at4(F.row))),
           ds.set(f32.load(at4(F.row2))),
-          kp.set(F.keyRow(p.k)),
           dkp.set(F.keyRow(p.dk)),
           dvp.set(F.keyRow(p.dv)),
-          R.axpy(dqp, kp, ds),
+          ifThen(i32.eqz(F.transposed.get()), seq(kp.set(F.keyRow(p.k)), R.axpy(dqp, kp, ds))),
           R.axpy(dkp, qp, ds),
           R.axpy(dvp, gp, pr),
         ))),
+        // dq = Σ ds·k through Kᵀ (ds is 0 past the attended keys)
+        ifThen(F.transposed.get(), F.timesT(F.row2, F.kt, dqp)),
       )),
     )),
   );
