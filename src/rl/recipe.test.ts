@@ -47,10 +47,14 @@ test('the shipped recipes validate', () => {
     grpo: { ...main.grpo, scale_rewards: 'group' },
   }).toEqual(caption);
   expect(main.grpo.scale_rewards).toBe('batch');
-  // The candidate fvqa-mini-name-copies is fvqa-mini with 8 name copies per caption step from the first.
+  // The candidate fvqa-mini-name-copies is fvqa-mini with 8 name copies per caption step from the first, and look statements.
   const copies = loadRecipe(readFileSync(join(dir, 'fvqa-mini-name-copies.json'), 'utf8'));
   expect(main.caption!.name_copies).toBe(0);
-  expect({ ...main, name: copies.name, description: copies.description, caption: { ...main.caption!, name_copies: 8 } }).toEqual(copies);
+  expect(main.data.fvqa_mini.visual_statement).toBeUndefined();
+  expect({
+    ...main, name: copies.name, description: copies.description, caption: { ...main.caption!, name_copies: 8 },
+    data: { ...main.data, fvqa_mini: { ...main.data.fvqa_mini, visual_statement: 1 } },
+  }).toEqual(copies);
 });
 
 test('warm-start and whole-recipe differences: an ablation shares the warm start, another recipe does not', () => {
