@@ -589,8 +589,8 @@ describe('FVQA-mini direct visual answers that state the look (visualStatement)'
       const attribute = r.extra_info!.attribute;
       const direct = r.extra_info!.question_kind === 'visual' && !searched(r) && r.extra_info!.search_mode !== 'rag';
       if (!direct) {
-        // Search and RAG-workflow trajectories of visual questions, and every other row, are as before except that
-        // a RAG-workflow row's (untrained) first turn is the direct answer's reasoning.
+        // Every other row is as before; RAG-workflow rows are left out, since a visual one's (untrained) first turn
+        // is the direct answer's reasoning and so states the look too.
         if (r.extra_info!.search_mode !== 'rag') expect(r.prompt, r.data_id).toEqual(was.prompt);
         return;
       }
