@@ -91,6 +91,7 @@ const cases: Case[] = [
   { name: 'attention causal GQA + padding mask', inputs: [f(2, 5, 4, 8), f(2, 5, 2, 8), f(2, 5, 2, 8), { shape: [2, 5], kind: 'mask' }], fn: ([q, k, v, m]) => E.attention(q, k, v, { causal: true, keyMask: m }) },
   // Keys in several 4-key blocks with a tail: the WebAssembly kernels mask, exponentiate and form ds 4 keys at a time.
   { name: 'attention causal GQA + padding mask, 13 keys', inputs: [f(2, 13, 4, 8), f(2, 13, 2, 8), f(2, 13, 2, 8), { shape: [2, 13], kind: 'mask' }], fn: ([q, k, v, m]) => E.attention(q, k, v, { causal: true, keyMask: m }) },
+  { name: 'attention 37 keys (16-key score blocks, tails) + padding mask', inputs: [f(1, 37, 2, 4), f(1, 37, 1, 4), f(1, 37, 1, 4), { shape: [1, 37], kind: 'mask' }], fn: ([q, k, v, m]) => E.attention(q, k, v, { causal: true, keyMask: m }) },
   { name: 'attention full, MHA', inputs: [f(1, 7, 3, 12), f(1, 7, 3, 12), f(1, 7, 3, 12)], fn: ([q, k, v]) => E.attention(q, k, v) },
   { name: 'attention causal GQA 3, head_dim 64 + padding mask', inputs: [f(1, 6, 3, 64), f(1, 6, 1, 64), f(1, 6, 1, 64), { shape: [1, 6], kind: 'mask' }], fn: ([q, k, v, m]) => E.attention(q, k, v, { causal: true, keyMask: m }) },
   { name: 'attention head_dim 6 (scalar kernels)', inputs: [f(1, 5, 2, 6), f(1, 5, 2, 6), f(1, 5, 2, 6)], fn: ([q, k, v]) => E.attention(q, k, v, { causal: true }) },

@@ -10,6 +10,7 @@
  * row max -> p = exp(score - max), Σp -> o = Σ p·v / Σp (4-lane SIMD over D), lse = max + log Σp.
  * Backward from lse and o (Dao et al. 2022): p = exp(score - lse), dp = dO·v (transposed V, 4 keys
  * at a time), ds = p·(dp - dO·o)·scale, dq = Σ ds·k, dk += ds·q, dv += p·dO.
+ * Scores come 16 keys at a time (4 independent accumulators sharing each broadcast query value).
  * The mask, the max, exp and ds run over 4 keys at a time as well (a lane mask of the attended keys):
  * a scalar exp per score was a third of the kernels' time in a tiny-vlm SFT step. With the transposes,
  * o = Σ p·v and dq = Σ ds·k are dot products along the keys (Vᵀ, Kᵀ rows against the p / ds row, 4 dims
@@ -85,7 +86,7 @@ function frame(K: Ctx) {
     )),
     forRange(key, p.s.get(), s4.get(), forRange(i, i32.const(0), p.d.get(), f32.store(at(dst, i32.add(i32.mul(i.get(), s4.get()), key.get())), f32.const(0)))),
   );
-  const d4 = K.i32(), dim = K.i32(), xv = K.v128(), ht = K.v128();
+  const d4 = K.i32(), dim = K.i32(), xv = K.v128(), ht = K.v128(), sEnd16 = K.i32(), xp = K.i32(), tp = K.i32();
   const accs = [K.v128(), K.v128(), K.v128(), K.v128()], trRows = [K.i32(), K.i32(), K.i32(), K.i32()];
   /** out[dim + j] = Σ_{s < sEnd4} x[s]·Tᵀ[dim + j, s] for j < n: n dims at a time, each x vector loaded once for them. */
   const dimsTimes = (x: Local, tr: Local, out: Local, n: number) => seq(
@@ -114,12 +115,31 @@ function frame(K: Ctx) {
       i32x4.lt_s(i32x4.add(i32x4.splat(key.get()), IOTA), i32x4.splat(sEnd.get())),
       select(ALL, v128.not(i32x4.eq(v128.load(at(p.mask, i32.add(i32.mul(b.get(), p.sMax.get()), key.get()))), i32x4.splat(i32.const(0)))), i32.eqz(p.mask.get())),
     ),
-    /** out[s] = Σ_i x[i]·Tᵀ[i, s] for s < sEnd rounded up to 4 (T transposed in scratch; see `transposed`). */
-    rowTimes: (x: Local, tr: Local, out: Local) => forRange(key, i32.const(0), sEnd4.get(), seq(
-      acc.set(f32x4.splat(f32.const(0))),
-      forRange(i, i32.const(0), p.d.get(), acc.set(f32x4.madd(v128.load32_splat(at(x, i.get())), v128.load(at(tr, i32.add(i32.mul(i.get(), s4.get()), key.get()))), acc.get(), K.relaxed))),
-      v128.store(at(out, key.get()), acc.get()),
-    ), i32.const(4)),
+    /**
+     * out[s] = Σ_i x[i]·Tᵀ[i, s] for s < sEnd rounded up to 4 (T transposed in scratch; see `transposed`):
+     * 16 keys at a time, then 4. The 16-key blocks keep 4 independent accumulators that share each broadcast
+     * x[i]: one accumulator alone is a chain of dependent adds, which held the scores to a third of matmul's speed.
+     */
+    rowTimes: (x: Local, tr: Local, out: Local) => seq(
+      sEnd16.set(i32.and(sEnd4.get(), i32.const(-16))),
+      forRange(key, i32.const(0), sEnd16.get(), seq(
+        ...accs.map((a) => a.set(f32x4.splat(f32.const(0)))),
+        xp.set(x.get()),
+        tp.set(at(tr, key.get())),
+        forRange(i, i32.const(0), p.d.get(), seq(
+          xv.set(v128.load32_splat(xp.get())),
+          ...accs.map((a, j) => a.set(f32x4.madd(xv.get(), v128.load(tp.get(), 16 * j), a.get(), K.relaxed))),
+          xp.set(i32.add(xp.get(), i32.const(4))),
+          tp.set(i32.add(tp.get(), i32.shl(s4.get(), i32.const(2)))),
+        )),
+        ...accs.map((a, j) => v128.store(at(out, key.get()), a.get(), 16 * j)),
+      ), i32.const(16)),
+      forRange(key, sEnd16.get(), sEnd4.get(), seq(
+        acc.set(f32x4.splat(f32.const(0))),
+        forRange(i, i32.const(0), p.d.get(), acc.set(f32x4.madd(v128.load32_splat(at(x, i.get())), v128.load(at(tr, i32.add(i32.mul(i.get(), s4.get()), key.get()))), acc.get(), K.relaxed))),
+        v128.store(at(out, key.get()), acc.get()),
+      ), i32.const(4)),
+    ),
     /**
      * out[i] = Σ_s x[s]·Tᵀ[i, s] over the keys below sEnd rounded up to 4, for every i < D (T transposed in scratch):
      * a row of p or ds times V or K with no store per key, where the per-key y += a·x form stores a row every key.
