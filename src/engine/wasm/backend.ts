@@ -400,7 +400,7 @@ export class WasmBackend implements Backend {
   attention(q: Storage, k: Storage, v: Storage, keyMask: Storage | undefined, p: AttentionParams) {
     const o = this.out(p.batch * p.t * p.hq * p.d), lse = this.out(p.batch * p.t * p.hq);
     const threads = this.threadsFor(p.batch * p.t * p.s * p.hq * p.d);
-    this.withScratch(attentionScratchBytes(p.d, p.s), threads, 'attention scratch', (scratch, scratchPerThread) =>
+    this.withScratch(attentionScratchBytes(p.d, p.s, false), threads, 'attention scratch', (scratch, scratchPerThread) =>
       this.launch(attentionKernel, { ...this.attnArgs(q, k, v, keyMask, p), o: o.ptr, lse: lse.ptr, scratch, scratchPerThread }, threads));
     return { o, lse };
   }
@@ -414,7 +414,7 @@ export class WasmBackend implements Backend {
     const dq = this.out(q.size);
     const dk = this.fill(k.size, 0, 'f32') as WasmStorage, dv = this.fill(v.size, 0, 'f32') as WasmStorage;
     const threads = this.threadsFor(p.batch * p.t * p.s * p.hq * p.d);
-    this.withScratch(attentionScratchBytes(p.d, p.s), threads, 'attention scratch', (scratch, scratchPerThread) =>
+    this.withScratch(attentionScratchBytes(p.d, p.s, true), threads, 'attention scratch', (scratch, scratchPerThread) =>
       this.launch(attentionGradKernel, {
         ...this.attnArgs(q, k, v, keyMask, p), o: ptr(o), lse: ptr(lse), dO: ptr(dO), dq: dq.ptr, dk: dk.ptr, dv: dv.ptr, scratch, scratchPerThread,
       }, threads));

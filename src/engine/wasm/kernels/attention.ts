@@ -14,7 +14,9 @@
  * The mask, the max, exp and ds run over 4 keys at a time as well (a lane mask of the attended keys):
  * a scalar exp per score was a third of the kernels' time in a tiny-vlm SFT step. With the transposes,
  * o = Σ p·v and dq = Σ ds·k are dot products along the keys (Vᵀ, Kᵀ rows against the p / ds row, 4 dims
- * at a time) instead of a row update per key; dk and dv, written by every query, stay row updates.
+ * at a time) instead of a row update per key, and dk, dv accumulate transposed in scratch (dKᵀ[i, s] +=
+ * q[i]·ds[s], 16 keys at a time) and are copied out once per pair. Decoding (no transpose) keeps a row
+ * update per key for dq, dk and dv.
  */
 import { f32, f32x4, forRange, i32, i32x4, ifThen, select, seq, v128, type Code, type Local } from '../asm.js';
 import { kernel, type KernelCtx } from '../kernel.js';
@@ -28,8 +30,8 @@ const ARGS = {
 type A = keyof typeof ARGS;
 type Ctx = KernelCtx<A>;
 
-/** Scratch floats one thread needs: Kᵀ and Vᵀ [D, S4], and two rows of S4 (scores/p, dp). */
-export const attentionScratchBytes = (d: number, s: number): number => (2 * d + 2) * (Math.ceil(s / 4) * 4) * 4 + 64;
+/** Scratch bytes one thread needs: Kᵀ and Vᵀ [D, S4], two rows of S4 (scores/p, dp), and for the backward dKᵀ and dVᵀ [D, S4]. */
+export const attentionScratchBytes = (d: number, s: number, backward: boolean): number => ((backward ? 4 : 2) * d + 2) * (Math.ceil(s / 4) * 4) * 4 + 64;
 
 /** SIMD-over-D row updates, scalar tail for D not a multiple of 4. */
 function rowOps(K: Ctx) {
@@ -74,7 +76,7 @@ function frame(K: Ctx) {
   const p = K.p;
   const u = K.i32(), us = K.i32(), ue = K.i32(), b = K.i32(), kh = K.i32(), h = K.i32(), t = K.i32(), grp = K.i32();
   const s4 = K.i32(), sEnd = K.i32(), sEnd4 = K.i32(), key = K.i32(), i = K.i32(), src = K.i32();
-  const kt = K.i32(), vt = K.i32(), row = K.i32(), row2 = K.i32(), acc = K.v128(), transposed = K.i32();
+  const kt = K.i32(), vt = K.i32(), row = K.i32(), row2 = K.i32(), dkt = K.i32(), dvt = K.i32(), acc = K.v128(), transposed = K.i32();
   const ALL = i32x4.const([-1, -1, -1, -1]), IOTA = i32x4.const([0, 1, 2, 3]);
   const rowPtr = (base: Local, bb: Code, tt: Code, hh: Code, tLen: Code, heads: Local) =>
     i32.add(base.get(), i32.shl(i32.mul(i32.add(i32.mul(i32.add(i32.mul(bb, tLen), tt), heads.get()), hh), p.d.get()), i32.const(2)));
@@ -87,6 +89,7 @@ function frame(K: Ctx) {
     forRange(key, p.s.get(), s4.get(), forRange(i, i32.const(0), p.d.get(), f32.store(at(dst, i32.add(i32.mul(i.get(), s4.get()), key.get())), f32.const(0)))),
   );
   const d4 = K.i32(), dim = K.i32(), xv = K.v128(), ht = K.v128(), sEnd16 = K.i32(), xp = K.i32(), tp = K.i32();
+  const ys = [K.v128(), K.v128(), K.v128(), K.v128()];
   const accs = [K.v128(), K.v128(), K.v128(), K.v128()], trRows = [K.i32(), K.i32(), K.i32(), K.i32()];
   /** out[dim + j] = Σ_{s < sEnd4} x[s]·Tᵀ[dim + j, s] for j < n: n dims at a time, each x vector loaded once for them. */
   const dimsTimes = (x: Local, tr: Local, out: Local, n: number) => seq(
@@ -98,8 +101,25 @@ function frame(K: Ctx) {
     ), i32.const(4)),
     ...accs.slice(0, n).map((a, j) => f32.store(at(out, i32.add(dim.get(), i32.const(j))), hsum(a.get(), ht))),
   );
+  /** Tᵀ[i, s] += x[i]·y[s] for s in [from, to), n·4 keys at a time: the y vectors stay in registers, Tᵀ is loaded and stored once per madd. */
+  const outerBlocks = (x: Local, y: Local, tr: Local, from: Code, to: Code, n: number) => forRange(key, from, to, seq(
+    ...ys.slice(0, n).map((v, j) => v.set(v128.load(at(y, key.get()), 16 * j))),
+    xp.set(x.get()),
+    tp.set(at(tr, key.get())),
+    forRange(i, i32.const(0), p.d.get(), seq(
+      xv.set(v128.load32_splat(xp.get())),
+      ...ys.slice(0, n).map((v, j) => v128.store(tp.get(), f32x4.madd(xv.get(), v.get(), v128.load(tp.get(), 16 * j), K.relaxed), 16 * j)),
+      xp.set(i32.add(xp.get(), i32.const(4))),
+      tp.set(i32.add(tp.get(), i32.shl(s4.get(), i32.const(2)))),
+    )),
+  ), i32.const(4 * n));
+  /** rows[(b, s, kh)][i] = Tᵀ[i, s] for s < S: the inverse of `transpose`. */
+  const untranspose = (src: Local, base: Local) => forRange(key, i32.const(0), p.s.get(), seq(
+    tp.set(rowPtr(base, b.get(), key.get(), kh.get(), p.sMax.get(), p.hkv)),
+    forRange(i, i32.const(0), p.d.get(), f32.store(at(tp, i.get()), f32.load(at(src, i32.add(i32.mul(i.get(), s4.get()), key.get()))))),
+  ));
   return {
-    b, kh, h, t, sEnd, sEnd4, key, kt, vt, row, row2, rowPtr, transposed,
+    b, kh, h, t, sEnd, sEnd4, key, kt, vt, row, row2, dkt, dvt, rowPtr, transposed,
     keyRow: (base: Local) => rowPtr(base, b.get(), key.get(), kh.get(), p.sMax.get(), p.hkv),
     qRow: (base: Local) => rowPtr(base, b.get(), t.get(), h.get(), p.t.get(), p.hq),
     lseIndex: () => i32.add(i32.mul(i32.add(i32.mul(b.get(), p.t.get()), t.get()), p.hq.get()), h.get()),
@@ -150,8 +170,21 @@ function frame(K: Ctx) {
       forRange(dim, i32.const(0), d4.get(), dimsTimes(x, tr, out, 4), i32.const(4)),
       forRange(dim, d4.get(), p.d.get(), dimsTimes(x, tr, out, 1)),
     ),
-    /** Loops every (b, kh) pair of this thread, transposing K (and V) first, then every query (h, t) of it. */
-    forPairs: (withV: boolean, body: Code) => seq(
+    /**
+     * Tᵀ[i, s] += x[i]·y[s] for the keys below sEnd rounded up to 4 (16 keys at a time, then 4): dKᵀ += q·ds and
+     * dVᵀ += dO·p in scratch, where a row update per key loads and stores a whole dk / dv row for every key.
+     * Lanes of y past the attended keys must be 0.
+     */
+    outerAdd: (x: Local, y: Local, tr: Local) => seq(
+      sEnd16.set(i32.and(sEnd4.get(), i32.const(-16))),
+      outerBlocks(x, y, tr, i32.const(0), sEnd16.get(), 4),
+      outerBlocks(x, y, tr, sEnd16.get(), sEnd4.get(), 1),
+    ),
+    /**
+     * Loops every (b, kh) pair of this thread, transposing K (and V) first, then every query (h, t) of it.
+     * `grads` (backward): dKᵀ and dVᵀ are zeroed in scratch before the queries and copied into dk and dv after them.
+     */
+    forPairs: (withV: boolean, body: Code, grads?: { dk: Local; dv: Local }) => seq(
       s4.set(i32.and(i32.add(p.s.get(), i32.const(3)), i32.const(-4))),
       grp.set(i32.div_s(p.hq.get(), p.hkv.get())),
       // Few queries per key head (decoding: T = 1) do not repay the transpose: dot products instead.
@@ -160,16 +193,23 @@ function frame(K: Ctx) {
       vt.set(i32.add(kt.get(), i32.shl(i32.mul(p.d.get(), s4.get()), i32.const(2)))),
       row.set(i32.add(vt.get(), i32.shl(i32.mul(p.d.get(), s4.get()), i32.const(2)))),
       row2.set(i32.add(row.get(), i32.shl(s4.get(), i32.const(2)))),
+      dkt.set(i32.add(row2.get(), i32.shl(s4.get(), i32.const(2)))),
+      dvt.set(i32.add(dkt.get(), i32.shl(i32.mul(p.d.get(), s4.get()), i32.const(2)))),
       K.share(i32.mul(p.batch.get(), p.hkv.get()), us, ue),
       forRange(u, us.get(), ue.get(), seq(
         b.set(i32.div_s(u.get(), p.hkv.get())),
         kh.set(i32.rem_s(u.get(), p.hkv.get())),
-        ifThen(transposed.get(), seq(transpose(p.k, kt), withV ? transpose(p.v, vt) : [])),
+        ifThen(transposed.get(), seq(
+          transpose(p.k, kt),
+          withV ? transpose(p.v, vt) : [],
+          grads ? forRange(i, i32.const(0), i32.mul(i32.mul(p.d.get(), s4.get()), i32.const(2)), v128.store(at(dkt, i.get()), f32x4.splat(f32.const(0))), i32.const(4)) : [],
+        )),
         forRange(h, i32.mul(kh.get(), grp.get()), i32.mul(i32.add(kh.get(), i32.const(1)), grp.get()), forRange(t, i32.const(0), p.t.get(), seq(
           sEnd.set(select(i32.min_s(p.s.get(), i32.add(i32.add(t.get(), p.qOffset.get()), i32.const(1))), p.s.get(), p.causal.get())),
           sEnd4.set(i32.and(i32.add(sEnd.get(), i32.const(3)), i32.const(-4))),
           body,
         ))),
+        grads ? ifThen(transposed.get(), seq(untranspose(dkt, grads.dk), untranspose(dvt, grads.dv))) : [],
       )),
     ),
   };
@@ -257,18 +297,22 @@ export const attentionGradKernel = kernel('attention_grad', { ...ARGS, o: 'i32',
           v128.store(at4(F.row), p4.get()),
           v128.store(at4(F.row2), v128.bitselect(f32x4.mul(f32x4.mul(p4.get(), f32x4.sub(v128.load(at4(F.row2)), f32x4.splat(D.get()))), f32x4.splat(p.scale.get())), zero4, att4.get())),
         ), i32.const(4)),
-        forRange(F.key, i32.const(0), F.sEnd.get(), ifThen(F.attended(), seq(
+        ifThen(F.transposed.get(), seq(
+          // dq = Σ ds·k through Kᵀ; dKᵀ += q·ds, dVᵀ += dO·p (ds and p are 0 past the attended keys)
+          F.timesT(F.row2, F.kt, dqp),
+          F.outerAdd(qp, F.row2, F.dkt),
+          F.outerAdd(gp, F.row, F.dvt),
+        ), forRange(F.key, i32.const(0), F.sEnd.get(), ifThen(F.attended(), seq(
           pr.set(f32.load(at4(F.row))),
           ds.set(f32.load(at4(F.row2))),
           dkp.set(F.keyRow(p.dk)),
           dvp.set(F.keyRow(p.dv)),
-          ifThen(i32.eqz(F.transposed.get()), seq(kp.set(F.keyRow(p.k)), R.axpy(dqp, kp, ds))),
+          kp.set(F.keyRow(p.k)),
+          R.axpy(dqp, kp, ds),
           R.axpy(dkp, qp, ds),
           R.axpy(dvp, gp, pr),
-        ))),
-        // dq = Σ ds·k through Kᵀ (ds is 0 past the attended keys)
-        ifThen(F.transposed.get(), F.timesT(F.row2, F.kt, dqp)),
+        )))),
       )),
-    )),
+    ), { dk: p.dk, dv: p.dv }),
   );
 });
