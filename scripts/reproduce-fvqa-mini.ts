@@ -459,7 +459,7 @@ function report(listed: { seed: number; drawn: boolean }[]): void {
   const met = (label: string) => tgt.filter((t) => t.find(([l]) => l === label)?.[2]).length;
   const measured = (label: string) => tgt.filter((t) => t.find(([l]) => l === label)?.[2] !== null).length;
   const notMet = tgt[0].map(([l]) => l).filter((l) => measured(l) > 0 && met(l) < measured(l));
-  const unmeasured = tgt[0].map(([l]) => l).filter((l) => measured(l) === 0);
+  const unmeasured = tgt[0].map(([l]) => l).filter((l) => measured(l) < rs.length);
   const cpu = cpus();
   const drawn = rs.filter((r) => r.drawn).map((r) => r.seed);
   const neutralOk = (i: number) => tgt[i].find(([l]) => l.startsWith('warm start (sampled)'))?.[2];
@@ -554,7 +554,7 @@ ${timing}
 
 - Targets met on every seed that measured them: ${tgt[0].map(([l]) => l).filter((l) => measured(l) > 0 && met(l) === measured(l)).join('; ') || 'none'}.
 - Not met on every seed: ${notMet.map((l) => `${l} (${met(l)}/${measured(l)})`).join('; ') || 'none'}.
-- Not measured yet: ${unmeasured.join('; ') || 'none'}.
+- Not measured on every seed yet: ${unmeasured.map((l) => `${l} (${measured(l)} of ${rs.length} seeds)`).join('; ') || 'none'}.
 - The warm start's data is decision-neutral by construction (src/data/fvqa-mini-neutral.test.ts checks it); the
   trained warm start is measured above by sampling at the GRPO temperature, which is where GRPO starts from.
   ${neutral.length ? `On seed${neutral.length > 1 ? 's' : ''} ${neutral.join(', ')} it searches as often on both categories, so the search decision the trained policy makes (no search on search_free, search on search_required) comes from GRPO, not from imitation; the curves show when it appears.` : 'On no seed is it neutral.'}${leaning.length ? ` On ${seedsOf(leaning)} the trained warm start already leans towards searching on search_required (the data being neutral, the network's fit is not): GRPO sharpens a decision imitation began.` : ''}${leaningAway.length ? ` On ${seedsOf(leaningAway)} it leans the other way, searching more on search_free: GRPO reverses the lean.` : ''}

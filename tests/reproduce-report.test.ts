@@ -74,6 +74,8 @@ test('a run trained with other settings is refused, one under another name only 
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('| 1 | 0.75 / 1.00 | – / – | 0.50 / 1.00 |');
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Familiar facts: answered from memory right 100.0% (of 1), after a search 0.0% (of 1).');
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('The categories split late or little on seed 1 (sampled search_free search ratio 0.50 over the last ten GRPO steps');
+  // No ablation ran: their targets are listed as not measured on every seed, not passed over.
+  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toMatch(/Not measured on every seed yet: .*search_required prompts only: search_free SR >= main \+ 30 \(0 of 1 seeds\)/);
 
   // Results kept from another machine's reproduction enter the report only if they were made under the same settings.
   const kept = JSON.parse(readFileSync(join(renamed, 'report', 'seed-1.json'), 'utf8'));
