@@ -76,7 +76,7 @@ function frame(K: Ctx) {
   const p = K.p;
   const u = K.i32(), us = K.i32(), ue = K.i32(), b = K.i32(), kh = K.i32(), h = K.i32(), t = K.i32(), grp = K.i32();
   const s4 = K.i32(), sEnd = K.i32(), sEnd4 = K.i32(), key = K.i32(), i = K.i32(), src = K.i32();
-  const kt = K.i32(), vt = K.i32(), row = K.i32(), row2 = K.i32(), dkt = K.i32(), dvt = K.i32(), acc = K.v128(), transposed = K.i32();
+  const kt = K.i32(), vt = K.i32(), row = K.i32(), row2 = K.i32(), dkt = K.i32(), dvt = K.i32(), transposed = K.i32();
   const ALL = i32x4.const([-1, -1, -1, -1]), IOTA = i32x4.const([0, 1, 2, 3]);
   const rowPtr = (base: Local, bb: Code, tt: Code, hh: Code, tLen: Code, heads: Local) =>
     i32.add(base.get(), i32.shl(i32.mul(i32.add(i32.mul(i32.add(i32.mul(bb, tLen), tt), heads.get()), hh), p.d.get()), i32.const(2)));
@@ -101,6 +101,19 @@ function frame(K: Ctx) {
     ), i32.const(4)),
     ...accs.slice(0, n).map((a, j) => f32.store(at(out, i32.add(dim.get(), i32.const(j))), hsum(a.get(), ht))),
   );
+  /** out[s] = Σ_i x[i]·Tᵀ[i, s] for s in [from, to), n·4 keys at a time: n accumulators share each broadcast x[i]. */
+  const scoreBlocks = (x: Local, tr: Local, out: Local, from: Code, to: Code, n: number) => forRange(key, from, to, seq(
+    ...accs.slice(0, n).map((a) => a.set(f32x4.splat(f32.const(0)))),
+    xp.set(x.get()),
+    tp.set(at(tr, key.get())),
+    forRange(i, i32.const(0), p.d.get(), seq(
+      xv.set(v128.load32_splat(xp.get())),
+      ...accs.slice(0, n).map((a, j) => a.set(f32x4.madd(xv.get(), v128.load(tp.get(), 16 * j), a.get(), K.relaxed))),
+      xp.set(i32.add(xp.get(), i32.const(4))),
+      tp.set(i32.add(tp.get(), i32.shl(s4.get(), i32.const(2)))),
+    )),
+    ...accs.slice(0, n).map((a, j) => v128.store(at(out, key.get()), a.get(), 16 * j)),
+  ), i32.const(4 * n));
   /** Tᵀ[i, s] += x[i]·y[s] for s in [from, to), n·4 keys at a time: the y vectors stay in registers, Tᵀ is loaded and stored once per madd. */
   const outerBlocks = (x: Local, y: Local, tr: Local, from: Code, to: Code, n: number) => forRange(key, from, to, seq(
     ...ys.slice(0, n).map((v, j) => v.set(v128.load(at(y, key.get()), 16 * j))),
@@ -142,23 +155,8 @@ function frame(K: Ctx) {
      */
     rowTimes: (x: Local, tr: Local, out: Local) => seq(
       sEnd16.set(i32.and(sEnd4.get(), i32.const(-16))),
-      forRange(key, i32.const(0), sEnd16.get(), seq(
-        ...accs.map((a) => a.set(f32x4.splat(f32.const(0)))),
-        xp.set(x.get()),
-        tp.set(at(tr, key.get())),
-        forRange(i, i32.const(0), p.d.get(), seq(
-          xv.set(v128.load32_splat(xp.get())),
-          ...accs.map((a, j) => a.set(f32x4.madd(xv.get(), v128.load(tp.get(), 16 * j), a.get(), K.relaxed))),
-          xp.set(i32.add(xp.get(), i32.const(4))),
-          tp.set(i32.add(tp.get(), i32.shl(s4.get(), i32.const(2)))),
-        )),
-        ...accs.map((a, j) => v128.store(at(out, key.get()), a.get(), 16 * j)),
-      ), i32.const(16)),
-      forRange(key, sEnd16.get(), sEnd4.get(), seq(
-        acc.set(f32x4.splat(f32.const(0))),
-        forRange(i, i32.const(0), p.d.get(), acc.set(f32x4.madd(v128.load32_splat(at(x, i.get())), v128.load(at(tr, i32.add(i32.mul(i.get(), s4.get()), key.get()))), acc.get(), K.relaxed))),
-        v128.store(at(out, key.get()), acc.get()),
-      ), i32.const(4)),
+      scoreBlocks(x, tr, out, i32.const(0), sEnd16.get(), 4),
+      scoreBlocks(x, tr, out, sEnd16.get(), sEnd4.get(), 1),
     ),
     /**
      * out[i] = Σ_s x[s]·Tᵀ[i, s] over the keys below sEnd rounded up to 4, for every i < D (T transposed in scratch):
