@@ -606,6 +606,25 @@ describe('FVQA-mini direct visual answers that state the look (visualStatement)'
     expect(stated).toBeGreaterThan(20);
     // Still decision-neutral per question kind.
     for (const [kind, c] of shares(f.splits.sft.filter((x) => x.extra_info!.search_mode !== 'rag'), (x) => x.extra_info!.question_kind)) expect(c.search, kind).toBe(c.direct);
-    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, visualStatement: 2 })).toThrow(/visualStatement must be 0 or 1/);
+    expect(() => generateFvqaMini({ entities: 12, heldOutEntities: 2, testSize: 8, visualStatement: 3 })).toThrow(/visualStatement must be 0, 1 or 2, got 3/);
+  });
+
+  test('visualStatement 2 states the look only after "I do not recognise this creature.": recognised creatures answer as without it', () => {
+    const only = generateFvqaMini({ ...OPTIONS, visualStatement: 2 });
+    const familiar = new Set(only.entities.filter((e) => e.familiarity === 'familiar').map((e) => e.id));
+    expect(only.splits.sft).toHaveLength(base.splits.sft.length);
+    const count = { recognised: 0, unrecognised: 0 };
+    only.splits.sft.forEach((r, i) => {
+      const recognised = familiar.has(r.extra_info!.entity_id);
+      // Row for row: a recognised creature's rows are those without statements, the others those with them.
+      expect(r.prompt, r.data_id).toEqual((recognised ? base : f).splits.sft[i].prompt);
+      if (r.extra_info!.question_kind === 'visual' && !searched(r) && r.extra_info!.search_mode !== 'rag') {
+        const [first] = turns(r);
+        expect(/ The (colour is \w+|shape is \w+|number of marks is \d+)\.<\/reason>/.test(first), r.data_id).toBe(!recognised);
+        count[recognised ? 'recognised' : 'unrecognised']++;
+      }
+    });
+    expect(count.recognised).toBeGreaterThan(5);
+    expect(count.unrecognised).toBeGreaterThan(5);
   });
 });

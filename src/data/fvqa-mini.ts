@@ -179,7 +179,10 @@ export interface FvqaMiniConfig extends WorldConfig {
    * from the fact vocabularies on visual questions about unrecognised creatures (13% of sampled direct answers
    * wrong, e.g. "Cloud Forest" for a shape), answering from the look stopped paying more than searching, and
    * the policy searched half of those search_free questions (docs/fvqa-mini-warm-start.md, 2026-12-06, seventh
-   * session). The shares of direct and search trajectories are unchanged. 0 (default): off.
+   * session). The shares of direct and search trajectories are unchanged. 2: only after "I do not recognise this
+   * creature." (the case above): a recognised creature's visual answer keeps "This is NAME." alone, so no look
+   * statement sits where its fact answers state a fact (with 1, seed 277721's warm start wrote "This is Tokran. The
+   * colour is diamond." into fact answers; docs/fvqa-mini-warm-start.md, 2026-12-07). 0 (default): off.
    */
   visualStatement: number;
 }
@@ -324,9 +327,10 @@ function hazyPairs(entities: readonly Entity[], config: FvqaMiniConfig): string[
 function checkWarmStartOptions(config: FvqaMiniConfig): void {
   if (config.decisionNeutral !== 0 && config.decisionNeutral !== 1) throw new Error(`decisionNeutral must be 0 or 1, got ${config.decisionNeutral}`);
   const words = ['uniformDecision', 'factDecision', 'recognitionFirst'] as const;
-  for (const k of ['uniformDecision', 'factDecision', 'visualStatement'] as const) {
+  for (const k of ['uniformDecision', 'factDecision'] as const) {
     if (config[k] !== 0 && config[k] !== 1) throw new Error(`${k} must be 0 or 1, got ${config[k]}`);
   }
+  if (![0, 1, 2].includes(config.visualStatement)) throw new Error(`visualStatement must be 0, 1 or 2, got ${config.visualStatement}`);
   if (![0, 1, 2, 3].includes(config.recognitionFirst)) throw new Error(`recognitionFirst must be 0, 1, 2 or 3, got ${config.recognitionFirst}`);
   const set = words.filter((k) => config[k]);
   if (set.length > 1) throw new Error(`${set.join(' and ')} cannot both be set: each sets the words of the search decision`);
@@ -502,7 +506,7 @@ export function generateFvqaMini(overrides: Partial<FvqaMiniConfig> = {}, onProg
     const searches = b === 'needless_search' || b === 'search_chain';
     const ragChain = b === 'rag_workflow' || (searches && config.ragChainShare > 0 && (inst.attribute === 'name' || inst.kind === 'visual')
       && Rng.stream(config.seed, `rag:${stream}`).next() < config.ragChainShare);
-    const t = trajectory(inst, b, engine, { stated, ragChain, uniformDecision: config.uniformDecision === 1, factDecision: config.factDecision === 1, recognitionFirst: config.recognitionFirst, visualStatement: config.visualStatement === 1 });
+    const t = trajectory(inst, b, engine, { stated, ragChain, uniformDecision: config.uniformDecision === 1, factDecision: config.factDecision === 1, recognitionFirst: config.recognitionFirst, visualStatement: config.visualStatement === 1 || (config.visualStatement === 2 && inst.entity.familiarity !== 'familiar') });
     const row = toRow(inst, 'sft', sft.length, t.prompt, t.images);
     if (b === 'rag_workflow') row.extra_info!.search_mode = 'rag';
     sft.push(row);
