@@ -3,7 +3,7 @@
  * it reports (a stale run must not enter the tables), naming the folder and the fields; a warm start is checked
  * on what it depends on only (a recipe that changes GRPO reuses it); a run whose recipe.json differs only in
  * name and description is reported, and the report says under which name it trained; results kept from an
- * earlier reproduction under other settings are refused.
+ * earlier reproduction under other settings are refused; the machine named is the one that ran the seed.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,6 +76,12 @@ test('a run trained with other settings is refused, one under another name only 
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('The categories split late or little on seed 1 (sampled search_free search ratio 0.50 over the last ten GRPO steps');
   // No ablation ran: their targets are listed as not measured on every seed, not passed over.
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toMatch(/Not measured on every seed yet: .*search_required prompts only: search_free SR >= main \+ 30 \(0 of 1 seeds\)/);
+
+  // The machine is the one that ran the seed (its machine.json), not the one that writes the report.
+  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Machines: seed 1: not recorded;');
+  writeFileSync(join(renamed, 'seed-1', 'machine.json'), JSON.stringify({ machines: ['2 × Test CPU, 3 GiB, no GPU, Node v0'] }));
+  expect((await report(renamed)).code).toBe(0);
+  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Machine: 2 × Test CPU, 3 GiB, no GPU, Node v0;');
 
   // Results kept from another machine's reproduction enter the report only if they were made under the same settings.
   const kept = JSON.parse(readFileSync(join(renamed, 'report', 'seed-1.json'), 'utf8'));
