@@ -3,21 +3,21 @@
  * columns of B, the panel is packed contiguously ([k, NR], zero-padded past n) into this thread's
  * scratch, then an MR x NR register-blocked micro-kernel sweeps every MR-row block of A over it:
  * per step of k, NR/4 vector loads of the packed panel, MR broadcast loads of A, MR·NR/4 fused
- * multiply-adds (relaxed-SIMD madd where available). A is read in place (no packing): [m, k] rows
- * four k-steps per loop iteration at constant offsets, or [k, m] (transA) with the block's rows adjacent.
+ * multiply-adds (relaxed-SIMD madd where available). A is read in place (no packing): [m, k] through
+ * one pointer per row, or [k, m] (transA) with the block's rows adjacent.
  * Threads split the (batch, column panel) pairs: each thread packs only the panels it computes.
  *
- * MR x NR = 6 x 8: 12 accumulators + 2 panel vectors + 1 broadcast fit the 16 SIMD registers V8
- * uses on x64 and arm64 (against 4 x 8: about equal in Node 20, up to 1.1x less CPU time with relaxed
- * FMA in Chromium on the bench's matmul rows).
+ * MR x NR = 4 x 8, one k step per loop iteration: V8 (x64) allocates 15 SIMD registers (xmm15 is its scratch)
+ * and an unfused multiply-add needs a temporary, so 8 accumulators + 2 panel vectors + 1 broadcast + 1 temporary
+ * stay in registers; TurboFan unrolls the loop itself. 6 x 8 with four k steps per iteration, read in its machine
+ * code (node --print-wasm-code), kept 4 of its 12 accumulators on the stack: 16 spill loads and stores per k step,
+ * about 1.35x the CPU time of 4 x 8 at tiny-vlm's shapes (docs/performance.md).
  */
 import { f32, f32x4, forRange, i32, ifThen, select, seq, v128, type Code, type Local } from '../asm.js';
 import { kernel } from '../kernel.js';
 
-const MR = 6;
+const MR = 4;
 const NR = 8;
-/** k steps per iteration of the micro-kernel's loop (A stored [m, k]). */
-const UNROLL = 4;
 const NV = NR / 4;
 
 /** Scratch bytes one thread needs for a product with inner dimension k. */
@@ -59,23 +59,16 @@ export const matmulKernel = kernel(
     );
 
     // One MR x NR block at rows [i0, i0+MR) of this panel. One step of k: NV panel loads, MR
-    // broadcast loads of A (at `aAt(r, u)`: row r, u steps ahead), MR·NV multiply-adds.
-    const step = (aAt: (rr: number, u: number) => Code, u: number) => seq(
-      ...bv.map((b, q) => b.set(v128.load(pb.get(), (u * NR + 4 * q) * 4))),
-      ...acc.flatMap((row, rr) => [av.set(aAt(rr, u)), ...row.map((a, q) => a.set(f32x4.madd(av.get(), bv[q].get(), a.get(), K.relaxed)))]),
+    // broadcast loads of A (`aAt(r)`: row r), MR·NV multiply-adds.
+    const step = (aAt: (rr: number) => Code) => seq(
+      ...bv.map((b, q) => b.set(v128.load(pb.get(), 16 * q))),
+      ...acc.flatMap((row, rr) => [av.set(aAt(rr)), ...row.map((a, q) => a.set(f32x4.madd(av.get(), bv[q].get(), a.get(), K.relaxed)))]),
     );
-    const k4 = i32.and(p.k.get(), i32.const(-UNROLL));
-    // A stored [m, k] (sAl = 1): each row's k values are contiguous, so UNROLL steps read at constant
-    // offsets; rows past m repeat row m-1 (never written back).
+    // A stored [m, k] (sAl = 1): each row's k values are contiguous; rows past m repeat row m-1 (never written back).
     const alongK = seq(
       ...pa.map((ptr, rr) => ptr.set(i32.add(p.a.get(), bytes(i32.add(aBase.get(), i32.mul(i32.min_s(i32.add(i0.get(), i32.const(rr)), i32.sub(p.m.get(), i32.const(1))), p.sAi.get())))))),
-      forRange(l, i32.const(0), k4, seq(
-        ...Array.from({ length: UNROLL }, (_, u) => step((rr) => v128.load32_splat(pa[rr].get(), 4 * u), u)),
-        ...pa.map((ptr) => ptr.set(i32.add(ptr.get(), i32.const(4 * UNROLL)))),
-        pb.set(i32.add(pb.get(), i32.const(UNROLL * NR * 4))),
-      ), i32.const(UNROLL)),
-      forRange(l, k4, p.k.get(), seq(
-        step((rr) => v128.load32_splat(pa[rr].get()), 0),
+      forRange(l, i32.const(0), p.k.get(), seq(
+        step((rr) => v128.load32_splat(pa[rr].get())),
         ...pa.map((ptr) => ptr.set(i32.add(ptr.get(), i32.const(4)))),
         pb.set(i32.add(pb.get(), i32.const(NR * 4))),
       )),
@@ -85,7 +78,7 @@ export const matmulKernel = kernel(
     const adjacentRows = seq(
       pa[0].set(i32.add(p.a.get(), bytes(i32.add(aBase.get(), i0.get())))),
       forRange(l, i32.const(0), p.k.get(), seq(
-        step((rr) => v128.load32_splat(pa[0].get(), 4 * rr), 0),
+        step((rr) => v128.load32_splat(pa[0].get(), 4 * rr)),
         pa[0].set(i32.add(pa[0].get(), stepA.get())),
         pb.set(i32.add(pb.get(), i32.const(NR * 4))),
       )),
