@@ -7,6 +7,7 @@
  * Tolerances (WebGPU and WebAssembly alike): |got - cpu| ≤ atol + rtol·|cpu| with f32 defaults atol 2e-5, rtol 2e-4 (per case where
  * reductions are long); finite differences atol 1e-6, rtol 1e-5 (h = 1e-6 in float64).
  */
+import v8 from 'node:v8';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CpuBackend } from './cpu/backend.js';
 import type { Tensor } from './tensor.js';
@@ -14,6 +15,7 @@ import { backward, scope } from './tensor.js';
 import * as E from './index.js';
 import { closeness, finiteDiff, gpuBackend, makeInputs, toTensors, weightedLoss, type InputSpec } from './testing.js';
 import { WebGPUBackend } from './webgpu/backend.js';
+import { hasRelaxedSimd } from './wasm/asm.js';
 import { WasmBackend } from './wasm/backend.js';
 
 interface Case {
@@ -116,15 +118,17 @@ let gpuAlt: WebGPUBackend;
 /** Software kernels with the vec4 matmul and attention (what adapters without 4-lane subgroups use). */
 let gpuVec4: WebGPUBackend;
 /**
- * The WebAssembly backend single-threaded, and on 3 threads with every op split however small (plain
- * SIMD in Node 20; relaxed SIMD is checked in Chromium by tests/engine-browser.test.ts).
+ * The WebAssembly backend single-threaded with plain SIMD, and on 3 threads with every op split however small with
+ * relaxed SIMD's fused multiply-add (Node 20 validates it behind a V8 flag, as the command-line tools set it:
+ * scripts/runtime.ts; tests/engine-browser.test.ts checks relaxed SIMD in Chromium).
  */
 let wasm1: WasmBackend;
 let wasm3: WasmBackend;
 const cpu = new CpuBackend();
 beforeAll(async () => {
-  wasm1 = await WasmBackend.create({ threads: 1 });
-  wasm3 = await WasmBackend.create({ threads: 3, minParallelWork: 0 });
+  if (!hasRelaxedSimd()) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  wasm1 = await WasmBackend.create({ threads: 1, relaxedSimd: false });
+  wasm3 = await WasmBackend.create({ threads: 3, minParallelWork: 0, relaxedSimd: true });
   gpu = await gpuBackend();
   gpuAlt = new WebGPUBackend(gpu.ctx.device, gpu.description, { kernels: gpu.kernels === 'software' ? 'gpu' : 'software' });
   gpuVec4 = new WebGPUBackend(gpu.ctx.device, gpu.description, { kernels: 'software', matmul: 'vec4' });
@@ -190,8 +194,8 @@ describe.each(cases)('$name', (c) => {
   };
   test.each(families)('WebGPU forward and backward match the CPU reference (%s kernel family)', (which) =>
     check(which === 'default' ? gpu : which === 'alternative' ? gpuAlt : gpuVec4));
-  test.each(['1 thread', '3 threads, every op split'])('WebAssembly forward and backward match the CPU reference (%s)', (which) =>
-    check(which === '1 thread' ? wasm1 : wasm3));
+  test.each(['1 thread, plain SIMD', '3 threads, every op split, relaxed SIMD'])('WebAssembly forward and backward match the CPU reference (%s)', (which) =>
+    check(which.startsWith('1 thread') ? wasm1 : wasm3));
 });
 
 afterAll(() => {
