@@ -11,7 +11,8 @@
  * and an unfused multiply-add needs a temporary, so 8 accumulators + 2 panel vectors + 1 broadcast + 1 temporary
  * stay in registers; TurboFan unrolls the loop itself. 6 x 8 with four k steps per iteration, read in its machine
  * code (node --print-wasm-code), kept 4 of its 12 accumulators on the stack: 16 spill loads and stores per k step,
- * about 1.35x the CPU time of 4 x 8 at tiny-vlm's shapes (docs/performance.md).
+ * about 1.35x the CPU time of 4 x 8 at tiny-vlm's shapes. Relaxed SIMD's fused madd needs no temporary, yet 5 x 8
+ * and 6 x 8 still spill there and run at about half 4 x 8's speed (docs/performance.md).
  */
 import { f32, f32x4, forRange, i32, ifThen, select, seq, v128, type Code, type Local } from '../asm.js';
 import { kernel } from '../kernel.js';
