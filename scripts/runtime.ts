@@ -28,20 +28,17 @@ export function runWithDawnEnv(isChild: boolean, fail: (message: string) => neve
 
 /**
  * The backend for `--runtime node|wasm|cpu`. wasm: the WebAssembly backend on every core ($WASM_THREADS to change),
- * with relaxed SIMD's fused multiply-add: Node 20's V8 (11.3) validates it only behind
- * `--experimental-wasm-relaxed-simd` (on by default from V8 11.4, Node 22), which this sets before the kernels compile;
- * an SFT step of tiny-vlm runs about 1.2x faster with it (docs/performance.md). $WASM_RELAXED_SIMD=0 keeps plain SIMD
- * (the kernels of runs made before 2026-12-07, bit for bit).
+ * with relaxed SIMD's fused multiply-add (src/engine/wasm/node.ts turns it on in Node 20); $WASM_RELAXED_SIMD=0 keeps
+ * plain SIMD (the kernels of runs made before 2026-12-07, bit for bit).
  */
 export async function createRuntimeBackend(runtime: string): Promise<Backend> {
   const E = await import('../src/engine/index.js');
   if (runtime === 'cpu') return new E.CpuBackend();
   if (runtime === 'wasm') {
     const { availableParallelism } = await import('node:os');
-    const { hasRelaxedSimd } = await import('../src/engine/wasm/asm.js');
-    const relaxed = process.env.WASM_RELAXED_SIMD !== '0';
-    if (relaxed && !hasRelaxedSimd()) (await import('node:v8')).setFlagsFromString('--experimental-wasm-relaxed-simd');
-    return E.WasmBackend.create({ threads: Number(process.env.WASM_THREADS ?? availableParallelism()), relaxedSimd: relaxed && hasRelaxedSimd() });
+    const { enableRelaxedSimd } = await import('../src/engine/wasm/node.js');
+    const relaxedSimd = process.env.WASM_RELAXED_SIMD !== '0' && enableRelaxedSimd();
+    return E.WasmBackend.create({ threads: Number(process.env.WASM_THREADS ?? availableParallelism()), relaxedSimd });
   }
   const { requestNodeDevice } = await import('../src/engine/webgpu/node.js');
   const { device, adapterName } = await requestNodeDevice();

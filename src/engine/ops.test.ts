@@ -7,7 +7,6 @@
  * Tolerances (WebGPU and WebAssembly alike): |got - cpu| ≤ atol + rtol·|cpu| with f32 defaults atol 2e-5, rtol 2e-4 (per case where
  * reductions are long); finite differences atol 1e-6, rtol 1e-5 (h = 1e-6 in float64).
  */
-import v8 from 'node:v8';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CpuBackend } from './cpu/backend.js';
 import type { Tensor } from './tensor.js';
@@ -15,8 +14,8 @@ import { backward, scope } from './tensor.js';
 import * as E from './index.js';
 import { closeness, finiteDiff, gpuBackend, makeInputs, toTensors, weightedLoss, type InputSpec } from './testing.js';
 import { WebGPUBackend } from './webgpu/backend.js';
-import { hasRelaxedSimd } from './wasm/asm.js';
 import { WasmBackend } from './wasm/backend.js';
+import { enableRelaxedSimd } from './wasm/node.js';
 
 interface Case {
   name: string;
@@ -119,14 +118,14 @@ let gpuAlt: WebGPUBackend;
 let gpuVec4: WebGPUBackend;
 /**
  * The WebAssembly backend single-threaded with plain SIMD, and on 3 threads with every op split however small with
- * relaxed SIMD's fused multiply-add (Node 20 validates it behind a V8 flag, as the command-line tools set it:
- * scripts/runtime.ts; tests/engine-browser.test.ts checks relaxed SIMD in Chromium).
+ * relaxed SIMD's fused multiply-add (Node 20 validates it behind a V8 flag, set as the command-line tools set it:
+ * wasm/node.ts; tests/engine-browser.test.ts checks relaxed SIMD in Chromium).
  */
 let wasm1: WasmBackend;
 let wasm3: WasmBackend;
 const cpu = new CpuBackend();
 beforeAll(async () => {
-  if (!hasRelaxedSimd()) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  expect(enableRelaxedSimd(), 'relaxed SIMD validates after enableRelaxedSimd()').toBe(true);
   wasm1 = await WasmBackend.create({ threads: 1, relaxedSimd: false });
   wasm3 = await WasmBackend.create({ threads: 3, minParallelWork: 0, relaxedSimd: true });
   gpu = await gpuBackend();
