@@ -430,8 +430,10 @@ function memorySummary(rs: SeedResult[]): string {
 }
 
 function report(listed: { seed: number; drawn: boolean }[]): void {
-  // The listed seeds, then those whose results were kept by an earlier reproduction (another machine's).
-  const kept = existsSync(resultsDir) ? readdirSync(resultsDir).filter((f) => /^seed-\d+\.json$/.test(f)).map((f) => JSON.parse(readFileSync(join(resultsDir, f), 'utf8')) as SeedResult) : [];
+  // The listed seeds, then those whose results were kept by an earlier reproduction (another machine's): chosen seeds
+  // before drawn ones, each in numeric order (not the folder's alphabetical order, which puts 193207 before 2).
+  const kept = (existsSync(resultsDir) ? readdirSync(resultsDir).filter((f) => /^seed-\d+\.json$/.test(f)).map((f) => JSON.parse(readFileSync(join(resultsDir, f), 'utf8')) as SeedResult) : [])
+    .sort((a, b) => Number(a.drawn) - Number(b.drawn) || a.seed - b.seed);
   const all = [...listed, ...kept.filter((k) => !listed.some((l) => l.seed === k.seed)).map((k) => ({ seed: k.seed, drawn: k.drawn }))];
   const rs = all.map((s) => load(s.seed, s.drawn)).filter((r): r is SeedResult => r !== null);
   const unfinished = all.filter((s) => !rs.some((r) => r.seed === s.seed)).map((s) => `${s.seed}${s.drawn ? ' (drawn)' : ''}`);

@@ -83,8 +83,13 @@ test('a run trained with other settings is refused, one under another name only 
   expect((await report(renamed)).code).toBe(0);
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Machine: 2 × Test CPU, 3 GiB, no GPU, Node v0;');
 
-  // Results kept from another machine's reproduction enter the report only if they were made under the same settings.
+  // Results kept from another machine's reproduction follow the listed seeds: chosen ones, then drawn ones, by number.
   const kept = JSON.parse(readFileSync(join(renamed, 'report', 'seed-1.json'), 'utf8'));
+  for (const [seed, drawn] of [[100, true], [12, true], [3, false]] as const) writeFileSync(join(renamed, 'report', `seed-${seed}.json`), JSON.stringify({ ...kept, seed, drawn }));
+  expect((await report(renamed)).code).toBe(0);
+  const curveRows = [...readFileSync(join(renamed, 'report.md'), 'utf8').matchAll(/^\| (\d+)( \(drawn\))? \| 0\.75 \/ 1\.00 \|/gm)].map((m) => m[1]);
+  expect(curveRows).toEqual(['1', '3', '12', '100']);
+  // Results kept from another machine's reproduction enter the report only if they were made under the same settings.
   writeFileSync(join(renamed, 'report', 'seed-5.json'), JSON.stringify({ ...kept, seed: 5, recipe: otherGrpo }));
   const refusedKept = await report(renamed);
   expect(refusedKept.code).toBe(2);
