@@ -1,7 +1,9 @@
 /** The GRPO learning-rate schedules at hand-computed points, MMSearch-R1's sigmoid decay among them. */
+import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import { parseGRPOConfig } from './config.js';
-import { constantSchedule, cosineSchedule, grpoSchedule, sigmoidDecaySchedule, warmupSteps } from './schedule.js';
+import { parseRecipe } from './recipe.js';
+import { constantSchedule, cosineSchedule, grpoSchedule, sftSchedule, sigmoidDecaySchedule, warmupSteps } from './schedule.js';
 
 const at = (over: Record<string, unknown>, total: number, steps: number[]) => steps.map(grpoSchedule(parseGRPOConfig(over), total));
 
@@ -53,4 +55,16 @@ test('schedules: warmup, cosine and MMSearch-R1 sigmoid decay at hand-checked po
   expect(() => sigmoidDecaySchedule(1, 0.5, 0)).toThrow(/centerSteps must be > 0/);
   const k = constantSchedule(0.5, 4);
   expect([k(0), k(3), k(4), k(1000)]).toEqual([0.125, 0.5, 0.5, 0.5]);
+});
+
+test("the warm start's schedule: cosine_with_min_lr (floor 0.1 unless set) or cosine to 0, at hand-computed points", () => {
+  const base = JSON.parse(readFileSync(new URL('../../recipes/fvqa-mini.json', import.meta.url), 'utf8'));
+  const sft = (extra: Record<string, unknown>) => parseRecipe({ ...base, sft: { ...base.sft, learning_rate: 0.5, warmup_ratio: 0.1, ...extra } }).sft!;
+  // 100 steps, warmup round(0.1 x 100) = 10; step 55 is halfway through the decay (cos(π/2) = 0), step 100 its end.
+  const points = (extra: Record<string, unknown>) => [4, 55, 100].map((t) => sftSchedule(sft(extra), 100)(t));
+  expect(points({})).toEqual([0.25, 0.5 * (0.1 + 0.9 * 0.5), 0.5 * 0.1].map((v) => expect.closeTo(v, 12)));
+  expect(points({ lr_scheduler_kwargs: { min_lr_rate: 0.25 } })).toEqual([0.25, 0.5 * (0.25 + 0.75 * 0.5), 0.5 * 0.25].map((v) => expect.closeTo(v, 12)));
+  expect(points({ lr_scheduler_type: 'cosine' })).toEqual([0.25, 0.25, 0].map((v) => expect.closeTo(v, 12)));
+  expect(() => sft({ lr_scheduler_type: 'cosine', lr_scheduler_kwargs: { min_lr_rate: 0.1 } })).toThrow(/sft\.lr_scheduler_kwargs\.min_lr_rate.*applies to lr_scheduler_type cosine_with_min_lr/);
+  expect(() => sft({ lr_scheduler_type: 'linear' })).toThrow(/sft\.lr_scheduler_type/);
 });

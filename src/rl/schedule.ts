@@ -85,9 +85,11 @@ export function grpoSchedule(g: Pick<GRPOConfig, 'learning_rate' | 'lr_scheduler
 }
 
 /**
- * The warm-start SFT schedule: linear warmup over round(warmup_ratio · total) steps, then cosine decay
- * to a tenth of the learning rate at `totalSteps`.
+ * The warm-start SFT (and captioning) schedule: linear warmup over round(warmup_ratio · total) steps, then
+ * cosine decay at `totalSteps` to min_lr_rate · learning_rate (transformers cosine_with_min_lr; min_lr_rate
+ * 0.1 unless the recipe sets it) or to 0 (cosine). The caption stage has no scheduler fields: it takes the default.
  */
-export function sftSchedule(s: Pick<NonNullable<Recipe['sft']>, 'learning_rate' | 'warmup_ratio'>, totalSteps: number): Schedule {
-  return cosineSchedule(s.learning_rate, Math.round(s.warmup_ratio * totalSteps), totalSteps, 0.1);
+export function sftSchedule(s: Pick<NonNullable<Recipe['sft']>, 'learning_rate' | 'warmup_ratio'> & Partial<Pick<NonNullable<Recipe['sft']>, 'lr_scheduler_type' | 'lr_scheduler_kwargs'>>, totalSteps: number): Schedule {
+  const minLrRate = s.lr_scheduler_type === 'cosine' ? 0 : (s.lr_scheduler_kwargs?.min_lr_rate ?? 0.1);
+  return cosineSchedule(s.learning_rate, Math.round(s.warmup_ratio * totalSteps), totalSteps, minLrRate);
 }
