@@ -1,5 +1,5 @@
 /**
- * `npm run train -- --recipe fvqa-mini [--seed N] [--steps N] [--out DIR] [--json] [--runtime node|wasm|chromium|cpu] [--backend auto|webgpu|wasm|cpu] [--save-rollouts]`
+ * `npm run train -- --recipe fvqa-mini [--seed N] [--steps N] [--out DIR] [--json] [--runtime node|wasm|chromium|cpu] [--backend auto|webgpu|wasm|cpu] [--save-rollouts] [--sft-snapshots N]`
  * Runs a recipe headless: warm-start SFT -> GRPO -> evaluation, with checkpoints, metrics.jsonl and
  * the evaluation table (eval.md) in DIR (default runs/<recipe>). Rerunning with the same DIR resumes from the
  * last checkpoint, with any runtime. `--steps N` stops after N GRPO steps in this invocation (rerun to continue).
@@ -24,6 +24,10 @@
  * evaluation are copied and relabelled with this recipe's name.
  * `--seed N` replaces the recipe's seed (world, initialisation, sampling), for runs over seeds; the run's
  * recipe.json records it.
+ * `--sft-snapshots N` keeps a copy of the warm start every N SFT steps (a multiple of the recipe's
+ * checkpoint_steps; with a caption stage also step 0, the policy SFT starts from) and at its end, each a run folder
+ * DIR/snapshots/sft-STEP (recipe.json, checkpoint/) that `npm run eval -- --checkpoint` evaluates: how the
+ * warm start's decisions move during SFT (docs/fvqa-mini-warm-start.md, 2026-12-07 third session).
  * Exit status: 0 done or stopped by --steps, 1 the run failed, 2 bad arguments, 130 interrupted.
  */
 import type { BackendChoice } from '../src/engine/select.js';
@@ -45,6 +49,7 @@ const { values } = parseCli({
     child: { type: 'boolean', default: false },
     'save-rollouts': { type: 'boolean', default: false },
     'init-from': { type: 'string' },
+    'sft-snapshots': { type: 'string' },
   },
 }, import.meta.url);
 const fail = (msg: string): never => {
@@ -63,6 +68,8 @@ if (!values.recipe) fail('--recipe NAME|FILE is required (e.g. --recipe fvqa-min
 if (!['node', 'wasm', 'chromium', 'cpu'].includes(values.runtime!)) fail(`--runtime ${values.runtime}: use node (WebGPU via Dawn), wasm (the WebAssembly backend in Node), chromium (the lab's worker in headless Chromium) or cpu`);
 if (values.seed !== undefined && !(Number.isInteger(Number(values.seed)) && Number(values.seed) >= 0)) fail(`--seed ${values.seed}: a whole number >= 0`);
 if (values.steps !== undefined && !(Number.isInteger(Number(values.steps)) && Number(values.steps) >= 0)) fail(`--steps ${values.steps}: a whole number of GRPO steps`);
+const snapshotSteps = values['sft-snapshots'] === undefined ? 0 : Number(values['sft-snapshots']);
+if (values['sft-snapshots'] !== undefined && !(Number.isInteger(snapshotSteps) && snapshotSteps >= 1)) fail(`--sft-snapshots ${values['sft-snapshots']}: a whole number of SFT steps >= 1`);
 
 if (!['auto', 'webgpu', 'wasm', 'cpu'].includes(values.backend!)) fail(`--backend ${values.backend}: use auto, webgpu, wasm or cpu (the chromium runtime's compute backend)`);
 if (values.backend !== 'auto' && values.runtime !== 'chromium') fail('--backend applies to --runtime chromium; in Node choose the backend with --runtime node|wasm|cpu');
@@ -83,6 +90,7 @@ const out = resolve(values.out ?? join(root, 'runs', r.name));
 mkdirSync(out, { recursive: true });
 if (values['init-from']) initFrom(resolve(values['init-from']));
 writeFileSync(join(out, 'recipe.json'), recipeText);
+if (snapshotSteps % r.checkpoint_steps) fail(`--sft-snapshots ${snapshotSteps}: not a multiple of the recipe's checkpoint_steps (${r.checkpoint_steps}), the steps at which SFT saves`);
 
 /** Copies a warm-start checkpoint (see --init-from) into `out` under this recipe's name. */
 function initFrom(src: string): void {
@@ -101,7 +109,21 @@ function initFrom(src: string): void {
 
 const output = trainOutput(out, { json: values.json!, saveRollouts: values['save-rollouts']! });
 const readFile = async (p: string) => new Uint8Array(readFileSync(resolve(root, p)));
-const store = new FsCheckpointStore(out);
+const runStore = new FsCheckpointStore(out);
+const store = { load: () => runStore.load(), save: async (files: Map<string, Uint8Array>) => (await runStore.save(files), snapshot(files)) };
+
+/** With --sft-snapshots: copies a checkpoint saved at a snapshot step of SFT, or at its end, to DIR/snapshots/sft-STEP. */
+function snapshot(files: Map<string, Uint8Array>): void {
+  if (!snapshotSteps) return;
+  const state = JSON.parse(new TextDecoder().decode(files.get('trainer_state.json'))) as { phase: string; sftStep: number; grpoStep: number };
+  const atStep = state.phase === 'sft' && state.sftStep % snapshotSteps === 0;
+  const atEnd = state.phase === 'grpo' && state.grpoStep === 0;
+  const dir = join(out, 'snapshots', `sft-${state.sftStep}`);
+  if (!(atStep || atEnd) || existsSync(dir)) return;
+  mkdirSync(join(dir, 'checkpoint'), { recursive: true });
+  for (const [name, bytes] of files) writeFileSync(join(dir, 'checkpoint', name), bytes);
+  writeFileSync(join(dir, 'recipe.json'), recipeText);
+}
 const maxGrpoSteps = values.steps ? Number(values.steps) : undefined;
 const { search, hub, hubRemote } = await recipeServices(r, root);
 

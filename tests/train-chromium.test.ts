@@ -4,10 +4,11 @@
  * 2 SFT steps and 1 GRPO step, stopped by --steps; a second invocation on the same folder resumes from
  * the checkpoint, takes the last GRPO step and evaluates; `npm run eval --runtime chromium` evaluates
  * the result; a missing model file fails with the file's name and exit status 1; `--init-from` starts
- * an ablation from another run's warm-start checkpoint and refuses runs that do not match.
+ * an ablation from another run's warm-start checkpoint and refuses runs that do not match; `--sft-snapshots`
+ * keeps the warm start's SFT steps as run folders that `npm run eval` reads.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -111,8 +112,20 @@ test('a failure in the worker reaches the terminal: message, exit status 1', asy
 test('--init-from: an ablation starts from another run\'s warm start (Node runtime); mismatches are refused', async () => {
   const recipe = JSON.parse(readFileSync(join(tmp, 'recipe.json'), 'utf8'));
   const warm = join(tmp, 'warm');
-  const sft = await cli('train', '--recipe', join(tmp, 'recipe.json'), '--out', warm, '--runtime', 'node', '--steps', '0');
+  const sft = await cli('train', '--recipe', join(tmp, 'recipe.json'), '--out', warm, '--runtime', 'node', '--steps', '0', '--sft-snapshots', '1');
   expect(sft.code, sft.stderr).toBe(0);
+  // --sft-snapshots 1: a run folder per SFT step; the last holds the warm start's weights, the first others.
+  expect(readdirSync(join(warm, 'snapshots')).sort()).toEqual(['sft-1', 'sft-2']);
+  const weights = (dir: string) => readFileSync(join(dir, 'checkpoint', 'model.safetensors'));
+  expect(weights(join(warm, 'snapshots', 'sft-2')).equals(weights(warm))).toBe(true);
+  expect(weights(join(warm, 'snapshots', 'sft-1')).equals(weights(warm))).toBe(false);
+  expect(JSON.parse(readFileSync(join(warm, 'snapshots', 'sft-1', 'checkpoint', 'trainer_state.json'), 'utf8'))).toMatchObject({ phase: 'sft', sftStep: 1 });
+  const snapshotEval = await cli('eval', '--checkpoint', join(warm, 'snapshots', 'sft-1'), '--split', 'test', '--modes', 'on_demand', '--runtime', 'node', '--json');
+  expect(snapshotEval.code, snapshotEval.stderr).toBe(0);
+  expect(JSON.parse(snapshotEval.stdout.trim().split('\n').at(-1)!)).toEqual([expect.objectContaining({ stage: 'before_grpo', split: 'test', mode: 'on_demand', rows: 2 })]);
+  const badSnapshots = await cli('train', '--recipe', join(tmp, 'recipe.json'), '--out', join(tmp, 'bad-snapshots'), '--runtime', 'node', '--sft-snapshots', '0');
+  expect(badSnapshots.code).toBe(2);
+  expect(badSnapshots.stderr).toContain('--sft-snapshots 0: a whole number of SFT steps >= 1');
   // The ablation differs only after the warm start (the search penalty), as recipes/fvqa-mini-no-search-penalty.json.
   const ablation = { ...recipe, name: 'cli-ablation-ci', grpo: { ...recipe.grpo, reward: { ...recipe.grpo.reward, search_penalty: 0 } } };
   writeFileSync(join(tmp, 'ablation.json'), JSON.stringify(ablation));
