@@ -17,7 +17,7 @@ test('the shipped recipes validate', () => {
     expect(r.name).toBe(f.replace(/\.json$/, ''));
   }
   // Each main recipe and its two ablations (the paper's), which start from its warm start.
-  for (const name of ['fvqa-mini', 'fvqa-mini-caption', 'fvqa-mini-name-copies']) {
+  for (const name of ['fvqa-mini', 'fvqa-mini-caption', 'fvqa-mini-name-copies', 'fvqa-mini-unrecognised-looks', 'fvqa-mini-annealed']) {
     const main = loadRecipe(readFileSync(join(dir, `${name}.json`), 'utf8'));
     const ablation = loadRecipe(readFileSync(join(dir, `${name}-no-search-penalty.json`), 'utf8'));
     // The ablation differs from the main recipe only in its name, description, the search penalty and the
@@ -55,6 +55,11 @@ test('the shipped recipes validate', () => {
     ...main, name: copies.name, description: copies.description, caption: { ...main.caption!, name_copies: 8 },
     data: { ...main.data, fvqa_mini: { ...main.data.fvqa_mini, visual_statement: 1 } },
   }).toEqual(copies);
+  // fvqa-mini-unrecognised-looks states looks for unrecognised creatures only; fvqa-mini-annealed decays its warm start's rate to 0.
+  const [looks, annealed] = ['fvqa-mini-unrecognised-looks', 'fvqa-mini-annealed'].map((n) => loadRecipe(readFileSync(join(dir, `${n}.json`), 'utf8')));
+  expect({ ...copies, name: looks.name, description: looks.description, data: { ...copies.data, fvqa_mini: { ...copies.data.fvqa_mini, visual_statement: 2 } } }).toEqual(looks);
+  expect(looks.sft!.lr_scheduler_type).toBe('cosine_with_min_lr');
+  expect({ ...looks, name: annealed.name, description: annealed.description, sft: { ...looks.sft!, lr_scheduler_type: 'cosine' } }).toEqual(annealed);
 });
 
 test('warm-start and whole-recipe differences: an ablation shares the warm start, another recipe does not', () => {
