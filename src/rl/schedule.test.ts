@@ -59,7 +59,7 @@ test('schedules: warmup, cosine and MMSearch-R1 sigmoid decay at hand-checked po
 
 test("the warm start's schedule: cosine_with_min_lr (floor 0.1 unless set) or cosine to 0, at hand-computed points", () => {
   const base = JSON.parse(readFileSync(new URL('../../recipes/fvqa-mini.json', import.meta.url), 'utf8'));
-  const sft = (extra: Record<string, unknown>) => parseRecipe({ ...base, sft: { ...base.sft, learning_rate: 0.5, warmup_ratio: 0.1, ...extra } }).sft!;
+  const sft = (extra: Record<string, unknown>) => parseRecipe({ ...base, sft: { ...base.sft, lr_scheduler_type: undefined, learning_rate: 0.5, warmup_ratio: 0.1, ...extra } }).sft!;
   // 100 steps, warmup round(0.1 x 100) = 10; step 55 is halfway through the decay (cos(π/2) = 0), step 100 its end.
   const points = (extra: Record<string, unknown>) => [4, 55, 100].map((t) => sftSchedule(sft(extra), 100)(t));
   expect(points({})).toEqual([0.25, 0.5 * (0.1 + 0.9 * 0.5), 0.5 * 0.1].map((v) => expect.closeTo(v, 12)));
