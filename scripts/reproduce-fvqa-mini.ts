@@ -67,15 +67,19 @@ const recipe = loadRecipe(readFileSync(join(root, 'recipes', `${RECIPE}.json`), 
 const GRPO_TEMPERATURE = recipe.grpo.temperature;
 const SAMPLES = 8;
 
-/** The seeds: the listed ones, then those drawn on the first invocation (kept in OUT/seeds.json so reruns continue them). */
+/**
+ * The seeds: the listed ones, then those drawn on the first invocation (kept in OUT/seeds.json so reruns continue them).
+ * --report-only draws none and writes nothing: it reports the seeds already there (and the kept results).
+ */
 function seeds(): { seed: number; drawn: boolean }[] {
   const file = join(out, 'seeds.json');
   const listed = values.seeds!.split(',').filter(Boolean).map(Number);
   if (listed.some((s) => !Number.isInteger(s) || s < 0)) fail(`--seeds ${values.seeds}: whole numbers >= 0, comma-separated`);
   const saved: { seed: number; drawn: boolean }[] = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : [];
   const drawn = saved.filter((s) => s.drawn);
-  for (let i = drawn.length; i < Number(values.draw); i++) drawn.push({ seed: randomInt(10, 1_000_000), drawn: true });
+  if (!values['report-only']) for (let i = drawn.length; i < Number(values.draw); i++) drawn.push({ seed: randomInt(10, 1_000_000), drawn: true });
   const all = [...listed.map((seed) => ({ seed, drawn: false })), ...drawn.filter((d) => !listed.includes(d.seed))];
+  if (values['report-only']) return all;
   mkdirSync(out, { recursive: true });
   writeFileSync(file, JSON.stringify(all, null, 2) + '\n');
   return all;

@@ -6,7 +6,7 @@
  * earlier reproduction under other settings are refused; the machine named is the one that ran the seed.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -76,6 +76,11 @@ test('a run trained with other settings is refused, one under another name only 
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('The categories split late or little on seed 1 (sampled search_free search ratio 0.50 over the last ten GRPO steps');
   // No ablation ran: their targets are listed as not measured on every seed, not passed over.
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toMatch(/Not measured on every seed yet: .*search_required prompts only: search_free SR >= main \+ 30 \(0 of 1 seeds\)/);
+
+  // --report-only draws no seed and writes no seeds.json: --draw is for the runs.
+  await run('npx', ['tsx', 'scripts/reproduce-fvqa-mini.ts', '--recipe', 'fvqa-mini', '--seeds', '1', '--draw', '2', '--out', renamed, '--report', join(renamed, 'report.md'), '--report-only'], { cwd: root });
+  expect(existsSync(join(renamed, 'seeds.json'))).toBe(false);
+  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).not.toContain('without a finished main run');
 
   // The machine is the one that ran the seed (its machine.json), not the one that writes the report.
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Machines: seed 1: not recorded;');
