@@ -17,7 +17,7 @@ test('the shipped recipes validate', () => {
     expect(r.name).toBe(f.replace(/\.json$/, ''));
   }
   // Each main recipe and its two ablations (the paper's), which start from its warm start.
-  for (const name of ['fvqa-mini', 'fvqa-mini-caption', 'fvqa-mini-name-copies', 'fvqa-mini-unrecognised-looks', 'fvqa-mini-annealed']) {
+  for (const name of ['fvqa-mini', 'fvqa-mini-balanced', 'fvqa-mini-caption', 'fvqa-mini-name-copies', 'fvqa-mini-unrecognised-looks']) {
     const main = loadRecipe(readFileSync(join(dir, `${name}.json`), 'utf8'));
     const ablation = loadRecipe(readFileSync(join(dir, `${name}-no-search-penalty.json`), 'utf8'));
     // The ablation differs from the main recipe only in its name, description, the search penalty and the
@@ -32,34 +32,36 @@ test('the shipped recipes validate', () => {
     expect(unbalanced.data.train_categories).toEqual(['search_required']);
     expect(main.data.train_categories).toBeNull();
   }
-  // The main recipe is fvqa-mini-caption (captioning, the name-piece tokenizer) with a warm start neutral in what it
-  // trains: the guess's own first word, token-sum-norm and balanced steps (micro-batches of 4, two to a step: the
-  // same 8 trajectories per optimizer step); and GRPO advantages scaled by the batch's reward std.
-  const [main, caption] = ['fvqa-mini', 'fvqa-mini-caption'].map((n) => loadRecipe(readFileSync(join(dir, `${n}.json`), 'utf8')));
-  expect(main.caption).not.toBeNull();
-  expect(main.model.source).toBe('models/tiny-vlm-name-pieces');
-  expect(main.data.fvqa_mini.recognition_first).toBe(3);
-  expect(main.sft).toMatchObject({ loss_agg_mode: 'token-sum-norm', balance_decisions: true, per_device_train_batch_size: 4, gradient_accumulation_steps: 2 });
+  // fvqa-mini-balanced (the main recipe until 2026-12-07) is fvqa-mini-caption (captioning, the name-piece tokenizer) with
+  // a warm start neutral in what it trains: the guess's own first word, token-sum-norm and balanced steps (micro-batches
+  // of 4, two to a step: the same 8 trajectories per optimizer step); and GRPO advantages scaled by the batch's reward std.
+  const read = (n: string) => loadRecipe(readFileSync(join(dir, `${n}.json`), 'utf8'));
+  const [balanced, caption] = ['fvqa-mini-balanced', 'fvqa-mini-caption'].map(read);
+  expect(balanced.caption).not.toBeNull();
+  expect(balanced.model.source).toBe('models/tiny-vlm-name-pieces');
+  expect(balanced.data.fvqa_mini.recognition_first).toBe(3);
+  expect(balanced.sft).toMatchObject({ loss_agg_mode: 'token-sum-norm', balance_decisions: true, per_device_train_batch_size: 4, gradient_accumulation_steps: 2 });
   expect({
-    ...main, name: caption.name, description: caption.description,
-    data: { ...main.data, fvqa_mini: { ...main.data.fvqa_mini, recognition_first: 2 } },
-    sft: { ...main.sft!, loss_agg_mode: 'token-mean', balance_decisions: false, per_device_train_batch_size: 8, gradient_accumulation_steps: 1 },
-    grpo: { ...main.grpo, scale_rewards: 'group' },
+    ...balanced, name: caption.name, description: caption.description,
+    data: { ...balanced.data, fvqa_mini: { ...balanced.data.fvqa_mini, recognition_first: 2 } },
+    sft: { ...balanced.sft!, loss_agg_mode: 'token-mean', balance_decisions: false, per_device_train_batch_size: 8, gradient_accumulation_steps: 1 },
+    grpo: { ...balanced.grpo, scale_rewards: 'group' },
   }).toEqual(caption);
-  expect(main.grpo.scale_rewards).toBe('batch');
-  // The candidate fvqa-mini-name-copies is fvqa-mini with 8 name copies per caption step from the first, and look statements.
-  const copies = loadRecipe(readFileSync(join(dir, 'fvqa-mini-name-copies.json'), 'utf8'));
-  expect(main.caption!.name_copies).toBe(0);
-  expect(main.data.fvqa_mini.visual_statement).toBeUndefined();
+  expect(balanced.grpo.scale_rewards).toBe('batch');
+  // fvqa-mini-name-copies: fvqa-mini-balanced with 8 name copies per caption step from the first, and look statements.
+  const copies = read('fvqa-mini-name-copies');
+  expect(balanced.caption!.name_copies).toBe(0);
+  expect(balanced.data.fvqa_mini.visual_statement).toBeUndefined();
   expect({
-    ...main, name: copies.name, description: copies.description, caption: { ...main.caption!, name_copies: 8 },
-    data: { ...main.data, fvqa_mini: { ...main.data.fvqa_mini, visual_statement: 1 } },
+    ...balanced, name: copies.name, description: copies.description, caption: { ...balanced.caption!, name_copies: 8 },
+    data: { ...balanced.data, fvqa_mini: { ...balanced.data.fvqa_mini, visual_statement: 1 } },
   }).toEqual(copies);
-  // fvqa-mini-unrecognised-looks states looks for unrecognised creatures only; fvqa-mini-annealed decays its warm start's rate to 0.
-  const [looks, annealed] = ['fvqa-mini-unrecognised-looks', 'fvqa-mini-annealed'].map((n) => loadRecipe(readFileSync(join(dir, `${n}.json`), 'utf8')));
+  // fvqa-mini-unrecognised-looks states looks for unrecognised creatures only; the main recipe is it with the warm
+  // start's learning rate decayed to 0.
+  const [looks, main] = ['fvqa-mini-unrecognised-looks', 'fvqa-mini'].map(read);
   expect({ ...copies, name: looks.name, description: looks.description, data: { ...copies.data, fvqa_mini: { ...copies.data.fvqa_mini, visual_statement: 2 } } }).toEqual(looks);
   expect(looks.sft!.lr_scheduler_type).toBe('cosine_with_min_lr');
-  expect({ ...looks, name: annealed.name, description: annealed.description, sft: { ...looks.sft!, lr_scheduler_type: 'cosine' } }).toEqual(annealed);
+  expect({ ...looks, name: main.name, description: main.description, sft: { ...looks.sft!, lr_scheduler_type: 'cosine' } }).toEqual(main);
 });
 
 test('warm-start and whole-recipe differences: an ablation shares the warm start, another recipe does not', () => {
@@ -69,7 +71,7 @@ test('warm-start and whole-recipe differences: an ablation shares the warm start
   // train_categories only picks GRPO's prompts: the data section differs, its warm-start part does not.
   expect([warmStartDifferences(unbalanced, main), recipeDifferences(unbalanced, main)]).toEqual([[], ['data', 'eval']]);
   expect(warmStartDifferences(main, { ...main, data: { ...main.data, fvqa_mini: { ...main.data.fvqa_mini, grpo_drills: 0 } } })).toEqual([]);
-  expect(warmStartDifferences(caption, main)).toEqual(['data', 'sft']);
+  expect(warmStartDifferences(caption, main)).toEqual(['data', 'caption', 'sft']);
   // Another seed is another world: its warm start differs, though recipeDifferences leaves the seed aside.
   expect([warmStartDifferences({ ...main, seed: 2 }, main), recipeDifferences({ ...main, seed: 2, name: 'x' }, main)]).toEqual([['seed'], []]);
 });
