@@ -86,11 +86,11 @@ const { rolloutRecords } = await import('../src/export/rollouts.js');
 const recipeText = values.seed === undefined ? readFileSync(recipePath, 'utf8')
   : JSON.stringify({ ...JSON.parse(readFileSync(recipePath, 'utf8')), seed: Number(values.seed) }, null, 2) + '\n';
 const r = orFail(() => loadRecipe(recipeText, recipePath));
+if (snapshotSteps % r.checkpoint_steps) fail(`--sft-snapshots ${snapshotSteps}: not a multiple of the recipe's checkpoint_steps (${r.checkpoint_steps}), the steps at which SFT saves`);
 const out = resolve(values.out ?? join(root, 'runs', r.name));
 mkdirSync(out, { recursive: true });
 if (values['init-from']) initFrom(resolve(values['init-from']));
 writeFileSync(join(out, 'recipe.json'), recipeText);
-if (snapshotSteps % r.checkpoint_steps) fail(`--sft-snapshots ${snapshotSteps}: not a multiple of the recipe's checkpoint_steps (${r.checkpoint_steps}), the steps at which SFT saves`);
 
 /** Copies a warm-start checkpoint (see --init-from) into `out` under this recipe's name. */
 function initFrom(src: string): void {
