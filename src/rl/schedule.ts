@@ -88,6 +88,8 @@ export function grpoSchedule(g: Pick<GRPOConfig, 'learning_rate' | 'lr_scheduler
  * The warm-start SFT (and captioning) schedule: linear warmup over round(warmup_ratio · total) steps, then
  * cosine decay at `totalSteps` to min_lr_rate · learning_rate (transformers cosine_with_min_lr; min_lr_rate
  * 0.1 unless the recipe sets it) or to 0 (cosine). The caption stage has no scheduler fields: it takes the default.
+ * @param totalSteps the stage's optimizer steps
+ * @returns 0-based optimizer step -> learning rate (the recipe's units: AdamW's step size)
  */
 export function sftSchedule(s: Pick<NonNullable<Recipe['sft']>, 'learning_rate' | 'warmup_ratio'> & Partial<Pick<NonNullable<Recipe['sft']>, 'lr_scheduler_type' | 'lr_scheduler_kwargs'>>, totalSteps: number): Schedule {
   const minLrRate = s.lr_scheduler_type === 'cosine' ? 0 : (s.lr_scheduler_kwargs?.min_lr_rate ?? 0.1);
