@@ -25,7 +25,8 @@ if (!values.recipe) fail('--recipe NAME|FILE is required');
 if (values.seed !== undefined && !(Number.isInteger(Number(values.seed)) && Number(values.seed) >= 0)) fail(`--seed ${values.seed}: a whole number >= 0`);
 const root = resolve(new URL('..', import.meta.url).pathname);
 const { loadRecipe } = await import('../src/rl/recipe.js');
-const { Trainer, sftPlan } = await import('../src/rl/trainer.js');
+const { Trainer } = await import('../src/rl/trainer.js');
+const { sftPlan } = await import('../src/rl/sft-plan.js');
 const { trainedTokens } = await import('../src/rl/steps.js');
 
 const path = (() => {

@@ -138,7 +138,7 @@ export interface FvqaMiniConfig extends WorldConfig {
    * write its query and answer is to copy the title off the image-search result: what the heldout split
    * needs, and what a dozen memorised names never teach (issue 15). The trainer replays a drill's searches
    * on its drill world's index (drillCorpora) and also trains the look its first turn describes; SFT
-   * deals the drills out over its epochs, so each is seen once (src/rl/trainer.ts sftEpochPlan).
+   * deals the drills out over its epochs, so each is seen once (src/rl/sft-plan.ts sftEpochPlan).
    */
   readingDrills: number;
   /**

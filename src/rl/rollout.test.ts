@@ -19,7 +19,7 @@ import { DEFAULT_LIMITS } from '../protocol/tools.js';
 import { encodeConversation, TurnEncoder } from './conversation.js';
 import { rollout } from './rollout.js';
 import { lossMask, lossMaskedSequenceLogprobs, maskedLogprobs, packBatch, sequenceLogprobs, sftStep, trainedTokens } from './steps.js';
-import { meanTrainedTokensPerStep } from './trainer.js';
+import { meanTrainedTokensPerStep } from './sft-plan.js';
 
 const tok = loadTokenizer(
   JSON.parse(readFileSync(new URL('../../models/tiny-vlm/tokenizer.json', import.meta.url), 'utf8')),

@@ -1,10 +1,10 @@
 /**
- * SFT epochs (trainer.ts): sftEpochPlan deals reading drills out over the epochs; epochBatches cuts an
+ * SFT epochs (sft-plan.ts): sftEpochPlan deals reading drills out over the epochs; epochBatches cuts an
  * epoch into a partition of batches, length grouping cutting padding.
  */
 import { describe, expect, test } from 'vitest';
 import * as E from '../engine/index.js';
-import { epochBatches, sftEpochPlan, type SftDecision } from './trainer.js';
+import { epochBatches, sftEpochPlan, type SftDecision } from './sft-plan.js';
 
 const lengths = Array.from({ length: 53 }, (_, i) => 40 + ((i * 37) % 300));
 const padded = (batches: number[][]) => batches.reduce((n, b) => n + b.length * Math.max(...b.map((i) => lengths[i])), 0);
