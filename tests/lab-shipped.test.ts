@@ -3,7 +3,7 @@
  * 16) in headless Chromium: Chat opens with the GRPO-trained policy loaded and, greedy, gives the
  * answers and search calls its manifest records for fixed test rows (scripts/ship-checkpoint.ts
  * evaluated them in Node): a familiar creature answered without search, an unfamiliar one after image
- * search then text search; Evaluate offers the same policy; the "Watch GRPO learn when to search"
+ * search then text search, and sampled 16 times each mostly the same way; Evaluate offers the same policy; the "Watch GRPO learn when to search"
  * preset is chosen and its run starts at GRPO step 0 from the shipped warm start. Skipped when this
  * checkout ships no checkpoints. Screenshots go to test-artifacts/.
  */
@@ -41,6 +41,16 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
+/** Clicks "Sample its decision" and reads the summary: searches, answer counts, each answer with its right/wrong mark. */
+async function sampledDecision(page: import('playwright-core').Page) {
+  await page.click('#chat-sample');
+  await page.waitForSelector('#chat-decisions', { timeout: 300_000 });
+  const text = (await page.textContent('#chat-decisions'))!;
+  const answers = await page.$$eval('#chat-decisions p.muted span', (spans) => spans.map((s) => ({ text: s.textContent!.replace(/^, /, ''), mark: s.className })));
+  const parsed = answers.map((a) => ({ answer: a.text.replace(/ ×\d+( [✓✗])?$/, ''), count: Number(/×(\d+)/.exec(a.text)![1]), mark: a.mark }));
+  return { text, searched: Number(/searched (\d+)/.exec(text)![1]), counts: parsed.map((a) => a.count), answers: parsed };
+}
+
 test.skipIf(!shipped)('first visit: Chat and Evaluate on the shipped policy, the Watch preset from the shipped warm start', async () => {
   const lab = await openLab(b, tmp);
   const page = lab.page;
@@ -67,7 +77,24 @@ test.skipIf(!shipped)('first visit: Chat and Evaluate on the shipped policy, the
     expect(calls.map((c) => c.replace(/:.*/, ''))).toEqual(want);
     expect(await page.textContent('#chat-status')).toBe(`answer: ${check.answer}`);
     await lab.shot(`chat-shipped-${check.image_searches ? 'search' : 'memory'}`);
+
+    // Sampled at the GRPO temperature, the decision leans the greedy way: the shipped run's sampled search
+    // ratios end near 0.1 (search_free) and 1.0 (search_required), so 16 samples fall well inside these bounds.
+    const d = await sampledDecision(page);
+    expect(d.counts.reduce((a, c) => a + c, 0)).toBe(16);
+    if (check.image_searches) expect(d.searched).toBeGreaterThanOrEqual(12);
+    else expect(d.searched).toBeLessThanOrEqual(8);
+    expect(d.text).toContain(`at temperature ${recipe.grpo.temperature}`);
   }
+
+  // A dataset sample carries its answer: each sampled answer is marked right exactly when it is that answer.
+  await page.click('.samples .sample >> nth=0');
+  // The last conversation and sampled decision were about another question: a new pick clears them.
+  expect(await page.locator('#chat-decisions, #chat-transcript .bubble').count()).toBe(0);
+  const want = (await page.textContent('.chat p.muted:has-text("dataset answer") b'))!;
+  const d = await sampledDecision(page);
+  for (const a of d.answers) expect(a.mark).toBe(a.answer === want ? 'right' : 'wrong');
+  await lab.shot('chat-shipped-sampled');
 
   // Evaluate offers the trained policy first.
   await lab.tab('evaluate');

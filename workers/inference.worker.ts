@@ -19,16 +19,15 @@ import { createModel, loadPretrained, type PolicyModel } from '../src/models/che
 import { parseConfig } from '../src/models/config.js';
 import { loadFromHub } from '../src/models/hub.js';
 import { loadTokenizer, type LabTokenizer } from '../src/models/tokenizer.js';
-import { searchLimits } from '../src/rl/config.js';
 import { evalSubset, evaluate, table1, type ModeSummary } from '../src/rl/evaluate.js';
-import { loadStoredRecipe, type Recipe } from '../src/rl/recipe.js';
+import { loadStoredRecipe, recipeRolloutOptions, type Recipe } from '../src/rl/recipe.js';
 import { rollout, type SearchMode } from '../src/rl/rollout.js';
 import { bytesToBase64 } from '../src/search/image.js';
 import type { SearchTools } from '../src/search/types.js';
 import { fullRecipe, readLabFile, readShipped, searchTools, SHIPPED_SOURCE } from '../src/lab/lab-env.js';
 import { worldOf } from '../src/rl/environment.js';
 import { openRuns, type RunRecord, type RunsDb } from '../src/lab/runs-store.js';
-import type { ChatEvent, ChatSample, InferenceApi, ModelSpec } from '../src/lab/worker-api.js';
+import type { ChatEvent, ChatSample, InferenceApi, ModelSpec, SampledDecisions } from '../src/lab/worker-api.js';
 
 let runs: RunsDb | null = null;
 const created: Partial<Record<E.BackendChoice, Promise<E.CreatedBackend>>> = {};
@@ -155,17 +154,10 @@ const api: InferenceApi = {
   },
 
   async chat(req: { image: Uint8Array; question: string; temperature: number; maxTurns: number; seed?: number; rag?: boolean }, onEvent: (e: ChatEvent) => void): Promise<{ turns: string[]; answer: string | null }> {
-    const { model, tok, recipe, tools } = need();
-    const g = recipe.grpo;
-    const row: FvqaRow = {
-      data_id: 'chat', data_source: 'chat', prompt: [{ role: 'user', content: firstUserTurn(req.question) }], images: [{ bytes: req.image, path: null }],
-      reward_model: { ground_truth: '', candidate_answers: [], style: 'rule' }, category: null, image_urls: null, extra_info: null,
-    };
-    const { trajectories } = await rollout(model, tok, [row], tools, {
-      sampling: { temperature: req.temperature, rng: new E.Rng(req.seed ?? 0) }, limits: { ...searchLimits(g), maxTurns: req.maxTurns },
-      maxTurnTokens: recipe.rollout.max_turn_tokens, maxCompletionLength: g.max_completion_length, resultsPerSearch: g.search.results_per_search,
-      imageSize: 'vision' in model.config ? model.config.vision.image_size : 0, withThumbnails: true, compactInstructions: recipe.model.compact_instructions,
-      maxPromptLength: g.max_prompt_length, mode: req.rag ? 'rag' : 'on_demand',
+    const { model, tok, tools } = need();
+    const o = rolloutOptions();
+    const { trajectories } = await rollout(model, tok, [chatRow(req.image, req.question)], tools, {
+      ...o, sampling: { temperature: req.temperature, rng: new E.Rng(req.seed ?? 0) }, limits: { ...o.limits, maxTurns: req.maxTurns }, mode: req.rag ? 'rag' : 'on_demand',
       callbacks: {
         onTurn: (_r, index) => onEvent({ type: 'turn', index }),
         onToken: (_r, index, text) => onEvent({ type: 'token', index, text }),
@@ -180,18 +172,54 @@ const api: InferenceApi = {
     return { turns: t.turns, answer };
   },
 
+  async sampleDecisions(req: { image: Uint8Array; question: string; expected?: string; samples: number; temperature?: number; seed?: number }, onProgress: (done: number, total: number) => void): Promise<SampledDecisions> {
+    const { model, tok, recipe, tools } = need();
+    const temperature = req.temperature ?? recipe.grpo.temperature;
+    if (!(Number.isInteger(req.samples) && req.samples >= 1 && req.samples <= 64)) throw new Error(`samples must be a whole number from 1 to 64, got ${req.samples}`);
+    if (!(temperature >= 0)) throw new Error(`temperature must be >= 0, got ${temperature}`);
+    const row = chatRow(req.image, req.question, req.expected);
+    const { records } = await evaluate(model, tok, Array(req.samples).fill(row), tools, ['on_demand'], {
+      ...rolloutOptions(), batchSize: recipe.eval.batch_size, sampling: { temperature, rng: new E.Rng(req.seed ?? 0) },
+    }, onProgress);
+    const answers = new Map<string | null, SampledDecisions['answers'][number]>();
+    for (const r of records) {
+      const a = answers.get(r.answer) ?? { answer: r.answer, count: 0, correct: req.expected === undefined ? null : r.correct };
+      a.count++;
+      answers.set(r.answer, a);
+    }
+    return {
+      samples: records.length, temperature,
+      searched: records.filter((r) => r.searched).length,
+      imageSearched: records.filter((r) => r.imageSearches > 0).length,
+      textSearched: records.filter((r) => r.textSearches > 0).length,
+      answers: [...answers.values()].sort((a, b) => b.count - a.count),
+    };
+  },
+
   async evaluate(req: { split: 'test' | 'heldout' | 'train'; modes: SearchMode[]; maxRows: number | null }, onProgress: (done: number, total: number) => void): Promise<{ label: string; summaries: ModeSummary[]; table: string }> {
     const { model, tok, recipe, world, tools, label } = need();
     // A few rows cover every question kind (the first rows of a split are all about familiar creatures).
     const rows = req.maxRows ? evalSubset(world.splits[req.split], req.maxRows) : world.splits[req.split];
-    const g = recipe.grpo;
-    const imageSize = 'vision' in model.config ? model.config.vision.image_size : 0;
-    const r = await evaluate(model, tok, rows, tools, req.modes, {
-      limits: searchLimits(g), maxTurnTokens: recipe.rollout.max_turn_tokens, maxCompletionLength: g.max_completion_length, resultsPerSearch: g.search.results_per_search,
-      imageSize, withThumbnails: true, compactInstructions: recipe.model.compact_instructions, batchSize: recipe.eval.batch_size,
-    }, onProgress);
+    const r = await evaluate(model, tok, rows, tools, req.modes, { ...rolloutOptions(), batchSize: recipe.eval.batch_size }, onProgress);
     return { label, summaries: r.summaries, table: table1(r.summaries) };
   },
 };
+
+/** The loaded recipe's agent-loop settings for the loaded policy (recipeRolloutOptions). */
+function rolloutOptions() {
+  const { model, recipe } = need();
+  return recipeRolloutOptions(recipe, 'vision' in model.config ? model.config.vision.image_size : 0);
+}
+
+/**
+ * The row a chat question becomes: the protocol's first user turn with one image; `expected` (a
+ * dataset answer) is the ground truth its trajectories are scored against (else none is right).
+ */
+function chatRow(image: Uint8Array, question: string, expected = ''): FvqaRow {
+  return {
+    data_id: 'chat', data_source: 'chat', prompt: [{ role: 'user', content: firstUserTurn(question) }], images: [{ bytes: image, path: null }],
+    reward_model: { ground_truth: expected, candidate_answers: [], style: 'rule' }, category: null, image_urls: null, extra_info: null,
+  };
+}
 
 Comlink.expose(api);

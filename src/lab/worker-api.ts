@@ -154,6 +154,23 @@ export type ChatEvent =
   | { type: 'tool'; parts: TurnPart[]; error: boolean }
   | { type: 'done'; answer: string | null };
 
+/**
+ * How a policy decides on one question, sampled (InferenceApi.sampleDecisions): `samples` on-demand
+ * trajectories at `temperature`, counted by whether they searched (the per-question search ratio the
+ * GRPO curves average) and by their final answers, most frequent first.
+ */
+export interface SampledDecisions {
+  samples: number;
+  temperature: number;
+  /** Trajectories with at least one executed search. */
+  searched: number;
+  /** Trajectories with an executed image search, and with an executed text search. */
+  imageSearched: number;
+  textSearched: number;
+  /** Final answers (null: none given) with their counts and, when an expected answer was given, whether each is right (exact match after normalisation, the reward's EM). */
+  answers: { answer: string | null; count: number; correct: boolean | null }[];
+}
+
 /** A dataset row offered to the chat as a starting point. */
 export interface ChatSample {
   id: string;
@@ -203,6 +220,15 @@ export interface InferenceApi {
    * the policy's reasoning.
    */
   chat(req: { image: Uint8Array; question: string; temperature: number; maxTurns: number; seed?: number; rag?: boolean }, onEvent: (e: ChatEvent) => void): Promise<{ turns: string[]; answer: string | null }>;
+
+  /**
+   * The policy's decision on one question, sampled: `samples` (1-64) on-demand trajectories of the
+   * question with its image at `temperature` (default the recipe's GRPO temperature, where the search
+   * ratio curves are measured), seeded by `seed` (default 0), run in batches of the recipe's
+   * eval.batch_size. `expected` (a dataset answer) marks each distinct answer right or wrong.
+   * @throws Error for a sample count outside 1-64 or a negative temperature
+   */
+  sampleDecisions(req: { image: Uint8Array; question: string; expected?: string; samples: number; temperature?: number; seed?: number }, onProgress: (done: number, total: number) => void): Promise<SampledDecisions>;
 
   /** The three-mode evaluation (greedy) on a split of the loaded recipe's world, on `maxRows` rows taken round-robin over the question kinds. */
   evaluate(req: { split: 'test' | 'heldout' | 'train'; modes: SearchMode[]; maxRows: number | null }, onProgress: (done: number, total: number) => void): Promise<{ label: string; summaries: ModeSummary[]; table: string }>;

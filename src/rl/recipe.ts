@@ -9,7 +9,8 @@
  */
 import { z } from 'zod';
 import { DEFAULT_FVQA_MINI, type FvqaMiniConfig } from '../data/fvqa-mini.js';
-import { GRPOConfigSchema, parseJsonWith, parseWith } from './config.js';
+import { GRPOConfigSchema, parseJsonWith, parseWith, searchLimits } from './config.js';
+import type { RolloutOptions } from './rollout.js';
 
 const int = () => z.number().int();
 
@@ -131,6 +132,21 @@ export function parseRecipe(value: unknown, where = 'recipe'): Recipe {
 /** Parses recipe JSON text. @throws ConfigError for invalid JSON or fields */
 export function loadRecipe(json: string, where = 'recipe'): Recipe {
   return parseJsonWith(json, parseRecipe, where);
+}
+
+/**
+ * The recipe's settings of the agent loop (rollout.ts `rollout`): search limits, per-turn and total
+ * token budgets, results per search, prompt truncation, the instructions' form. Training,
+ * evaluation and the lab's chat all run trajectories with these.
+ * @param imageSize the policy's image side in pixels (0 for a text-only model).
+ */
+export function recipeRolloutOptions(recipe: Recipe, imageSize: number): Omit<RolloutOptions, 'sampling' | 'mode'> {
+  const g = recipe.grpo;
+  return {
+    limits: searchLimits(g), maxTurnTokens: recipe.rollout.max_turn_tokens, maxCompletionLength: g.max_completion_length,
+    resultsPerSearch: g.search.results_per_search, imageSize, withThumbnails: true, compactInstructions: recipe.model.compact_instructions,
+    maxPromptLength: g.max_prompt_length,
+  };
 }
 
 /**

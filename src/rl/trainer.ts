@@ -22,7 +22,7 @@ import {
   checkpointFiles, loadCheckpointWeights, loadOptimizerState, readEvalResult, readTrainerState,
   type EvalResult, type KnobChange, type Knobs, type Phase, type TrainerState,
 } from './checkpoint.js';
-import { searchLimits, resolveGenerationBatch } from './config.js';
+import { resolveGenerationBatch } from './config.js';
 import { dataUrlBytes, encodeConversation, TurnEncoder } from './conversation.js';
 import { captionAccuracy, captionBatch, captionEvalLooks, captionLookStream } from './captioning.js';
 import { copyAccuracy, copyBatch, copyEvalItems } from './copying.js';
@@ -31,7 +31,7 @@ import { evalSubset, evaluate, table1 } from './evaluate.js';
 import { collectTrainBatch } from './dynamic-sampling.js';
 import { computeAdvantages } from './grpo.js';
 import { MetricsWindow } from './metrics-window.js';
-import type { Recipe } from './recipe.js';
+import { recipeRolloutOptions, type Recipe } from './recipe.js';
 import { scoreTrajectory, type RewardComponents } from './reward.js';
 import { rollout, type RolloutOptions, type RolloutStats, type SearchMode, type Trajectory } from './rollout.js';
 import { grpoSchedule, sftSchedule } from './schedule.js';
@@ -215,12 +215,7 @@ export class Trainer {
   }
 
   private rolloutOptions(sampling: RolloutOptions['sampling']): Omit<RolloutOptions, 'mode'> {
-    const g = this.recipe.grpo;
-    return {
-      sampling, limits: searchLimits(g), maxTurnTokens: this.recipe.rollout.max_turn_tokens, maxCompletionLength: g.max_completion_length,
-      resultsPerSearch: g.search.results_per_search, imageSize: this.imageSize, withThumbnails: true, compactInstructions: this.recipe.model.compact_instructions,
-      maxPromptLength: g.max_prompt_length, rowTools: this.rowTools,
-    };
+    return { ...recipeRolloutOptions(this.recipe, this.imageSize), sampling, rowTools: this.rowTools };
   }
 
   /** Runs the remaining phases. `maxGrpoSteps` caps GRPO steps in this call (CI's few-step run). */

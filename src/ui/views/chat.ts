@@ -1,15 +1,19 @@
 /**
  * Chat: pick an image from the world's dataset (or upload one), ask a question, and watch the policy
- * reason, call image or text search, read the results and answer, streamed token by token.
+ * reason, call image or text search, read the results and answer, streamed token by token; or sample
+ * its decision on the question many times (how often it searches, what it answers).
  */
 import * as Comlink from 'comlink';
 import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { ChatEvent, ChatSample, ModelSpec } from '../../lab/worker-api.js';
+import type { ChatEvent, ChatSample, ModelSpec, SampledDecisions } from '../../lab/worker-api.js';
 import type { TurnPart } from '../../protocol/tools.js';
 import { useLab, type Lab } from '../lab.js';
 import { defaultModel, ModelPicker } from './evaluate.js';
 import { Card } from './setup.js';
+
+/** How many trajectories "Sample its decision" draws. */
+const DECISION_SAMPLES = 16;
 
 type Bubble = { role: 'assistant'; text: string; call?: string } | { role: 'tool'; parts: TurnPart[]; error: boolean };
 
@@ -30,6 +34,7 @@ export function ChatView({ lab }: { lab: Lab }) {
   const [status, setStatus] = useState('');
   const [useProxy, setUseProxy] = useState(false);
   const [rag, setRag] = useState(false);
+  const [decisions, setDecisions] = useState<SampledDecisions | null>(null);
   const load = async () => {
     setStatus('loading…');
     try {
@@ -44,11 +49,20 @@ export function ChatView({ lab }: { lab: Lab }) {
   };
   // First visit with a shipped trained policy: load it at once, ready to ask.
   useEffect(() => void (defaultModel() && !loaded && load()), []);
+  // A new image or sample starts afresh: the last conversation and sampled decision were about another question.
+  const choose = (img: string, q: string | null, answer: string) => {
+    setImage(img);
+    if (q !== null) setQuestion(q);
+    setExpected(answer);
+    setBubbles([]);
+    setDecisions(null);
+    setStatus('');
+  };
   const upload = (e: Event) => {
     const f = (e.target as HTMLInputElement).files?.[0];
     if (!f) return;
     const reader = new FileReader();
-    reader.onload = () => (setImage(reader.result as string), setExpected(''));
+    reader.onload = () => choose(reader.result as string, null, '');
     reader.readAsDataURL(f);
   };
   const send = async () => {
@@ -70,6 +84,19 @@ export function ChatView({ lab }: { lab: Lab }) {
       setStatus(`failed: ${(e as Error).message}`);
     }
   };
+  const sample = async () => {
+    if (!image || !question) return;
+    setDecisions(null);
+    setStatus('sampling…');
+    try {
+      const onProgress = (done: number, total: number) => setStatus(`sampling ${done} / ${total}…`);
+      setDecisions(await lab.inference.sampleDecisions({ image: bytesOfDataUrl(image), question, expected: expected || undefined, samples: DECISION_SAMPLES }, Comlink.proxy(onProgress)));
+      setStatus('');
+    } catch (e) {
+      setStatus(`failed: ${(e as Error).message}`);
+    }
+  };
+  const busy = status === 'thinking…' || status.startsWith('sampling');
   return h('div', { class: 'view chat' },
     h(Card, { title: 'Model' },
       h('div', { class: 'row' }, h(ModelPicker, { lab, value: spec, onChange: setSpec, id: 'chat-model' }),
@@ -78,7 +105,7 @@ export function ChatView({ lab }: { lab: Lab }) {
       loaded ? h('p', { class: 'muted', id: 'chat-loaded' }, loaded) : null),
     h('div', { class: 'chat-layout' },
       h(Card, { title: 'Image and question' },
-        samples.length ? h('div', { class: 'samples' }, samples.map((s) => h('button', { class: `sample ${image === s.image ? 'chosen' : ''}`, title: `${s.question} (${s.answer}; ${s.category ?? 'no category'})`, onClick: () => (setImage(s.image), setQuestion(s.question), setExpected(s.answer)) }, h('img', { src: s.image, alt: s.question })))) : h('p', { class: 'muted' }, 'Load a model to pick images from its FVQA-mini world.'),
+        samples.length ? h('div', { class: 'samples' }, samples.map((s) => h('button', { class: `sample ${image === s.image ? 'chosen' : ''}`, title: `${s.question} (${s.answer}; ${s.category ?? 'no category'})`, onClick: () => choose(s.image, s.question, s.answer) }, h('img', { src: s.image, alt: s.question })))) : h('p', { class: 'muted' }, 'Load a model to pick images from its FVQA-mini world.'),
         h('label', { class: 'button' }, 'Upload an image', h('input', { type: 'file', accept: 'image/png,image/jpeg', hidden: true, onChange: upload })),
         image ? h('img', { class: 'question-image big', src: image, alt: 'chosen image' }) : null,
         h('textarea', { id: 'chat-question', rows: 2, placeholder: 'Ask about the image…', value: question, onInput: (e: Event) => setQuestion((e.target as HTMLTextAreaElement).value) }),
@@ -87,7 +114,10 @@ export function ChatView({ lab }: { lab: Lab }) {
           h('label', null, 'temperature ', h('input', { type: 'range', min: 0, max: 1.5, step: 0.1, value: temperature, onInput: (e: Event) => setTemperature(Number((e.target as HTMLInputElement).value)) }), ` ${temperature.toFixed(1)}`),
           h('label', null, 'max turns ', h('input', { type: 'number', class: 'short', min: 1, max: 3, value: maxTurns, onChange: (e: Event) => setMaxTurns(Number((e.target as HTMLInputElement).value)) })),
           h('label', { class: 'check', title: 'The RAG workflow of Table 1: the first turn is a scripted image search, the next one must end in a text search (the policy writes the query), then the policy answers' }, h('input', { type: 'checkbox', id: 'chat-rag', checked: rag, onChange: (e: Event) => setRag((e.target as HTMLInputElement).checked) }), ' RAG workflow'),
-          h('button', { class: 'primary', id: 'chat-send', disabled: !loaded || !image || !question || status === 'thinking…', onClick: send }, 'Ask'))),
+          h('button', { class: 'primary', id: 'chat-send', disabled: !loaded || !image || !question || busy, onClick: send }, 'Ask')),
+        h('div', { class: 'row' },
+          h('button', { id: 'chat-sample', disabled: !loaded || !image || !question || busy, onClick: sample, title: `${DECISION_SAMPLES} on-demand conversations sampled at the recipe's GRPO temperature: the per-question search ratio that the GRPO search-ratio curves average` }, `Sample its decision ×${DECISION_SAMPLES}`)),
+        decisions ? h(DecisionSummary, { d: decisions }) : null),
       h(Card, { title: 'Conversation' },
         h('div', { class: 'transcript', id: 'chat-transcript' },
           bubbles.map((b) => b.role === 'assistant'
@@ -95,4 +125,14 @@ export function ChatView({ lab }: { lab: Lab }) {
             : h('div', { class: `bubble tool ${b.error ? 'error' : ''}` }, h('div', { class: 'turn-label' }, 'search results'), h('div', { class: 'turn-text' }, b.parts.map((p) => (p.type === 'image' ? h('img', { class: 'thumb', src: p.url, alt: 'result' }) : h('span', null, p.text)))))),
           !bubbles.length ? h('p', { class: 'muted' }, 'The answer streams here, with every search call and its results.') : null),
         status ? h('p', { class: 'status', id: 'chat-status' }, status) : null)));
+}
+
+/** The counts of a sampled decision: how often the policy searched, and its answers (right or wrong when the dataset answer is known). */
+function DecisionSummary({ d }: { d: SampledDecisions }) {
+  const memory = d.samples - d.searched;
+  return h('div', { class: 'decisions', id: 'chat-decisions' },
+    h('p', null, `${d.samples} samples at temperature ${d.temperature}: `, h('b', null, `searched ${d.searched}`),
+      ` (image search ${d.imageSearched}, text search ${d.textSearched}), answered from memory ${memory}`),
+    h('div', { class: 'bar', title: `search ratio ${((100 * d.searched) / d.samples).toFixed(0)}%` }, h('div', { style: { width: `${(100 * d.searched) / d.samples}%` } })),
+    h('p', { class: 'muted' }, 'answers: ', d.answers.map((a, i) => h('span', { class: a.correct === null ? '' : a.correct ? 'right' : 'wrong' }, `${i ? ', ' : ''}${a.answer ?? '(none)'} ×${a.count}${a.correct === null ? '' : a.correct ? ' ✓' : ' ✗'}`))));
 }
