@@ -11,7 +11,8 @@
  *      rows), and sampled at the GRPO temperature on the test split (on-demand: is the warm start
  *      decision-neutral where GRPO samples it?);
  *   3. the main run: GRPO from that warm start (`--init-from`), its own three-mode evaluation, then the
- *      heldout split;
+ *      heldout split, and the test split sampled as the warm start was (does the policy search the hazy familiar
+ *      facts more often than the sure ones, where greedy decoding shows only the likelier action?);
  *   4. both ablations from the same warm start: NAME-no-search-penalty, NAME-search-required-only.
  * Steps 1-3 run for every seed before any seed's ablations, so a reproduction cut short has its main result on all seeds.
  * Every step is skipped when its output exists, so an interrupted reproduction continues where it stopped.
@@ -138,6 +139,8 @@ function reproduce(seed: number, stage: 'main' | 'ablations'): void {
     const main = join(dir, 'main');
     step(dir, 'main', join(main, 'eval.md'), 'train', ['--recipe', RECIPE, '--seed', String(seed), ...initFrom(main), '--out', main, '--json', ...rt], 'main.log');
     step(dir, 'main_heldout', join(main, 'eval-heldout.json'), 'eval', ['--checkpoint', main, '--split', 'heldout', '--json', ...rt], 'main-heldout.log');
+    step(dir, 'main_sampled', join(main, `eval-test-t${GRPO_TEMPERATURE}.json`), 'eval',
+      ['--checkpoint', main, '--split', 'test', '--modes', 'on_demand', '--temperature', String(GRPO_TEMPERATURE), '--samples', String(SAMPLES), '--json', ...rt], 'main-sampled.log');
   } else {
     for (const a of ABLATIONS) {
       const run = join(dir, a);
@@ -165,13 +168,13 @@ interface SeedResult {
   sftSteps: number;
   trainedAs?: string; // which GRPO runs were trained under another recipe name than theirs, e.g. "main run trained under the recipe name `x`" (same fields otherwise)
   warmStartAs?: string; // the recipe name the warm start was trained under, when not RECIPE's (same warm-start fields)
-  memory?: Record<string, Memory>; // 'warm start' and 'after GRPO': greedy on-demand on the test split's familiar facts
+  memory?: Record<string, Memory>; // 'warm start' and 'after GRPO': greedy on-demand on the test split's familiar facts; 'warm start, sampled' and 'after GRPO, sampled': every sample at the GRPO temperature
   sampledFacts?: FactsBySearch; // the warm start sampled at the GRPO temperature: familiar facts answered from memory vs after a search
   recipe?: unknown; // the main run's recipe.json (kept results made before it was recorded lack it)
   machines?: string[]; // the machines that ran the seed's steps (kept results made before they were recorded lack them)
 }
 
-/** Greedy on-demand answers to the test split's familiar-fact rows, the hazy ones apart from the sure ones. */
+/** On-demand answers to the test split's familiar-fact rows (one per row greedy, every sample when sampled), the hazy ones apart from the sure ones. */
 interface Memory {
   hazy: { rows: number; searched: number; correct: number };
   sure: { rows: number; searched: number; correct: number };
@@ -294,7 +297,10 @@ function loadRuns(seed: number, drawn: boolean): SeedResult | null {
     recipe: readJson(join(main, 'recipe.json')),
     machines: readJson(join(dir, 'machine.json'))?.machines,
     sampledFacts: factsBySearch(facts, join(ws, `eval-test-t${GRPO_TEMPERATURE}.json`)),
-    memory: Object.fromEntries(([['warm start', join(ws, 'eval-test.json')], ['after GRPO', join(main, 'checkpoint', 'eval.json')]] as const)
+    memory: Object.fromEntries(([
+      ['warm start', join(ws, 'eval-test.json')], ['after GRPO', join(main, 'checkpoint', 'eval.json')],
+      [SAMPLED[0], join(ws, `eval-test-t${GRPO_TEMPERATURE}.json`)], [SAMPLED[1], join(main, `eval-test-t${GRPO_TEMPERATURE}.json`)],
+    ] as const)
       .flatMap(([k, f]) => { const m = memory(facts, f); return m ? [[k, m]] : []; })),
   };
 }
@@ -417,11 +423,20 @@ function lateSplit(rs: SeedResult[]): string {
   return `The categories split late or little on ${late.map(({ r, v }) => `seed ${r.seed} (sampled search_free search ratio ${v!.toFixed(2)} over the last ten GRPO steps, against ${f1(cat(mode(r.after, 'on_demand'), 'search_free')?.searchRatio)}% greedy${r.sampledFacts ? `; its warm start, sampled, ${factsAccuracy(r.sampledFacts)} on familiar facts` : ''})`).join(', ')}: greedy decoding, which the targets measure, hides that the policy there still searches many search_free questions when it samples (the per-seed curve table). On average a search of a familiar fact pays where memory's accuracy is below search's times ${1 - recipe.grpo.reward.search_penalty} (1 − the search penalty); the warm starts' sampled accuracies on each seed are in its section.`;
 }
 
-/** Per seed: how the greedy on-demand policy treats hazy against sure familiar facts (the test split's rows), or nothing where not measured. */
+/** The memory keys of the sampled evaluations (warm start, main run): they count every sample. */
+const SAMPLED = ['warm start, sampled', 'after GRPO, sampled'] as const;
+
+/** Per seed: how the on-demand policy treats hazy against sure familiar facts (the test split's rows), greedy and sampled, or nothing where not measured. */
 function memoryLine(r: SeedResult): string {
-  const parts = Object.entries(r.memory ?? {}).map(([who, m]) =>
-    `${who}: hazy facts searched ${m.hazy.searched} of ${m.hazy.rows} (right ${m.hazy.correct}), sure facts searched ${m.sure.searched} of ${m.sure.rows} (right ${m.sure.correct})`);
-  return parts.length ? `Familiar facts of the test split, greedy on-demand: ${parts.join('; ')}.\n` : '';
+  const line = (keys: readonly string[], head: string) => {
+    const parts = keys.filter((k) => r.memory?.[k]).map((who) => {
+      const m = r.memory![who];
+      return `${who.replace(', sampled', '')}: hazy facts searched ${m.hazy.searched} of ${m.hazy.rows} (right ${m.hazy.correct}), sure facts searched ${m.sure.searched} of ${m.sure.rows} (right ${m.sure.correct})`;
+    });
+    return parts.length ? `${head}: ${parts.join('; ')}.\n` : '';
+  };
+  return line(['warm start', 'after GRPO'], 'Familiar facts of the test split, greedy on-demand')
+    + line(SAMPLED, `The same sampled at temperature ${GRPO_TEMPERATURE} (counts are samples)`);
 }
 
 /** Over the seeds: hazy and sure familiar facts searched by the warm start and after GRPO (greedy, test split). */
@@ -430,7 +445,16 @@ function memorySummary(rs: SeedResult[]): string {
   const measured = rs.filter((r) => r.memory?.['after GRPO']).length;
   if (!measured) return 'Hazy against sure familiar facts: not measured.';
   const of = (who: string, k: 'hazy' | 'sure') => `${total(who, k, 'searched')} of ${total(who, k, 'rows')} (right ${total(who, k, 'correct')})`;
-  return `The knowledge boundary inside search_free (${measured} seed${measured > 1 ? 's' : ''}, greedy on-demand, the test split's familiar facts): the hazy ones, whose warm-start answers are noise, searched ${of('after GRPO', 'hazy')} after GRPO against ${of('warm start', 'hazy')} by the warm start; the sure ones searched ${of('after GRPO', 'sure')} after GRPO against ${of('warm start', 'sure')}. A policy that knows what it does not know searches the first and answers the second.`;
+  const greedy = `The knowledge boundary inside search_free (${measured} seed${measured > 1 ? 's' : ''}, greedy on-demand, the test split's familiar facts): the hazy ones, whose warm-start answers are noise, searched ${of('after GRPO', 'hazy')} after GRPO against ${of('warm start', 'hazy')} by the warm start; the sure ones searched ${of('after GRPO', 'sure')} after GRPO against ${of('warm start', 'sure')}. A policy that knows what it does not know searches the first and answers the second.`;
+  const both = rs.filter((r) => SAMPLED.every((k) => r.memory?.[k]));
+  if (!both.length) return greedy;
+  const pctOf = (who: string, k: 'hazy' | 'sure') => {
+    const n = both.reduce((a, r) => a + r.memory![who][k].rows, 0), s = both.reduce((a, r) => a + r.memory![who][k].searched, 0);
+    return `${f1(n ? (100 * s) / n : undefined)}% (${s} of ${n})`;
+  };
+  const ratio = (c: Memory['hazy']) => f1(c.rows ? (100 * c.searched) / c.rows : undefined);
+  const perSeed = both.map((r) => `${r.seed}: ${ratio(r.memory![SAMPLED[1]].hazy)} / ${ratio(r.memory![SAMPLED[1]].sure)}`).join(', ');
+  return `${greedy} Sampled at the GRPO temperature (${both.length} seed${both.length > 1 ? 's' : ''}, every sample counted), where greedy decoding shows only the likelier action: after GRPO the hazy facts are searched ${pctOf(SAMPLED[1], 'hazy')} of the time, the sure ones ${pctOf(SAMPLED[1], 'sure')}; the warm start searched them ${pctOf(SAMPLED[0], 'hazy')} and ${pctOf(SAMPLED[0], 'sure')}. Per seed after GRPO, hazy / sure: ${perSeed}.`;
 }
 
 function report(listed: { seed: number; drawn: boolean }[]): void {
@@ -464,12 +488,12 @@ function report(listed: { seed: number; drawn: boolean }[]): void {
     spreadRow('ablation: search_required prompts only, on-demand', (r) => r.ablations['search-required-only']),
   ].join('\n');
   const timing = [
-    `| seed | warm start (${recipe.caption ? 'captioning + ' : ''}SFT + eval) | evaluations of the warm start | main GRPO + eval | heldout eval | no-penalty ablation | search_required-only ablation | main recipe total |`,
+    `| seed | warm start (${recipe.caption ? 'captioning + ' : ''}SFT + eval) | evaluations of the warm start | main GRPO + eval | later evaluations of the main run | no-penalty ablation | search_required-only ablation | main recipe total |`,
     '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rs.map((r) => {
       const t = r.timings, m = (k: string) => (t[k] !== undefined ? (t[k] / 60).toFixed(1) : '–');
       const total = ['warm_start', 'main'].every((k) => t[k] !== undefined) ? ((t.warm_start + t.main) / 60).toFixed(1) : '–';
-      return `| ${r.seed} | ${m('warm_start')} | ${((Number(t.warm_start_eval ?? 0) + Number(t.warm_start_sampled ?? 0)) / 60).toFixed(1)} | ${m('main')} | ${m('main_heldout')} | ${m('no_search_penalty')} | ${m('search_required_only')} | ${total} |`;
+      return `| ${r.seed} | ${m('warm_start')} | ${((Number(t.warm_start_eval ?? 0) + Number(t.warm_start_sampled ?? 0)) / 60).toFixed(1)} | ${m('main')} | ${((Number(t.main_heldout ?? 0) + Number(t.main_sampled ?? 0)) / 60).toFixed(1)} | ${m('no_search_penalty')} | ${m('search_required_only')} | ${total} |`;
     }),
   ].join('\n');
   const met = (label: string) => tgt.filter((t) => t.find(([l]) => l === label)?.[2]).length;
@@ -513,6 +537,7 @@ ${unfinished.length ? `Started but without a finished main run, so not in the ta
     npm run eval -- --checkpoint warm-start --split test --modes on_demand --temperature ${GRPO_TEMPERATURE} --samples ${rs[0].sampledDraws || SAMPLES} --runtime ${values.runtime}
     npm run train -- --recipe ${RECIPE} --seed S --init-from warm-start --out main --runtime ${values.runtime}
     npm run eval -- --checkpoint main --split heldout --runtime ${values.runtime}
+    npm run eval -- --checkpoint main --split test --modes on_demand --temperature ${GRPO_TEMPERATURE} --samples ${SAMPLES} --runtime ${values.runtime}
     npm run train -- --recipe ${RECIPE}-no-search-penalty --seed S --init-from warm-start --out no-search-penalty --runtime ${values.runtime}
     npm run train -- --recipe ${RECIPE}-search-required-only --seed S --init-from warm-start --out search-required-only --runtime ${values.runtime}
 

@@ -2,7 +2,8 @@
  * scripts/reproduce-fvqa-mini.ts --report-only refuses run folders trained with other settings than the recipe
  * it reports (a stale run must not enter the tables), naming the folder and the fields; a warm start is checked
  * on what it depends on only (a recipe that changes GRPO reuses it); a run whose recipe.json differs only in
- * name and description is reported, and the report says under which name it trained; results kept from an
+ * name and description is reported, and the report says under which name it trained; hazy and sure familiar
+ * facts are counted apart, greedy and sampled; results kept from an
  * earlier reproduction under other settings are refused; the machine named is the one that ran the seed.
  */
 import { execFile } from 'node:child_process';
@@ -64,6 +65,13 @@ test('a run trained with other settings is refused, one under another name only 
   writeFileSync(join(renamed, 'seed-1', 'warm-start', 'eval-test-t0.7.json'), JSON.stringify({
     summaries: [], decoding: { samples: 1 }, records: [{ mode: 'on_demand', data_id: sure.data_id, searched: false, correct: true }, { mode: 'on_demand', data_id: hazy.data_id, searched: true, correct: false }],
   }));
+  // The main run sampled: the hazy fact searched in both samples (right once), the sure one in neither.
+  writeFileSync(join(renamed, 'seed-1', 'main', 'eval-test-t0.7.json'), JSON.stringify({
+    summaries: [], decoding: { samples: 2 }, records: [
+      { mode: 'on_demand', data_id: hazy.data_id, searched: true, correct: true }, { mode: 'on_demand', data_id: hazy.data_id, searched: true, correct: false },
+      { mode: 'on_demand', data_id: sure.data_id, searched: false, correct: true }, { mode: 'on_demand', data_id: sure.data_id, searched: false, correct: true },
+    ],
+  }));
   // Twenty GRPO steps: sampled search_free ratio 0.75 over steps 0-4, 1 over 5-9, 0.5 over the last ten (a late split).
   const steps = Array.from({ length: 20 }, (_, i) => ({ phase: 'grpo', step: i, 'search_ratio/search_free': i < 5 ? 0.75 : i < 10 ? 1 : 0.5, 'search_ratio/search_required': 1 }));
   writeFileSync(join(renamed, 'seed-1', 'main', 'metrics.jsonl'), steps.map((m) => JSON.stringify(m)).join('\n') + '\n');
@@ -71,6 +79,8 @@ test('a run trained with other settings is refused, one under another name only 
   expect(ok.code, ok.stderr).toBe(0);
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Seed 1: main run trained under the recipe name `fvqa-mini-old-name`, whose fields');
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('after GRPO: hazy facts searched 1 of 1 (right 1), sure facts searched 0 of 1 (right 1)');
+  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('The same sampled at temperature 0.7 (counts are samples): warm start: hazy facts searched 1 of 1 (right 0), sure facts searched 0 of 1 (right 1); after GRPO: hazy facts searched 2 of 2 (right 1), sure facts searched 0 of 2 (right 2).');
+  expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('after GRPO the hazy facts are searched 100.0% (2 of 2) of the time, the sure ones 0.0% (0 of 2); the warm start searched them 100.0% (1 of 1) and 0.0% (0 of 1). Per seed after GRPO, hazy / sure: 1: 100.0 / 0.0.');
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('| 1 | 0.75 / 1.00 | – / – | 0.50 / 1.00 |');
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('Familiar facts: answered from memory right 100.0% (of 1), after a search 0.0% (of 1).');
   expect(readFileSync(join(renamed, 'report.md'), 'utf8')).toContain('The categories split late or little on seed 1 (sampled search_free search ratio 0.50 over the last ten GRPO steps');
