@@ -111,6 +111,8 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   await page.selectOption('#chat-model', (await page.locator('#chat-model option').nth(1).getAttribute('value'))!);
   await page.click('#chat-load');
   await page.waitForSelector('#chat-loaded:has-text("in-worker local engine")', { timeout: 60_000 });
+  // Chat loaded the shipped policy on arrival; Load waited for it, so the trained run, not the shipped policy, is loaded.
+  expect(await page.textContent('#chat-loaded')).not.toContain('shipped');
   await page.click('.sample >> nth=0');
   const ask = async () => {
     await page.click('#chat-send');

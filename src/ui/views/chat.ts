@@ -35,13 +35,17 @@ export function ChatView({ lab }: { lab: Lab }) {
   const [useProxy, setUseProxy] = useState(false);
   const [rag, setRag] = useState(false);
   const [decisions, setDecisions] = useState<SampledDecisions | null>(null);
+  // One load at a time (Load is disabled meanwhile: two overlapping loads would leave whichever ends last in the
+  // worker); the model line appears once the model and its world's samples are ready.
   const load = async () => {
     setStatus('loading…');
+    setLoaded('');
+    setSamples([]);
     try {
       const chosen = spec || JSON.stringify({ kind: 'fresh', recipe: lab.recipe });
       const info = await lab.inference.load(JSON.parse(chosen) as ModelSpec, { backend: lab.backend, proxyUrl: useProxy && lab.proxy.reachable ? lab.proxy.url ?? undefined : undefined });
-      setLoaded(`${info.label} · ${(info.parameters / 1e6).toFixed(2)} M parameters${info.loraModules ? ` · LoRA adapter on ${info.loraModules} modules` : ''} · search: ${info.search}`);
       setSamples(await lab.inference.samples('test', 12));
+      setLoaded(`${info.label} · ${(info.parameters / 1e6).toFixed(2)} M parameters${info.loraModules ? ` · LoRA adapter on ${info.loraModules} modules` : ''} · search: ${info.search}`);
       setStatus('');
     } catch (e) {
       setStatus(`failed: ${(e as Error).message}`);
@@ -96,12 +100,12 @@ export function ChatView({ lab }: { lab: Lab }) {
       setStatus(`failed: ${(e as Error).message}`);
     }
   };
-  const busy = status === 'thinking…' || status.startsWith('sampling');
+  const busy = status === 'loading…' || status === 'thinking…' || status.startsWith('sampling');
   return h('div', { class: 'view chat' },
     h(Card, { title: 'Model' },
       h('div', { class: 'row' }, h(ModelPicker, { lab, value: spec, onChange: setSpec, id: 'chat-model' }),
         h('label', { class: 'check', title: lab.proxy.message }, h('input', { type: 'checkbox', id: 'chat-proxy', disabled: !lab.proxy.reachable, checked: useProxy, onChange: (e: Event) => setUseProxy((e.target as HTMLInputElement).checked) }), ' search through the proxy'),
-        h('button', { class: 'primary', id: 'chat-load', onClick: load }, 'Load')),
+        h('button', { class: 'primary', id: 'chat-load', disabled: busy, onClick: load }, 'Load')),
       loaded ? h('p', { class: 'muted', id: 'chat-loaded' }, loaded) : null),
     h('div', { class: 'chat-layout' },
       h(Card, { title: 'Image and question' },
