@@ -179,6 +179,6 @@ export function epochBatches(lengths: readonly number[], batchSize: number, grou
 }
 
 /** 0..n-1, the indices a shuffle permutes. */
-export function indices(n: number): number[] {
+function indices(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }

@@ -35,7 +35,7 @@ import { recipeRolloutOptions, type Recipe } from './recipe.js';
 import { scoreTrajectory, type RewardComponents } from './reward.js';
 import { rollout, type RolloutOptions, type RolloutStats, type SearchMode, type Trajectory } from './rollout.js';
 import { grpoSchedule, sftSchedule } from './schedule.js';
-import { indices, sftPlan, type WarmStartConversation } from './sft-plan.js';
+import { sftPlan, type WarmStartConversation } from './sft-plan.js';
 import { grpoUpdate, scoreTokens, sftStep } from './steps.js';
 
 export type TrainEvent =
@@ -367,7 +367,7 @@ export class Trainer {
   private promptBatch(b: number, prompts: number): FvqaRow[] {
     const train = this.data.splits.train;
     const perEpoch = Math.floor(train.length / prompts);
-    const order = new E.Rng(this.state.grpoSeed * 104729 + Math.floor(b / perEpoch)).shuffle(indices(train.length));
+    const order = new E.Rng(this.state.grpoSeed * 104729 + Math.floor(b / perEpoch)).shuffle(train.map((_, i) => i));
     return order.slice((b % perEpoch) * prompts, (b % perEpoch + 1) * prompts).map((i) => train[i]);
   }
 
