@@ -108,8 +108,10 @@ export async function startLocalHub(root: string, opts: LocalHubOptions = {}): P
         stream.destroy();
         // Close the socket a moment after the partial body is written (destroySoon = end, then
         // destroy): the client then holds exactly `cut` bytes, not a reset it could retry by itself
-        // or bytes still in flight that it would drop.
-        res.write(buf.subarray(0, cut - log.sent), () => setTimeout(() => res.socket?.destroySoon(), 100));
+        // or bytes still in flight that it would drop. A second, not 100 ms: Chromium drops body bytes
+        // its reader has not taken when the connection closes short, and on a loaded 2-core machine
+        // 100 ms was not always enough (the browser test then saw a restart instead of a resume).
+        res.write(buf.subarray(0, cut - log.sent), () => setTimeout(() => res.socket?.destroySoon(), 1000));
         log.sent = cut;
         return;
       }
