@@ -439,7 +439,7 @@ function memoryLine(r: SeedResult): string {
     + line(SAMPLED, `The same sampled at temperature ${GRPO_TEMPERATURE} (counts are samples)`);
 }
 
-/** Over the seeds: hazy and sure familiar facts searched by the warm start and after GRPO (greedy, test split). */
+/** Over the seeds: hazy and sure familiar facts searched by the warm start and after GRPO (test split; greedy, and sampled where measured). */
 function memorySummary(rs: SeedResult[]): string {
   const total = (who: string, k: 'hazy' | 'sure', f: 'rows' | 'searched' | 'correct') => rs.reduce((a, r) => a + (r.memory?.[who]?.[k][f] ?? 0), 0);
   const measured = rs.filter((r) => r.memory?.['after GRPO']).length;
