@@ -109,6 +109,8 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   // (thumbnails) come back into the conversation.
   await lab.tab('chat');
   await page.selectOption('#chat-model', (await page.locator('#chat-model option').nth(1).getAttribute('value'))!);
+  // Load is disabled while the first visit's load of the shipped policy runs.
+  await page.waitForSelector('#chat-load:not([disabled])', { timeout: 180_000 });
   await page.click('#chat-load');
   await page.waitForSelector('#chat-loaded:has-text("in-worker local engine")', { timeout: 60_000 });
   // Chat loaded the shipped policy on arrival; Load waited for it, so the trained run, not the shipped policy, is loaded.

@@ -103,7 +103,9 @@ const api: InferenceApi = {
     const src = spec.kind === 'hub' ? 'models/tiny-vlm' : recipe.model.source;
     const read = async (f: string) => JSON.parse(text(await readLabFile(`${src}/${f}`, runs ?? undefined)));
     const tok = loadTokenizer(await read('tokenizer.json'), await read('tokenizer_config.json'));
-    const world = worldOf(recipe);
+    // Chat and evaluation need the splits and the search corpus, not the warm start's drills (thousands of rendered
+    // images: a minute of generation for the main recipe).
+    const world = worldOf(recipe, undefined, { warmStartDrills: false });
     const { tools, label: searchLabel } = await searchTools(recipe, world, opts.proxyUrl);
     loaded?.model.dispose();
     loaded = { model, tok, recipe, world, tools, label, searchLabel };
