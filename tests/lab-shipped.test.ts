@@ -64,7 +64,8 @@ test.skipIf(!shipped)('first visit: Chat and Evaluate on the shipped policy, the
   // Chat: the trained policy is loaded on arrival; each check row's image and question give the recorded calls and answer.
   await lab.tab('chat');
   await page.waitForSelector('#chat-loaded:has-text("shipped fvqa-mini/grpo")', { timeout: 120_000 });
-  for (const check of [familiar!, unfamiliar!]) {
+  /** Asks a check row's question about its image and expects the calls and answer the manifest records. */
+  const ask = async (check: CheckRow) => {
     const row = world.splits.test.find((r) => r.data_id === check.data_id)!;
     const image = join(tmp, `${check.data_id}.png`);
     writeFileSync(image, row.images[0].bytes);
@@ -76,6 +77,9 @@ test.skipIf(!shipped)('first visit: Chat and Evaluate on the shipped policy, the
     const want = [...Array(check.image_searches).fill('image_search'), ...Array(check.text_searches).fill('text_search'), 'answer'];
     expect(calls.map((c) => c.replace(/:.*/, ''))).toEqual(want);
     expect(await page.textContent('#chat-status')).toBe(`answer: ${check.answer}`);
+  };
+  for (const check of [familiar!, unfamiliar!]) {
+    await ask(check);
     await lab.shot(`chat-shipped-${check.image_searches ? 'search' : 'memory'}`);
 
     // Sampled at the GRPO temperature, the decision leans the greedy way: the shipped run's sampled search
@@ -114,3 +118,23 @@ test.skipIf(!shipped)('first visit: Chat and Evaluate on the shipped policy, the
   await lab.shot('watch-first-step');
   expect(b.errors).toEqual([]);
 }, 1_200_000);
+
+test.skipIf(!shipped)('the inference worker Chat and Evaluate share: each call uses the model it names, and a load waits for the calls before it', async () => {
+  const recipe = loadStoredRecipe(readFileSync(join(GRPO, 'recipe.json'), 'utf8'), 'recipe.json');
+  const world = generateFvqaMini(fvqaMiniConfig(recipe));
+  // A row the two shipped policies answer differently (their manifests): the GRPO policy searches, the warm start answers from memory.
+  const warm = JSON.parse(readFileSync(join(WARM, 'manifest.json'), 'utf8')) as { checks: { rows: CheckRow[] } };
+  const check = manifest!.checks!.rows.find((r) => r.image_searches === 1 && warm.checks.rows.find((w) => w.data_id === r.data_id)?.image_searches === 0)!;
+  expect(check, 'a check row the shipped policies decide differently').toBeTruthy();
+  const row = world.splits.test.find((r) => r.data_id === check.data_id)!;
+  const page = await b.page('/tests/pages/inference.html');
+  await page.waitForFunction(() => 'interleaved' in window);
+  const r = (await page.evaluate((a) => (window as unknown as { interleaved: (x: unknown) => Promise<unknown> }).interleaved({ image: new Uint8Array(a.image), question: a.question }),
+    { image: [...row.images[0].bytes], question: check.question })) as { chat: { answer: string | null; turns: string[] }; label: string; grpoLabel: string };
+  // The warm start was loaded last before the chat, yet the chat and the evaluation ran on the GRPO policy they named.
+  expect(r.chat.answer).toBe(check.answer);
+  expect(r.chat.turns).toHaveLength(check.image_searches + check.text_searches + 1);
+  expect(r.label).toBe(r.grpoLabel);
+  expect(b.errors).toEqual([]);
+  await page.close();
+}, 600_000);

@@ -27,11 +27,14 @@ import type { SearchTools } from '../src/search/types.js';
 import { fullRecipe, readLabFile, readShipped, searchTools, SHIPPED_SOURCE } from '../src/lab/lab-env.js';
 import { worldOf } from '../src/rl/environment.js';
 import { openRuns, type RunRecord, type RunsDb } from '../src/lab/runs-store.js';
-import type { ChatEvent, ChatSample, InferenceApi, ModelSpec, SampledDecisions } from '../src/lab/worker-api.js';
+import type { ChatEvent, ChatSample, InferenceApi, LoadedModel, ModelSpec, SampledDecisions } from '../src/lab/worker-api.js';
 
 let runs: RunsDb | null = null;
 const created: Partial<Record<E.BackendChoice, Promise<E.CreatedBackend>>> = {};
-let loaded: { model: PolicyModel; tok: LabTokenizer; recipe: Recipe; world: FvqaMini; tools: SearchTools; label: string; searchLabel: string } | null = null;
+type Loaded = { key: string; model: PolicyModel; tok: LabTokenizer; recipe: Recipe; world: FvqaMini; tools: SearchTools; label: string; searchLabel: string };
+let loaded: Loaded | null = null;
+/** The tail of the calls that load or use the model: each waits for the one before (see `inTurn`). */
+let queue: Promise<unknown> = Promise.resolve();
 
 /** The worker's backend for `choice` (created once per choice: auto picks and measures, see engine/select.ts). */
 async function getBackend(choice: E.BackendChoice = 'auto'): Promise<E.Backend> {
@@ -39,10 +42,25 @@ async function getBackend(choice: E.BackendChoice = 'auto'): Promise<E.Backend> 
   return (await created[choice]!).backend;
 }
 
-function need() {
-  if (!loaded) throw new Error('load a model first');
-  return loaded;
+/** Runs `f` after every load and model call made before it, so that none swaps or disposes the model under another. */
+function inTurn<T>(f: () => Promise<T>): Promise<T> {
+  const run = queue.then(f);
+  queue = run.catch(() => undefined);
+  return run;
 }
+
+/** Runs `f` with the model `key` names (LoadedModel.key), loading it again first when another was loaded since. */
+function withModel<T>(key: string, f: (m: Loaded) => Promise<T>): Promise<T> {
+  return inTurn(async () => {
+    if (loaded?.key !== key) {
+      const { spec, opts } = JSON.parse(key) as { spec: ModelSpec; opts: LoadOptions };
+      await loadModel(spec, opts);
+    }
+    return f(loaded!);
+  });
+}
+
+type LoadOptions = { backend?: E.BackendChoice; proxyUrl?: string };
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -70,47 +88,53 @@ async function importedFiles(picked: File[]): Promise<Map<string, Uint8Array>> {
   return out;
 }
 
+/** Loads `spec` as the worker's model (InferenceApi.load; call it through `inTurn`). */
+async function loadModel(spec: ModelSpec, opts: LoadOptions): Promise<LoadedModel> {
+  runs ??= await openRuns();
+  const be = await getBackend(opts.backend);
+  let recipe: Recipe, model: PolicyModel, label: string;
+  if (spec.kind === 'run') {
+    const run = await runs.getRun(spec.runId);
+    if (!run) throw new Error(`run ${spec.runId} is not in storage`);
+    const files = await runs.checkpointFiles(spec.runId);
+    if (!files) throw new Error(`run ${spec.runId} has no checkpoint yet`);
+    recipe = run.recipe;
+    // The run's adapter is attached (and used) when its recipe trains LoRA.
+    model = await loadCheckpointModel(recipe, files, be);
+    label = run.importedFrom ? `${spec.runId} (imported)` : `${spec.runId} (${run.phase}, GRPO step ${run.grpoStep})`;
+  } else if (spec.kind === 'shipped') {
+    const shipped = await readShipped(spec.folder);
+    recipe = shipped.recipe;
+    model = await loadCheckpointModel(recipe, shipped.files, be);
+    label = `shipped ${spec.folder.slice(SHIPPED_SOURCE.length)}`;
+  } else if (spec.kind === 'hub') {
+    recipe = fullRecipe();
+    model = await loadFromHub(spec.ref, be, { cache: new IdbHubCache(), endpoint: spec.endpoint });
+    label = spec.ref;
+  } else {
+    recipe = spec.recipe ?? fullRecipe();
+    const cfg = JSON.parse(text(await readLabFile(`${recipe.model.source}/config.json`)));
+    model = createModel(parseConfig(cfg, 'config.json'), be, recipe.seed);
+    label = `fresh ${recipe.model.source} (untrained)`;
+  }
+  const src = spec.kind === 'hub' ? 'models/tiny-vlm' : recipe.model.source;
+  const read = async (f: string) => JSON.parse(text(await readLabFile(`${src}/${f}`, runs ?? undefined)));
+  const tok = loadTokenizer(await read('tokenizer.json'), await read('tokenizer_config.json'));
+  // Chat and evaluation need the splits and the search corpus, not the warm start's drills (thousands of rendered
+  // images: a minute of generation for the main recipe).
+  const world = worldOf(recipe, undefined, { warmStartDrills: false });
+  const { tools, label: searchLabel } = await searchTools(recipe, world, opts.proxyUrl);
+  loaded?.model.dispose();
+  const key = JSON.stringify({ spec, opts });
+  loaded = { key, model, tok, recipe, world, tools, label, searchLabel };
+  const loraModules = model.namedParameters().filter(([n]) => n.endsWith('.lora_A.weight')).length;
+  return { key, label, parameters: model.parameters().reduce((n, p) => n + p.size, 0), search: searchLabel, loraModules };
+}
+
 /** The worker's API; src/lab/worker-api.ts documents each method. */
 const api: InferenceApi = {
-  async load(spec: ModelSpec, opts: { backend?: E.BackendChoice; proxyUrl?: string } = {}): Promise<{ label: string; parameters: number; search: string; loraModules: number }> {
-    runs ??= await openRuns();
-    const be = await getBackend(opts.backend);
-    let recipe: Recipe, model: PolicyModel, label: string;
-    if (spec.kind === 'run') {
-      const run = await runs.getRun(spec.runId);
-      if (!run) throw new Error(`run ${spec.runId} is not in storage`);
-      const files = await runs.checkpointFiles(spec.runId);
-      if (!files) throw new Error(`run ${spec.runId} has no checkpoint yet`);
-      recipe = run.recipe;
-      // The run's adapter is attached (and used) when its recipe trains LoRA.
-      model = await loadCheckpointModel(recipe, files, be);
-      label = run.importedFrom ? `${spec.runId} (imported)` : `${spec.runId} (${run.phase}, GRPO step ${run.grpoStep})`;
-    } else if (spec.kind === 'shipped') {
-      const shipped = await readShipped(spec.folder);
-      recipe = shipped.recipe;
-      model = await loadCheckpointModel(recipe, shipped.files, be);
-      label = `shipped ${spec.folder.slice(SHIPPED_SOURCE.length)}`;
-    } else if (spec.kind === 'hub') {
-      recipe = fullRecipe();
-      model = await loadFromHub(spec.ref, be, { cache: new IdbHubCache(), endpoint: spec.endpoint });
-      label = spec.ref;
-    } else {
-      recipe = spec.recipe ?? fullRecipe();
-      const cfg = JSON.parse(text(await readLabFile(`${recipe.model.source}/config.json`)));
-      model = createModel(parseConfig(cfg, 'config.json'), be, recipe.seed);
-      label = `fresh ${recipe.model.source} (untrained)`;
-    }
-    const src = spec.kind === 'hub' ? 'models/tiny-vlm' : recipe.model.source;
-    const read = async (f: string) => JSON.parse(text(await readLabFile(`${src}/${f}`, runs ?? undefined)));
-    const tok = loadTokenizer(await read('tokenizer.json'), await read('tokenizer_config.json'));
-    // Chat and evaluation need the splits and the search corpus, not the warm start's drills (thousands of rendered
-    // images: a minute of generation for the main recipe).
-    const world = worldOf(recipe, undefined, { warmStartDrills: false });
-    const { tools, label: searchLabel } = await searchTools(recipe, world, opts.proxyUrl);
-    loaded?.model.dispose();
-    loaded = { model, tok, recipe, world, tools, label, searchLabel };
-    const loraModules = model.namedParameters().filter(([n]) => n.endsWith('.lora_A.weight')).length;
-    return { label, parameters: model.parameters().reduce((n, p) => n + p.size, 0), search: searchLabel, loraModules };
+  load(spec: ModelSpec, opts: LoadOptions = {}): Promise<LoadedModel> {
+    return inTurn(() => loadModel(spec, opts));
   },
 
   async exportModel(runId: string, opts: { adapter?: boolean; backend?: E.BackendChoice } = {}): Promise<Uint8Array> {
@@ -146,70 +170,74 @@ const api: InferenceApi = {
     return (await runs.getRun(id))!;
   },
 
-  samples(split: 'test' | 'train' = 'test', n = 12): ChatSample[] {
-    const { world } = need();
+  samples(key: string, split: 'test' | 'train' = 'test', n = 12): Promise<ChatSample[]> {
     // Round-robin over the question kinds: creatures the policy knows and ones it must search for.
-    return evalSubset(world.splits[split], n).map((r) => ({
+    return withModel(key, async ({ world }) => evalSubset(world.splits[split], n).map((r) => ({
       id: r.data_id, question: r.extra_info?.question ?? '', answer: r.reward_model.ground_truth, category: r.category,
       image: `data:image/png;base64,${bytesToBase64(r.images[0].bytes)}`,
-    }));
+    })));
   },
 
-  async chat(req: { image: Uint8Array; question: string; temperature: number; maxTurns: number; seed?: number; rag?: boolean }, onEvent: (e: ChatEvent) => void): Promise<{ turns: string[]; answer: string | null }> {
-    const { model, tok, tools } = need();
-    const o = rolloutOptions();
-    const { trajectories } = await rollout(model, tok, [chatRow(req.image, req.question)], tools, {
-      ...o, sampling: { temperature: req.temperature, rng: new E.Rng(req.seed ?? 0) }, limits: { ...o.limits, maxTurns: req.maxTurns }, mode: req.rag ? 'rag' : 'on_demand',
-      callbacks: {
-        onTurn: (_r, index) => onEvent({ type: 'turn', index }),
-        onToken: (_r, index, text) => onEvent({ type: 'token', index, text }),
-        onCall: (_r, index, call) => onEvent({ type: 'call', index, call: call.kind === 'text_search' ? `text_search: ${call.query}` : call.kind }),
-        onTool: (_r, info) => onEvent({ type: 'tool', parts: info.parts, error: info.error }),
-      },
+  chat(req: { model: string; image: Uint8Array; question: string; temperature: number; maxTurns: number; seed?: number; rag?: boolean }, onEvent: (e: ChatEvent) => void): Promise<{ turns: string[]; answer: string | null }> {
+    return withModel(req.model, async (m) => {
+      const { model, tok, tools } = m;
+      const o = rolloutOptions(m);
+      const { trajectories } = await rollout(model, tok, [chatRow(req.image, req.question)], tools, {
+        ...o, sampling: { temperature: req.temperature, rng: new E.Rng(req.seed ?? 0) }, limits: { ...o.limits, maxTurns: req.maxTurns }, mode: req.rag ? 'rag' : 'on_demand',
+        callbacks: {
+          onTurn: (_r, index) => onEvent({ type: 'turn', index }),
+          onToken: (_r, index, text) => onEvent({ type: 'token', index, text }),
+          onCall: (_r, index, call) => onEvent({ type: 'call', index, call: call.kind === 'text_search' ? `text_search: ${call.query}` : call.kind }),
+          onTool: (_r, info) => onEvent({ type: 'tool', parts: info.parts, error: info.error }),
+        },
+      });
+      const t = trajectories[0];
+      const last = t.calls.at(-1);
+      const answer = last?.kind === 'answer' ? last.answer : null;
+      onEvent({ type: 'done', answer });
+      return { turns: t.turns, answer };
     });
-    const t = trajectories[0];
-    const last = t.calls.at(-1);
-    const answer = last?.kind === 'answer' ? last.answer : null;
-    onEvent({ type: 'done', answer });
-    return { turns: t.turns, answer };
   },
 
-  async sampleDecisions(req: { image: Uint8Array; question: string; expected?: string; samples: number; temperature?: number; seed?: number }, onProgress: (done: number, total: number) => void): Promise<SampledDecisions> {
-    const { model, tok, recipe, tools } = need();
-    const temperature = req.temperature ?? recipe.grpo.temperature;
-    if (!(Number.isInteger(req.samples) && req.samples >= 1 && req.samples <= 64)) throw new Error(`samples must be a whole number from 1 to 64, got ${req.samples}`);
-    if (!(temperature >= 0)) throw new Error(`temperature must be >= 0, got ${temperature}`);
-    const row = chatRow(req.image, req.question, req.expected);
-    const { records } = await evaluate(model, tok, Array(req.samples).fill(row), tools, ['on_demand'], {
-      ...rolloutOptions(), batchSize: recipe.eval.batch_size, sampling: { temperature, rng: new E.Rng(req.seed ?? 0) },
-    }, onProgress);
-    const answers = new Map<string | null, SampledDecisions['answers'][number]>();
-    for (const r of records) {
-      const a = answers.get(r.answer) ?? { answer: r.answer, count: 0, correct: req.expected === undefined ? null : r.correct };
-      a.count++;
-      answers.set(r.answer, a);
-    }
-    return {
-      samples: records.length, temperature,
-      searched: records.filter((r) => r.searched).length,
-      imageSearched: records.filter((r) => r.imageSearches > 0).length,
-      textSearched: records.filter((r) => r.textSearches > 0).length,
-      answers: [...answers.values()].sort((a, b) => b.count - a.count),
-    };
+  sampleDecisions(req: { model: string; image: Uint8Array; question: string; expected?: string; samples: number; temperature?: number; seed?: number }, onProgress: (done: number, total: number) => void): Promise<SampledDecisions> {
+    return withModel(req.model, async (m) => {
+      const { model, tok, recipe, tools } = m;
+      const temperature = req.temperature ?? recipe.grpo.temperature;
+      if (!(Number.isInteger(req.samples) && req.samples >= 1 && req.samples <= 64)) throw new Error(`samples must be a whole number from 1 to 64, got ${req.samples}`);
+      if (!(temperature >= 0)) throw new Error(`temperature must be >= 0, got ${temperature}`);
+      const row = chatRow(req.image, req.question, req.expected);
+      const { records } = await evaluate(model, tok, Array(req.samples).fill(row), tools, ['on_demand'], {
+        ...rolloutOptions(m), batchSize: recipe.eval.batch_size, sampling: { temperature, rng: new E.Rng(req.seed ?? 0) },
+      }, onProgress);
+      const answers = new Map<string | null, SampledDecisions['answers'][number]>();
+      for (const r of records) {
+        const a = answers.get(r.answer) ?? { answer: r.answer, count: 0, correct: req.expected === undefined ? null : r.correct };
+        a.count++;
+        answers.set(r.answer, a);
+      }
+      return {
+        samples: records.length, temperature,
+        searched: records.filter((r) => r.searched).length,
+        imageSearched: records.filter((r) => r.imageSearches > 0).length,
+        textSearched: records.filter((r) => r.textSearches > 0).length,
+        answers: [...answers.values()].sort((a, b) => b.count - a.count),
+      };
+    });
   },
 
-  async evaluate(req: { split: 'test' | 'heldout' | 'train'; modes: SearchMode[]; maxRows: number | null }, onProgress: (done: number, total: number) => void): Promise<{ label: string; summaries: ModeSummary[]; table: string }> {
-    const { model, tok, recipe, world, tools, label } = need();
-    // A few rows cover every question kind (the first rows of a split are all about familiar creatures).
-    const rows = req.maxRows ? evalSubset(world.splits[req.split], req.maxRows) : world.splits[req.split];
-    const r = await evaluate(model, tok, rows, tools, req.modes, { ...rolloutOptions(), batchSize: recipe.eval.batch_size }, onProgress);
-    return { label, summaries: r.summaries, table: table1(r.summaries) };
+  evaluate(req: { model: string; split: 'test' | 'heldout' | 'train'; modes: SearchMode[]; maxRows: number | null }, onProgress: (done: number, total: number) => void): Promise<{ label: string; summaries: ModeSummary[]; table: string }> {
+    return withModel(req.model, async (m) => {
+      const { model, tok, recipe, world, tools, label } = m;
+      // A few rows cover every question kind (the first rows of a split are all about familiar creatures).
+      const rows = req.maxRows ? evalSubset(world.splits[req.split], req.maxRows) : world.splits[req.split];
+      const r = await evaluate(model, tok, rows, tools, req.modes, { ...rolloutOptions(m), batchSize: recipe.eval.batch_size }, onProgress);
+      return { label, summaries: r.summaries, table: table1(r.summaries) };
+    });
   },
 };
 
-/** The loaded recipe's agent-loop settings for the loaded policy (recipeRolloutOptions). */
-function rolloutOptions() {
-  const { model, recipe } = need();
+/** A loaded recipe's agent-loop settings for its policy (recipeRolloutOptions). */
+function rolloutOptions({ model, recipe }: Loaded) {
   return recipeRolloutOptions(recipe, 'vision' in model.config ? model.config.vision.image_size : 0);
 }
 

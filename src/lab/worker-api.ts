@@ -181,8 +181,22 @@ export interface ChatSample {
 }
 
 /**
+ * A policy the inference worker loaded (InferenceApi.load). `key` names it in the calls that use it (chat,
+ * samples, sampleDecisions, evaluate): the views share one worker, so when another view has loaded another
+ * model since, the worker loads this one again before answering, instead of answering with the other.
+ */
+export interface LoadedModel {
+  key: string;
+  label: string;
+  parameters: number;
+  search: string;
+  loraModules: number;
+}
+
+/**
  * The inference worker: loads a policy on its own backend and chats with it or evaluates it, exports a
- * stored run's checkpoint as Hugging Face files and imports such files as a run.
+ * stored run's checkpoint as Hugging Face files and imports such files as a run. Loads and the calls that use
+ * a model run one at a time, in the order they were made (a load never swaps the model under a running chat).
  */
 export interface InferenceApi {
   /**
@@ -190,7 +204,7 @@ export interface InferenceApi {
    * hub models). `proxyUrl` routes searches through the proxy instead of the in-worker engine.
    * @throws Error naming the run, folder or file that is missing or does not load
    */
-  load(spec: ModelSpec, opts?: { backend?: E.BackendChoice; proxyUrl?: string }): Promise<{ label: string; parameters: number; search: string; loraModules: number }>;
+  load(spec: ModelSpec, opts?: { backend?: E.BackendChoice; proxyUrl?: string }): Promise<LoadedModel>;
 
   /**
    * A run's checkpoint as one ZIP of Hugging Face files: the model folder (config.json,
@@ -209,8 +223,8 @@ export interface InferenceApi {
    */
   importModel(picked: File[], opts: { recipe: Recipe; backend?: E.BackendChoice }): Promise<RunRecord>;
 
-  /** Rows of the loaded recipe's world to chat about (split default test), `n` (default 12) taken round-robin over the question kinds. */
-  samples(split?: 'test' | 'train', n?: number): ChatSample[];
+  /** Rows of `model`'s world to chat about (split default test), `n` (default 12) taken round-robin over the question kinds. */
+  samples(model: string, split?: 'test' | 'train', n?: number): Promise<ChatSample[]>;
 
   /**
    * One conversation, through the same agent loop as training and evaluation (rl/rollout.ts `rollout`)
@@ -219,7 +233,7 @@ export interface InferenceApi {
    * `rag`, the RAG workflow of Table 1 (ragAction): image search, then text search, each inserted after
    * the policy's reasoning.
    */
-  chat(req: { image: Uint8Array; question: string; temperature: number; maxTurns: number; seed?: number; rag?: boolean }, onEvent: (e: ChatEvent) => void): Promise<{ turns: string[]; answer: string | null }>;
+  chat(req: { model: string; image: Uint8Array; question: string; temperature: number; maxTurns: number; seed?: number; rag?: boolean }, onEvent: (e: ChatEvent) => void): Promise<{ turns: string[]; answer: string | null }>;
 
   /**
    * The policy's decision on one question, sampled: `samples` (1-64) on-demand trajectories of the
@@ -228,8 +242,8 @@ export interface InferenceApi {
    * eval.batch_size. `expected` (a dataset answer) marks each distinct answer right or wrong.
    * @throws Error for a sample count outside 1-64 or a negative temperature
    */
-  sampleDecisions(req: { image: Uint8Array; question: string; expected?: string; samples: number; temperature?: number; seed?: number }, onProgress: (done: number, total: number) => void): Promise<SampledDecisions>;
+  sampleDecisions(req: { model: string; image: Uint8Array; question: string; expected?: string; samples: number; temperature?: number; seed?: number }, onProgress: (done: number, total: number) => void): Promise<SampledDecisions>;
 
   /** The three-mode evaluation (greedy) on a split of the loaded recipe's world, on `maxRows` rows taken round-robin over the question kinds. */
-  evaluate(req: { split: 'test' | 'heldout' | 'train'; modes: SearchMode[]; maxRows: number | null }, onProgress: (done: number, total: number) => void): Promise<{ label: string; summaries: ModeSummary[]; table: string }>;
+  evaluate(req: { model: string; split: 'test' | 'heldout' | 'train'; modes: SearchMode[]; maxRows: number | null }, onProgress: (done: number, total: number) => void): Promise<{ label: string; summaries: ModeSummary[]; table: string }>;
 }

@@ -24,6 +24,7 @@ export function ChatView({ lab }: { lab: Lab }) {
   useLab(lab);
   const [spec, setSpec] = useState(defaultModel);
   const [loaded, setLoaded] = useState('');
+  const [modelKey, setModelKey] = useState('');
   const [samples, setSamples] = useState<ChatSample[]>([]);
   const [image, setImage] = useState<string | null>(null);
   const [question, setQuestion] = useState('');
@@ -44,7 +45,8 @@ export function ChatView({ lab }: { lab: Lab }) {
     try {
       const chosen = spec || JSON.stringify({ kind: 'fresh', recipe: lab.recipe });
       const info = await lab.inference.load(JSON.parse(chosen) as ModelSpec, { backend: lab.backend, proxyUrl: useProxy && lab.proxy.reachable ? lab.proxy.url ?? undefined : undefined });
-      setSamples(await lab.inference.samples('test', 12));
+      setSamples(await lab.inference.samples(info.key, 'test', 12));
+      setModelKey(info.key);
       setLoaded(`${info.label} · ${(info.parameters / 1e6).toFixed(2)} M parameters${info.loraModules ? ` · LoRA adapter on ${info.loraModules} modules` : ''} · search: ${info.search}`);
       setStatus('');
     } catch (e) {
@@ -83,7 +85,7 @@ export function ChatView({ lab }: { lab: Lab }) {
       setBubbles([...out]);
     };
     try {
-      await lab.inference.chat({ image: bytesOfDataUrl(image), question, temperature, maxTurns, rag }, Comlink.proxy(onEvent));
+      await lab.inference.chat({ model: modelKey, image: bytesOfDataUrl(image), question, temperature, maxTurns, rag }, Comlink.proxy(onEvent));
     } catch (e) {
       setStatus(`failed: ${(e as Error).message}`);
     }
@@ -94,7 +96,7 @@ export function ChatView({ lab }: { lab: Lab }) {
     setStatus('sampling…');
     try {
       const onProgress = (done: number, total: number) => setStatus(`sampling ${done} / ${total}…`);
-      setDecisions(await lab.inference.sampleDecisions({ image: bytesOfDataUrl(image), question, expected: expected || undefined, samples: DECISION_SAMPLES }, Comlink.proxy(onProgress)));
+      setDecisions(await lab.inference.sampleDecisions({ model: modelKey, image: bytesOfDataUrl(image), question, expected: expected || undefined, samples: DECISION_SAMPLES }, Comlink.proxy(onProgress)));
       setStatus('');
     } catch (e) {
       setStatus(`failed: ${(e as Error).message}`);

@@ -80,9 +80,9 @@ export function EvaluateView({ lab }: { lab: Lab }) {
       for (const [i, chosen] of specs.entries()) {
         const which = specs.length > 1 ? ` ${i + 1} of ${specs.length}` : '';
         setStatus(`loading the model${which}…`);
-        await lab.inference.load(JSON.parse(chosen) as ModelSpec, { backend: lab.backend });
+        const { key } = await lab.inference.load(JSON.parse(chosen) as ModelSpec, { backend: lab.backend });
         setStatus(`evaluating${which}…`);
-        const r = await lab.inference.evaluate({ split, modes, maxRows: maxRows || null }, Comlink.proxy((done: number, total: number) => setStatus(`evaluating${which}… ${done} / ${total}`)));
+        const r = await lab.inference.evaluate({ model: key, split, modes, maxRows: maxRows || null }, Comlink.proxy((done: number, total: number) => setStatus(`evaluating${which}… ${done} / ${total}`)));
         out.push({ label: r.label, split, summaries: r.summaries });
       }
       // A comparison replaces what was shown; single evaluations accumulate.
