@@ -65,6 +65,9 @@ export interface LabPage {
   tab(id: string): Promise<void>;
   /** Clicks `selector`, saves the download it starts in `downloads` (openLab's), returns the file's path. */
   downloadFrom(selector: string): Promise<string>;
+  /** The value of the option of `select` whose label starts with `prefix`, waiting for it (model pickers list the
+   *  stored runs once IndexedDB answers, after the shipped ones are already there). */
+  optionFor(select: string, prefix: string): Promise<string>;
 }
 
 /** Opens the lab (/) at 1400x900 and waits until it shows its WebGPU adapter. */
@@ -85,6 +88,10 @@ export async function openLab(b: TestBrowser, downloads: string): Promise<LabPag
       const path = join(downloads, d.suggestedFilename());
       await d.saveAs(path);
       return path;
+    },
+    async optionFor(select, prefix) {
+      const found = await page.waitForFunction(([sel, p]) => [...document.querySelectorAll<HTMLOptionElement>(`${sel} option`)].find((o) => o.text.startsWith(p))?.value, [select, prefix] as const, { timeout: 30_000 });
+      return (await found.jsonValue())!;
     },
   };
 }

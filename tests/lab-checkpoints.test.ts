@@ -31,11 +31,6 @@ afterAll(async () => {
 
 /** Label prefix of run `id` in the model pickers (`<id> · ...`); the untrained model's is `fresh `. */
 const runLabel = (id: string) => `${id} ·`;
-/** The value of the picker option whose label starts with `prefix`. */
-const optionFor = async (select: string, prefix: string): Promise<string> => {
-  const found = await page.waitForFunction(([sel, p]) => [...document.querySelectorAll<HTMLOptionElement>(`${sel} option`)].find((o) => o.text.startsWith(p))?.value, [select, prefix] as const, { timeout: 30_000 });
-  return (await found.jsonValue())!;
-};
 
 /** Starts a run of the current recipe, stops it after `steps` SFT steps or more (stop writes a checkpoint); returns its id. */
 async function trainSft(steps: number): Promise<string> {
@@ -55,7 +50,7 @@ async function chatWith(label: string, temperature: number, expectLoaded?: RegEx
   await lab.tab('chat');
   // Chat loads the shipped policy on the first visit: let that finish, so the change awaited below is ours.
   await page.waitForFunction(() => !!document.querySelector('#chat-loaded')?.textContent, null, { timeout: 120_000 });
-  await page.selectOption('#chat-model', await optionFor('#chat-model', label));
+  await page.selectOption('#chat-model', await lab.optionFor('#chat-model', label));
   const before = await page.evaluate(() => document.querySelector('#chat-loaded')?.textContent ?? null);
   await page.click('#chat-load');
   await page.waitForFunction((old) => {
@@ -104,8 +99,8 @@ test('export a checkpoint, import it back, identical greedy chat and Table 1; a 
 
   // Side by side in Evaluate: both tables and both in the bar chart, with equal numbers.
   await lab.tab('evaluate');
-  await page.selectOption('#eval-model', await optionFor('#eval-model', runLabel(full)));
-  await page.selectOption('#eval-model-b', await optionFor('#eval-model-b', runLabel(imported)));
+  await page.selectOption('#eval-model', await lab.optionFor('#eval-model', runLabel(full)));
+  await page.selectOption('#eval-model-b', await lab.optionFor('#eval-model-b', runLabel(imported)));
   await page.fill('#eval-rows', '2');
   await page.dispatchEvent('#eval-rows', 'change');
   await page.uncheck('.evaluate input[data-mode=rag]');

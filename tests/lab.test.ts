@@ -95,8 +95,7 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
 
   // Evaluate the trained checkpoint in the three modes on 4 test rows.
   await lab.tab('evaluate');
-  const runOption = page.locator('#eval-model option').nth(1);
-  await page.selectOption('#eval-model', (await runOption.getAttribute('value'))!);
+  await page.selectOption('#eval-model', await lab.optionFor('#eval-model', 'fvqa-mini-smoke-'));
   await page.fill('.evaluate input[type=number]', '4');
   await page.dispatchEvent('.evaluate input[type=number]', 'change');
   await page.click('#run-eval');
@@ -108,13 +107,13 @@ test('the lab: setup, train, reload and resume, rollouts, evaluate, chat, storag
   // the search runs through the in-worker engine, then through the running proxy, and its results
   // (thumbnails) come back into the conversation.
   await lab.tab('chat');
-  await page.selectOption('#chat-model', (await page.locator('#chat-model option').nth(1).getAttribute('value'))!);
+  await page.selectOption('#chat-model', await lab.optionFor('#chat-model', 'fvqa-mini-smoke-'));
   // Load is disabled while the first visit's load of the shipped policy runs.
   await page.waitForSelector('#chat-load:not([disabled])', { timeout: 180_000 });
   await page.click('#chat-load');
   await page.waitForSelector('#chat-loaded:has-text("in-worker local engine")', { timeout: 60_000 });
   // Chat loaded the shipped policy on arrival; Load waited for it, so the trained run, not the shipped policy, is loaded.
-  expect(await page.textContent('#chat-loaded')).not.toContain('shipped');
+  expect(await page.textContent('#chat-loaded')).toContain('fvqa-mini-smoke-');
   await page.click('.sample >> nth=0');
   const ask = async () => {
     await page.click('#chat-send');
