@@ -119,7 +119,7 @@ test.skipIf(!shipped)('first visit: Chat and Evaluate on the shipped policy, the
   expect(b.errors).toEqual([]);
 }, 1_200_000);
 
-test.skipIf(!shipped)('the inference worker Chat and Evaluate share: each call uses the model it names, and a load waits for the calls before it', async () => {
+test.skipIf(!shipped)('the inference worker Chat and Evaluate share: each call uses the model it names, a load waits for the calls before it, sampled decisions refuse bad requests', async () => {
   const recipe = loadStoredRecipe(readFileSync(join(GRPO, 'recipe.json'), 'utf8'), 'recipe.json');
   const world = generateFvqaMini(fvqaMiniConfig(recipe));
   // A row the two shipped policies answer differently (their manifests): the GRPO policy searches, the warm start answers from memory.
@@ -130,11 +130,21 @@ test.skipIf(!shipped)('the inference worker Chat and Evaluate share: each call u
   const page = await b.page('/tests/pages/inference.html');
   await page.waitForFunction(() => 'interleaved' in window);
   const r = (await page.evaluate((a) => (window as unknown as { interleaved: (x: unknown) => Promise<unknown> }).interleaved({ image: new Uint8Array(a.image), question: a.question }),
-    { image: [...row.images[0].bytes], question: check.question })) as { chat: { answer: string | null; turns: string[] }; label: string; grpoLabel: string };
+    { image: [...row.images[0].bytes], question: check.question })) as { chat: { answer: string | null; turns: string[] }; label: string; grpoLabel: string; warmStartKey: string };
   // The warm start was loaded last before the chat, yet the chat and the evaluation ran on the GRPO policy they named.
   expect(r.chat.answer).toBe(check.answer);
   expect(r.chat.turns).toHaveLength(check.image_searches + check.text_searches + 1);
   expect(r.label).toBe(r.grpoLabel);
+  // sampleDecisions refuses a sample count outside 1-64 or a negative temperature, naming the value; a valid request
+  // between the refusals is answered.
+  const refusals = await page.evaluate((a) => (window as unknown as { sampleRefusals: (x: unknown) => Promise<(string | null)[]> }).sampleRefusals({ ...a, image: new Uint8Array(a.image) }), {
+    model: r.warmStartKey, image: [...row.images[0].bytes], question: check.question,
+    reqs: [{ samples: 0 }, { samples: 65 }, { samples: 2.5 }, { samples: 2, temperature: -0.5 }, { samples: 1 }],
+  });
+  expect(refusals).toEqual([
+    'samples must be a whole number from 1 to 64, got 0', 'samples must be a whole number from 1 to 64, got 65',
+    'samples must be a whole number from 1 to 64, got 2.5', 'temperature must be >= 0, got -0.5', null,
+  ]);
   expect(b.errors).toEqual([]);
   await page.close();
 }, 600_000);
