@@ -135,15 +135,18 @@ test.skipIf(!shipped)('the inference worker Chat and Evaluate share: each call u
   expect(r.chat.answer).toBe(check.answer);
   expect(r.chat.turns).toHaveLength(check.image_searches + check.text_searches + 1);
   expect(r.label).toBe(r.grpoLabel);
-  // sampleDecisions refuses a sample count outside 1-64 or a negative temperature, naming the value; a valid request
-  // between the refusals is answered.
+  // sampleDecisions refuses a sample count outside 1-64 or a negative temperature, naming the value, before it looks
+  // for the model (the refused requests name none that could load); a valid request for no loaded model is refused
+  // naming the key; a valid request after them is answered.
+  const unknown = 'no such model';
   const refusals = await page.evaluate((a) => (window as unknown as { sampleRefusals: (x: unknown) => Promise<(string | null)[]> }).sampleRefusals({ ...a, image: new Uint8Array(a.image) }), {
     model: r.warmStartKey, image: [...row.images[0].bytes], question: check.question,
-    reqs: [{ samples: 0 }, { samples: 65 }, { samples: 2.5 }, { samples: 2, temperature: -0.5 }, { samples: 1 }],
+    reqs: [{ model: unknown, samples: 0 }, { model: unknown, samples: 65 }, { model: unknown, samples: 2.5 }, { model: unknown, samples: 2, temperature: -0.5 }, { model: unknown, samples: 1 }, { samples: 1 }],
   });
   expect(refusals).toEqual([
     'samples must be a whole number from 1 to 64, got 0', 'samples must be a whole number from 1 to 64, got 65',
-    'samples must be a whole number from 1 to 64, got 2.5', 'temperature must be >= 0, got -0.5', null,
+    'samples must be a whole number from 1 to 64, got 2.5', 'temperature must be >= 0, got -0.5',
+    'unknown model "no such model": pass the key that load() returned', null,
   ]);
   expect(b.errors).toEqual([]);
   await page.close();

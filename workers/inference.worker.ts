@@ -53,7 +53,7 @@ function inTurn<T>(f: () => Promise<T>): Promise<T> {
 function withModel<T>(key: string, f: (m: Loaded) => Promise<T>): Promise<T> {
   return inTurn(async () => {
     if (loaded?.key !== key) {
-      const { spec, opts } = JSON.parse(key) as { spec: ModelSpec; opts: LoadOptions };
+      const { spec, opts } = parseKey(key);
       await loadModel(spec, opts);
     }
     return f(loaded!);
@@ -61,6 +61,18 @@ function withModel<T>(key: string, f: (m: Loaded) => Promise<T>): Promise<T> {
 }
 
 type LoadOptions = { backend?: E.BackendChoice; proxyUrl?: string };
+
+/** The spec and options a LoadedModel.key was made of. @throws Error when `key` is not one that load returned */
+function parseKey(key: string): { spec: ModelSpec; opts: LoadOptions } {
+  let parsed: { spec?: ModelSpec; opts?: LoadOptions } | undefined;
+  try {
+    parsed = JSON.parse(key);
+  } catch {
+    // Reported below with the key itself.
+  }
+  if (!parsed?.spec || !parsed.opts) throw new Error(`unknown model ${JSON.stringify(key.slice(0, 80))}: pass the key that load() returned`);
+  return { spec: parsed.spec, opts: parsed.opts };
+}
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -200,11 +212,12 @@ const api: InferenceApi = {
   },
 
   sampleDecisions(req: { model: string; image: Uint8Array; question: string; expected?: string; samples: number; temperature?: number; seed?: number }, onProgress: (done: number, total: number) => void): Promise<SampledDecisions> {
+    // Refused before the turn: a bad request must not wait for, or cause, a model load.
+    if (!(Number.isInteger(req.samples) && req.samples >= 1 && req.samples <= 64)) return Promise.reject(new Error(`samples must be a whole number from 1 to 64, got ${req.samples}`));
+    if (req.temperature !== undefined && !(req.temperature >= 0)) return Promise.reject(new Error(`temperature must be >= 0, got ${req.temperature}`));
     return withModel(req.model, async (m) => {
       const { model, tok, recipe, tools } = m;
       const temperature = req.temperature ?? recipe.grpo.temperature;
-      if (!(Number.isInteger(req.samples) && req.samples >= 1 && req.samples <= 64)) throw new Error(`samples must be a whole number from 1 to 64, got ${req.samples}`);
-      if (!(temperature >= 0)) throw new Error(`temperature must be >= 0, got ${temperature}`);
       const row = chatRow(req.image, req.question, req.expected);
       const { records } = await evaluate(model, tok, Array(req.samples).fill(row), tools, ['on_demand'], {
         ...rolloutOptions(m), batchSize: recipe.eval.batch_size, sampling: { temperature, rng: new E.Rng(req.seed ?? 0) },

@@ -183,7 +183,8 @@ export interface ChatSample {
 /**
  * A policy the inference worker loaded (InferenceApi.load). `key` names it in the calls that use it (chat,
  * samples, sampleDecisions, evaluate): the views share one worker, so when another view has loaded another
- * model since, the worker loads this one again before answering, instead of answering with the other.
+ * model since, the worker loads this one again before answering, instead of answering with the other. A call
+ * with a key that load did not return is refused with an Error naming the key.
  */
 export interface LoadedModel {
   key: string;

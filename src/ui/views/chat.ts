@@ -36,8 +36,8 @@ export function ChatView({ lab }: { lab: Lab }) {
   const [useProxy, setUseProxy] = useState(false);
   const [rag, setRag] = useState(false);
   const [decisions, setDecisions] = useState<SampledDecisions | null>(null);
-  // One load at a time (Load is disabled meanwhile: two overlapping loads would leave whichever ends last in the
-  // worker); the model line appears once the model and its world's samples are ready.
+  // Load is disabled while a load runs (the worker would queue a second one; the button says it is busy); the model
+  // line appears once the model and its world's samples are ready.
   const load = async () => {
     setStatus('loading…');
     setLoaded('');
